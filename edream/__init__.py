@@ -1,0 +1,1 @@
+"""edream: event-streaming platform for demand response, flexibility, VPPs and P2P energy markets."""

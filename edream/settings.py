@@ -1,0 +1,101 @@
+"""One settings object for every process: environment variables, then an optional YAML config file.
+
+Production sets the component endpoints (``KAFKA_BOOTSTRAP_SERVERS``, ``SCHEMA_REGISTRY_URL``,
+``CLICKHOUSE_DSN``, ``ETH_RPC_URL``); anything left unset falls back to the embedded default that the
+platform starts itself (Tansu broker, chDB on disk, anvil). The same code path serves both.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edream.paths import REPO_ROOT, TOPOLOGY_FILE
+
+
+class ConfigFileError(ValueError):
+    """An invalid settings file: the message names the file and the field."""
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads ``EDREAM_CONFIG`` (a YAML mapping of setting name -> value), lowest priority after env."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        path = os.environ.get("EDREAM_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            p = Path(path)
+            if not p.is_file():
+                raise ConfigFileError(f"{path}: settings file does not exist (EDREAM_CONFIG)")
+            loaded = yaml.safe_load(p.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigFileError(f"{path}: settings file must be a mapping of setting -> value")
+            known = {f.lower() for f in settings_cls.model_fields}
+            for key in loaded:
+                if str(key).lower() not in known:
+                    raise ConfigFileError(f"{path}: unknown setting '{key}'")
+            self._data = {str(k).lower(): v for k, v in loaded.items()}
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Platform settings. Names match the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port]; unset = start the embedded Tansu broker"
+    )
+    schema_registry_url: str | None = Field(
+        None, description="Confluent schema registry URL; unset = Avro single-object framing"
+    )
+    clickhouse_dsn: str | None = Field(
+        None, description="clickhouse://user:pass@host:8123/db; unset = chDB in <data dir>/chdb"
+    )
+    eth_rpc_url: str | None = Field(None, description="Ethereum JSON-RPC URL; unset = embedded anvil")
+    edream_data_dir: Path = Field(REPO_ROOT / "var", description="state of embedded components")
+    edream_topology: Path = Field(TOPOLOGY_FILE, description="the topology file to load")
+    edream_web_port: int = Field(8088, description="dashboard, status API and /metrics")
+    edream_web_host: str = Field("127.0.0.1")
+    edream_log_level: str = Field("INFO")
+    edream_app_id: str = Field("edream", description="Faust app id = consumer group prefix")
+    kafka_session_timeout_s: float = Field(10.0, description="consumer group session timeout")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.edream_data_dir / "chdb"
+
+    @cached_property
+    def effective_clickhouse_dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.chdb_path}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from env + ``EDREAM_CONFIG``; raise ConfigFileError naming the field on bad values."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigFileError(f"settings: field '{field}': {err['msg']}") from exc
