@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(10.0, description="consumer group session timeout")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return (init_settings, env_settings, _YamlFileSource(settings_cls))
 
     @property

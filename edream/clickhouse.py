@@ -1,0 +1,167 @@
+"""ClickHouse access through clickhouse-connect: a server over HTTP in production, chDB on disk when embedded.
+
+Tables are derived from the Avro contract of the topic they store (see :func:`table_ddl`) and are
+``ReplacingMergeTree`` keyed by the sink's ``order_by``, so replays never duplicate rows (count with FINAL).
+Inserts carry a deterministic ``insert_deduplication_token`` and are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import clickhouse_connect
+from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from edream.avro_schemas import AvroContract
+from edream.settings import Settings
+from edream.topology import Sink
+
+log = logging.getLogger(__name__)
+
+_PRIMITIVES = {
+    "string": "String",
+    "bytes": "String",
+    "long": "Int64",
+    "int": "Int32",
+    "double": "Float64",
+    "float": "Float32",
+    "boolean": "Bool",
+}
+_LOGICAL = {
+    "timestamp-millis": "DateTime64(3, 'UTC')",
+    "timestamp-micros": "DateTime64(6, 'UTC')",
+    "date": "Date32",
+}
+
+
+class ClickHouseUnavailable(ConnectionError):
+    """ClickHouse could not be reached or refused the statement after all retries."""
+
+
+def get_client(settings: Settings, dsn: str | None = None) -> Any:
+    """clickhouse-connect client for ``CLICKHOUSE_DSN`` (or the embedded chDB path)."""
+    dsn = dsn or settings.effective_clickhouse_dsn
+    if dsn.startswith("chdb://"):
+        settings.chdb_path.mkdir(parents=True, exist_ok=True)
+    return clickhouse_connect.get_client(dsn=dsn)
+
+
+def _is_complex(avro_type: Any) -> bool:
+    """Records and arrays/maps of records are stored as canonical JSON strings."""
+    if isinstance(avro_type, dict):
+        t = avro_type["type"]
+        if t == "record" or t == "map":
+            return True
+        if t == "array":
+            return isinstance(avro_type["items"], dict) and avro_type["items"].get("type") in (
+                "record",
+                "array",
+            )
+    return False
+
+
+def column_type(avro_type: Any) -> str:
+    """ClickHouse column type for an Avro field type."""
+    if isinstance(avro_type, list):
+        non_null = [t for t in avro_type if t != "null"]
+        if len(non_null) != 1:
+            return "String"  # general unions are stored as JSON
+        inner = column_type(non_null[0])
+        if inner.startswith("LowCardinality("):
+            return f"LowCardinality(Nullable({inner[len('LowCardinality(') : -1]}))"
+        return inner if "null" not in avro_type else f"Nullable({inner})"
+    if isinstance(avro_type, str):
+        return _PRIMITIVES.get(avro_type, "String")
+    if _is_complex(avro_type):
+        return "String"
+    if avro_type.get("logicalType") in _LOGICAL:
+        return _LOGICAL[avro_type["logicalType"]]
+    t = avro_type["type"]
+    if t == "enum":
+        return "LowCardinality(String)"
+    if t == "array":
+        return f"Array({column_type(avro_type['items'])})"
+    if t == "fixed":
+        return "String"
+    return column_type(t)
+
+
+def table_ddl(sink: Sink, contract: AvroContract, database: str | None = None) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a sink, columns in Avro field order, docs as column comments."""
+    cols = []
+    for f in contract.raw["fields"]:
+        comment = (f.get("doc") or "").replace("'", "''")
+        cols.append(
+            f"  `{f['name']}` {column_type(f['type'])}" + (f" COMMENT '{comment}'" if comment else "")
+        )
+    name = f"{database}.{sink.table}" if database else sink.table
+    engine = f"ReplacingMergeTree({sink.version})" if sink.version else "ReplacingMergeTree"
+    parts = [f"CREATE TABLE IF NOT EXISTS {name} (\n" + ",\n".join(cols) + "\n)", f"ENGINE = {engine}"]
+    if sink.partition_by:
+        parts.append(f"PARTITION BY {sink.partition_by}")
+    parts.append(f"ORDER BY ({', '.join(sink.order_by)})")
+    if sink.ttl:
+        parts.append(f"TTL {sink.ttl}")
+    parts.append("SETTINGS non_replicated_deduplication_window = 10000")
+    return "\n".join(parts)
+
+
+class RowEncoder:
+    """Turns decoded Avro records into ClickHouse row lists in column order."""
+
+    def __init__(self, contract: AvroContract):
+        self.columns = [f["name"] for f in contract.raw["fields"]]
+        self._json_cols = {i for i, f in enumerate(contract.raw["fields"]) if _stored_as_json(f["type"])}
+
+    def row(self, record: dict[str, Any]) -> list[Any]:
+        out = [record.get(c) for c in self.columns]
+        for i in self._json_cols:
+            if out[i] is not None and not isinstance(out[i], str | bytes):
+                out[i] = json.dumps(out[i], sort_keys=True, separators=(",", ":"))
+        return out
+
+
+def _stored_as_json(avro_type: Any) -> bool:
+    if isinstance(avro_type, list):
+        non_null = [t for t in avro_type if t != "null"]
+        return len(non_null) != 1 or _stored_as_json(non_null[0])
+    return _is_complex(avro_type)
+
+
+def ensure_table(client: Any, sink: Sink, contract: AvroContract) -> None:
+    _with_retry(client.command, table_ddl(sink, contract))
+
+
+def insert_rows(
+    client: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    dedup_token: str | None = None,
+    max_wait_s: float = 300.0,
+) -> None:
+    """Insert one batch, retried with exponential backoff for up to ``max_wait_s``; the dedup token makes a
+    retried (or replayed) identical batch a no-op."""
+    settings = {"insert_deduplicate": 1}
+    if dedup_token:
+        settings["insert_deduplication_token"] = dedup_token
+    _with_retry(
+        client.insert, table, rows, column_names=list(columns), settings=settings, max_wait_s=max_wait_s
+    )
+
+
+def _with_retry(fn: Any, *args: Any, max_wait_s: float = 300.0, **kwargs: Any) -> Any:
+    r = retry(
+        retry=retry_if_exception_type(Exception),
+        wait=wait_exponential(multiplier=0.2, max=10),
+        stop=stop_after_delay(max_wait_s),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+    try:
+        return r(fn)(*args, **kwargs)
+    except Exception as exc:
+        raise ClickHouseUnavailable(f"ClickHouse call failed after retries: {exc}") from exc

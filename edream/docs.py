@@ -1,0 +1,37 @@
+"""Generated documentation fragments (the README's topic table is checked against these)."""
+
+from __future__ import annotations
+
+from edream.topology import Topology
+
+
+def _retention(ms: int) -> str:
+    if ms < 0:
+        return "forever"
+    days = ms / 86_400_000
+    return f"{days:g} d" if days >= 1 else f"{ms / 3_600_000:g} h"
+
+
+def topic_table(topo: Topology) -> str:
+    producers: dict[str, list[str]] = {}
+    consumers: dict[str, list[str]] = {}
+    for a in topo.agents:
+        for t in a.outputs:
+            producers.setdefault(t, []).append(a.name)
+        for t in a.inputs:
+            consumers.setdefault(t, []).append(a.name)
+    for c in topo.connectors:
+        producers.setdefault(c.output, []).append(f"connector {c.name}")
+    for s in topo.sinks:
+        consumers.setdefault(s.topic, []).append(f"ClickHouse `{s.table}`")
+    lines = [
+        "| Topic | Key | Value schema | Partitions | Retention / policy | Written by | Read by |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in topo.topics:
+        lines.append(
+            f"| `{t.name}` | {t.key} | `{t.value_schema}` | {t.partitions} | {_retention(t.retention_ms)}, "
+            f"{t.cleanup_policy.value} | {', '.join(producers.get(t.name, [])) or '-'} | "
+            f"{', '.join(consumers.get(t.name, [])) or '-'} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Embedded defaults for the external components, so one command runs everything on one machine."""

@@ -1,0 +1,128 @@
+"""``edream run``: the embedded stack, topics, the Faust worker with every topology agent, the web endpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+
+from edream.clickhouse import get_client
+from edream.demo import demo_measurements
+from edream.kafka import apply_topics
+from edream.serde import Serde
+from edream.settings import Settings
+from edream.stack import ComponentStatus, RunState, Stack
+from edream.topology import load_topology
+from streams.app import AgentContext, create_app, raw_topic, register_agents
+
+log = logging.getLogger("edream.run")
+COUNTERS = Gauge("edream_counter", "Platform counters (rows sunk, dead letters, ...)", ["name"])
+
+
+def _clickhouse_status(ctx: AgentContext) -> dict:
+    try:
+        tables = {}
+        for sink in ctx.topology.sinks:
+            tables[sink.table] = ctx.clickhouse.query(f"SELECT count() FROM {sink.table} FINAL").result_rows[
+                0
+            ][0]
+        return {"reachable": True, "detail": f"{len(tables)} sink tables", "tables": tables}
+    except Exception as exc:  # noqa: BLE001 - status, not control flow
+        return {"reachable": False, "detail": str(exc).splitlines()[0]}
+
+
+def build_worker_app(
+    settings: Settings, stack: Stack, demo: bool, web_port: int
+) -> tuple[faust.App, AgentContext]:
+    topology = load_topology(settings.edream_topology)
+    ctx = AgentContext(settings, topology, Serde(settings), get_client(settings))
+    app = create_app(settings, stack.bootstrap, web_port=web_port)
+    agents = register_agents(app, ctx)
+    log.info("agents registered: %s", ", ".join(agents))
+
+    @app.page("/api/status")
+    async def status(web, request):  # noqa: ANN001 - faust view signature
+        ch = await ctx.in_clickhouse_thread(_clickhouse_status, ctx)
+        return web.json(
+            {
+                "broker": stack.bootstrap,
+                "clickhouse": ch,
+                "counters": ctx.counters,
+                "agents": agents,
+                "time_ms": int(time.time() * 1000),
+            }
+        )
+
+    @app.page("/metrics")
+    async def metrics(web, request):  # noqa: ANN001
+        for k, v in ctx.counters.items():
+            COUNTERS.labels(k).set(v)
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    if demo:
+        readings = raw_topic(app, "meter.readings.raw.v1")
+        state = {"seq": 0}
+
+        @app.timer(5.0)
+        async def demo_feed():
+            state["seq"] += 1
+            for m in demo_measurements(int(time.time() * 1000), 5, state["seq"]):
+                await readings.send(
+                    key=m["device_id"].encode(),
+                    value=ctx.serde.encode("Measurement", m, "meter.readings.raw.v1"),
+                )
+
+        @app.timer(15.0)
+        async def report():
+            ch = await ctx.in_clickhouse_thread(_clickhouse_status, ctx)
+            log.info("clickhouse rows: %s", ch.get("tables", ch))
+
+    return app, ctx
+
+
+def run_platform(settings: Settings, demo: bool = True) -> None:
+    topology = load_topology(settings.edream_topology)  # fail fast before starting anything
+    stack = Stack(settings).start()
+    state_path = RunState.path(settings)
+    try:
+        diff = apply_topics(stack.bootstrap, topology.topics)
+        for line in diff.lines():
+            log.info("topics: %s", line)
+        port = settings.edream_web_port
+        app, ctx = build_worker_app(settings, stack, demo, port)
+        web = f"http://{settings.edream_web_host}:{port}"
+        RunState(
+            pid=_pid(),
+            bootstrap=stack.bootstrap,
+            web_url=web,
+            clickhouse_dsn=settings.effective_clickhouse_dsn.split("@")[-1],
+        ).save(settings)
+        _print_banner(stack, settings, web)
+        faust.Worker(
+            app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
+        ).execute_from_commandline()
+    finally:
+        stack.stop()
+        state_path.unlink(missing_ok=True)
+        print("edream: stopped (embedded broker shut down)", flush=True)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _print_banner(stack: Stack, settings: Settings, web: str) -> None:
+    rows = [
+        ComponentStatus("kafka", stack.bootstrap + (" (embedded Tansu)" if stack.broker else ""), True),
+        ComponentStatus("clickhouse", settings.effective_clickhouse_dsn.split("@")[-1], True),
+    ]
+    print("\nedream is running. Ctrl-C stops it.", flush=True)
+    for r in rows:
+        print(f"  {r.name:<11} {r.where}", flush=True)
+    print(f"  status      {web}/api/status   (or `edream status`)", flush=True)
+    print(f"  metrics     {web}/metrics", flush=True)
+    print("  data        `edream tail meter.readings.raw.v1`\n", flush=True)

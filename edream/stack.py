@@ -1,0 +1,170 @@
+"""Which component runs where: resolve configured endpoints or start the embedded defaults.
+
+``edream run`` writes ``<data dir>/run.json`` (pid, broker, web URL) so other commands on the same machine
+(``status``, ``topics apply``, ``tail``) find the embedded broker the running platform started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka.admin import AdminClient
+
+from edream.embedded.broker import EmbeddedBroker
+from edream.settings import Settings
+
+
+@dataclass
+class RunState:
+    pid: int
+    bootstrap: str
+    web_url: str
+    clickhouse_dsn: str
+    eth_rpc_url: str | None = None
+
+    @staticmethod
+    def path(settings: Settings) -> Path:
+        return settings.edream_data_dir / "run.json"
+
+    def save(self, settings: Settings) -> None:
+        p = self.path(settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load_live(cls, settings: Settings) -> RunState | None:
+        """The state of a running platform on this machine, or None."""
+        p = cls.path(settings)
+        if not p.is_file():
+            return None
+        try:
+            st = cls(**json.loads(p.read_text()))
+            os.kill(st.pid, 0)
+        except (OSError, ValueError, TypeError):
+            return None
+        return st
+
+
+class NoBroker(RuntimeError):
+    pass
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """Configured brokers, else the embedded broker of a running platform."""
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers
+    live = RunState.load_live(settings)
+    if live:
+        return live.bootstrap
+    raise NoBroker(
+        "no broker: set KAFKA_BOOTSTRAP_SERVERS, or start the platform with `edream run` "
+        "(it starts an embedded broker)"
+    )
+
+
+class Stack:
+    """Starts the embedded parts the settings leave unconfigured; ``stop()`` stops what it started."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.broker: EmbeddedBroker | None = None
+        self.bootstrap: str = settings.kafka_bootstrap_servers or ""
+
+    def start(self) -> Stack:
+        if self.settings.embedded_broker:
+            self.broker = EmbeddedBroker(self.settings.edream_data_dir)
+            self.broker.start()
+            self.bootstrap = self.broker.bootstrap
+        return self
+
+    def stop(self) -> None:
+        if self.broker:
+            self.broker.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    where: str
+    reachable: bool
+    detail: str = ""
+
+
+def check_broker(bootstrap: str | None) -> ComponentStatus:
+    if not bootstrap:
+        return ComponentStatus("kafka", "embedded (not running)", False, "start it with `edream run`")
+    try:
+        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
+        return ComponentStatus(
+            "kafka", bootstrap, True, f"{len(md.brokers)} broker(s), {len(md.topics)} topics"
+        )
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return ComponentStatus("kafka", bootstrap, False, str(exc))
+
+
+def check_clickhouse(settings: Settings, live: RunState | None) -> ComponentStatus:
+    dsn = settings.effective_clickhouse_dsn
+    shown = dsn.split("@")[-1]
+    if dsn.startswith("chdb://") and live:
+        # chDB belongs to the running platform's process: ask it.
+        try:
+            r = httpx.get(f"{live.web_url}/api/status", timeout=3).json()
+            return ComponentStatus(
+                "clickhouse",
+                f"chDB {shown} (in platform pid {live.pid})",
+                r["clickhouse"]["reachable"],
+                r["clickhouse"].get("detail", ""),
+            )
+        except Exception as exc:  # noqa: BLE001
+            return ComponentStatus("clickhouse", shown, False, f"platform web API unreachable: {exc}")
+    try:
+        from edream.clickhouse import get_client
+
+        ver = get_client(settings).server_version
+        return ComponentStatus("clickhouse", shown, True, f"version {ver}")
+    except Exception as exc:  # noqa: BLE001
+        return ComponentStatus("clickhouse", shown, False, str(exc).splitlines()[0])
+
+
+def check_chain(settings: Settings, live: RunState | None) -> ComponentStatus:
+    url = settings.eth_rpc_url or (live.eth_rpc_url if live else None)
+    if not url:
+        return ComponentStatus("ethereum", "embedded anvil (not running)", False, "started by `edream run`")
+    try:
+        r = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=3
+        ).json()
+        return ComponentStatus("ethereum", url, True, f"block {int(r['result'], 16)}")
+    except Exception as exc:  # noqa: BLE001
+        return ComponentStatus("ethereum", url, False, str(exc))
+
+
+def platform_status(settings: Settings) -> dict[str, Any]:
+    live = RunState.load_live(settings)
+    bootstrap = settings.kafka_bootstrap_servers or (live.bootstrap if live else None)
+    comps = [check_broker(bootstrap), check_clickhouse(settings, live), check_chain(settings, live)]
+    out: dict[str, Any] = {
+        "platform": {
+            "running": bool(live),
+            "pid": live.pid if live else None,
+            "web": live.web_url if live else None,
+        },
+        "components": [asdict(c) for c in comps],
+    }
+    if live:
+        try:
+            out["platform"]["live"] = httpx.get(f"{live.web_url}/api/status", timeout=3).json()
+        except Exception as exc:  # noqa: BLE001
+            out["platform"]["live"] = {"error": str(exc)}
+    return out

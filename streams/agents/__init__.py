@@ -1,0 +1,1 @@
+"""Faust agents: thin wiring between topics and the engine-independent logic in ``streams/``."""

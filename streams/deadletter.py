@@ -1,0 +1,32 @@
+"""Dead-letter records: an undecodable or invalid message, its original bytes and the reason."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+DEADLETTER_TOPIC = "platform.deadletter.v1"
+
+
+def dead_letter(
+    source_topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    original: bytes | None,
+    stage: str,
+    error: BaseException | str,
+) -> dict[str, Any]:
+    """DeadLetter record (avro/DeadLetter.avsc); ``event_id`` is the message position, so it is idempotent."""
+    return {
+        "event_id": f"{source_topic}/{partition}/{offset}",
+        "source_topic": source_topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "original": original or b"",
+        "stage": stage,
+        "error_type": type(error).__name__ if isinstance(error, BaseException) else "ValidationError",
+        "error": str(error),
+        "failed_at": int(time.time() * 1000),
+    }
