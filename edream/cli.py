@@ -68,9 +68,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         typer.echo(json.dumps(st, indent=2))
         return
     p = st["platform"]
-    typer.echo(
-        f"platform    {'running (pid %s, %s)' % (p['pid'], p['web']) if p['running'] else 'not running'}"
-    )
+    running = f"running (pid {p['pid']}, {p['web']})" if p["running"] else "not running"
+    typer.echo(f"platform    {running}")
     for c in st["components"]:
         mark = "ok " if c["reachable"] else "DOWN"
         typer.echo(f"{c['name']:<11} {mark} {c['where']}  {c['detail']}")
