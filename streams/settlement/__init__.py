@@ -1,0 +1,1 @@
+"""Settlement helpers shared by the flexibility and market areas."""
