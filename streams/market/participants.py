@@ -1,0 +1,89 @@
+"""Market participant registry (HL-UC02 LL-UC01): prosumer id <-> Ethereum address <-> metering points.
+
+The registry is the materialised view of the compacted topic ``market.participants.v1`` (key participant_id,
+event ``MarketParticipant``): the record with the highest ``updated_at`` per participant wins, so replaying the
+topic in any order rebuilds the same registry.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class ParticipantStatus(StrEnum):
+    PENDING_DEPOSIT = "PENDING_DEPOSIT"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    REJECTED = "REJECTED"
+
+
+class Participant(BaseModel):
+    """A registered prosumer. ``meters`` are the device ids whose 15-min intervals settle its trades."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    participant_id: str
+    prosumer_id: str
+    eth_address: str
+    meters: tuple[str, ...] = ()
+    status: ParticipantStatus = ParticipantStatus.ACTIVE
+    updated_at: int = 0  # UTC epoch ms
+
+    @field_validator("eth_address")
+    @classmethod
+    def _checksum(cls, v: str) -> str:
+        if not is_address(v):
+            raise ValueError(f"not an Ethereum address (or bad EIP-55 checksum): {v!r}")
+        return to_checksum_address(v)
+
+    @property
+    def active(self) -> bool:
+        return self.status is ParticipantStatus.ACTIVE
+
+    def to_avro(self) -> dict[str, Any]:
+        rec = self.model_dump()
+        rec["meters"] = list(self.meters)
+        rec["status"] = self.status.value
+        rec["event_id"] = f"{self.participant_id}/{self.updated_at}"
+        return rec
+
+    @classmethod
+    def from_avro(cls, rec: dict[str, Any]) -> Participant:
+        return cls.model_validate({k: v for k, v in rec.items() if k != "event_id"})
+
+
+class ParticipantRegistry:
+    """In-memory registry with lookups by participant id, address and meter."""
+
+    def __init__(self, participants: list[Participant] | None = None):
+        self._by_id: dict[str, Participant] = {}
+        for p in participants or []:
+            self.upsert(p)
+
+    def upsert(self, p: Participant) -> bool:
+        """Apply one registry record; older versions (lower ``updated_at``) are ignored. True if applied."""
+        old = self._by_id.get(p.participant_id)
+        if old is not None and old.updated_at > p.updated_at:
+            return False
+        self._by_id[p.participant_id] = p
+        return True
+
+    def get(self, participant_id: str) -> Participant | None:
+        return self._by_id.get(participant_id)
+
+    def by_address(self, address: str) -> Participant | None:
+        a = address.lower()
+        return next((p for p in self._by_id.values() if p.eth_address.lower() == a), None)
+
+    def by_meter(self, meter_id: str) -> Participant | None:
+        return next((p for p in self._by_id.values() if meter_id in p.meters), None)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self):
+        return iter(sorted(self._by_id.values(), key=lambda p: p.participant_id))

@@ -1,0 +1,97 @@
+"""Order validation (HL-UC02 LL-UC02): accept into the slot's book or reject with a machine-readable code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from streams.market.config import MarketConfig
+from streams.market.gate import GateClock
+from streams.market.market_order import MarketOrder
+from streams.market.participants import ParticipantRegistry
+from streams.market.signing import verify_order
+
+
+class RejectCode(StrEnum):
+    UNKNOWN_PARTICIPANT = "UNKNOWN_PARTICIPANT"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    INACTIVE_PARTICIPANT = "INACTIVE_PARTICIPANT"
+    UNKNOWN_SESSION = "UNKNOWN_SESSION"
+    NON_POSITIVE_QUANTITY = "NON_POSITIVE_QUANTITY"
+    PRICE_OUT_OF_BOUNDS = "PRICE_OUT_OF_BOUNDS"
+    GATE_CLOSED = "GATE_CLOSED"
+    REPLAYED_NONCE = "REPLAYED_NONCE"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``accepted`` orders go into the book; ``duplicate`` = the very same order seen again (at-least-once
+    redelivery): neither a new book entry nor a rejection."""
+
+    accepted: bool
+    code: RejectCode | None = None
+    reason: str = ""
+    duplicate: bool = False
+
+
+ACCEPTED = Verdict(True)
+
+
+class OrderValidator:
+    """Stateful validator: remembers accepted nonces per address. Checks run in the order of :class:`RejectCode`:
+
+    1. ``participant_id`` registered, else UNKNOWN_PARTICIPANT;
+    2. the id is the EIP-712 digest of the terms and the signature recovers to the participant's registered
+       address (and the order's ``address``), else BAD_SIGNATURE;
+    3. participant ACTIVE, else INACTIVE_PARTICIPANT;
+    4. ``session_id``/``slot_minutes`` match the market's slot grid, else UNKNOWN_SESSION;
+    5. quantity > 0 Wh, else NON_POSITIVE_QUANTITY; 6. floor <= limit price <= cap, else PRICE_OUT_OF_BOUNDS;
+    7. ``client_ts`` strictly before the gate closure and the slot not yet closed by the watermark (so a back-dated
+       order that arrives after the gate still fails), else GATE_CLOSED;
+    8. (address, nonce) not used by another order, else REPLAYED_NONCE.
+    """
+
+    def __init__(self, config: MarketConfig, registry: ParticipantRegistry, clock: GateClock):
+        self.config, self.registry, self.clock = config, registry, clock
+        self._nonces: dict[tuple[str, int], str] = {}
+
+    def validate(self, order: MarketOrder) -> Verdict:
+        """Validate one order; an accepted order's nonce is recorded."""
+        cfg = self.config
+        p = self.registry.get(order.participant_id)
+        if p is None:
+            return Verdict(
+                False, RejectCode.UNKNOWN_PARTICIPANT, f"participant {order.participant_id} not registered"
+            )
+        if order.address.lower() != p.eth_address.lower() or not verify_order(order, cfg.chain_id):
+            return Verdict(False, RejectCode.BAD_SIGNATURE, f"not signed by {p.eth_address} over these terms")
+        if not p.active:
+            return Verdict(False, RejectCode.INACTIVE_PARTICIPANT, f"participant status is {p.status.value}")
+        if (
+            order.slot_minutes != cfg.slot_minutes
+            or not cfg.is_slot_start(order.slot_start)
+            or order.session_id != cfg.session_id(order.slot_start)
+        ):
+            return Verdict(
+                False, RejectCode.UNKNOWN_SESSION, f"no session {order.session_id} in {cfg.market_id}"
+            )
+        if order.quantity_wh <= 0:
+            return Verdict(False, RejectCode.NON_POSITIVE_QUANTITY, f"quantity_wh {order.quantity_wh} <= 0")
+        if not cfg.price_in_bounds(order.limit_price_micro_per_kwh):
+            return Verdict(
+                False,
+                RejectCode.PRICE_OUT_OF_BOUNDS,
+                f"limit {order.limit_price_micro_per_kwh} outside "
+                f"[{cfg.price_floor_micro_per_kwh}, {cfg.price_cap_micro_per_kwh}] micro/kWh",
+            )
+        gate = cfg.gate_closure(order.slot_start)
+        if order.client_ts >= gate or self.clock.is_closed(order.slot_start):
+            return Verdict(False, RejectCode.GATE_CLOSED, f"gate of {order.session_id} closed at {gate}")
+        key = (order.address.lower(), order.nonce)
+        seen = self._nonces.get(key)
+        if seen == order.order_id:
+            return Verdict(True, duplicate=True)
+        if seen is not None:
+            return Verdict(False, RejectCode.REPLAYED_NONCE, f"nonce {order.nonce} already used by {seen}")
+        self._nonces[key] = order.order_id
+        return ACCEPTED
