@@ -1,0 +1,202 @@
+"""The aggregator's flexibility desk: the whole lifecycle wired in-process (no broker).
+
+It owns the state a stream processor would keep (requests, offers, orders, commitments, the verification
+engine) and turns inputs into output events, so the Kafka wiring only moves bytes. Every input returns the
+events it produced as :class:`Out` records (topic, Avro contract name, key, record). Rejected inputs change
+nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from streams.flex.enrolment import ProsumerRecord, Registry
+from streams.flex.offers import FlexOffer, OfferParams, OutlookFn, build_offer
+from streams.flex.orders import FlexOrder, create_order
+from streams.flex.redispatch import plan_redispatch
+from streams.flex.requests import FlexRequest
+from streams.flex.settlement import FlexSettlement, settle
+from streams.flex.validation import Code, Issue, Rejection, rejection, validate_acceptance, validate_request
+from streams.flex.verification import DeviationEvent, VerificationEngine
+
+TOPIC_REQUESTS = "flex.requests.v1"
+TOPIC_OFFERS = "flex.offers.v1"
+TOPIC_ORDERS = "flex.orders.v1"
+TOPIC_DEVIATIONS = "flex.deviations.v1"
+TOPIC_SETTLEMENTS = "settlement.flex.v1"
+TOPIC_REJECTIONS = "platform.rejections.v1"
+
+
+@dataclass(frozen=True)
+class Out:
+    topic: str
+    schema: str
+    key: str
+    record: dict[str, Any]
+
+
+def out_of(event: FlexOffer | FlexOrder | DeviationEvent | FlexSettlement | Rejection) -> Out:
+    match event:
+        case FlexOffer():
+            return Out(TOPIC_OFFERS, "FlexOffer", event.request_id, event.to_avro())
+        case FlexOrder():
+            return Out(TOPIC_ORDERS, "FlexOrder", event.order_id, event.to_avro())
+        case DeviationEvent():
+            return Out(TOPIC_DEVIATIONS, "Deviation", event.order_id, event.to_avro())
+        case FlexSettlement():
+            return Out(TOPIC_SETTLEMENTS, "Settlement", event.window_id, event.to_avro())
+        case Rejection():
+            return Out(TOPIC_REJECTIONS, "Rejection", event.subject_id, event.to_avro())
+    raise TypeError(type(event))
+
+
+@dataclass
+class FlexDesk:
+    registry: Registry
+    outlook: OutlookFn
+    params: OfferParams = field(default_factory=OfferParams)
+    confirm_readings: int = 2
+    redispatch: bool = True
+
+    def __post_init__(self) -> None:
+        self.requests: dict[str, FlexRequest] = {}
+        self.offers: dict[str, FlexOffer] = {}
+        self.orders: dict[str, FlexOrder] = {}
+        self.settlements: dict[str, FlexSettlement] = {}
+        self.deviations: list[DeviationEvent] = []
+        self.released: dict[str, set[str]] = {}  # order_id -> prosumers that deviated (no more re-dispatch)
+        self.engine = VerificationEngine(_Tolerances(self.registry), confirm_readings=self.confirm_readings)
+
+    # -- commitments ----------------------------------------------------------------------------------------
+    def _live_orders(self) -> list[FlexOrder]:
+        return [o for o in self.orders.values() if o.status in ("ACTIVE", "AMENDED")]
+
+    def committed(self) -> dict[tuple[str, int], float]:
+        """(prosumer_id, slot_start) -> kW owed across live orders."""
+        out: dict[tuple[str, int], float] = {}
+        for o in self._live_orders():
+            for a in o.allocations:
+                out[(a.prosumer_id, a.slot_start)] = out.get((a.prosumer_id, a.slot_start), 0.0) + a.kw
+        return out
+
+    def busy_area_slots(self) -> set[tuple[str, int]]:
+        return {
+            (self.requests[o.request_id].area_id, t) for o in self._live_orders() for t in o.slot_starts()
+        }
+
+    # -- request -> offer -----------------------------------------------------------------------------------
+    def submit(self, req: FlexRequest, now: int) -> list[Out]:
+        issues = validate_request(req, now, self.registry, self.busy_area_slots(), self.requests.keys())
+        if issues:
+            return [out_of(rejection("FlexRequest", req.request_id, issues, now, req.dso_id))]
+        self.requests[req.request_id] = req
+        offer = build_offer(req, self.registry.in_area(req.area_id), self.outlook, now, self.params)
+        self.offers[offer.offer_id] = offer
+        return [out_of(offer)]
+
+    def accept(self, offer_id: str, now: int) -> list[Out]:
+        offer = self.offers.get(offer_id)
+        if offer is None:
+            return [
+                out_of(rejection("FlexOffer", offer_id, [Issue(Code.UNKNOWN_OFFER, "no such offer")], now))
+            ]
+        req = self.requests[offer.request_id]
+        issues = validate_acceptance(
+            offer, now, self.registry, self.committed().keys(), min(req.slot_starts())
+        )
+        if issues:
+            return [out_of(rejection("FlexOffer", offer_id, issues, now))]
+        order = create_order(offer, req, self.outlook, now)
+        self.orders[order.order_id] = order
+        self.engine.apply_order(order, now)
+        return [out_of(order)]
+
+    # -- delivery -------------------------------------------------------------------------------------------
+    def on_reading(self, prosumer_id: str, ts: int, kw: float) -> list[Out]:
+        return self._handle(self.engine.on_reading(prosumer_id, ts, kw), ts)
+
+    def advance_to(self, watermark: int) -> list[Out]:
+        return self._handle(self.engine.advance_to(watermark), watermark)
+
+    def _handle(self, events: list[DeviationEvent], now: int) -> list[Out]:
+        out: list[Out] = []
+        for ev in events:
+            self.deviations.append(ev)
+            out.append(out_of(ev))
+            if ev.kind == "FINAL":
+                out.extend(self._settle(ev))
+            elif ev.verdict == "SHORTFALL" and self.redispatch:
+                out.extend(self._redispatch(ev, now))
+        return out
+
+    def _settle(self, ev: DeviationEvent) -> list[Out]:
+        rec = self.registry.get(ev.prosumer_id)
+        order = self.orders[ev.order_id]
+        if rec is None:
+            return []
+        s = settle(ev, rec.terms, order.slot_minutes, computed_at=ev.ts)
+        self.settlements[s.settlement_id] = s
+        if not self.engine_has_open(order.order_id):
+            self.orders[order.order_id] = replace(order, status="COMPLETED")
+        return [out_of(s)]
+
+    def engine_has_open(self, order_id: str) -> bool:
+        return any(not r["final"] for r in self.engine.delivery(order_id))
+
+    def _redispatch(self, ev: DeviationEvent, now: int) -> list[Out]:
+        released = self.released.setdefault(ev.order_id, set())
+        if ev.prosumer_id in released:
+            return []
+        released.add(ev.prosumer_id)
+        order = self.orders[ev.order_id]
+        req = self.requests[order.request_id]
+        # only the new deviator's allocations move; earlier deviators were already released
+        only_new = {ev.prosumer_id: ev.delivered_kw}
+        committed = self.committed()
+        plan = plan_redispatch(
+            order,
+            req,
+            only_new,
+            now,
+            [r for r in self.registry.in_area(req.area_id) if r.prosumer_id not in released],
+            self.outlook,
+            lambda pid, t: committed.get((pid, t), 0.0),
+            self.params,
+            self.engine.delivered_avg_kw,
+        )
+        if plan is None:
+            return []
+        self.orders[order.order_id] = plan.order
+        self.engine.apply_order(plan.order, now)
+        return [out_of(plan.order)]
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def status(self, order_id: str) -> dict[str, Any]:
+        """Per-prosumer delivery so far and per-slot totals for ``order_id``."""
+        order = self.orders[order_id]
+        rows = self.engine.delivery(order_id)
+        slots: dict[int, dict[str, float]] = {}
+        for r in rows:
+            s = slots.setdefault(r["slot_start"], {"target_kw": 0.0, "delivered_kw": 0.0})
+            s["target_kw"] = round(s["target_kw"] + r["target_kw"], 3)
+            s["delivered_kw"] = round(s["delivered_kw"] + r["delivered_kw"], 3)
+        return {
+            "order_id": order_id,
+            "revision": order.revision,
+            "status": order.status,
+            "slots": {str(k): v for k, v in sorted(slots.items())},
+            "prosumers": rows,
+        }
+
+
+class _Tolerances(dict):
+    """Lazy prosumer_id -> contract tolerance ``range`` view of the registry."""
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__()
+        self._registry = registry
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        rec: ProsumerRecord | None = self._registry.get(key)
+        return rec.terms.tolerance_range if rec else default

@@ -1,0 +1,99 @@
+"""Simulated portfolio and devices for tests, the benchmark and demos (not used in production paths).
+
+Portfolio: ``n`` prosumers ``p00..``, each one 3 kW curtailable load on a flat 5 kW baseline, incentive
+``100_000 + 1_000 * i`` micro/kWh (so the merit order is p00, p01, ...), penalty 300_000, multiplier 1.5,
+tolerance 10 %. Devices follow the latest order revision with catch-up set-points; chosen ones stop complying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+
+from streams.flex.dispatch import catch_up_kw
+from streams.flex.enrolment import ContractTerms, CurtailableLoad, ProsumerRecord, Registry
+from streams.flex.model import Direction, SlotOutlook
+from streams.flex.orders import FlexOrder
+from streams.flex.requests import FlexRequest, RequestSlot
+
+T0 = 1_795_428_000_000  # 2026-11-23T10:00:00Z
+SLOT_MS = 900_000
+STEP_MS = 5_000
+AREA = "terni-1"
+BASELINE_KW = 5.0
+CAP_KW = 3.0
+
+
+def pid(i: int) -> str:
+    return f"p{i:02d}"
+
+
+def prosumer(i: int, area: str = AREA, cap_kw: float = CAP_KW) -> ProsumerRecord:
+    terms = ContractTerms(
+        aggregator_id="agg-1",
+        tolerance_range=0.1,
+        multiplier=1.5,
+        incentive_micro_per_kwh=100_000 + 1_000 * i,
+        penalty_micro_per_kwh=300_000,
+    )
+    return ProsumerRecord(pid(i), area, terms, assets=(CurtailableLoad(f"load-{i}", cap_kw),))
+
+
+def portfolio(n: int = 50, area: str = AREA) -> Registry:
+    reg = Registry()
+    for i in range(n):
+        reg.upsert(prosumer(i, area))
+    return reg
+
+
+def flat_outlook(prosumer_id: str, slot_start: int) -> SlotOutlook:
+    return SlotOutlook(baseline_kw=BASELINE_KW)
+
+
+def reduce_request(
+    kw: float = 60.0, n_slots: int = 4, request_id: str = "req-1", start: int = T0, area: str = AREA
+) -> FlexRequest:
+    return FlexRequest(
+        request_id=request_id,
+        dso_id="dso-1",
+        area_id=area,
+        direction=Direction.REDUCE,
+        slots=tuple(RequestSlot(start + k * SLOT_MS, kw) for k in range(n_slots)),
+        reward_micro_per_kwh=250_000,
+        deadline=start - 60_000,
+        created_at=start - 3_600_000,
+    )
+
+
+@dataclass
+class Devices:
+    """Simulated meters/devices. ``stop_at``: prosumer_id -> UTC ms after which it delivers nothing."""
+
+    prosumer_ids: list[str]
+    stop_at: dict[str, int] = field(default_factory=dict)
+    baseline_kw: float = BASELINE_KW
+    cap_kw: float = CAP_KW
+    delivered: dict[tuple[str, int], float] = field(default_factory=dict)  # kW*ms per (prosumer, slot)
+
+    def readings(
+        self, order: Callable[[], FlexOrder], start: int, end: int, step_ms: int = STEP_MS
+    ) -> Iterator[tuple[str, int, float]]:
+        """(prosumer_id, ts, net kW) for ts in (start, end], in time order; the order is read at the start of
+        every step, so an amendment issued at event time ``ts`` drives the devices from ``ts`` on."""
+        for ts in range(start + step_ms, end + 1, step_ms):
+            t_prev = ts - step_ms
+            o = order()  # set-points are decided at the start of the step
+            for p in self.prosumer_ids:
+                slot = start + (t_prev - start) // o.slot_ms * o.slot_ms
+                alloc = o.allocation(p, slot)
+                flex = 0.0
+                if alloc is not None and t_prev < self.stop_at.get(p, end + 1):
+                    so_far = self.delivered.get((p, slot), 0.0)
+                    want = catch_up_kw(alloc.kw, so_far, t_prev, slot, slot + o.slot_ms)
+                    flex = min(self.cap_kw, max(0.0, want))
+                self.delivered[(p, slot)] = self.delivered.get((p, slot), 0.0) + flex * step_ms
+                yield p, ts, o.direction.actual_kw(self.baseline_kw, flex)
+
+
+def stoppers(ids: Collection[str], at: int) -> dict[str, int]:
+    return dict.fromkeys(ids, at)

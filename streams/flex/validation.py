@@ -1,0 +1,147 @@
+"""Input validation with machine-readable rejection codes (Rejection.avsc). Pure: checks, never mutates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from streams.flex.enrolment import Registry
+from streams.flex.ids import stable_id
+from streams.flex.offers import FlexOffer
+from streams.flex.requests import FlexRequest
+
+
+class Code(StrEnum):
+    NO_SLOTS = "NO_SLOTS"
+    NEGATIVE_KW = "NEGATIVE_KW"  # kw < 0, or not a finite number
+    ZERO_KW = "ZERO_KW"
+    SLOT_IN_PAST = "SLOT_IN_PAST"  # slot starts before now
+    SLOT_MISALIGNED = "SLOT_MISALIGNED"  # slot_start not a multiple of slot_minutes
+    DUPLICATE_SLOT = "DUPLICATE_SLOT"
+    BAD_SLOT_LENGTH = "BAD_SLOT_LENGTH"
+    DEADLINE_PASSED = "DEADLINE_PASSED"
+    NEGATIVE_REWARD = "NEGATIVE_REWARD"
+    UNKNOWN_AREA = "UNKNOWN_AREA"  # no enrolled prosumer in the area
+    UNKNOWN_PROSUMER = "UNKNOWN_PROSUMER"
+    OVERLAPPING_ORDER = "OVERLAPPING_ORDER"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    UNKNOWN_OFFER = "UNKNOWN_OFFER"
+    OFFER_INFEASIBLE = "OFFER_INFEASIBLE"
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: Code
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused request/offer acceptance. ``rejected_at``: UTC epoch ms."""
+
+    subject_kind: str
+    subject_id: str
+    code: Code
+    reason: str
+    rejected_at: int
+    party_id: str | None = None
+
+    @property
+    def event_id(self) -> str:
+        return stable_id("evt", "Rejection", self.subject_kind, self.subject_id, self.code)
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "subject_kind": self.subject_kind,
+            "subject_id": self.subject_id,
+            "party_id": self.party_id,
+            "code": str(self.code),
+            "reason": self.reason,
+            "rejected_at": self.rejected_at,
+        }
+
+
+def validate_request(
+    req: FlexRequest,
+    now: int,
+    registry: Registry,
+    busy_area_slots: Collection[tuple[str, int]] = (),
+    known_request_ids: Collection[str] = (),
+) -> list[Issue]:
+    """All problems with ``req`` (empty list = valid).
+
+    busy_area_slots: (area_id, slot_start) pairs already covered by an active order: a request overlapping one
+    is OVERLAPPING_ORDER (one congestion order per area and slot).
+    """
+    issues: list[Issue] = []
+    if req.request_id in known_request_ids:
+        issues.append(Issue(Code.DUPLICATE_REQUEST, f"request {req.request_id} was already processed"))
+    if not req.slots:
+        issues.append(Issue(Code.NO_SLOTS, "request has no slots"))
+    if req.slot_minutes <= 0 or 1440 % req.slot_minutes:
+        issues.append(Issue(Code.BAD_SLOT_LENGTH, f"slot_minutes {req.slot_minutes} must divide a day"))
+        return issues
+    seen: set[int] = set()
+    for s in req.slots:
+        if not math.isfinite(s.kw) or s.kw < 0:
+            issues.append(Issue(Code.NEGATIVE_KW, f"slot {s.slot_start}: kw {s.kw} must be a number > 0"))
+        elif s.kw == 0:
+            issues.append(Issue(Code.ZERO_KW, f"slot {s.slot_start}: kw must be > 0"))
+        if s.slot_start < now:
+            issues.append(Issue(Code.SLOT_IN_PAST, f"slot {s.slot_start} starts before now ({now})"))
+        if s.slot_start % req.slot_ms:
+            issues.append(
+                Issue(Code.SLOT_MISALIGNED, f"slot {s.slot_start} not aligned to {req.slot_minutes} min")
+            )
+        if s.slot_start in seen:
+            issues.append(Issue(Code.DUPLICATE_SLOT, f"slot {s.slot_start} appears twice"))
+        seen.add(s.slot_start)
+        if (req.area_id, s.slot_start) in busy_area_slots:
+            issues.append(
+                Issue(
+                    Code.OVERLAPPING_ORDER,
+                    f"area {req.area_id} already has an active order at {s.slot_start}",
+                )
+            )
+    if req.deadline < now:
+        issues.append(Issue(Code.DEADLINE_PASSED, f"deadline {req.deadline} is before now ({now})"))
+    if req.reward_micro_per_kwh < 0:
+        issues.append(Issue(Code.NEGATIVE_REWARD, "reward_micro_per_kwh must be >= 0"))
+    if not registry.in_area(req.area_id):
+        issues.append(Issue(Code.UNKNOWN_AREA, f"no enrolled prosumer in area {req.area_id}"))
+    return issues
+
+
+def validate_acceptance(
+    offer: FlexOffer,
+    now: int,
+    registry: Registry,
+    committed: Collection[tuple[str, int]] = (),
+    first_slot_start: int | None = None,
+) -> list[Issue]:
+    """Problems with accepting ``offer``: unknown prosumers, prosumer/slot already committed to another active
+    order (OVERLAPPING_ORDER), delivery already started, or nothing offered."""
+    issues: list[Issue] = []
+    if offer.status == "INFEASIBLE":
+        issues.append(Issue(Code.OFFER_INFEASIBLE, "offer allocates nothing"))
+    if first_slot_start is not None and first_slot_start < now:
+        issues.append(Issue(Code.SLOT_IN_PAST, f"delivery started at {first_slot_start}, now {now}"))
+    for pid in sorted({a.prosumer_id for a in offer.allocations}):
+        if pid not in registry:
+            issues.append(Issue(Code.UNKNOWN_PROSUMER, f"prosumer {pid} is not enrolled"))
+    clashes = sorted({(a.prosumer_id, a.slot_start) for a in offer.allocations} & set(committed))
+    if clashes:
+        issues.append(
+            Issue(Code.OVERLAPPING_ORDER, f"{len(clashes)} prosumer-slots already ordered, e.g. {clashes[0]}")
+        )
+    return issues
+
+
+def rejection(kind: str, subject_id: str, issues: Iterable[Issue], now: int, party_id: str | None = None):
+    """One Rejection carrying the first issue's code and all reasons."""
+    issues = list(issues)
+    return Rejection(kind, subject_id, issues[0].code, "; ".join(i.reason for i in issues), now, party_id)
