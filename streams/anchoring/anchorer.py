@@ -140,11 +140,15 @@ class Anchorer:
         c = self.client
         try:
             tx_hash = c.send_anchor(key.kind, key.window_id, tree.root, len(tree), key.start_ms, key.end_ms)
-        except ContractLogicError as exc:
+        except Exception as exc:  # gas estimation runs the call: a revert surfaces here
             reason = revert_reason(exc, "AnchorRegistry")
             if reason == "AlreadyAnchored":
                 return None
-            raise AnchorRejected(f"{key.window_id}: contract refused the anchor: {reason or exc}") from exc
+            if reason is not None or isinstance(exc, ContractLogicError):
+                raise AnchorRejected(
+                    f"{key.window_id}: contract refused the anchor: {reason or exc}"
+                ) from exc
+            raise  # transport problem: retried by the caller
         self.sent_txs.append(tx_hash)
         if self.on_sent is not None:
             self.on_sent(tx_hash)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 SLOT_MS = 15 * 60_000
-T0_MS = 1_795_000_500_000 - 1_795_000_500_000 % SLOT_MS  # a 15-minute boundary (2026-11-18), UTC epoch ms
+T0_MS = 1_795_000_500_000 - 1_795_000_500_000 % 86_400_000  # midnight UTC 2026-11-18, epoch ms
 
 
 def synthetic_settlement(
