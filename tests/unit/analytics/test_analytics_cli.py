@@ -1,0 +1,75 @@
+"""The evaluate commands print their figures as a JSON object on the last line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import typer
+from typer.testing import CliRunner
+
+from streams.analytics.cli import baseline_app, forecast_app
+
+MONDAY = 1_700_438_400_000
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(forecast_app, name="forecast")
+    app.add_typer(baseline_app, name="baseline")
+    return app
+
+
+def _csv(tmp_path, days: int, events: bool) -> str:
+    rng = np.random.default_rng(3)
+    ts = MONDAY + np.arange(days * 96, dtype=np.int64) * 900_000
+    slot = (ts % 86_400_000) // 900_000
+    y = (1.0 + np.sin(2 * np.pi * slot / 96) ** 2) * rng.lognormal(0, 0.1, ts.size)
+    ev = (ts // 86_400_000) % 9 == 0
+    rows = ["timestamp,value" + (",event" if events else "")]
+    rows += [f"{t},{v:.4f}" + (f",{int(e)}" if events else "") for t, v, e in zip(ts, y, ev, strict=True)]
+    p = tmp_path / "series.csv"
+    p.write_text("\n".join(rows))
+    return str(p)
+
+
+def test_forecast_evaluate_prints_json(tmp_path):
+    res = CliRunner().invoke(_app(), ["forecast", "evaluate", "--input", _csv(tmp_path, 20, False)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["horizon"] == "day-ahead" and out["points"] == 6 * 24
+    assert 0 < out["mase"] < 1
+
+
+def test_baseline_evaluate_prints_json_and_reference(tmp_path):
+    path = _csv(tmp_path, 30, True)
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "baseline",
+            "evaluate",
+            "-i",
+            path,
+            "--method",
+            "HIGH_X_OF_Y",
+            "--x",
+            "4",
+            "--y",
+            "5",
+            "--adjust",
+            "additive",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["method"] == "HIGH_X_OF_Y" and out["params"].startswith("x=4,y=5,adjust=additive")
+    assert out["days"] < 16  # event days are not scored
+    assert abs(out["nmbe"]) < 0.1 and out["cv_rmse"] < 0.3
+    assert set(out["reference_10of10"]) == {"cv_rmse", "nmbe"}
+
+
+def test_bad_input_exits_2(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("timestamp,value\n0,1\n7,2\n14,3\n")
+    res = CliRunner().invoke(_app(), ["forecast", "evaluate", "--input", str(p)])
+    assert res.exit_code == 2
