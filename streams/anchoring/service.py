@@ -1,0 +1,115 @@
+"""Assembly of the anchoring pieces for one deployment: connect to the chain, anchor, verify.
+
+Used by the CLI, the Kafka agent and the integration tests, so all three run the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+
+from edream.embedded.anvil import deployments_file, ensure_deployed, running_rpc_url
+from edream.settings import Settings
+from streams.anchoring.anchorer import Anchorer
+from streams.anchoring.chain import AnchorRegistryClient
+from streams.anchoring.keys import load_account
+from streams.anchoring.merkle import leaf_hash
+from streams.anchoring.store import AnchorStore
+from streams.anchoring.verify import RecordReport, WindowReport, verify_record, verify_window
+from streams.anchoring.windows import WindowBatch, WindowKey
+
+
+class ChainNotConfigured(RuntimeError):
+    """No ETH_RPC_URL and no embedded anvil running, or no AnchorRegistry address known."""
+
+
+def connect(settings: Settings, sign: bool = True, deploy_if_missing: bool = False) -> AnchorRegistryClient:
+    """Client for the AnchorRegistry of this deployment.
+
+    RPC: ``ETH_RPC_URL`` or the running embedded anvil. Address: ``ANCHOR_REGISTRY_ADDRESS`` or the one recorded
+    by :func:`ensure_deployed` in the data dir (deployed now if ``deploy_if_missing``). ``sign`` loads the key.
+    """
+    embedded = not settings.eth_rpc_url
+    rpc = settings.eth_rpc_url or running_rpc_url(settings.edream_data_dir)
+    if not rpc:
+        raise ChainNotConfigured("set ETH_RPC_URL or start the platform (embedded anvil) first")
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
+    account = load_account(embedded) if sign or deploy_if_missing else None
+    address = os.environ.get("ANCHOR_REGISTRY_ADDRESS")
+    if not address:
+        if deploy_if_missing:
+            assert account is not None
+            address = ensure_deployed(w3, account, settings.edream_data_dir)["AnchorRegistry"]
+        else:
+            path = deployments_file(settings.edream_data_dir, w3.eth.chain_id)
+            if not path.exists():
+                raise ChainNotConfigured(f"no AnchorRegistry deployed on this chain ({path} missing)")
+            address = json.loads(path.read_text())["AnchorRegistry"]
+    return AnchorRegistryClient(w3, address, account if sign else None)
+
+
+@dataclass
+class AnchoringService:
+    """Anchor windows and record them; verify windows and records against the chain."""
+
+    client: AnchorRegistryClient
+    store: AnchorStore
+    anchorer: Anchorer | None = None
+
+    def anchor(self, batches: Iterable[WindowBatch]) -> list[dict[str, Any]]:
+        """Anchor each window, then store its receipt and manifest (idempotent end to end)."""
+        if self.anchorer is None:
+            raise RuntimeError("read-only service: no anchorer")
+        out = []
+        for batch in batches:
+            receipt = self.anchorer.anchor_window(batch)
+            self.store.record_anchor(receipt, batch.records)
+            out.append(receipt)
+        return out
+
+    def verify_window(self, kind: str, window_id: str) -> WindowReport:
+        key = WindowKey.parse(kind, window_id)
+        return verify_window(
+            kind,
+            window_id,
+            self.store.window_records(key),
+            self.client.get_anchor(kind, window_id),
+            self.store.manifest(kind, window_id),
+        )
+
+    def verify_record(self, settlement_id: str) -> RecordReport:
+        loc = self.store.manifest_window_of(settlement_id)
+        if loc is None:
+            record = next(
+                (
+                    r
+                    for k in self.store.settlement_tables
+                    if (r := self.store.record(k, settlement_id)) is not None
+                ),
+                None,
+            )
+            return verify_record(settlement_id, record, None, None, None, None)
+        kind, window_id = loc
+        record = self.store.record(kind, settlement_id)
+        rep = verify_record(
+            settlement_id,
+            record,
+            kind,
+            window_id,
+            self.store.manifest(kind, window_id),
+            self.client.get_anchor(kind, window_id),
+        )
+        if rep.valid and record is not None:  # second opinion from the contract itself
+            proof = [bytes.fromhex(p[2:]) for p in rep.proof]
+            on_chain_ok = self.client.contract.functions.verifyLeaf(
+                kind, window_id, leaf_hash(record), proof
+            ).call()
+            if not on_chain_ok:
+                rep.valid = False
+                rep.problems.append("AnchorRegistry.verifyLeaf rejected the proof")
+        return rep
