@@ -94,10 +94,12 @@ def optimise(problem: Problem, backend: Backend = "highspy", time_limit_s: float
 
 
 def round_to_watts(x_kw: np.ndarray, cap_kw: np.ndarray) -> np.ndarray:
-    """Round (P, S) kW to whole W per cell, never above the cap, so each slot's total is the rounded total
-    (largest remainder) whenever the caps allow."""
+    """Round (P, S) kW to whole W per cell so each slot's total is the rounded total (largest remainder).
+
+    A cell may exceed its cap by less than 1 W (cap rounded up to whole W): immaterial for a device, and it
+    avoids spreading sub-watt remainders over extra prosumers."""
     w = np.clip(x_kw, 0.0, None) * 1000.0
-    cap_w = cap_kw * 1000.0 + 1e-6
+    cap_w = np.ceil(cap_kw * 1000.0 - 1e-6) + 1e-6
     floor = np.minimum(np.floor(w + 1e-6), np.floor(cap_w))
     missing = np.round(w.sum(axis=0)) - floor.sum(axis=0)  # whole W still to hand out per slot
     frac = np.where(floor + 1.0 <= cap_w, w - floor, -1.0)

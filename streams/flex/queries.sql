@@ -1,6 +1,6 @@
 -- Example ClickHouse queries over the flex sinks (tables from streams/flex/sinks.py).
 -- ReplacingMergeTree: use FINAL (or GROUP BY the dedup key) so replays are not double counted.
--- Times are DateTime64(3, 'UTC'); money is Int64 micro-units; energy Int64 Wh.
+-- Times are DateTime64(3, 'UTC'), money Int64 micro-units, energy Int64 Wh.
 
 -- 1. Requests by area and direction with total requested kW
 SELECT area_id, direction, count() AS requests,

@@ -1,0 +1,238 @@
+"""``edream flex``: submit DSO flexibility requests, follow orders, run the flex service or a simulation."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from streams.flex.model import Direction
+
+app = typer.Typer(
+    help="Flexibility lifecycle (HL-UC01): DSO requests -> optimised offers -> orders -> verification -> "
+    "re-dispatch -> settlement. Evaluation commands print a final JSON line.",
+    no_args_is_help=True,
+)
+
+
+def _fail(msg: str) -> typer.Exit:
+    typer.echo(f"error: {msg}", err=True)
+    return typer.Exit(2)
+
+
+def parse_time_ms(text: str) -> int:
+    """UTC epoch ms from an integer or an ISO-8601 time (naive = UTC)."""
+    if text.lstrip("-").isdigit():
+        return int(text)
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def _bootstrap() -> tuple[Any, str]:
+    from edream.settings import load_settings
+    from edream.stack import NoBroker, resolve_bootstrap
+
+    settings = load_settings()
+    try:
+        return settings, resolve_bootstrap(settings)
+    except NoBroker as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def request(
+    area: Annotated[str, typer.Option(help="grid area / congestion point id")],
+    start: Annotated[
+        str, typer.Option(help="first slot start, ISO-8601 UTC (2026-11-23T10:00Z) or epoch ms")
+    ],
+    kw: Annotated[str, typer.Option(help="requested kW per slot: one value for all slots or a comma list")],
+    slots: Annotated[int, typer.Option(help="number of slots (ignored when --kw is a list)")] = 4,
+    direction: Annotated[
+        Direction, typer.Option(help="REDUCE or INCREASE net consumption")
+    ] = Direction.REDUCE,
+    slot_minutes: Annotated[int, typer.Option(help="slot length, minutes")] = 15,
+    reward: Annotated[int, typer.Option(help="reward, currency micro-units per kWh")] = 250_000,
+    deadline: Annotated[
+        str | None, typer.Option(help="offers accepted until (default: 5 min before start)")
+    ] = None,
+    dso: Annotated[str, typer.Option(help="DSO id")] = "dso-1",
+    request_id: Annotated[str | None, typer.Option(help="request id (default: random)")] = None,
+    topic: Annotated[str, typer.Option(help="requests topic")] = "flex.requests.v1",
+    dry_run: Annotated[bool, typer.Option(help="print the record, do not send")] = False,
+) -> None:
+    """Submit a DSO flexibility request by hand; prints the sent FlexRequest as the final JSON line."""
+    import time
+
+    from streams.flex.requests import FlexRequest, RequestSlot
+
+    t0 = parse_time_ms(start)
+    values = [float(v) for v in kw.split(",")]
+    if len(values) == 1:
+        values = values * slots
+    step = slot_minutes * 60_000
+    req = FlexRequest(
+        request_id=request_id or f"req-{uuid.uuid4().hex[:12]}",
+        dso_id=dso,
+        area_id=area,
+        direction=direction,
+        slots=tuple(RequestSlot(t0 + k * step, v) for k, v in enumerate(values)),
+        reward_micro_per_kwh=reward,
+        deadline=parse_time_ms(deadline) if deadline else t0 - 5 * 60_000,
+        created_at=int(time.time() * 1000),
+        slot_minutes=slot_minutes,
+    )
+    record = req.to_avro()
+    if not dry_run:
+        from confluent_kafka import Producer
+
+        from edream.kafka import producer_config
+        from edream.serde import Serde
+
+        settings, bootstrap = _bootstrap()
+        p = Producer(producer_config(settings, bootstrap))
+        p.produce(topic, Serde(settings).encode("FlexRequest", record, topic), key=req.request_id.encode())
+        if p.flush(15):
+            raise _fail("request not delivered within 15 s")
+    typer.echo(json.dumps(record, sort_keys=True))
+
+
+def read_topic(settings: Any, bootstrap: str, topic: str, timeout_s: float) -> list[dict[str, Any]]:
+    """Every decodable record of ``topic`` from the beginning to its current end."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from edream.serde import DecodeError, Serde
+
+    serde = Serde(settings)
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"flex-status-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        meta = c.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        parts = list(meta.partitions)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        done: set[int] = set()
+        out = []
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(parts) and time.monotonic() < deadline:
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == -191:  # _PARTITION_EOF
+                    done.add(msg.partition())
+                continue
+            try:
+                out.append(serde.decode(msg.value(), topic)[1])
+            except DecodeError:
+                continue
+        return out
+    finally:
+        c.close()
+
+
+@app.command()
+def status(
+    order_id: Annotated[str, typer.Argument(help="order id (ord-...)")],
+    timeout: Annotated[float, typer.Option(help="seconds to read each topic")] = 20.0,
+) -> None:
+    """Per-prosumer delivery of an order so far (latest verification verdicts and settlements); final JSON line."""
+    from streams.flex.status import order_status
+
+    settings, bootstrap = _bootstrap()
+    result = order_status(
+        order_id,
+        read_topic(settings, bootstrap, "flex.orders.v1", timeout),
+        read_topic(settings, bootstrap, "flex.deviations.v1", timeout),
+        read_topic(settings, bootstrap, "settlement.flex.v1", timeout),
+    )
+    if result is None:
+        raise _fail(f"no order {order_id} on flex.orders.v1")
+    typer.echo(json.dumps(result, sort_keys=True))
+
+
+@app.command()
+def serve(
+    prosumers: Annotated[
+        int, typer.Option(help="simulated portfolio size (prosumers p00.. in area terni-1)")
+    ] = 50,
+    auto_accept: Annotated[
+        bool, typer.Option(help="accept every feasible offer (stands in for the DSO)")
+    ] = True,
+) -> None:
+    """Run the flex service on the platform's broker until Ctrl-C (portfolio: simulated, see streams.flex.sim)."""
+    from streams.flex.desk import FlexDesk
+    from streams.flex.service import FlexService
+    from streams.flex.sim import flat_outlook, portfolio
+
+    settings, bootstrap = _bootstrap()
+    svc = FlexService(
+        FlexDesk(portfolio(prosumers), flat_outlook), settings, bootstrap, auto_accept=auto_accept
+    )
+    stop = threading.Event()
+    try:
+        svc.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo(json.dumps({"handled": svc.handled, "emitted": svc.emitted}, sort_keys=True))
+
+
+@app.command()
+def simulate(
+    prosumers: Annotated[int, typer.Option(help="portfolio size")] = 50,
+    deviators: Annotated[int, typer.Option(help="how many of the dispatched prosumers stop complying")] = 5,
+    kw: Annotated[float, typer.Option(help="requested reduction per slot, kW")] = 60.0,
+    slots: Annotated[int, typer.Option(help="number of 15-min slots")] = 4,
+    stop_after_s: Annotated[
+        int, typer.Option(help="deviators stop this many seconds into the first slot")
+    ] = 180,
+) -> None:
+    """In-process acceptance scenario (no broker): request, offer, order, 5-s readings, deviations,
+    re-dispatch, settlement. Prints a JSON summary as the final line."""
+    from streams.flex.desk import FlexDesk
+    from streams.flex.sim import SLOT_MS, T0, Devices, flat_outlook, pid, portfolio, reduce_request, stoppers
+
+    desk = FlexDesk(portfolio(prosumers), flat_outlook)
+    [offer_out] = desk.submit(reduce_request(kw=kw, n_slots=slots), now=T0 - 3_600_000)
+    summary: dict[str, Any] = {"offer_status": offer_out.record.get("status", offer_out.record.get("code"))}
+    if offer_out.schema != "FlexOffer" or offer_out.record["status"] == "INFEASIBLE":
+        typer.echo(json.dumps(summary | {"offer": offer_out.record}, sort_keys=True))
+        return
+    [order_out] = desk.accept(offer_out.record["offer_id"], now=T0 - 1_800_000)
+    order_id = order_out.record["order_id"]
+    dispatched = sorted({a["prosumer_id"] for a in order_out.record["allocations"]})
+    quitters = set(dispatched[:deviators])
+    devices = Devices([pid(i) for i in range(prosumers)], stoppers(quitters, T0 + stop_after_s * 1000))
+    for p, ts, reading in devices.readings(lambda: desk.orders[order_id], T0, T0 + slots * SLOT_MS):
+        desk.on_reading(p, ts, reading)
+    desk.advance_to(T0 + slots * SLOT_MS + 60_000)
+    projected = [d for d in desk.deviations if d.kind == "PROJECTED" and d.verdict == "SHORTFALL"]
+    order = desk.orders[order_id]
+    summary |= {
+        "order_id": order_id,
+        "offered_kw": [s["offered_kw"] for s in offer_out.record["slots"]],
+        "shortfall_kw": [s["shortfall_kw"] for s in offer_out.record["slots"]],
+        "dispatched": len(dispatched),
+        "deviators": sorted(quitters),
+        "detected": sorted({d.prosumer_id for d in projected}),
+        "detection_s_after_stop": sorted({(d.ts - T0) / 1000 - stop_after_s for d in projected}),
+        "final_revision": order.revision,
+        "order_status": order.status,
+        "settlements": len(desk.settlements),
+        "incentives_micro": sum(s.amount_micro for s in desk.settlements.values() if s.amount_micro > 0),
+        "penalties_micro": -sum(s.amount_micro for s in desk.settlements.values() if s.amount_micro < 0),
+        "delivered_wh": sum(s.quantity_wh for s in desk.settlements.values()),
+    }
+    typer.echo(json.dumps(summary, sort_keys=True))
