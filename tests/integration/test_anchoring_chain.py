@@ -163,3 +163,33 @@ def test_anchors_survive_node_restart(tmp_path):
         assert ensure_deployed(w3, account, tmp_path)["AnchorRegistry"] == address  # not redeployed
         got = AnchorRegistryClient(w3, address).get_anchor("FLEX", receipt["window_id"])
         assert got is not None and "0x" + got.root.hex() == receipt["merkle_root"]
+
+
+def test_cli_verify_window_and_record(service, unique_table, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from streams.anchoring import cli
+
+    slot = 120_000 + int(unique_table("x")[-6:], 16) % 50_000
+    records = [synthetic_settlement(i, kind="MARKET", slot=slot) for i in range(3)]
+    service.store.insert_settlements("MARKET", records)
+    (receipt,) = service.anchor(_windows(records))
+    monkeypatch.setattr(cli, "_service", lambda *a: service)
+    runner = CliRunner()
+    ok = runner.invoke(cli.app, ["window", "market", receipt["window_id"]])
+    assert ok.exit_code == 0 and ok.output.startswith("VALID")
+    assert json.loads(ok.output.strip().splitlines()[-1])["recomputed_root"] == receipt["merkle_root"]
+    rec = runner.invoke(cli.app, ["record", records[1]["settlement_id"]])
+    last = json.loads(rec.output.strip().splitlines()[-1])
+    assert (
+        rec.exit_code == 0 and last["status"] == "VALID" and last["on_chain_root"] == receipt["merkle_root"]
+    )
+    table = service.store.settlement_tables["MARKET"]
+    service.store.client.command(
+        f"ALTER TABLE {table} UPDATE quantity_wh = 0 WHERE settlement_id = "
+        f"'{records[1]['settlement_id']}' SETTINGS mutations_sync = 1"
+    )
+    bad = runner.invoke(cli.app, ["window", "MARKET", receipt["window_id"]])
+    assert bad.exit_code == 1 and "tampered row: settlement " + records[1]["settlement_id"] in bad.output
