@@ -13,7 +13,8 @@ Per request (one service, a window of slots) the optimiser:
    - the generators cover the demand schedule: ``sum_g p[g,t] = demand_kw[t]`` (default: their current output);
    - maximise ``value x sum r x slot hours - sum marginal cost x p x slot hours`` where ``value`` is the offered
      price per kW and hour, or a value that dominates any generation cost (capacity first, then cheapest dispatch).
-   Non-generator headroom (kW): BESS ``min(p_max -/+ current, usable kWh / duration h)``; loads/EVSE UP
+   Reserves of non-generator assets are independent of each other and of the dispatch, so their optimum is
+   their headroom and they are added in closed form (keeps the MILP small). Headroom (kW): BESS ``min(p_max -/+ current, usable kWh / duration h)``; loads/EVSE UP
    ``consumption x curtailable share``, DOWN ``p_max - consumption``; PV/wind DOWN = output, UP = 0.
 3. reports deliverable capacity per slot with an uncertainty band (reserve of forecast-based assets times their
    ``uncertainty_min``/``uncertainty_max``), the set points and the coalition (assets with reserve > 0).
@@ -23,7 +24,7 @@ Per request (one service, a window of slots) the optimiser:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
@@ -43,6 +44,7 @@ from streams.vpp.assets import (
 )
 
 EPS = 1e-6
+STREAM_SOLVER = False  # set True to see the HiGHS log
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class CapabilityRequest:
     demand_kw: tuple[float, ...] | None = None
     price_micro_per_kw_h: int | None = None
     time_limit_s: float = 10.0
+    mip_gap: float = 1e-4
 
     @property
     def slots(self) -> int:
@@ -102,6 +105,8 @@ class CapabilityResult:
     generation_cost_micro: int
     build_seconds: float
     solve_seconds: float
+    solver_status: str = "optimal"
+    mip_gap: float | None = 0.0
 
     @property
     def capacity_kw(self) -> float:
@@ -160,14 +165,11 @@ def evaluate_capability(assets: list[Asset], req: CapabilityRequest) -> Capabili
     m = pyo.ConcreteModel()
     gid = [g.asset_id for g in gens]
     gby = {g.asset_id: g for g in gens}
-    oid = [a.asset_id for a in others]
     m.T = pyo.Set(initialize=list(slots), ordered=True)
     m.G = pyo.Set(initialize=gid, ordered=True)
-    m.O = pyo.Set(initialize=oid, ordered=True)
     m.u = pyo.Var(m.G, m.T, domain=pyo.Binary)
     m.p = pyo.Var(m.G, m.T, domain=pyo.NonNegativeReals)
     m.r = pyo.Var(m.G, m.T, domain=pyo.NonNegativeReals)
-    m.q = pyo.Var(m.O, m.T, domain=pyo.NonNegativeReals, bounds=lambda _m, a, t: (0.0, headroom[a, t]))
 
     def fast(g: Asset) -> bool:
         return g.start_up_time_s + g.response_time_s <= service.max_response_s
@@ -220,7 +222,7 @@ def evaluate_capability(assets: list[Asset], req: CapabilityRequest) -> Capabili
     m.obj = pyo.Objective(
         expr=slot_h
         * (
-            value * (pyo.quicksum(m.r.values()) + pyo.quicksum(m.q.values()))
+            value * pyo.quicksum(m.r.values())
             - pyo.quicksum(gby[g].marginal_cost_micro_per_kwh * m.p[g, t] for g in gid for t in slots)
         ),
         sense=pyo.maximize,
@@ -230,6 +232,8 @@ def evaluate_capability(assets: list[Asset], req: CapabilityRequest) -> Capabili
     t_solve = time.perf_counter()
     solver = Highs()
     solver.config.time_limit = req.time_limit_s
+    solver.config.mip_gap = req.mip_gap
+    solver.config.stream_solver = STREAM_SOLVER
     solver.config.load_solution = False
     res = solver.solve(m)
     solve_s = time.perf_counter() - t_solve
@@ -238,7 +242,10 @@ def evaluate_capability(assets: list[Asset], req: CapabilityRequest) -> Capabili
     ):
         return _infeasible(req, excluded, build_s, solve_s)
     res.solution_loader.load_vars()
-    return _result(req, gens, others, qualified, excluded, m, build_s, solve_s)
+    out = _result(req, gens, others, headroom, qualified, excluded, m, build_s, solve_s)
+    best, bound = res.best_feasible_objective, res.best_objective_bound
+    gap = abs(bound - best) / max(abs(best), 1e-9) if bound is not None else None
+    return replace(out, solver_status=str(res.termination_condition.name), mip_gap=gap)
 
 
 def _val(v: pyo.Var) -> float:
@@ -264,7 +271,7 @@ def _infeasible(req: CapabilityRequest, excluded, build_s: float, solve_s: float
     )
 
 
-def _result(req, gens, others, qualified, excluded, m, build_s, solve_s) -> CapabilityResult:
+def _result(req, gens, others, headroom, qualified, excluded, m, build_s, solve_s) -> CapabilityResult:
     slots = range(req.slots)
     slot_h = req.slot_minutes / 60.0
     assignments: list[AssetAssignment] = []
@@ -285,7 +292,7 @@ def _result(req, gens, others, qualified, excluded, m, build_s, solve_s) -> Capa
             low[t] += reserve[t] * g.uncertainty_min
             high[t] += reserve[t] * g.uncertainty_max
     for a in others:
-        reserve = tuple(_val(m.q[a.asset_id, t]) for t in slots)
+        reserve = tuple(round(headroom[a.asset_id, t], 6) for t in slots)
         assignments.append(AssetAssignment(a.asset_id, a.kind, reserve, None, a.effective_response_s()))
         for t in slots:
             cap[t] += reserve[t]
