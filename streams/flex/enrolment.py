@@ -8,6 +8,7 @@ availability, assets) are hashed over canonical bytes so an on-chain anchor can 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -304,6 +305,34 @@ def from_dict(d: dict[str, Any]) -> ProsumerRecord:
         )
     except (KeyError, TypeError) as exc:
         raise EnrolmentError(f"bad enrolment record: {exc}") from exc
+
+
+def enrolment_event(record: ProsumerRecord, updated_at: int) -> dict[str, Any]:
+    """FlexEnrolment.avsc record for the compacted registry topic (key ``prosumer_id``)."""
+    from streams.flex.ids import stable_id
+
+    digest = record.terms_hash()
+    return {
+        "event_id": stable_id("evt", "FlexEnrolment", record.prosumer_id, digest, record.active),
+        "prosumer_id": record.prosumer_id,
+        "area_id": record.area_id,
+        "active": record.active,
+        "record_json": json.dumps(to_dict(record), sort_keys=True, separators=(",", ":")),
+        "terms_hash": digest,
+        "terms_hash_keccak": record.terms_hash("keccak256"),
+        "updated_at": updated_at,
+    }
+
+
+def record_from_event(event: dict[str, Any]) -> ProsumerRecord:
+    """Inverse of :func:`enrolment_event`; raises EnrolmentError when the terms hash does not match."""
+    try:
+        record = from_dict(json.loads(event["record_json"]))
+    except (ValueError, KeyError) as exc:
+        raise EnrolmentError(f"bad enrolment event: {exc}") from exc
+    if record.terms_hash() != event["terms_hash"]:
+        raise EnrolmentError(f"{record.prosumer_id}: terms_hash does not match the record")
+    return record
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Thin Kafka wiring of the :class:`~streams.flex.desk.FlexDesk` (confluent-kafka, at-least-once).
 
-Inputs: ``flex.requests.v1`` (FlexRequest) and ``meter.readings.raw.v1`` (Measurement: ``P_ACTIVE``/``TOTAL`` in
+Inputs: ``flex.enrolments.v1`` (FlexEnrolment, compacted registry), ``flex.requests.v1`` (FlexRequest) and ``meter.readings.raw.v1`` (Measurement: ``P_ACTIVE``/``TOTAL`` in
 W with ``prosumer_id`` set; everything else is ignored). Outputs: offers, orders (incl. amended revisions),
 deviations, settlements and rejections, Avro-encoded with :class:`edream.serde.Serde`. Offsets are committed
 only after the outputs they caused are flushed; every output carries a deterministic id, so a replay after a
@@ -34,14 +34,17 @@ from streams.flex.desk import (
     FlexDesk,
     Out,
 )
+from streams.flex.enrolment import EnrolmentError, record_from_event
 from streams.flex.requests import FlexRequest, to_ms
 
 log = logging.getLogger(__name__)
 TOPIC_READINGS = "meter.readings.raw.v1"
+TOPIC_ENROLMENTS = "flex.enrolments.v1"  # compacted prosumer registry (FlexEnrolment.avsc)
 
 
 @dataclass
 class FlexTopics:
+    enrolments: str = TOPIC_ENROLMENTS
     requests: str = TOPIC_REQUESTS
     readings: str = TOPIC_READINGS
     offers: str = TOPIC_OFFERS
@@ -114,7 +117,12 @@ class FlexService:
         except DecodeError as exc:
             log.warning("flex: skipping undecodable message on %s: %s", topic, exc)
             return
-        if name == "FlexRequest":
+        if name == "FlexEnrolment":
+            try:
+                self.desk.registry.upsert(record_from_event(rec))
+            except EnrolmentError as exc:
+                log.warning("flex: ignoring enrolment %s: %s", rec.get("prosumer_id"), exc)
+        elif name == "FlexRequest":
             outs = self.desk.submit(FlexRequest.from_avro(rec), self.clock())
             self._emit(outs)
             if self.auto_accept:
@@ -131,7 +139,7 @@ class FlexService:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; flush and commit when idle or every ``commit_every`` messages."""
-        self.consumer.subscribe([self.topics.requests, self.topics.readings])
+        self.consumer.subscribe([self.topics.enrolments, self.topics.requests, self.topics.readings])
         try:
             while not stop.is_set():
                 msg = self.consumer.poll(0.05)

@@ -1,4 +1,4 @@
-"""Acceptance on real components: embedded Tansu broker + chDB, 50 simulated prosumers, 4 x 15-min reduction,
+"""Acceptance on real components: embedded Tansu broker + chDB, 50 prosumers enrolled through the registry topic, 4 x 15-min reduction,
 5 stop complying; deviations detected in the slot, shortfall re-dispatched, settlements hand-computed.
 
 The simulated devices run in lock-step with the service (they read amended orders from the orders topic
@@ -19,6 +19,7 @@ from edream.avro_schemas import contract
 from edream.serde import Serde
 from edream.sink_writer import Positioned, SinkWriter
 from streams.flex.desk import FlexDesk
+from streams.flex.enrolment import Registry, enrolment_event
 from streams.flex.orders import FlexOrder
 from streams.flex.requests import RequestSlot, to_ms
 from streams.flex.service import FlexService, FlexTopics
@@ -108,7 +109,7 @@ def test_flex_lifecycle_on_broker_and_chdb(
 ):
     topics = FlexTopics(**{f.name: unique_topic(f"flex-{f.name}") for f in dataclasses.fields(FlexTopics)})
     serde = Serde(test_settings)
-    desk = FlexDesk(portfolio(50), flat_outlook)
+    desk = FlexDesk(Registry(), flat_outlook)  # filled from the enrolments topic
     svc = FlexService(
         desk,
         test_settings,
@@ -131,6 +132,11 @@ def test_flex_lifecycle_on_broker_and_chdb(
         sent += 1
 
     try:
+        for rec in portfolio(50).records.values():
+            send(topics.enrolments, "FlexEnrolment", rec.prosumer_id, enrolment_event(rec, T0 - 86_400_000))
+        prod.flush()
+        wait_for(lambda: svc.handled >= sent, what="enrolments")
+        assert len(desk.registry.records) == 50
         bad = dataclasses.replace(reduce_request(request_id="req-bad"), slots=(RequestSlot(T0, -5.0),))
         send(topics.requests, "FlexRequest", "req-bad", bad.to_avro())
         send(topics.requests, "FlexRequest", "req-1", reduce_request().to_avro())

@@ -105,3 +105,23 @@ def test_bad_terms_rejected():
         ContractTerms(aggregator_id="a", multiplier=0)
     with pytest.raises(EnrolmentError):
         ContractTerms(aggregator_id="a", baseline_method="GUESS")
+
+
+def test_enrolment_event_round_trip_and_tamper_detection():
+    from edream.serde import Serde
+    from streams.flex.enrolment import enrolment_event, record_from_event
+
+    r = record()
+    ev = enrolment_event(r, updated_at=T0)
+    serde = Serde()
+    name, decoded = serde.decode(serde.encode("FlexEnrolment", ev))
+    assert name == "FlexEnrolment" and record_from_event(decoded) == r
+    assert decoded["terms_hash"] == r.terms_hash() and decoded["terms_hash_keccak"] == r.terms_hash(
+        "keccak256"
+    )
+    tampered = {
+        **decoded,
+        "record_json": decoded["record_json"].replace('"multiplier":1.2', '"multiplier":2.0'),
+    }
+    with pytest.raises(EnrolmentError, match="terms_hash"):
+        record_from_event(tampered)
