@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
 
 from edream.kafka import consumer_config, producer_config
 from edream.serde import DecodeError, Serde
@@ -137,9 +137,18 @@ class FlexService:
         self.consumer.commit(asynchronous=False)
         self._since_commit = 0
 
+    def _on_assign(self, consumer: Consumer, partitions: list) -> None:
+        """The registry is a compacted table: re-read it from the beginning on every (re)start."""
+        for tp in partitions:
+            if tp.topic == self.topics.enrolments:
+                tp.offset = OFFSET_BEGINNING
+        consumer.assign(partitions)
+
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; flush and commit when idle or every ``commit_every`` messages."""
-        self.consumer.subscribe([self.topics.enrolments, self.topics.requests, self.topics.readings])
+        self.consumer.subscribe(
+            [self.topics.enrolments, self.topics.requests, self.topics.readings], on_assign=self._on_assign
+        )
         try:
             while not stop.is_set():
                 msg = self.consumer.poll(0.05)

@@ -191,6 +191,24 @@ def test_flex_lifecycle_on_broker_and_chdb(
     finals = [d for d in devs.records if d["kind"] == "FINAL"]
     assert {d["prosumer_id"] for d in finals if d["verdict"] != "WITHIN"} == DEVIATORS
 
+    # restart with the same group: the compacted registry is re-read from the beginning
+    again = FlexService(
+        FlexDesk(Registry(), flat_outlook),
+        test_settings,
+        kafka_bootstrap,
+        topics,
+        group_id=svc.group_id,
+        consumer_overrides={"fetch.wait.max.ms": 10},
+    )
+    stop2 = threading.Event()
+    worker2 = threading.Thread(target=again.run, args=(stop2,), daemon=True)
+    worker2.start()
+    try:
+        wait_for(lambda: len(again.desk.registry.records) == 50, what="registry rebuilt after restart")
+    finally:
+        stop2.set()
+        worker2.join(30)
+
     # ClickHouse: idempotent sink (written twice), then the example per-prosumer settlement query
     table = unique_table("settlement_flex")
     writer = SinkWriter(
