@@ -126,7 +126,15 @@ class OpcuaSecurity(_Strict):
 
 class OpcuaDevice(DeviceBase):
     protocol: Literal["opcua"]
-    endpoint: str = Field(pattern=r"^opc\.tcp://")
+    endpoint: str
+
+    @field_validator("endpoint")
+    @classmethod
+    def _opc_tcp(cls, v: str) -> str:
+        if not v.startswith("opc.tcp://"):
+            raise ValueError(f"endpoint {v!r} must start with opc.tcp://")
+        return v
+
     publishing_interval_ms: int = Field(1000, ge=10)
     security: OpcuaSecurity = OpcuaSecurity()
     nodes: list[OpcuaNode] = Field(min_length=1)
@@ -212,7 +220,15 @@ class HttpResource(_Strict):
 
 class HttpDevice(DeviceBase):
     protocol: Literal["http"]
-    base_url: str = Field(pattern=r"^https?://")
+    base_url: str
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"base_url {v!r} must start with http:// or https://")
+        return v
+
     headers: dict[str, str] = {}
     resources: list[HttpResource] = Field(min_length=1)
 

@@ -188,7 +188,8 @@ async def poll_loop(ctx: DeviceContext, poll_once: Callable[[], Awaitable[list[R
     while True:
         t0 = loop.time()
         try:
-            readings = await asyncio.wait_for(poll_once(), dev.timeout_s)
+            async with asyncio.timeout(dev.timeout_s):  # (wait_for can swallow a cancel on 3.11)
+                readings = await poll_once()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported, retried with backoff

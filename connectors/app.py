@@ -1,0 +1,77 @@
+"""Wiring: a config directory + a broker -> a running connector (used by the CLI, benchmark and tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import start_http_server
+
+from connectors.config import LoadedConfig, load_config
+from connectors.metrics import ConnectorMetrics
+from connectors.producer import BufferedProducer
+from connectors.runtime import ConnectorRuntime
+from edream.kafka import producer_config
+from edream.serde import Serde
+from edream.settings import Settings
+
+
+def build_producer(
+    settings: Settings,
+    bootstrap: str,
+    topic: str,
+    max_buffered: int,
+    on_ack: Callable[[int], None] | None = None,
+    **overrides: Any,
+) -> BufferedProducer:
+    serde = Serde(settings)
+
+    def encode(record: dict[str, Any]) -> bytes:
+        return serde.encode("Measurement", record, topic)
+
+    conf = producer_config(settings, bootstrap, **overrides)
+    return BufferedProducer(conf, topic, encode, max_buffered=max_buffered, on_ack=on_ack).start()
+
+
+class Connector:
+    """A runtime plus its producer. ``async with Connector(...) as c`` runs it in a background task."""
+
+    def __init__(
+        self,
+        config: LoadedConfig | Path | str,
+        settings: Settings,
+        bootstrap: str,
+        on_ack: Callable[[int], None] | None = None,
+        **producer_overrides: Any,
+    ):
+        self.config = config if isinstance(config, LoadedConfig) else load_config(config)
+        c = self.config.connector
+        producer_overrides.setdefault("linger.ms", c.linger_ms)
+        self.producer = build_producer(
+            settings, bootstrap, c.topic, c.max_buffered, on_ack, **producer_overrides
+        )
+        self.metrics = ConnectorMetrics()
+        self.runtime = ConnectorRuntime(self.config, self.producer, self.metrics)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Connector:
+        self._task = asyncio.create_task(self.runtime.run(), name="connector")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self, flush_timeout: float = 10.0) -> int:
+        """Stop devices, flush; return readings still unacknowledged (0 when all were delivered)."""
+        self.runtime.stop()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        return await asyncio.to_thread(self.producer.close, flush_timeout)
+
+    def serve_metrics(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, host, registry=self.metrics.registry)
