@@ -122,3 +122,19 @@ def ensure_deployed(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
     return {n: known[n] for n in names}
+
+
+def start_embedded_chain(
+    data_dir: Path, block_time_s: float | None = 1.0
+) -> tuple[EmbeddedAnvil, dict[str, str]]:
+    """For ``edream run`` without ``ETH_RPC_URL``: start anvil on the data dir's state and make sure the
+    contracts are deployed (signed by anvil's well-known dev account #0). Returns (node, addresses)."""
+    from streams.anchoring.keys import load_account
+
+    node = EmbeddedAnvil(data_dir, block_time_s=block_time_s).start()
+    try:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        return node, ensure_deployed(w3, load_account(embedded_chain=True, env={}), data_dir)
+    except Exception:
+        node.stop()
+        raise

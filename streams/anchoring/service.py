@@ -34,8 +34,15 @@ def connect(settings: Settings, sign: bool = True, deploy_if_missing: bool = Fal
     RPC: ``ETH_RPC_URL`` or the running embedded anvil. Address: ``ANCHOR_REGISTRY_ADDRESS`` or the one recorded
     by :func:`ensure_deployed` in the data dir (deployed now if ``deploy_if_missing``). ``sign`` loads the key.
     """
+    from edream.stack import RunState
+
     embedded = not settings.eth_rpc_url
-    rpc = settings.eth_rpc_url or running_rpc_url(settings.edream_data_dir)
+    live = RunState.load_live(settings)
+    rpc = (
+        settings.eth_rpc_url
+        or (live.eth_rpc_url if live else None)
+        or running_rpc_url(settings.edream_data_dir)
+    )
     if not rpc:
         raise ChainNotConfigured("set ETH_RPC_URL or start the platform (embedded anvil) first")
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
