@@ -6,7 +6,7 @@ import logging
 import time
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import Gauge, generate_latest
 
 from edream.clickhouse import get_client
 from edream.demo import demo_measurements
@@ -59,7 +59,8 @@ def build_worker_app(
     async def metrics(web, request):  # noqa: ANN001
         for k, v in ctx.counters.items():
             COUNTERS.labels(k).set(v)
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; Prometheus' text format 0.0.4 is plain UTF-8 text
+        return web.text(generate_latest().decode(), content_type="text/plain")
 
     if demo:
         readings = raw_topic(app, "meter.readings.raw.v1")

@@ -127,17 +127,19 @@ class _Lines:
 
     entries: dict[tuple[str, int], int]
     fields: dict[tuple[str, int, str], int]
+    items: dict[tuple[str, int, str, int], int]
 
     @classmethod
     def of(cls, text: str) -> _Lines:
         entries: dict[tuple[str, int], int] = {}
         fields: dict[tuple[str, int, str], int] = {}
+        items: dict[tuple[str, int, str, int], int] = {}
         try:
             root = yaml.compose(text)
         except yaml.YAMLError:
-            return cls(entries, fields)
+            return cls(entries, fields, items)
         if not isinstance(root, yaml.MappingNode):
-            return cls(entries, fields)
+            return cls(entries, fields, items)
         for key_node, section in root.value:
             if not isinstance(section, yaml.SequenceNode):
                 continue
@@ -146,9 +148,14 @@ class _Lines:
                 if isinstance(item, yaml.MappingNode):
                     for fk, fv in item.value:
                         fields[(key_node.value, i, fk.value)] = fv.start_mark.line + 1
-        return cls(entries, fields)
+                        if isinstance(fv, yaml.SequenceNode):
+                            for j, sub in enumerate(fv.value):
+                                items[(key_node.value, i, fk.value, j)] = sub.start_mark.line + 1
+        return cls(entries, fields, items)
 
-    def line(self, section: str, index: int, field: str | None = None) -> int | None:
+    def line(self, section: str, index: int, field: str | None = None, item: int | None = None) -> int | None:
+        if field is not None and item is not None and (section, index, field, item) in self.items:
+            return self.items[(section, index, field, item)]
         if field is not None and (section, index, field) in self.fields:
             return self.fields[(section, index, field)]
         return self.entries.get((section, index))
@@ -195,8 +202,8 @@ def load_topology(path: Path | str, avro_dir: Path | None = None) -> Topology:
 
 
 def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path) -> None:
-    def fail(section: str, i: int, name: str, field: str, problem: str) -> None:
-        raise TopologyError(path, lines.line(section, i, field), f"{section}[{name}].{field}", problem)
+    def fail(section: str, i: int, name: str, field: str, problem: str, item: int | None = None) -> None:
+        raise TopologyError(path, lines.line(section, i, field, item), f"{section}[{name}].{field}", problem)
 
     seen: set[str] = set()
     for i, t in enumerate(topo.topics):
@@ -225,9 +232,9 @@ def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path)
     for section, items in (("agents", topo.agents),):
         for i, a in enumerate(items):
             for field in ("inputs", "outputs"):
-                for tname in getattr(a, field):
+                for j, tname in enumerate(getattr(a, field)):
                     if tname not in declared:
-                        fail(section, i, a.name, field, f"topic '{tname}' is not declared under topics")
+                        fail(section, i, a.name, field, f"topic '{tname}' is not declared under topics", j)
     for i, c in enumerate(topo.connectors):
         if c.output not in declared:
             fail("connectors", i, c.name, "output", f"topic '{c.output}' is not declared under topics")
@@ -237,9 +244,9 @@ def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path)
         schema = parse_contract(avro_dir / topo.topic(s.topic).value_schema).raw
         columns = {f["name"] for f in schema["fields"]}
         for field in ("order_by",):
-            for col in getattr(s, field):
+            for j, col in enumerate(getattr(s, field)):
                 if col not in columns:
-                    fail("sinks", i, s.name, field, f"column '{col}' is not a field of {schema['name']}")
+                    fail("sinks", i, s.name, field, f"column '{col}' is not a field of {schema['name']}", j)
         if s.version and s.version not in columns:
             fail("sinks", i, s.name, "version", f"column '{s.version}' is not a field of {schema['name']}")
     names = [a.name for a in topo.agents]

@@ -34,6 +34,13 @@ class AgentContext:
         """Run a blocking ClickHouse call off the event loop, serialised on one thread (chDB is in-process)."""
         return await asyncio.get_running_loop().run_in_executor(self._ch_executor, fn, *args)
 
+    def topic_of(self, schema_name: str) -> str:
+        """The one topic in the topology carrying ``schema_name`` (e.g. the dead-letter topic)."""
+        topics = self.topology.topic_for_schema(schema_name)
+        if len(topics) != 1:
+            raise LookupError(f"topology must declare exactly one {schema_name} topic, found {len(topics)}")
+        return topics[0].name
+
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+#: Default name; agents running under a topology resolve it with ``AgentContext.topic_of("DeadLetter")``.
 DEADLETTER_TOPIC = "platform.deadletter.v1"
 
 

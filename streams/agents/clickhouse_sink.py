@@ -16,13 +16,14 @@ from edream.avro_schemas import contract
 from edream.serde import DecodeError
 from edream.sink_writer import Positioned, SinkWriter
 from streams.app import AgentContext, raw_topic
-from streams.deadletter import DEADLETTER_TOPIC, dead_letter
+from streams.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
 
 
 def register(app: faust.App, ctx: AgentContext) -> None:
-    dlq = raw_topic(app, DEADLETTER_TOPIC)
+    dlq_name = ctx.topic_of("DeadLetter")
+    dlq = raw_topic(app, dlq_name)
     for sink in ctx.topology.sinks:
         schema_name = Path(ctx.topology.topic(sink.topic).value_schema).stem
         writer = SinkWriter(ctx.clickhouse, sink, contract(schema_name))
@@ -40,7 +41,7 @@ def register(app: faust.App, ctx: AgentContext) -> None:
                         dl = dead_letter(
                             msg.topic, msg.partition, msg.offset, ev.key, ev.value, f"sink:{sink.name}", exc
                         )
-                        value = ctx.serde.encode("DeadLetter", dl, DEADLETTER_TOPIC)
+                        value = ctx.serde.encode("DeadLetter", dl, dlq_name)
                         await dlq.send(key=msg.topic.encode(), value=value)
                         ctx.count(f"dlq.{sink.name}")
                         continue

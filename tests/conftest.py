@@ -1,0 +1,97 @@
+"""Session-scoped real components: an embedded Tansu broker and one chDB data dir.
+
+chDB allows one data dir per process and one process per data dir, so every test shares ``chdb_client`` and
+uses its own table names. Topics are unique per test (``unique_topic``). Consumer-group session timeouts are short
+because a consumer killed without leaving its group delays the next join until the session times out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from edream.embedded.broker import EmbeddedBroker
+from edream.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("edream")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(session_dir: Path) -> Iterator[str]:
+    broker = EmbeddedBroker(session_dir)
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def test_settings(kafka_bootstrap: str, session_dir: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=kafka_bootstrap, edream_data_dir=session_dir, kafka_session_timeout_s=6.0
+    )
+
+
+@pytest.fixture
+def unique_topic(kafka_bootstrap: str) -> Callable[..., str]:
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+    def make(prefix: str = "t", partitions: int = 1, config: dict[str, str] | None = None) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:10]}"
+        for fut in admin.create_topics([NewTopic(name, partitions, 1, config=config or {})]).values():
+            fut.result(15)
+        return name
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def chdb_client(session_dir: Path):
+    import clickhouse_connect
+
+    path = session_dir / "chdb"
+    path.mkdir(exist_ok=True)
+    return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+
+
+@pytest.fixture
+def unique_table() -> Callable[[str], str]:
+    return lambda prefix="t": f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def read_topic(kafka_bootstrap: str):
+    """Read ``n`` messages of a topic from the beginning of every partition (no consumer group)."""
+    import time
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    def read(topic: str, n: int, timeout: float = 30.0, bootstrap: str | None = None) -> list:
+        c = Consumer(
+            {
+                "bootstrap.servers": bootstrap or kafka_bootstrap,
+                "group.id": "reader",
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+            c.assign([TopicPartition(topic, p, 0) for p in parts])
+            got, deadline = [], time.monotonic() + timeout
+            while len(got) < n and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    got.append(m)
+            return got
+        finally:
+            c.close()
+
+    return read

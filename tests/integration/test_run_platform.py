@@ -1,0 +1,159 @@
+"""`edream run` as a user runs it: real broker, Faust worker, chDB sink, status API, DLQ, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psutil
+import pytest
+import yaml
+from confluent_kafka import Producer
+
+from edream.avro_samples import sample_value
+from edream.avro_schemas import contract
+from edream.embedded.process import free_port
+from edream.kafka import producer_config
+from edream.paths import AVRO_DIR, TOPOLOGY_FILE
+from edream.serde import Serde
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _start(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edream.cli", "run", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_status(port: int, pred, timeout: float = 90.0) -> dict:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2).json()
+            if pred(last):
+                return last
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"status never satisfied the condition; last: {last}")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError(f"edream run did not stop on Ctrl-C:\n{out[-3000:]}") from None
+    return out
+
+
+def _tansu_children(pid: int) -> list[psutil.Process]:
+    try:
+        return [c for c in psutil.Process(pid).children(recursive=True) if "tansu" in c.name()]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
+    env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
+    proc = _start(env)
+    try:
+        st = _wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
+        tansu = _tansu_children(proc.pid)
+        assert len(tansu) == 1, "the embedded broker runs as a child of the platform"
+        assert st["broker"].startswith("127.0.0.1:")
+        cli = subprocess.run(
+            [sys.executable, "-m", "edream.cli", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "platform    running" in cli.stdout and "kafka       ok" in cli.stdout, cli.stdout
+        assert "table measurements:" in cli.stdout
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'edream_counter{name="sink.measurements.rows"}' in metrics
+    finally:
+        out = _stop(proc)
+    assert "stopped (embedded broker shut down)" in out
+    psutil.wait_procs(tansu, timeout=10)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_topic):
+    suffix = uuid.uuid4().hex[:8]
+    data = yaml.safe_load(TOPOLOGY_FILE.read_text())
+    rename = {t["name"]: f"{t['name']}.{suffix}" for t in data["topics"]}
+    for t in data["topics"]:
+        t["name"] = rename[t["name"]]
+    for a in data["agents"]:
+        a["inputs"], a["outputs"] = [rename[x] for x in a["inputs"]], [rename[x] for x in a["outputs"]]
+    for s in data["sinks"]:
+        s["topic"] = rename[s["topic"]]
+    (tmp_path / "avro").symlink_to(AVRO_DIR)
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    readings, dlq = rename["meter.readings.raw.v1"], rename["platform.deadletter.v1"]
+
+    port = free_port()
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        EDREAM_DATA_DIR=str(tmp_path / "data"),
+        EDREAM_WEB_PORT=str(port),
+        EDREAM_TOPOLOGY=str(tmp_path / "topology.yaml"),
+        EDREAM_APP_ID=f"edream-test-{suffix}",
+    )
+    proc = _start(env, "--no-demo")
+    try:
+        _wait_status(port, lambda s: "tables" in s["clickhouse"])
+        from edream.settings import Settings
+
+        settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+        p = Producer(producer_config(settings))
+        serde, base = Serde(), sample_value(contract("Measurement").raw)
+        now = int(time.time() * 1000)  # inside the measurements table's 90-day TTL
+        for i in range(30):
+            m = dict(base, event_id=f"e{i}", device_id=f"d{i % 3}", ts=now - i * 5000, seq=i)
+            p.produce(readings, key=m["device_id"].encode(), value=serde.encode("Measurement", m))
+        p.produce(readings, key=b"d0", value=b"\x00garbage that is not avro")
+        p.produce(
+            readings,
+            key=b"d0",
+            value=serde.encode("Measurement", dict(base, event_id="dup", device_id="d0", ts=now, seq=999)),
+        )
+        p.produce(readings, key=b"d0", value=serde.encode("Trade", sample_value(contract("Trade").raw)))
+        assert p.flush(15) == 0
+        st = _wait_status(
+            port,
+            lambda s: (
+                s["counters"].get("sink.measurements.rows", 0) >= 31
+                and s["counters"].get("dlq.measurements", 0) >= 2
+            ),
+        )
+        # a replayed reading with the same (device, quantity, phase, ts) key collapses into one row
+        assert st["clickhouse"]["tables"]["measurements"] == 30
+
+        letters = [serde.decode(msg.value())[1] for msg in read_topic(dlq, 2)]
+        reasons = sorted(letter["error"] for letter in letters)
+        assert any("unknown Avro" in r or "Confluent" in r for r in reasons), reasons
+        assert any("expected Measurement, got Trade" in r for r in reasons), reasons
+        assert {letter["source_topic"] for letter in letters} == {readings}
+        assert b"garbage" in b"".join(letter["original"] for letter in letters)
+    finally:
+        _stop(proc)
