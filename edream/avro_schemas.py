@@ -53,7 +53,7 @@ def strip_logical_types(schema: Any) -> Any:
 
 def parse_avro(raw: dict[str, Any]) -> Any:
     """fastavro-parse a schema for the platform's int-millis convention."""
-    return fastavro.parse_schema(strip_logical_types(raw), _write_hint=False, _force=True)
+    return fastavro.parse_schema(strip_logical_types(raw), _force=True)
 
 
 def parse_contract(path: Path) -> AvroContract:
