@@ -107,6 +107,10 @@ class EntityForecaster:
             return math.nan
         return self.hist[-1 - back]
 
+    def value_at(self, ts: int) -> float:
+        """Observed value of the step starting at ``ts`` (NaN if unknown or older than a week)."""
+        return self._lag(ts, 0)
+
     def _key(self, ts: int) -> tuple[int, int]:
         return day_type(ts), (ts % DAY_MS) // self.step_ms
 

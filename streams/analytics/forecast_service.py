@@ -1,0 +1,168 @@
+"""Forecasting for many entities from the IntervalEnergy stream: prosumers and portfolio aggregates.
+
+:class:`ForecastService` is pure and engine-independent. Feed it closed intervals (``observe_interval``, records
+of avro/IntervalEnergy.avsc); per prosumer it learns consumption (``import_wh``) and production (``export_wh``)
+online. Per portfolio (a ``prosumer -> portfolio`` map) it sums the latest version of each device's interval
+and learns from the sum once ``close_until(ts)`` says the slot is complete (call it with the interval watermark).
+``issue(now_ms, horizon)`` returns Forecast records (avro/Forecast.avsc) for every entity; each issued point is
+scored when its actuals have arrived (MAE, NMAE, MAPE, MASE vs seasonal naive) and ``accuracy_records`` returns
+ForecastAccuracy records (avro/ForecastAccuracy.avsc). The whole service pickles (``snapshot``/``restore``).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.analytics.accuracy import OnlineAccuracy
+from streams.analytics.forecasting import HORIZONS, EntityForecaster, forecast_record
+
+CONSUMPTION = "ENERGY_CONSUMPTION"
+PRODUCTION = "ENERGY_PRODUCTION"
+
+EntityKey = tuple[str, str, str]  # (entity_kind, entity_id, property)
+
+
+@dataclass
+class _Pending:
+    """Issued points not scored yet: (point start, point end, predicted Wh, seasonal-naive Wh)."""
+
+    points: list[tuple[int, int, float, float]] = field(default_factory=list)
+
+
+class ForecastService:
+    def __init__(
+        self,
+        portfolios: Mapping[str, str] | None = None,
+        step_ms: int = 900_000,
+        model: str = "linear",
+        properties: tuple[str, ...] = (CONSUMPTION, PRODUCTION),
+    ):
+        self.portfolios = dict(portfolios or {})
+        self.step_ms = step_ms
+        self.model = model
+        self.properties = properties
+        self.models: dict[EntityKey, EntityForecaster] = {}
+        self.pending: dict[tuple[EntityKey, str], _Pending] = defaultdict(_Pending)
+        self.accuracy: dict[tuple[EntityKey, str], OnlineAccuracy] = defaultdict(OnlineAccuracy)
+        self.scored_until: dict[tuple[EntityKey, str], int] = {}
+        # portfolio -> slot start -> device -> (version, {property: Wh})
+        self._buckets: dict[str, dict[int, dict[str, tuple[int, dict[str, float]]]]] = defaultdict(dict)
+
+    def _model(self, key: EntityKey) -> EntityForecaster:
+        m = self.models.get(key)
+        if m is None:
+            m = self.models[key] = EntityForecaster(self.step_ms, model=self.model)
+        return m
+
+    @staticmethod
+    def _values(rec: Mapping[str, Any]) -> dict[str, float]:
+        return {CONSUMPTION: float(rec["import_wh"]), PRODUCTION: float(rec["export_wh"])}
+
+    def observe_interval(self, rec: Mapping[str, Any]) -> None:
+        """Learn from one closed interval (a correction of an already learned slot only updates portfolios)."""
+        ts, vals = int(rec["interval_start"]), self._values(rec)
+        for prop in self.properties:
+            self._observe(("PROSUMER", rec["prosumer_id"], prop), ts, vals[prop])
+        portfolio = self.portfolios.get(rec["prosumer_id"])
+        if portfolio is not None:
+            slot = self._buckets[portfolio].setdefault(ts, {})
+            old = slot.get(rec["device_id"])
+            if old is None or old[0] <= int(rec.get("version", 1)):
+                slot[rec["device_id"]] = (int(rec.get("version", 1)), vals)
+
+    def close_until(self, ts_ms: int) -> None:
+        """Portfolio slots starting before ``ts_ms - step`` are complete: learn from their sums, in time order."""
+        for portfolio, slots in self._buckets.items():
+            for start in sorted(s for s in slots if s + self.step_ms <= ts_ms):
+                devices = slots.pop(start)
+                for prop in self.properties:
+                    total = sum(v[prop] for _, v in devices.values())
+                    self._observe(("PORTFOLIO", portfolio, prop), start, total)
+
+    def _observe(self, key: EntityKey, ts: int, wh: float) -> None:
+        m = self._model(key)
+        m.observe(ts, wh)
+        self._score(key, m)
+
+    def _score(self, key: EntityKey, m: EntityForecaster) -> None:
+        if m.last_ts is None:
+            return
+        known_until = m.last_ts + self.step_ms
+        for horizon in HORIZONS:
+            pend = self.pending.get((key, horizon))
+            if not pend or not pend.points:
+                continue
+            keep = []
+            for start, end, pred, naive in pend.points:
+                if end > known_until:
+                    keep.append((start, end, pred, naive))
+                    continue
+                actual = sum(m.value_at(t) for t in range(start, end, self.step_ms))
+                if not math.isnan(actual):
+                    self.accuracy[(key, horizon)].update(actual, pred, naive)
+                    self.scored_until[(key, horizon)] = end
+            pend.points = keep
+
+    def issue(self, now_ms: int, horizon: str) -> list[dict[str, Any]]:
+        """Forecast records of every entity for ``horizon``, starting at the step boundary at or after now."""
+        h = HORIZONS[horizon]
+        start = -(-now_ms // self.step_ms) * self.step_ms
+        out = []
+        for key, m in self.models.items():
+            if m.n == 0:
+                continue
+            kind, entity, prop = key
+            points = m.forecast_points(start, h)
+            naive = m.naive_points(start, h)
+            self.pending[(key, horizon)].points.extend(
+                (p["ts"], p["ts"] + h.point_ms, p["value"], nv) for p, nv in zip(points, naive, strict=True)
+            )
+            out.append(forecast_record(entity, kind, prop, h, start, self.model, points))
+        return out
+
+    def accuracy_records(self) -> list[dict[str, Any]]:
+        out = []
+        for (key, horizon), acc in self.accuracy.items():
+            if not acc.n:
+                continue
+            kind, entity, prop = key
+            f = acc.figures()
+            gran = HORIZONS[horizon].granularity
+            as_of = self.scored_until[(key, horizon)]
+
+            def opt(x: float) -> float | None:
+                return None if math.isnan(x) else x
+
+            out.append(
+                {
+                    "event_id": f"{entity}/{prop}/{gran}/{as_of}",
+                    "entity_id": entity,
+                    "entity_kind": kind,
+                    "property": prop,
+                    "prediction_granularity": gran,
+                    "model": self.model,
+                    "as_of": as_of,
+                    "points": acc.n,
+                    "mae_wh": opt(f["mae"]),
+                    "nmae": opt(f["nmae"]),
+                    "mape": opt(f["mape"]),
+                    "mase": opt(f["mase"]),
+                    "naive_mae_wh": opt(f["naive_mae"]),
+                }
+            )
+        return out
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def restore(blob: bytes) -> ForecastService:
+        obj = pickle.loads(blob)
+        if not isinstance(obj, ForecastService):
+            raise TypeError("not a ForecastService snapshot")
+        return obj

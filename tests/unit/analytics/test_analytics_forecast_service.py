@@ -1,0 +1,70 @@
+"""Forecast service: prosumer and portfolio entities, online scoring, published accuracy, restart."""
+
+from __future__ import annotations
+
+from fastavro.validation import validate
+
+from edream.avro_schemas import load_schema
+from streams.analytics.forecast_service import CONSUMPTION, PRODUCTION, ForecastService
+
+HOUR = 3_600_000
+MONDAY = 1_700_438_400_000
+
+
+def interval(prosumer: str, device: str, ts: int, imp: float, exp: float = 0.0, version: int = 1) -> dict:
+    return {
+        "prosumer_id": prosumer,
+        "device_id": device,
+        "interval_start": ts,
+        "interval_end": ts + HOUR,
+        "import_wh": imp,
+        "export_wh": exp,
+        "version": version,
+    }
+
+
+def load(ts: int, scale: float) -> float:
+    return scale * (1 + (ts // HOUR) % 24)  # 1..24 Wh ramp over the day
+
+
+def test_portfolio_sums_latest_versions_and_scores_forecasts():
+    svc = ForecastService(
+        {"a": "pf", "b": "pf"}, step_ms=HOUR, model="seasonal-naive", properties=(CONSUMPTION,)
+    )
+    for k in range(24 * 3):
+        ts = MONDAY + k * HOUR
+        if k == 24 * 2:  # issue a day-ahead profile at the start of day 3 for both entities
+            recs = svc.issue(ts, "day-ahead")
+            assert {r["entity_id"] for r in recs} == {"a", "b", "pf"}
+            pf = next(r for r in recs if r["entity_id"] == "pf")
+            # seasonal naive: yesterday's portfolio sum, 3x the ramp (a has 1x, b 2x)
+            assert [p["value"] for p in pf["points"]] == [3 * (1 + h) for h in range(24)]
+            for r in recs:
+                assert validate(r, load_schema("Forecast"))
+        svc.observe_interval(interval("a", "da", ts, load(ts, 1.0)))
+        svc.observe_interval(interval("b", "db", ts, load(ts, 5.0)))
+        svc.observe_interval(
+            interval("b", "db", ts, load(ts, 2.0), version=2)
+        )  # correction wins in the portfolio
+        svc.close_until(ts + HOUR)
+    acc = {r["entity_id"]: r for r in svc.accuracy_records()}
+    assert set(acc) == {"a", "b", "pf"}
+    assert acc["pf"]["points"] == 24 and acc["pf"]["mae_wh"] == 0.0  # same ramp every day
+    assert acc["pf"]["as_of"] == MONDAY + 3 * 24 * HOUR
+    assert acc["pf"]["mase"] is None  # naive MAE is 0: undefined, published as null
+    assert all(validate(r, load_schema("ForecastAccuracy")) for r in acc.values())
+
+
+def test_online_accuracy_against_naive_and_restart():
+    svc = ForecastService(step_ms=HOUR, model="linear")
+    for k in range(24 * 15):
+        ts = MONDAY + k * HOUR
+        if k >= 24 * 12:  # Saturday, Sunday, Monday of the second week
+            svc.issue(ts, "hour-ahead")
+        weekend = ((ts // 86_400_000) + 3) % 7 >= 5
+        svc.observe_interval(interval("a", "da", ts, load(ts, 0.5 if weekend else 1.0), exp=2.0))
+    restored = ForecastService.restore(svc.snapshot())
+    recs = {r["property"]: r for r in restored.accuracy_records()}
+    assert recs[CONSUMPTION]["points"] == 72  # each hour-ahead point is scored when its interval arrives
+    assert recs[CONSUMPTION]["mase"] < 1.0  # Monday is not Sunday: the model knows, seasonal naive does not
+    assert recs[PRODUCTION]["mae_wh"] < 0.01  # a constant 2 Wh export is learned (prior shrinkage only)
