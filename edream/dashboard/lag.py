@@ -1,0 +1,49 @@
+"""Consumer-group lag: high watermark minus committed offset, per topic, for the worker's group."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+
+def partition_lag(high: int, committed: int) -> int:
+    """Messages not yet processed in one partition; nothing committed yet (negative offset) = all of them
+    from the low watermark, approximated by ``high`` (the broker may have deleted older segments)."""
+    if committed < 0:
+        return max(0, high)
+    return max(0, high - committed)
+
+
+def consumer_lag(
+    bootstrap: str, group_id: str, topics: Iterable[str], timeout: float = 5.0
+) -> dict[str, Any]:
+    """``{"total": n, "by_topic": {topic: n}}`` for ``group_id``; blocking (run it off the event loop).
+
+    Uses a throw-away consumer that never joins the group (no rebalance of the workers)."""
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "client.id": f"edream-lag-{uuid.uuid4().hex[:6]}",
+        }
+    )
+    try:
+        md = c.list_topics(timeout=timeout)
+        tps = [
+            TopicPartition(t, p)
+            for t in sorted(set(topics))
+            if t in md.topics
+            for p in sorted(md.topics[t].partitions)
+        ]
+        committed = c.committed(tps, timeout=timeout) if tps else []
+        by_topic: dict[str, int] = {}
+        for tp in committed:
+            _low, high = c.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=timeout)
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + partition_lag(high, tp.offset)
+        return {"total": sum(by_topic.values()), "by_topic": by_topic}
+    finally:
+        c.close()

@@ -1,0 +1,1 @@
+"""One module per dashboard panel; each registers itself with :func:`edream.dashboard.registry.panel`."""

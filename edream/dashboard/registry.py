@@ -1,0 +1,87 @@
+"""Panel registry: a panel is a title plus a function turning a :class:`PanelSource` into a JSON-able dict.
+
+Adding a panel = one module in ``edream/dashboard/panels/`` with::
+
+    @panel("my_panel", "My panel", order=60)
+    def my_panel(src: PanelSource) -> dict: ...
+
+and, in ``static/dashboard.js``, a renderer for its ``kind`` (or reuse ``table``/``series``/``bars``).
+Query functions run on the ClickHouse thread (blocking calls are fine there) and must never raise for a missing
+table: :mod:`edream.dashboard.query` returns an empty result with a ``note`` instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edream.dashboard.tables import DEFAULT_TABLES
+
+
+@dataclass(frozen=True)
+class PanelSource:
+    """What a panel may read: a clickhouse-connect client, a counters snapshot, the time and table names.
+
+    ``now_ms`` is UTC epoch ms; ``window_ms`` the look-back of time-series panels.
+    """
+
+    client: Any
+    now_ms: int
+    counters: Mapping[str, int] = field(default_factory=dict)
+    rates: Mapping[str, float] = field(default_factory=dict)
+    lag: Mapping[str, Any] = field(default_factory=dict)
+    tables: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TABLES))
+    window_ms: int = 2 * 3_600_000
+
+
+PanelFn = Callable[[PanelSource], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Panel:
+    id: str
+    title: str
+    order: int
+    fn: PanelFn
+    description: str = ""
+
+    def render(self, src: PanelSource) -> dict[str, Any]:
+        """The panel's data, or an ``error`` note if its query failed (one broken panel never hides the rest)."""
+        try:
+            data = self.fn(src)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, not raised
+            data = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        return {"id": self.id, "title": self.title, "description": self.description, **data}
+
+
+PANELS: dict[str, Panel] = {}
+
+
+def panel(panel_id: str, title: str, order: int = 100) -> Callable[[PanelFn], PanelFn]:
+    """Register a panel function under ``panel_id`` (its docstring becomes the panel's description)."""
+
+    def deco(fn: PanelFn) -> PanelFn:
+        PANELS[panel_id] = Panel(
+            panel_id, title, order, fn, " ".join(inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0].split())
+        )
+        return fn
+
+    return deco
+
+
+def discover() -> list[Panel]:
+    """Import every module of :mod:`edream.dashboard.panels` and return the panels in display order."""
+    import edream.dashboard.panels as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{m.name}")
+    return sorted(PANELS.values(), key=lambda p: (p.order, p.id))
+
+
+def snapshot(panels: list[Panel], src: PanelSource) -> dict[str, Any]:
+    """All panels rendered against one source: what ``/api/stream`` pushes."""
+    return {"time_ms": src.now_ms, "panels": {p.id: p.render(src) for p in panels}}

@@ -1,0 +1,34 @@
+"""Which ClickHouse table holds what. Defaults are the sinks' names in topology.yaml and the areas' modules;
+a deployment may override them with ``EDREAM_DASHBOARD_TABLES`` (JSON object, e.g. ``{"forecasts": "fc"}``)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+DEFAULT_TABLES: dict[str, str] = {
+    "measurements": "measurements",  # meter.readings.raw.v1 (Measurement), topology sink
+    "intervals": "intervals_15m",  # meter.intervals.15m.v1 (IntervalEnergy)
+    "forecasts": "forecasts",  # forecast.profiles.v1 (Forecast)
+    "baselines": "baselines",  # baseline.15m.v1 (Baseline)
+    "flex_orders": "flex_orders",  # streams/flex/sinks.py
+    "flex_deviations": "flex_deviations",
+    "settlement_flex": "settlement_flex",
+    "market_clearing": "market_clearing",  # streams/market/queries.sql
+    "market_trades": "market_trades",
+    "market_settlement": "market_settlement",
+    "chain_anchors": "chain_anchors",  # streams/anchoring/store.py
+    "deadletters": "deadletters",  # platform.deadletter.v1 if sunk
+}
+
+
+def table_names(env: str | None = None) -> dict[str, str]:
+    """Defaults overridden by the JSON mapping in ``env`` (default: ``$EDREAM_DASHBOARD_TABLES``)."""
+    raw = env if env is not None else os.environ.get("EDREAM_DASHBOARD_TABLES", "")
+    out = dict(DEFAULT_TABLES)
+    if raw.strip():
+        extra = json.loads(raw)
+        if not isinstance(extra, dict):
+            raise ValueError("EDREAM_DASHBOARD_TABLES must be a JSON object of logical name -> table")
+        out.update({str(k): str(v) for k, v in extra.items()})
+    return out

@@ -1,0 +1,333 @@
+"""Dashboard panels against real chDB tables built from the Avro contracts (unique table names per test)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from edream.avro_samples import sample_value
+from edream.avro_schemas import contract
+from edream.clickhouse import RowEncoder, ensure_table, insert_rows
+from edream.dashboard.panels.anchoring import verify_link
+from edream.dashboard.registry import Panel, PanelSource, discover, snapshot
+from edream.dashboard.tables import DEFAULT_TABLES
+from edream.topology import Sink
+
+NOW = 1_800_000_000_000  # UTC epoch ms
+MIN = 60_000
+
+
+@pytest.fixture
+def tables(unique_table) -> dict[str, str]:
+    return {k: unique_table(f"dash_{k}") for k in DEFAULT_TABLES}
+
+
+def _fill(
+    client: Any, table: str, schema: str, order_by: list[str], records: list[dict[str, Any]], version=None
+):
+    c = contract(schema)
+    ensure_table(client, Sink(name=table, topic="t", table=table, order_by=order_by, version=version), c)
+    enc = RowEncoder(c)
+    base = sample_value(c.raw)
+    insert_rows(client, table, enc.columns, [enc.row({**base, **r}) for r in records])
+
+
+def _src(client: Any, tables: dict[str, str], **kw: Any) -> PanelSource:
+    return PanelSource(client=client, now_ms=NOW, tables=tables, **kw)
+
+
+def _panel(client: Any, tables: dict[str, str], panel_id: str, **kw: Any) -> dict[str, Any]:
+    panels = [p for p in discover() if p.id == panel_id]
+    return snapshot(panels, _src(client, tables, **kw))["panels"][panel_id]
+
+
+def _blocks(p: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [b for b in p["blocks"] if b["kind"] == kind]
+
+
+def test_registry_discovers_every_panel_in_display_order():
+    ids = [p.id for p in discover()]
+    assert ids == ["pipeline", "load", "flex", "market", "anchoring"]
+    assert all(p.description and "  " not in p.description for p in discover())
+
+
+def test_missing_tables_give_empty_panels_with_a_note_not_errors(chdb_client, tables):
+    snap = snapshot(discover(), _src(chdb_client, tables))
+    for pid in ("flex", "market", "anchoring"):
+        p = snap["panels"][pid]
+        assert p["empty"] and "not exist" in p["note"] and "error" not in p, p
+    assert "not exist" in snap["panels"]["load"]["note"]
+    json.dumps(snap)  # what /api/stream pushes must be JSON
+
+
+def test_a_failing_panel_reports_its_error_and_the_others_still_render(chdb_client, tables):
+    broken = Panel("broken", "Broken", 0, lambda src: {"x": 1 // 0})
+    snap = snapshot([broken, *discover()], _src(chdb_client, tables))
+    assert snap["panels"]["broken"]["error"] == "ZeroDivisionError: integer division or modulo by zero"
+    assert "error" not in snap["panels"]["market"]
+
+
+def _meas(prosumer: str, device: str, ts: int, value: float, unit: str = "W", seq: int = 1) -> dict[str, Any]:
+    return dict(
+        event_id=f"{device}/{ts}",
+        device_id=device,
+        prosumer_id=prosumer,
+        quantity="P_ACTIVE",
+        phase="TOTAL",
+        value=value,
+        unit=unit,
+        ts=ts,
+        seq=seq,
+        connector_id="c1",
+    )
+
+
+def test_load_panel_sums_meters_per_prosumer_and_portfolio_and_converts_forecast_wh_to_kw(
+    chdb_client, tables
+):
+    t0 = NOW - 10 * MIN  # bucket-aligned (15 s)
+    _fill(
+        chdb_client,
+        tables["measurements"],
+        "Measurement",
+        ["device_id", "quantity", "phase", "ts"],
+        [
+            _meas("p1", "m1", t0, 1000),
+            _meas("p1", "m1", t0 + 5000, 3000),  # avg 2 kW
+            _meas("p1", "m2", t0, 0.5, unit="kW"),  # second meter of p1: +0.5 kW
+            _meas("p2", "m3", t0, 4000),
+            _meas("p2", "m3", t0 - 3 * 3_600_000, 9999),  # outside the 2 h window
+        ],
+        version="seq",
+    )
+    pts = [{"ts": t0, "value": 250.0, "lower": None, "upper": None}]  # 250 Wh in 15 min = 1 kW
+    _fill(
+        chdb_client,
+        tables["forecasts"],
+        "Forecast",
+        ["entity_id", "issued_at"],
+        [
+            dict(
+                event_id="f1",
+                entity_id="p1",
+                property="ENERGY_CONSUMPTION",
+                profile_granularity_minutes=15,
+                issued_at=t0 - MIN,
+                points=[dict(pts[0], value=100.0)],
+            ),
+            dict(
+                event_id="f2",
+                entity_id="p1",
+                property="ENERGY_CONSUMPTION",
+                profile_granularity_minutes=15,
+                issued_at=t0,
+                points=pts,
+            ),  # newer issue wins
+        ],
+    )
+    _fill(
+        chdb_client,
+        tables["baselines"],
+        "Baseline",
+        ["prosumer_id", "isp_start", "version"],
+        [
+            dict(
+                event_id="b1", prosumer_id="p2", isp_start=t0, baseline_kw=3.0, adjustment_kw=0.0, version=1
+            ),
+            dict(
+                event_id="b2", prosumer_id="p2", isp_start=t0, baseline_kw=3.0, adjustment_kw=0.5, version=2
+            ),
+        ],
+    )
+    p = _panel(chdb_client, tables, "load")
+    charts = {b["title"]: {s["name"]: s["points"] for s in b["series"]} for b in _blocks(p, "series")}
+    assert charts["p1"]["measured"] == [[t0, 2.5]]
+    assert charts["p2"]["measured"] == [[t0, 4.0]]
+    assert charts["p1"]["forecast"] == [[t0, 1.0]]
+    assert charts["p2"]["baseline"] == [[t0, 3.5]]
+    portfolio = charts["Portfolio (2 prosumers)"]
+    assert portfolio["measured"] == [[t0, 6.5]] and portfolio["forecast"] == [[t0, 1.0]]
+    assert p["note"] is None
+
+
+def test_pipeline_panel_rates_lag_dead_letters_and_stale_connectors(chdb_client, tables):
+    _fill(
+        chdb_client,
+        tables["measurements"],
+        "Measurement",
+        ["device_id", "quantity", "phase", "ts"],
+        [_meas("p1", "fresh", NOW - 5000, 1.0), _meas("p1", "old", NOW - 10 * MIN, 1.0)],
+        version="seq",
+    )
+    _fill(
+        chdb_client,
+        tables["deadletters"],
+        "DeadLetter",
+        ["source_topic", "partition", "offset"],
+        [dict(source_topic="a", partition=0, offset=i, stage="sink:x", failed_at=NOW) for i in range(3)],
+    )
+    counters = {"sink.measurements.rows": 120, "dlq.measurements": 2}
+    p = _panel(
+        chdb_client,
+        tables,
+        "pipeline",
+        counters=counters,
+        rates={"sink.measurements.rows": 12.5},
+        lag={"total": 7, "by_topic": {"meter.readings.raw.v1": 7}},
+    )
+    stats = {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}
+    assert stats == {
+        "rows sunk": 120,
+        "events/s": 12.5,
+        "consumer lag": 7,
+        "dead letters": 2,
+        "devices reporting": 1,
+    }
+    tbl = {b["title"]: b for b in _blocks(p, "table")}
+    assert tbl["Connectors"]["rows"][0]["status"] == "PARTIAL"
+    assert tbl["Connectors"]["rows"][0]["devices"] == 2
+    assert tbl["Dead letters"]["rows"][0]["letters"] == 3
+    assert tbl["Consumer lag"]["rows"] == [{"topic": "meter.readings.raw.v1", "lag": 7}]
+
+
+def test_flex_panel_uses_the_latest_revision_and_final_verdicts_for_progress(chdb_client, tables):
+    slots = [NOW + i * 15 * MIN for i in range(4)]
+
+    def alloc(kw: float) -> list[dict[str, Any]]:
+        return [dict(prosumer_id="p1", slot_start=s, kw=kw, baseline_kw=3.0) for s in slots]
+
+    _fill(
+        chdb_client,
+        tables["flex_orders"],
+        "FlexOrder",
+        ["order_id", "revision"],
+        [
+            dict(
+                event_id="o1r0",
+                order_id="o1",
+                revision=0,
+                status="ACTIVE",
+                allocations=alloc(1.0),
+                created_at=NOW,
+            ),
+            dict(
+                event_id="o1r1",
+                order_id="o1",
+                revision=1,
+                status="AMENDED",
+                allocations=alloc(0.5),
+                created_at=NOW,
+            ),
+        ],
+    )
+    devs = [
+        dict(
+            event_id="d1",
+            order_id="o1",
+            prosumer_id="p1",
+            slot_start=slots[0],
+            ts=slots[0] + 60_000,
+            kind="PROJECTED",
+            target_kw=0.5,
+            delivered_kw=0.1,
+            verdict="SHORTFALL",
+        ),
+        dict(
+            event_id="d2",
+            order_id="o1",
+            prosumer_id="p1",
+            slot_start=slots[0],
+            ts=slots[1],
+            kind="FINAL",
+            target_kw=0.5,
+            delivered_kw=0.45,
+            verdict="WITHIN",
+        ),
+        dict(
+            event_id="d3",
+            order_id="o1",
+            prosumer_id="p1",
+            slot_start=slots[1],
+            ts=slots[2],
+            kind="FINAL",
+            target_kw=0.5,
+            delivered_kw=0.2,
+            verdict="SHORTFALL",
+        ),
+    ]
+    _fill(
+        chdb_client,
+        tables["flex_deviations"],
+        "Deviation",
+        ["order_id", "prosumer_id", "slot_start", "kind", "ts"],
+        devs,
+    )
+    p = _panel(chdb_client, tables, "flex")
+    (order,) = _blocks(p, "table")[0]["rows"]
+    assert (order["revision"], order["status"], order["slots"]) == (1, "AMENDED", 4)
+    assert order["ordered_kw_slots"] == 2.0
+    assert (order["slots_final"], order["within"], order["shortfall"], order["projected_alerts"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert order["progress_pct"] == 50.0
+    series = {s["name"]: s["points"] for s in _blocks(p, "series")[0]["series"]}
+    assert series["delivered"] == [[slots[0], 0.45], [slots[1], 0.2]]  # FINAL beats the earlier projection
+
+
+def test_market_panel_prices_in_eur_and_volumes_per_slot(chdb_client, tables):
+    _fill(
+        chdb_client,
+        tables["market_clearing"],
+        "ClearingResult",
+        ["session_id"],
+        [
+            dict(
+                event_id=f"c{i}",
+                session_id=f"s{i}",
+                slot_start=NOW + i * 15 * MIN,
+                price_micro_per_kwh=None if i == 2 else 150_000 + i,
+                cleared_wh=100 * i,
+                bid_wh=500,
+                offer_wh=400,
+            )
+            for i in range(3)
+        ],
+    )
+    p = _panel(chdb_client, tables, "market")
+    stats = {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}
+    assert stats == {"slots cleared": 3, "last price": 0.150001, "volume": 300}
+    price = _blocks(p, "series")[0]["series"][0]["points"]
+    assert price == [[NOW, 0.15], [NOW + 15 * MIN, 0.150001]]  # the unpriced slot is not plotted
+
+
+def test_anchoring_panel_links_each_window_to_verification(chdb_client, tables):
+    _fill(
+        chdb_client,
+        tables["chain_anchors"],
+        "AnchorReceipt",
+        ["kind", "window_id"],
+        [
+            dict(
+                event_id="a1",
+                kind="FLEX",
+                window_id="2026-11-23T10:15Z/15m",
+                block_number=42,
+                record_count=9,
+                anchored_at=NOW,
+            )
+        ],
+    )
+    p = _panel(chdb_client, tables, "anchoring")
+    (row,) = _blocks(p, "table")[0]["rows"]
+    assert row["verify"]["href"] == "/api/verify?kind=FLEX&window=2026-11-23T10%3A15Z%2F15m"
+    assert row["cli"] == "edream verify window FLEX 2026-11-23T10:15Z/15m"
+    assert {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}["last block"] == 42
+
+
+def test_verify_link_escapes_the_window_id():
+    assert verify_link("MARKET", "a b/c") == "/api/verify?kind=MARKET&window=a%20b%2Fc"
