@@ -29,7 +29,14 @@ app.add_typer(topology_app, name="topology")
 app.add_typer(topics_app, name="topics")
 
 # Sub-command groups contributed by the platform's areas: (name, "module:attribute").
-SUBAPPS: list[tuple[str, str]] = []
+SUBAPPS: list[tuple[str, str]] = [
+    ("forecast", "streams.analytics.cli:forecast_app"),
+    ("baseline", "streams.analytics.cli:baseline_app"),
+    ("flex", "streams.flex.cli:app"),
+    ("market", "streams.market.cli:app"),
+    ("verify", "streams.anchoring.cli:app"),
+    ("vpp", "streams.vpp.cli:app"),
+]
 
 
 def _fail(msg: str, code: int = 2) -> typer.Exit:

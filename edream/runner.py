@@ -49,6 +49,7 @@ def build_worker_app(
             {
                 "broker": stack.bootstrap,
                 "clickhouse": ch,
+                "ethereum": stack.eth_rpc_url,
                 "counters": ctx.counters,
                 "agents": agents,
                 "time_ms": int(time.time() * 1000),
@@ -61,6 +62,10 @@ def build_worker_app(
             COUNTERS.labels(k).set(v)
         # aiohttp refuses a charset inside content_type; Prometheus' text format 0.0.4 is plain UTF-8 text
         return web.text(generate_latest().decode(), content_type="text/plain")
+
+    from edream.dashboard import register_dashboard
+
+    register_dashboard(app, ctx)
 
     if demo:
         readings = raw_topic(app, "meter.readings.raw.v1")
@@ -107,7 +112,7 @@ def run_platform(settings: Settings, demo: bool = True) -> None:
     finally:
         stack.stop()
         state_path.unlink(missing_ok=True)
-        print("edream: stopped (embedded broker shut down)", flush=True)
+        print("edream: stopped (embedded broker and chain shut down)", flush=True)
 
 
 def _pid() -> int:
@@ -120,10 +125,15 @@ def _print_banner(stack: Stack, settings: Settings, web: str) -> None:
     rows = [
         ComponentStatus("kafka", stack.bootstrap + (" (embedded Tansu)" if stack.broker else ""), True),
         ComponentStatus("clickhouse", settings.effective_clickhouse_dsn.split("@")[-1], True),
+        ComponentStatus(
+            "ethereum", f"{stack.eth_rpc_url}" + (" (embedded anvil)" if stack.chain else ""), True
+        ),
     ]
     print("\nedream is running. Ctrl-C stops it.", flush=True)
     for r in rows:
         print(f"  {r.name:<11} {r.where}", flush=True)
+    for name, addr in stack.contracts.items():
+        print(f"  contract    {name} at {addr}", flush=True)
     print(f"  status      {web}/api/status   (or `edream status`)", flush=True)
     print(f"  metrics     {web}/metrics", flush=True)
     print("  data        `edream tail meter.readings.raw.v1`\n", flush=True)

@@ -74,15 +74,29 @@ class Stack:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
         self.bootstrap: str = settings.kafka_bootstrap_servers or ""
+        self.chain: Any = None
+        self.eth_rpc_url: str | None = settings.eth_rpc_url
+        self.contracts: dict[str, str] = {}
 
-    def start(self) -> Stack:
-        if self.settings.embedded_broker:
-            self.broker = EmbeddedBroker(self.settings.edream_data_dir)
-            self.broker.start()
-            self.bootstrap = self.broker.bootstrap
+    def start(self, chain: bool = True) -> Stack:
+        try:
+            if self.settings.embedded_broker:
+                self.broker = EmbeddedBroker(self.settings.edream_data_dir)
+                self.broker.start()
+                self.bootstrap = self.broker.bootstrap
+            if chain and not self.settings.eth_rpc_url:
+                from edream.embedded.anvil import start_embedded_chain
+
+                self.chain, self.contracts = start_embedded_chain(self.settings.edream_data_dir)
+                self.eth_rpc_url = self.chain.rpc_url
+        except Exception:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
+        if self.chain:
+            self.chain.stop()
         if self.broker:
             self.broker.stop()
 

@@ -76,6 +76,7 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
         st = _wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
         tansu = _tansu_children(proc.pid)
         assert len(tansu) == 1, "the embedded broker runs as a child of the platform"
+        assert st["ethereum"].startswith("http://127.0.0.1:")
         assert st["broker"].startswith("127.0.0.1:")
         cli = subprocess.run(
             [sys.executable, "-m", "edream.cli", "status"],
@@ -90,7 +91,7 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
         out = _stop(proc)
-    assert "stopped (embedded broker shut down)" in out
+    assert "stopped (embedded broker and chain shut down)" in out
     psutil.wait_procs(tansu, timeout=10)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
     assert not (tmp_path / "run.json").exists()
