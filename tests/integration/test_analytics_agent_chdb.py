@@ -90,6 +90,8 @@ def test_kill_restart_and_replay_into_clickhouse(
         for _ in range(20):
             a.step(timeout_s=2.0, max_messages=40)
     a.consumer.close()
+    a.producer.flush(5)
+    del a  # the crashed worker's clients are gone before the restart
 
     b = IntervalAgent(test_settings, tmp_path, **kw)  # restores the snapshot, resumes at the committed offset
     consumed, idle, deadline = 0, 0, time.monotonic() + 60
