@@ -35,3 +35,24 @@ def topic_table(topo: Topology) -> str:
             f"{', '.join(consumers.get(t.name, [])) or '-'} |"
         )
     return "\n".join(lines)
+
+
+def write_readme_topic_table(readme_path, topology) -> None:
+    """Replace the block between ``<!-- topics:begin -->`` and ``<!-- topics:end -->``."""
+    import re
+
+    text = readme_path.read_text()
+    block = f"<!-- topics:begin -->\n{topic_table(topology)}\n<!-- topics:end -->"
+    readme_path.write_text(
+        re.sub(r"<!-- topics:begin -->.*?<!-- topics:end -->", lambda _: block, text, flags=re.S)
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from edream.paths import REPO_ROOT, TOPOLOGY_FILE
+    from edream.topology import load_topology
+
+    if "--write-readme" in sys.argv:
+        write_readme_topic_table(REPO_ROOT / "README.md", load_topology(TOPOLOGY_FILE))

@@ -1,0 +1,17 @@
+"""The README's topic table is generated from topology.yaml and must not drift."""
+
+from __future__ import annotations
+
+import re
+
+from edream.docs import topic_table
+from edream.paths import REPO_ROOT, TOPOLOGY_FILE
+from edream.topology import load_topology
+
+
+def test_readme_topic_table_matches_topology():
+    readme = (REPO_ROOT / "README.md").read_text()
+    m = re.search(r"<!-- topics:begin -->\n(.*?)\n?<!-- topics:end -->", readme, re.S)
+    assert m, "README needs the <!-- topics:begin/end --> markers"
+    expected = topic_table(load_topology(TOPOLOGY_FILE))
+    assert m.group(1).strip() == expected, "run: python -m edream.docs --write-readme"
