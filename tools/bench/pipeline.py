@@ -56,10 +56,10 @@ def _events(n: int, meters: int, period_ms: int, serde: Serde) -> list[bytes]:
 
 
 class HintedDecoder:
-    """Single-object decoding with schemas parsed *with* fastavro's parsed-schema hint.
+    """Single-object decoding straight through fastavro with hinted parsed schemas (comparison baseline).
 
-    ``edream.serde`` parses with ``_write_hint=False``, which makes ``schemaless_reader`` re-parse the schema on
-    every call (about 4x slower); this variant shows what the hint buys. Single-object framing only.
+    Early ``edream.serde`` parsed with ``_write_hint=False``, making ``schemaless_reader`` re-parse the schema on
+    every call (about 4x slower); this variant isolates the decoder cost. Single-object framing only.
     """
 
     def __init__(self) -> None:
