@@ -86,6 +86,7 @@ class MqttSession:
         self._scheduled = False
         self._lock = threading.Lock()
         self.connected = False
+        self.closing = False
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         if username:
             self.client.username_pw_set(username, password)
@@ -110,6 +111,7 @@ class MqttSession:
         self.client.loop_start()
 
     async def close(self) -> None:
+        self.closing = True
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
 
@@ -122,6 +124,8 @@ class MqttSession:
             self._post_all(ConnectionError(f"MQTT connect refused: {reason}"))
             return
         self.connected = True
+        for ctx in self._contexts():
+            self._post(ctx, [])  # connected: the device is reachable (empty batch = just "up")
         subs = {t: cs[0].device.qos for t, cs in self.exact.items()}
         subs.update({t: c.device.qos for t, c in self.wild})
         if subs:
@@ -129,6 +133,8 @@ class MqttSession:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected = False
+        if self.closing:
+            return
         self._post_all(ConnectionError(f"MQTT disconnected from {self.host}:{self.port}: {reason}"))
 
     def _post_all(self, exc: Exception) -> None:
