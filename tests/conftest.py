@@ -95,3 +95,33 @@ def read_topic(kafka_bootstrap: str):
             c.close()
 
     return read
+
+
+@pytest.fixture
+def renamed_topology(tmp_path: Path):
+    """Write a copy of topology.yaml whose topic names carry a unique suffix (so tests sharing the session broker
+    never see each other's messages); returns (path, {original name: renamed})."""
+    import yaml
+
+    from edream.paths import AVRO_DIR, TOPOLOGY_FILE
+
+    def make(suffix: str | None = None) -> tuple[Path, dict[str, str]]:
+        suffix = suffix or uuid.uuid4().hex[:8]
+        data = yaml.safe_load(TOPOLOGY_FILE.read_text())
+        rename = {t["name"]: f"{t['name']}.{suffix}" for t in data["topics"]}
+        for t in data["topics"]:
+            t["name"] = rename[t["name"]]
+        for a in data["agents"]:
+            a["inputs"], a["outputs"] = [rename[x] for x in a["inputs"]], [rename[x] for x in a["outputs"]]
+        for c in data.get("connectors") or []:
+            c["output"] = rename[c["output"]]
+        for s in data["sinks"]:
+            s["topic"] = rename[s["topic"]]
+        folder = tmp_path / f"topology-{suffix}"
+        folder.mkdir()
+        (folder / "avro").symlink_to(AVRO_DIR)
+        path = folder / "topology.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path, rename
+
+    return make

@@ -12,14 +12,12 @@ import uuid
 import httpx
 import psutil
 import pytest
-import yaml
 from confluent_kafka import Producer
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
 from edream.embedded.process import free_port
 from edream.kafka import producer_config
-from edream.paths import AVRO_DIR, TOPOLOGY_FILE
 from edream.serde import Serde
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -97,18 +95,9 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
     assert not (tmp_path / "run.json").exists()
 
 
-def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_topic):
+def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_topic, renamed_topology):
     suffix = uuid.uuid4().hex[:8]
-    data = yaml.safe_load(TOPOLOGY_FILE.read_text())
-    rename = {t["name"]: f"{t['name']}.{suffix}" for t in data["topics"]}
-    for t in data["topics"]:
-        t["name"] = rename[t["name"]]
-    for a in data["agents"]:
-        a["inputs"], a["outputs"] = [rename[x] for x in a["inputs"]], [rename[x] for x in a["outputs"]]
-    for s in data["sinks"]:
-        s["topic"] = rename[s["topic"]]
-    (tmp_path / "avro").symlink_to(AVRO_DIR)
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    topology, rename = renamed_topology(suffix)
     readings, dlq = rename["meter.readings.raw.v1"], rename["platform.deadletter.v1"]
 
     port = free_port()
@@ -117,7 +106,7 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         EDREAM_DATA_DIR=str(tmp_path / "data"),
         EDREAM_WEB_PORT=str(port),
-        EDREAM_TOPOLOGY=str(tmp_path / "topology.yaml"),
+        EDREAM_TOPOLOGY=str(topology),
         EDREAM_APP_ID=f"edream-test-{suffix}",
     )
     proc = _start(env, "--no-demo")
