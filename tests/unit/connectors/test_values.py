@@ -65,3 +65,25 @@ def test_timestamps() -> None:
     assert parse_timestamp("2018-09-08T00:00:00+00:00", "iso") == 1536364800000
     assert parse_timestamp("garbage", "iso") is None
     assert parse_timestamp(None) is None
+
+
+@pytest.mark.parametrize("amps", [7, 8, 32, 64])
+def test_set_power_accepts_7_to_64_integer_amps(amps: int) -> None:
+    from connectors.http_poll import validate_power_amps
+
+    assert validate_power_amps(amps) == amps
+
+
+@pytest.mark.parametrize("amps", [6, 65, 0, -7, 16.5, "32", True, None])
+def test_set_power_rejects(amps: object) -> None:
+    from connectors.http_poll import validate_power_amps
+
+    with pytest.raises(ValueError):
+        validate_power_amps(amps)
+
+
+def test_resource_url_encodes_json_in_path() -> None:
+    from connectors.http_poll import resource_url
+
+    url = resource_url("http://h/public/api/", 'ev/{"vehicleID":"1"}')
+    assert url == "http://h/public/api/ev/%7B%22vehicleID%22:%221%22%7D"
