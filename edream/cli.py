@@ -36,6 +36,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("market", "streams.market.cli:app"),
     ("verify", "streams.anchoring.cli:app"),
     ("vpp", "streams.vpp.cli:app"),
+    ("replay", "edream.ops_cli:app"),
 ]
 
 
