@@ -134,6 +134,7 @@ def _print_banner(stack: Stack, settings: Settings, web: str) -> None:
         print(f"  {r.name:<11} {r.where}", flush=True)
     for name, addr in stack.contracts.items():
         print(f"  contract    {name} at {addr}", flush=True)
+    print(f"  dashboard   {web}/", flush=True)
     print(f"  status      {web}/api/status   (or `edream status`)", flush=True)
     print(f"  metrics     {web}/metrics", flush=True)
     print("  data        `edream tail meter.readings.raw.v1`\n", flush=True)
