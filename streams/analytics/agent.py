@@ -24,6 +24,7 @@ from edream.serde import Serde
 from edream.settings import Settings
 from streams.analytics.intervals import IntervalConfig
 from streams.analytics.worker import DEADLETTER_TOPIC, INTERVAL_TOPIC, RAW_TOPIC, IntervalWorker
+from streams.stateful_loop import caught_up
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,7 @@ class IntervalAgent:
         self.producer = Producer(producer_config(settings))
 
     def _caught_up(self) -> bool:
-        """True when partitions are assigned and every one is read up to its high watermark."""
-        assigned = self.consumer.assignment()
-        if not assigned:
-            return False
-        for tp in self.consumer.position(assigned):
-            lo, hi = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2.0)
-            if not (tp.offset >= hi or (tp.offset < 0 and lo == hi)):
-                return False
-        return True
+        return caught_up(self.consumer)
 
     def _save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
