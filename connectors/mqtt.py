@@ -41,7 +41,8 @@ def readings_from_message(device: MqttDevice, topic: str, payload: bytes, poll_t
     dev_id = device_id_for(device, topic)
     if device.format == "smx":
         try:
-            parsed = smx.parse_payload(payload)
+            only = smx.MAPPED_NAMES if device.smx_names is None else frozenset(device.smx_names)
+            parsed = smx.parse_payload(payload, only)
         except smx.SmxPayloadError as exc:
             raise PayloadError(str(exc)) from exc
         return smx.to_readings(parsed, dev_id, poll_ts, device.prosumer_id, device.site_id, device.smx_names)

@@ -106,6 +106,8 @@ def _build_quantities() -> dict[str, tuple[Quantity, Phase]]:
 # Short name -> (quantity, phase) for every SMX entry that has a contract quantity.
 SMX_QUANTITIES: dict[str, tuple[Quantity, Phase]] = _build_quantities()
 
+MAPPED_NAMES: frozenset[str] = frozenset(SMX_QUANTITIES)
+
 # Plausibility limits in contract units; outside -> BAD.
 SMX_RANGES: dict[Quantity, tuple[float, float]] = {
     Quantity.FREQUENCY: (40.0, 70.0),
@@ -167,9 +169,11 @@ def _field(name: str, entry: Any) -> SmxField:
     return SmxField(name, str(raw), value * factor, unit, Quality.GOOD)
 
 
-def parse_payload(payload: bytes | str | Mapping[str, Any]) -> SmxPayload:
+def parse_payload(payload: bytes | str | Mapping[str, Any], only: Iterable[str] | None = None) -> SmxPayload:
     """Parse an SMX payload (JSON bytes/str or decoded object) into typed fields. Never drops an entry:
-    unparsable numbers become value ``None`` with quality BAD."""
+    unparsable numbers become value ``None`` with quality BAD. ``only`` restricts the numeric fields parsed
+    (short names; the hot path passes the mapped ones)."""
+    wanted = None if only is None else (only if isinstance(only, set | frozenset) else set(only))
     if isinstance(payload, bytes | str):
         try:
             payload = json.loads(payload)
@@ -190,6 +194,8 @@ def parse_payload(payload: bytes | str | Mapping[str, Any]) -> SmxPayload:
             continue
         if name in TEXT_FIELDS:
             texts[name] = str(entry.get("value") if isinstance(entry, Mapping) else entry)
+            continue
+        if wanted is not None and name not in wanted:
             continue
         fields[name] = _field(name, entry)
     return SmxPayload(server_ts, fields, texts)

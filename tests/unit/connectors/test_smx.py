@@ -124,3 +124,10 @@ def test_garbage_payloads() -> None:
     )
     assert p.fields["Frequency"].quality is Quality.BAD
     assert p.fields["Rms Current L1-N"].value is None
+
+
+def test_only_restricts_parsed_fields_but_not_readings() -> None:
+    full = smx.parse_payload(EXAMPLE.read_bytes())
+    fast = smx.parse_payload(EXAMPLE.read_bytes(), smx.MAPPED_NAMES)
+    assert "THDI L1" in full.fields and "THDI L1" not in fast.fields
+    assert smx.to_readings(full, "d", 1) == smx.to_readings(fast, "d", 1)
