@@ -84,6 +84,16 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     live = p.get("live") or {}
     for table, n in (live.get("clickhouse", {}).get("tables") or {}).items():
         typer.echo(f"  table {table}: {n} rows")
+    anchor = (live.get("clickhouse") or {}).get("last_anchor")
+    if anchor:
+        typer.echo(
+            f"last anchor {anchor['kind']} {anchor['window_id']}: {anchor['record_count']} records, "
+            f"block {anchor['block_number']}, tx {anchor['tx_hash']}"
+        )
+    lag = st.get("lag") or {}
+    if "total" in lag:
+        busy = ", ".join(f"{t} {n}" for t, n in sorted(lag.get("by_topic", {}).items()) if n)
+        typer.echo(f"lag         {lag['total']} messages" + (f" ({busy})" if busy else ""))
 
 
 @topology_app.command("check")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import faust
@@ -28,9 +29,23 @@ def _clickhouse_status(ctx: AgentContext) -> dict:
             tables[sink.table] = ctx.clickhouse.query(f"SELECT count() FROM {sink.table} FINAL").result_rows[
                 0
             ][0]
-        return {"reachable": True, "detail": f"{len(tables)} sink tables", "tables": tables}
+        out = {"reachable": True, "detail": f"{len(tables)} sink tables", "tables": tables}
+        out["last_anchor"] = _last_anchor(ctx)
+        return out
     except Exception as exc:  # noqa: BLE001 - status, not control flow
         return {"reachable": False, "detail": str(exc).splitlines()[0]}
+
+
+def _last_anchor(ctx: AgentContext) -> dict | None:
+    """Most recent anchor receipt, if the anchoring agent has written any."""
+    try:
+        rows = ctx.clickhouse.query(
+            "SELECT kind, window_id, record_count, block_number, tx_hash FROM chain_anchors FINAL "
+            "ORDER BY anchored_at DESC LIMIT 1"
+        ).named_results()
+        return next(iter(rows), None)
+    except Exception:  # noqa: BLE001 - no anchors table yet
+        return None
 
 
 def build_worker_app(
@@ -100,10 +115,11 @@ def run_platform(settings: Settings, demo: bool = True) -> None:
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
         RunState(
-            pid=_pid(),
+            pid=os.getpid(),
             bootstrap=stack.bootstrap,
             web_url=web,
             clickhouse_dsn=settings.effective_clickhouse_dsn.split("@")[-1],
+            eth_rpc_url=stack.eth_rpc_url,
         ).save(settings)
         _print_banner(stack, settings, web)
         faust.Worker(
@@ -113,12 +129,6 @@ def run_platform(settings: Settings, demo: bool = True) -> None:
         stack.stop()
         state_path.unlink(missing_ok=True)
         print("edream: stopped (embedded broker and chain shut down)", flush=True)
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def _print_banner(stack: Stack, settings: Settings, web: str) -> None:

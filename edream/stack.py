@@ -181,4 +181,19 @@ def platform_status(settings: Settings) -> dict[str, Any]:
             out["platform"]["live"] = httpx.get(f"{live.web_url}/api/status", timeout=3).json()
         except Exception as exc:  # noqa: BLE001
             out["platform"]["live"] = {"error": str(exc)}
+    if comps[0].reachable:
+        out["lag"] = _worker_lag(settings, bootstrap)
     return out
+
+
+def _worker_lag(settings: Settings, bootstrap: str | None) -> dict[str, Any]:
+    """Unprocessed messages per input topic for the workers' consumer group (``EDREAM_APP_ID``)."""
+    from edream.dashboard.lag import consumer_lag
+    from edream.topology import TopologyError, load_topology
+
+    try:
+        topo = load_topology(settings.edream_topology)
+        inputs = {t for a in topo.agents for t in a.inputs}
+        return consumer_lag(bootstrap or "", settings.edream_app_id, inputs, timeout=3)
+    except (TopologyError, Exception) as exc:  # noqa: BLE001 - status reports, never raises
+        return {"error": str(exc).splitlines()[0]}

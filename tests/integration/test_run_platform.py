@@ -85,6 +85,7 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
         )
         assert "platform    running" in cli.stdout and "kafka       ok" in cli.stdout, cli.stdout
         assert "table measurements:" in cli.stdout
+        assert "ethereum    ok " in cli.stdout and "\nlag         " in cli.stdout, cli.stdout
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
