@@ -227,13 +227,14 @@ def _run_pipeline(bootstrap: str, seconds: float, gateways: int) -> dict[str, An
 
 
 def run(
-    seconds: float = 5.0, mode: str = "mqtt", gateways: int = 200, interval_s: float = 1.0, **_: Any
+    seconds: float = 5.0, mode: str = "mqtt", gateways: int = 1000, interval_s: float = 1.0, **_: Any
 ) -> dict[str, Any]:
     """Run the benchmark; returns a flat dict of figures and the parameters used."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
+    tmp = tempfile.TemporaryDirectory(prefix="bench-ingest-")
     if not bootstrap:
-        broker = EmbeddedBroker(Path(tempfile.mkdtemp(prefix="bench-ingest-")))
+        broker = EmbeddedBroker(Path(tmp.name))
         broker.start()
         bootstrap = broker.bootstrap
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -250,6 +251,7 @@ def run(
     finally:
         if broker is not None:
             broker.stop()
+        tmp.cleanup()
     return figures | {
         "mode": mode,
         "seconds": seconds,
@@ -270,7 +272,7 @@ if __name__ == "__main__":
             run(
                 float(kw.pop("seconds", 5)),
                 kw.pop("mode", "mqtt"),
-                int(kw.pop("gateways", 200)),
+                int(kw.pop("gateways", 1000)),
                 float(kw.pop("interval_s", 1.0)),
             )
         )
