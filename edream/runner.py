@@ -10,13 +10,12 @@ import faust
 from prometheus_client import Gauge, generate_latest
 
 from edream.clickhouse import get_client
-from edream.demo import demo_measurements
 from edream.kafka import apply_topics
 from edream.serde import Serde
 from edream.settings import Settings
 from edream.stack import ComponentStatus, RunState, Stack
 from edream.topology import load_topology
-from streams.app import AgentContext, create_app, raw_topic, register_agents
+from streams.app import AgentContext, create_app, register_agents
 
 log = logging.getLogger("edream.run")
 COUNTERS = Gauge("edream_counter", "Platform counters (rows sunk, dead letters, ...)", ["name"])
@@ -83,17 +82,9 @@ def build_worker_app(
     register_dashboard(app, ctx)
 
     if demo:
-        readings = raw_topic(app, "meter.readings.raw.v1")
-        state = {"seq": 0}
+        from edream.demo.wiring import register_demo
 
-        @app.timer(5.0)
-        async def demo_feed():
-            state["seq"] += 1
-            for m in demo_measurements(int(time.time() * 1000), 5, state["seq"]):
-                await readings.send(
-                    key=m["device_id"].encode(),
-                    value=ctx.serde.encode("Measurement", m, "meter.readings.raw.v1"),
-                )
+        register_demo(app, ctx)  # simulated community + scripted day (edream/demo/)
 
         @app.timer(15.0)
         async def report():

@@ -1,0 +1,19 @@
+"""Deterministic demo Ethereum keys: the same seed and participant always give the same key and address.
+
+Demo only: the keys are derivable from public inputs, so they must never hold value.
+"""
+
+from __future__ import annotations
+
+from eth_account import Account
+from eth_utils import keccak
+
+
+def demo_key(seed: int, participant_id: str) -> str:
+    """0x-hex secp256k1 private key = keccak256("edream-demo/<seed>/<participant_id>")."""
+    return "0x" + keccak(text=f"edream-demo/{seed}/{participant_id}").hex()
+
+
+def demo_address(seed: int, participant_id: str) -> str:
+    """EIP-55 checksummed address of :func:`demo_key`."""
+    return Account.from_key(demo_key(seed, participant_id)).address

@@ -1,0 +1,194 @@
+"""The scripted demo day as a pure, lazy generator of timed events (no broker, no clock).
+
+From ``start_ms`` (UTC epoch ms, wall clock when the demo starts) it yields, oldest first:
+
+* at start: a ``FlexEnrolment`` (flex.enrolments.v1) and a ``MarketParticipant`` (market.participants.v1, keys
+  from :mod:`edream.demo.keys`) per prosumer;
+* every ``flex_every_minutes`` from start + 15 s: a DSO ``FlexRequest`` (REDUCE, ``flex_slots`` slots of
+  ``flex_slot_minutes``, the first starting >= 45 s later) for ``flex_share`` of the community's curtailable kW;
+* 90 s before every market gate closure (the first ``first_gate_after_ms`` after start): one signed
+  ``MarketOrder`` per prosumer for that gate's 15-min slot, from the prosumer's own expected net energy (BID when
+  it expects to import, OFFER when it expects to export) at a per-prosumer limit price.
+
+Ids are deterministic (request ids from the slot, order nonces from the slot), so re-running the script for the
+same slots re-creates the same requests (DUPLICATE_REQUEST) and nonces (REPLAYED_NONCE), never double trades.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from edream.demo.community import AREA, Community, Prosumer
+from edream.demo.keys import demo_address, demo_key
+from streams.flex.enrolment import (
+    ContractTerms,
+    CurtailableLoad,
+    EvCharger,
+    ProsumerRecord,
+    PvSystem,
+    enrolment_event,
+)
+from streams.flex.model import Direction
+from streams.flex.requests import FlexRequest, RequestSlot
+from streams.market.config import MarketConfig
+from streams.market.participants import Participant
+from streams.market.profile import orders_from_profile
+
+MINUTE_MS = 60_000
+DSO_ID = "dso-demo"
+AGGREGATOR_ID = "agg-demo"
+
+
+@dataclass(frozen=True)
+class TimedEvent:
+    """An event to publish at ``at_ms`` (UTC epoch ms) on canonical ``topic`` as Avro ``schema``."""
+
+    at_ms: int
+    topic: str
+    schema: str
+    key: str
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Demo knobs. Durations in minutes/ms as named; ``flex_share`` is a fraction of curtailable kW."""
+
+    prosumers: int = 50
+    seed: int = 1
+    flex_slot_minutes: int = 1
+    flex_slots: int = 4
+    flex_every_minutes: int = 10
+    flex_share: float = 0.3
+    flex_reward_micro_per_kwh: int = 250_000
+    first_gate_after_ms: int = 120_000
+    order_lead_ms: int = 90_000
+    day_minutes: int = 24 * 60
+
+
+def demo_market_config(start_ms: int, cfg: DemoConfig, base: MarketConfig | None = None) -> MarketConfig:
+    """The market with a gate-closure lead such that the first gate closes ``first_gate_after_ms`` after start
+    (15-min slots keep their grid; the lead is in ``[0, 15 min)``)."""
+    base = base or MarketConfig()
+    first_gate = -(-(start_ms + cfg.first_gate_after_ms) // 1000) * 1000  # whole second
+    slot = -(-first_gate // base.slot_ms) * base.slot_ms
+    return base.model_copy(update={"gate_closure_lead_ms": slot - first_gate})
+
+
+def flex_record(p: Prosumer, seed: int) -> ProsumerRecord:
+    """Flexibility contract and assets of a prosumer (curtailable load, EV charger, PV)."""
+    rng = random.Random(f"{seed}/terms/{p.index}")
+    assets: list[Any] = [CurtailableLoad(f"{p.prosumer_id}-load", p.curtailable_kw)]
+    if p.ev_kw:
+        phases = 3 if p.ev_kw > 8 else 1
+        assets.append(EvCharger(f"{p.prosumer_id}-ev", 32, 16 if phases == 3 else 32, phases))
+    if p.pv_kwp:
+        assets.append(PvSystem(f"{p.prosumer_id}-pv", p.pv_kwp))
+    terms = ContractTerms(
+        aggregator_id=AGGREGATOR_ID,
+        tolerance_range=0.1,
+        multiplier=1.0,
+        incentive_micro_per_kwh=rng.randint(80_000, 200_000),
+        penalty_micro_per_kwh=300_000,
+    )
+    return ProsumerRecord(p.prosumer_id, AREA, terms, tuple(assets))
+
+
+def limit_price(p: Prosumer, seed: int, buying: bool) -> int:
+    """Per-prosumer limit price, micro-units per kWh: bids 150k-300k, offers 50k-200k (overlapping)."""
+    rng = random.Random(f"{seed}/price/{p.index}")
+    return rng.randint(150_000, 300_000) if buying else rng.randint(50_000, 200_000)
+
+
+class DemoScript:
+    def __init__(self, community: Community, cfg: DemoConfig, market: MarketConfig, start_ms: int):
+        self.community, self.cfg, self.market, self.start_ms = community, cfg, market, start_ms
+        self.end_ms = start_ms + cfg.day_minutes * MINUTE_MS
+
+    def events(self) -> Iterator[TimedEvent]:
+        """Every event of the day, ordered by ``at_ms``."""
+        return heapq.merge(
+            self.registrations(), self.flex_requests(), self.market_orders(), key=lambda e: e.at_ms
+        )
+
+    def registrations(self) -> Iterator[TimedEvent]:
+        t = self.start_ms
+        for p in self.community.prosumers:
+            rec = enrolment_event(flex_record(p, self.cfg.seed), t)
+            yield TimedEvent(t, "flex.enrolments.v1", "FlexEnrolment", p.prosumer_id, rec)
+        for p in self.community.prosumers:
+            part = Participant(
+                participant_id=p.prosumer_id,
+                prosumer_id=p.prosumer_id,
+                eth_address=demo_address(self.cfg.seed, p.prosumer_id),
+                meters=(p.device_id,),
+                updated_at=t,
+            )
+            yield TimedEvent(t, "market.participants.v1", "MarketParticipant", p.prosumer_id, part.to_avro())
+
+    def flex_request(self, at_ms: int) -> FlexRequest:
+        """The DSO's REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting >= 45 s later."""
+        cfg = self.cfg
+        slot_ms = cfg.flex_slot_minutes * MINUTE_MS
+        first = -(-(at_ms + 45_000) // slot_ms) * slot_ms
+        kw = round(cfg.flex_share * sum(p.curtailable_kw for p in self.community.prosumers), 1)
+        return FlexRequest(
+            request_id=f"demo-req-{first}",
+            dso_id=DSO_ID,
+            area_id=AREA,
+            direction=Direction.REDUCE,
+            slots=tuple(RequestSlot(first + k * slot_ms, kw) for k in range(cfg.flex_slots)),
+            reward_micro_per_kwh=cfg.flex_reward_micro_per_kwh,
+            deadline=first - 5_000,
+            created_at=at_ms,
+            slot_minutes=cfg.flex_slot_minutes,
+        )
+
+    def flex_requests(self) -> Iterator[TimedEvent]:
+        at = self.start_ms + 15_000
+        while at < self.end_ms:
+            req = self.flex_request(at)
+            yield TimedEvent(at, "flex.requests.v1", "FlexRequest", req.request_id, req.to_avro())
+            at += self.cfg.flex_every_minutes * MINUTE_MS
+
+    def gates(self) -> Iterator[int]:
+        """Gate closures (UTC ms) from the first one after start, one per market slot."""
+        gate = self.market.gate_closure(
+            -(-(self.start_ms + self.cfg.first_gate_after_ms) // self.market.slot_ms) * self.market.slot_ms
+        )
+        while gate < self.end_ms:
+            yield gate
+            gate += self.market.slot_ms
+
+    def orders_for_gate(self, gate_ms: int, at_ms: int) -> list[TimedEvent]:
+        """One signed order per prosumer with a non-zero expected net energy in the gate's slot."""
+        slot = gate_ms + self.market.gate_closure_lead_ms
+        out = []
+        for p in self.community.prosumers:
+            wh = round(self.community.expected_wh(p, slot, slot + self.market.slot_ms))
+            orders = orders_from_profile(
+                self.market,
+                p.prosumer_id,
+                demo_address(self.cfg.seed, p.prosumer_id),
+                demo_key(self.cfg.seed, p.prosumer_id),
+                slot,
+                [wh],
+                [limit_price(p, self.cfg.seed, wh > 0)],
+                client_ts=at_ms,
+                first_nonce=slot // self.market.slot_ms,
+            )
+            out += [
+                TimedEvent(at_ms, "market.orders.v1", "MarketOrder", o.session_id, o.to_avro())
+                for o in orders
+            ]
+        return out
+
+    def market_orders(self) -> Iterator[TimedEvent]:
+        for gate in self.gates():
+            at = max(self.start_ms + 10_000, gate - self.cfg.order_lead_ms)
+            if at < gate:
+                yield from self.orders_for_gate(gate, at)

@@ -1,0 +1,103 @@
+"""Faust wiring of the demo inside ``edream run`` (thin: the logic is in community, responder and script).
+
+* ``demo_feed`` timer (every meter step): on the first run uploads ``history_minutes`` of readings, then the
+  readings of every grid time since the last run; devices follow flexibility orders via the responder.
+* ``demo_script`` timer (1 s): publishes every scripted event that is due.
+* ``demo_devices`` agent: feeds ``flex.orders.v1`` to the responder.
+
+``register_demo`` writes ``<EDREAM_DATA_DIR>/market.yaml`` (the demo's gate-closure lead) unless the file exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edream.demo.community import Community
+from edream.demo.responder import FlexResponder
+from edream.demo.script import DemoConfig, DemoScript, TimedEvent, demo_market_config
+from edream.serde import DecodeError
+from streams.app import AgentContext, raw_topic
+from streams.flex.orders import FlexOrder
+from streams.hosting import topic_names
+from streams.market.config import MarketConfig
+
+log = logging.getLogger("edream.demo")
+HISTORY_MINUTES = 60
+HISTORY_STEP_MS = 30_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def market_for_demo(data_dir: Path, start_ms: int, cfg: DemoConfig) -> MarketConfig:
+    """The market configuration the platform will load; written for the demo when none exists."""
+    path = Path(data_dir) / "market.yaml"
+    if path.exists():
+        return MarketConfig.from_yaml(path)
+    market = demo_market_config(start_ms, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# written by the edream demo (edream run): gate closure lead chosen so the first gate closes\n"
+        "# ~2 minutes after the first start; delete this file to get the market defaults\n"
+        + yaml.safe_dump(market.model_dump(mode="json"), sort_keys=True)
+    )
+    return market
+
+
+def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) -> None:
+    cfg = cfg or DemoConfig()
+    names = topic_names(ctx.topology)
+    start = now_ms()
+    market = market_for_demo(ctx.settings.edream_data_dir, start, cfg)
+    community = Community(cfg.prosumers, cfg.seed)
+    responder = FlexResponder(community.step_ms)
+    events = DemoScript(community, cfg, market, start).events()
+    topics = {canonical: raw_topic(app, name) for canonical, name in names.items()}
+    state: dict[str, Any] = {"last_ts": None, "next": next(events, None), "sent": 0}
+
+    async def send(canonical: str, key: str, schema: str, record: dict[str, Any]) -> None:
+        value = ctx.serde.encode(schema, record, names[canonical])
+        await topics[canonical].send(key=key.encode(), value=value)
+        ctx.count(f"demo.{schema}")
+
+    @app.timer(community.step_ms / 1000)
+    async def demo_feed() -> None:
+        now = now_ms()
+        if state["last_ts"] is None:
+            since = start - HISTORY_MINUTES * 60_000
+            for m in community.readings(since, start, ingest_ms=now, step_ms=HISTORY_STEP_MS):
+                await send("meter.readings.raw.v1", m["device_id"], "Measurement", m)
+            state["last_ts"] = start
+            log.info(
+                "demo: uploaded %d min of meter history for %d prosumers", HISTORY_MINUTES, len(community)
+            )
+        for m in community.readings(state["last_ts"], now, responder.metered_kw, ingest_ms=now):
+            await send("meter.readings.raw.v1", m["device_id"], "Measurement", m)
+            state["last_ts"] = m["ts"]
+
+    @app.timer(1.0)
+    async def demo_script() -> None:
+        now = now_ms()
+        while state["next"] is not None and state["next"].at_ms <= now:
+            ev: TimedEvent = state["next"]
+            await send(ev.topic, ev.key, ev.schema, ev.record)
+            state["sent"] += 1
+            state["next"] = next(events, None)
+
+    orders_topic = names["flex.orders.v1"]
+
+    @app.agent(topics["flex.orders.v1"], name="demo_devices")
+    async def demo_devices(stream: Any) -> None:
+        async for value in stream:
+            try:
+                schema, rec = ctx.serde.decode(value, orders_topic)
+            except DecodeError:
+                continue
+            if schema == "FlexOrder" and responder.on_order(FlexOrder.from_avro(rec)):
+                log.info("demo: devices follow %s revision %s", rec["order_id"], rec["revision"])
