@@ -56,13 +56,13 @@ def _settings():
 def run(demo: Annotated[bool, typer.Option(help="feed a few synthetic meters until connectors run")] = True):
     """Start the platform: embedded stack for anything unconfigured, topics, all agents, web status. Ctrl-C stops."""
     from edream.logs import configure_logging
-    from edream.runner import run_platform
+    from edream.runner import AlreadyRunning, run_platform
 
     settings = _settings()
     configure_logging(settings.edream_log_level)
     try:
         run_platform(settings, demo=demo)
-    except TopologyError as exc:
+    except (TopologyError, AlreadyRunning) as exc:
         raise _fail(str(exc)) from None
 
 

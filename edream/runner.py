@@ -10,6 +10,7 @@ import faust
 from prometheus_client import Gauge, generate_latest
 
 from edream.clickhouse import get_client
+from edream.embedded.process import port_open
 from edream.kafka import apply_topics
 from edream.serde import Serde
 from edream.settings import Settings
@@ -33,6 +34,10 @@ def _clickhouse_status(ctx: AgentContext) -> dict:
         return out
     except Exception as exc:  # noqa: BLE001 - status, not control flow
         return {"reachable": False, "detail": str(exc).splitlines()[0]}
+
+
+class AlreadyRunning(RuntimeError):
+    """Another platform owns this data dir (chDB allows one process) or the web port is taken."""
 
 
 def _last_anchor(ctx: AgentContext) -> dict | None:
@@ -96,6 +101,16 @@ def build_worker_app(
 
 def run_platform(settings: Settings, demo: bool = True) -> None:
     topology = load_topology(settings.edream_topology)  # fail fast before starting anything
+    live = RunState.load_live(settings)
+    if live:
+        raise AlreadyRunning(
+            f"edream is already running on {settings.edream_data_dir} (pid {live.pid}, {live.web_url}); "
+            "stop it or set EDREAM_DATA_DIR"
+        )
+    if port_open(settings.edream_web_host, settings.edream_web_port):
+        raise AlreadyRunning(
+            f"port {settings.edream_web_port} on {settings.edream_web_host} is in use; set EDREAM_WEB_PORT"
+        )
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
     try:

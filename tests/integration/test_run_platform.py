@@ -34,7 +34,7 @@ def _start(env: dict, *args: str) -> subprocess.Popen:
     )
 
 
-def _wait_status(port: int, pred, timeout: float = 90.0) -> dict:
+def _wait_status(port: int, pred, timeout: float = 150.0) -> dict:
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
@@ -86,6 +86,10 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
         assert "platform    running" in cli.stdout and "kafka       ok" in cli.stdout, cli.stdout
         assert "table measurements:" in cli.stdout
         assert "ethereum    ok " in cli.stdout and "\nlag         " in cli.stdout, cli.stdout
+        second = subprocess.run(
+            [sys.executable, "-m", "edream.cli", "run"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 2 and "already running" in second.stderr, second.stderr
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
