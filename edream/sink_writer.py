@@ -47,9 +47,14 @@ class SinkWriter:
     def write(self, batch: list[Positioned]) -> int:
         if not batch:
             return 0
-        rows = [self.encoder.row(p.record) for p in batch]
+        columns = self.encoder.columns_of([p.record for p in batch])
         insert_rows(
-            self.client, self.sink.table, self.encoder.columns, rows, batch_token(self.sink.table, batch)
+            self.client,
+            self.sink.table,
+            self.encoder.columns,
+            columns,
+            batch_token(self.sink.table, batch),
+            column_oriented=True,
         )
-        self.rows_written += len(rows)
-        return len(rows)
+        self.rows_written += len(batch)
+        return len(batch)
