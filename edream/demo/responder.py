@@ -64,6 +64,6 @@ class FlexResponder:
         if not (prosumer_id == defector and t_prev >= since):
             so_far = self.delivered.get(key, 0.0)
             want = catch_up_kw(alloc.kw, so_far, t_prev, alloc.slot_start, alloc.slot_start + order.slot_ms)
-            flex = max(0.0, min(want, 2.0 * alloc.kw + 1.0))
+            flex = max(0.0, want)
         self.delivered[key] = self.delivered.get(key, 0.0) + flex * self.step_ms
         return order.direction.actual_kw(alloc.baseline_kw, flex)

@@ -1,0 +1,116 @@
+"""The scripted day against the real pure services: the flex desk and the market processor, no broker."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from edream.demo.community import Community
+from edream.demo.responder import FlexResponder
+from edream.demo.script import DemoConfig, DemoScript, demo_market_config
+from edream.serde import Serde
+from streams.flex.desk import FlexDesk
+from streams.flex.enrolment import Registry, record_from_event
+from streams.flex.orders import FlexOrder
+from streams.flex.requests import FlexRequest
+from streams.flex.sim import flat_outlook
+from streams.market.market_order import MarketOrder
+from streams.market.participants import Participant
+from streams.market.processor import MarketProcessor
+
+START = 1_795_435_237_123  # 2026-11-23T12:00:37.123Z
+CFG = DemoConfig(prosumers=20, day_minutes=40)
+
+
+@pytest.fixture(scope="module")
+def script() -> DemoScript:
+    return DemoScript(Community(CFG.prosumers, CFG.seed), CFG, demo_market_config(START, CFG), START)
+
+
+@pytest.fixture(scope="module")
+def events(script):
+    return list(script.events())
+
+
+def test_events_are_ordered_encodable_and_registrations_come_first(events):
+    assert [e.at_ms for e in events] == sorted(e.at_ms for e in events)
+    counts = Counter(e.schema for e in events)
+    assert counts["FlexEnrolment"] == counts["MarketParticipant"] == CFG.prosumers
+    assert counts["FlexRequest"] == 4  # every 10 min in 40 min
+    first_other = next(
+        i for i, e in enumerate(events) if e.schema not in ("FlexEnrolment", "MarketParticipant")
+    )
+    assert first_other == 2 * CFG.prosumers
+    serde = Serde()
+    for e in events:
+        assert serde.decode(serde.encode(e.schema, e.record, e.topic), e.topic)[0] == e.schema
+
+
+def test_first_gate_closes_two_minutes_after_start(script):
+    market = script.market
+    gate = next(script.gates())
+    assert gate - START == pytest.approx(CFG.first_gate_after_ms, abs=1000)
+    assert market.is_slot_start(gate + market.gate_closure_lead_ms)
+    assert 0 <= market.gate_closure_lead_ms < market.slot_ms
+
+
+def test_same_start_same_events_deterministic_ids(events):
+    again = list(
+        DemoScript(Community(CFG.prosumers, CFG.seed), CFG, demo_market_config(START, CFG), START).events()
+    )
+    assert [e.record.get("event_id") for e in again] == [e.record.get("event_id") for e in events]
+
+
+def test_market_orders_are_accepted_and_the_first_gate_clears_with_trades(script, events):
+    proc = MarketProcessor(script.market)
+    first_gate = next(script.gates())
+    outs = []
+    for e in (e for e in events if e.at_ms < first_gate):
+        if e.schema == "MarketParticipant":
+            proc.on_participant(Participant.from_avro(e.record))
+        elif e.schema == "MarketOrder":
+            outs += proc.on_order(MarketOrder.from_avro(e.record), e.at_ms)
+    assert [o.schema for o in outs] == ["MarketOrder"] * len(outs) and outs, "every order accepted"
+    outs = proc.on_tick(first_gate)
+    clearing = [o.record for o in outs if o.schema == "ClearingResult"]
+    trades = [o for o in outs if o.schema == "Trade"]
+    assert len(clearing) == 1 and trades, "bids and offers cross at the first gate"
+    assert clearing[0]["cleared_wh"] > 0 and clearing[0]["n_trades"] == len(trades)
+
+
+def test_devices_following_orders_deliver_and_one_defector_triggers_shortfall_and_settlement(events):
+    """Script -> real FlexDesk (flat 5 kW outlook, as wired in edream run) -> orders -> responder readings."""
+    desk = FlexDesk(Registry(), flat_outlook)
+    for e in events:
+        if e.schema == "FlexEnrolment":
+            desk.registry.upsert(record_from_event(e.record))
+    req_event = next(e for e in events if e.schema == "FlexRequest")
+    req = FlexRequest.from_avro(req_event.record)
+    (offer,) = desk.submit(req, req_event.at_ms)
+    assert offer.schema == "FlexOffer" and offer.record["status"] != "INFEASIBLE"
+    (order,) = desk.accept(offer.record["offer_id"], req_event.at_ms)
+    assert order.schema == "FlexOrder"
+
+    com = Community(CFG.prosumers, CFG.seed)
+    responder = FlexResponder(com.step_ms)
+    responder.on_order(FlexOrder.from_avro(order.record))
+    end = max(req.slot_starts()) + req.slot_ms + 10_000
+    outs = []
+    for r in com.readings(req_event.at_ms, end, responder.metered_kw):
+        for o in desk.on_reading(r["prosumer_id"], r["ts"], r["value"] / 1000):
+            outs.append(o)
+            if o.schema == "FlexOrder":  # re-dispatch: devices follow the amended revision
+                responder.on_order(FlexOrder.from_avro(o.record))
+    finals = [o.record for o in outs if o.schema == "Deviation" and o.record["kind"] == "FINAL"]
+    defector = responder.defectors[order.record["order_id"]][0]
+    assert any(f["verdict"] == "SHORTFALL" and f["prosumer_id"] == defector for f in finals)
+    # outside the slot the defector left half-way (re-dispatched with 30 s to go), every device delivers
+    defect_slot = req.slot_starts()[1]
+    others = [f for f in finals if f["prosumer_id"] != defector and f["slot_start"] != defect_slot]
+    assert len({f["slot_start"] for f in others}) == 3
+    assert all(f["verdict"] == "WITHIN" for f in others)
+    assert any(o.schema == "FlexOrder" and o.record["revision"] == 2 for o in outs), "re-dispatched"
+    settlements = [o.record for o in outs if o.schema == "Settlement"]
+    assert len(settlements) == len(finals)
+    assert any(s["amount_micro"] < 0 for s in settlements) and any(s["amount_micro"] > 0 for s in settlements)
