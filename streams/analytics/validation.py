@@ -2,7 +2,7 @@
 
 Pure functions: :func:`validate_measurement` returns a :class:`Verdict` (ok, or the error code and a human
 reason); :class:`DuplicateFilter` drops exact duplicates by ``(device_id, quantity, phase, ts)``. Callers route
-failures to ``platform.deadletter.v1`` with :func:`dead_letter_record` (which keeps the original bytes).
+failures to ``platform.deadletter.v1`` with :func:`streams.deadletter.dead_letter` (which keeps the original bytes).
 """
 
 from __future__ import annotations
@@ -150,30 +150,3 @@ class DuplicateFilter:
 
     def __len__(self) -> int:
         return len(self._seen)
-
-
-def dead_letter_record(
-    *,
-    source_topic: str,
-    partition: int,
-    offset: int,
-    original: bytes,
-    key: bytes | None,
-    stage: str,
-    error_type: str,
-    error: str,
-    failed_at: int,
-) -> dict[str, Any]:
-    """A DeadLetter (avro/DeadLetter.avsc) record with the deterministic id ``topic/partition/offset``."""
-    return {
-        "event_id": f"{source_topic}/{partition}/{offset}",
-        "source_topic": source_topic,
-        "partition": partition,
-        "offset": offset,
-        "key": key,
-        "original": original,
-        "stage": stage,
-        "error_type": error_type,
-        "error": error,
-        "failed_at": failed_at,
-    }

@@ -19,7 +19,8 @@ from typing import Any
 
 from edream.serde import DecodeError, Serde
 from streams.analytics.intervals import IntervalAggregator, IntervalConfig
-from streams.analytics.validation import DuplicateFilter, dead_letter_record, validate_measurement
+from streams.analytics.validation import DuplicateFilter, validate_measurement
+from streams.deadletter import dead_letter
 
 RAW_TOPIC = "meter.readings.raw.v1"
 INTERVAL_TOPIC = "meter.intervals.15m.v1"
@@ -53,15 +54,15 @@ class IntervalWorker:
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, code: str, why: str
     ):
         self._count(f"deadletter.{code}")
-        rec = dead_letter_record(
-            source_topic=topic,
-            partition=partition,
-            offset=offset,
-            original=value or b"",
-            key=key,
-            stage="analytics.intervals",
+        rec = dead_letter(
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            "analytics.intervals",
+            why,
             error_type=code,
-            error=why,
             failed_at=self.now_ms(),
         )
         return [

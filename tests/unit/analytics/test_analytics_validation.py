@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from streams.analytics.validation import DuplicateFilter, dead_letter_record, validate_measurement
+from streams.analytics.validation import DuplicateFilter, validate_measurement
+from streams.deadletter import dead_letter
 
 NOW = 1_700_000_000_000
 
@@ -75,15 +76,15 @@ def test_duplicate_filter_by_device_quantity_phase_ts():
 
 
 def test_dead_letter_record_keeps_original_bytes():
-    dl = dead_letter_record(
-        source_topic="meter.readings.raw.v1",
-        partition=3,
-        offset=42,
-        original=b"\x00garbage",
-        key=b"m1",
-        stage="validation",
+    dl = dead_letter(
+        "meter.readings.raw.v1",
+        3,
+        42,
+        b"m1",
+        b"\x00garbage",
+        "validation",
+        "too big",
         error_type="value_out_of_range",
-        error="too big",
         failed_at=NOW,
     )
     assert dl["event_id"] == "meter.readings.raw.v1/3/42"
