@@ -87,11 +87,13 @@ class AnchoringAgent:
         receipts_topic: str = RECEIPTS_TOPIC,
         rejections_topic: str = REJECTIONS_TOPIC,
         group_id: str | None = None,
+        deadletter_topic: str = DEADLETTER_TOPIC,
     ):
         self.service = service
         self.grouper = grouper or WindowGrouper()
         self.serde = Serde(settings)
         self.receipts_topic, self.rejections_topic = receipts_topic, rejections_topic
+        self.deadletter_topic = deadletter_topic
         self.consumer = Consumer(consumer_config(settings, group_id or f"{settings.edream_app_id}-anchoring"))
         self.consumer.subscribe(list(topics))
         self.producer = Producer(producer_config(settings))
@@ -114,7 +116,7 @@ class AnchoringAgent:
                 dl = dead_letter(
                     msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), "anchoring", exc
                 )
-                self._produce("DeadLetter", DEADLETTER_TOPIC, msg.topic(), dl)
+                self._produce("DeadLetter", self.deadletter_topic, msg.topic(), dl)
                 self.positions.seen(None, tp, msg.offset())
                 continue
             result = self.grouper.add(record)

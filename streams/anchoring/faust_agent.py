@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.hosting import SerialClient, bootstrap_of, host, run_loop
+from streams.deadletter import DEADLETTER_TOPIC
+from streams.hosting import SerialClient, bootstrap_of, host, run_loop, topic_names
 
 __all__ = ["SerialClient", "register", "run_loop"]
 
 
 def register(app: Any, ctx: Any) -> None:
     """Start the anchoring thread when the Faust worker starts; stop it with the worker."""
-    from streams.anchoring.agent import AnchoringAgent
+    from streams.anchoring.agent import RECEIPTS_TOPIC, REJECTIONS_TOPIC, SETTLEMENT_TOPICS, AnchoringAgent
     from streams.anchoring.anchorer import Anchorer
     from streams.anchoring.service import AnchoringService, connect
     from streams.anchoring.store import AnchorStore
@@ -28,6 +29,14 @@ def register(app: Any, ctx: Any) -> None:
         client = connect(settings, sign=True, deploy_if_missing=not settings.eth_rpc_url)
         store = AnchorStore(SerialClient(ctx.clickhouse, ctx._ch_executor))
         store.ensure_tables()
-        return AnchoringAgent(settings, AnchoringService(client, store, Anchorer(client)))
+        names = topic_names(ctx.topology)  # follow the loaded topology's topic names
+        return AnchoringAgent(
+            settings,
+            AnchoringService(client, store, Anchorer(client)),
+            topics=tuple(names[t] for t in SETTLEMENT_TOPICS),
+            receipts_topic=names[RECEIPTS_TOPIC],
+            rejections_topic=names[REJECTIONS_TOPIC],
+            deadletter_topic=names[DEADLETTER_TOPIC],
+        )
 
     host(app, "anchoring", build)
