@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,21 +108,39 @@ def register_dashboard(app: Any, ctx: Any, hub: DashboardHub | None = None) -> D
         report = await ctx.in_clickhouse_thread(_verify_window, ctx, kind.upper(), window)
         return web.json(report)
 
+    @app.page("/api/verify/record")
+    async def verify_record(web, request):  # noqa: ANN001
+        sid = request.query.get("id", "")
+        if not sid:
+            return web.json({"status": "ERROR", "error": "query parameter id is required"}, status=400)
+        report = await ctx.in_clickhouse_thread(_verify_record, ctx, sid)
+        return web.json(report)
+
     log.info("dashboard: %d panels (%s)", len(panels), ", ".join(p.id for p in panels))
     return hub
 
 
-def _verify_window(ctx: Any, kind: str, window: str) -> dict[str, Any]:
-    """Recompute the window's Merkle root from ClickHouse and compare it with the chain (anchoring service)."""
+def _verification(ctx: Any, check: Callable[[Any], Any], cli: str) -> dict[str, Any]:
+    """Run one anchoring-service check inside the platform (which owns the embedded chDB)."""
     try:
         from streams.anchoring.service import AnchoringService, connect
         from streams.anchoring.store import AnchorStore
 
         service = AnchoringService(connect(ctx.settings, sign=False), AnchorStore(ctx.clickhouse))
-        return service.verify_window(kind, window).to_dict()
+        return check(service).to_dict()
     except Exception as exc:  # noqa: BLE001 - the page shows why it cannot verify
-        return {
-            "status": "ERROR",
-            "error": f"cannot verify: {exc}",
-            "cli": f"edream verify window {kind} {window}",
-        }
+        return {"status": "ERROR", "error": f"cannot verify: {exc}", "cli": cli}
+
+
+def _verify_window(ctx: Any, kind: str, window: str) -> dict[str, Any]:
+    """Recompute the window's Merkle root from ClickHouse and compare it with the chain."""
+    return _verification(
+        ctx, lambda s: s.verify_window(kind, window), f"edream verify window {kind} {window}"
+    )
+
+
+def _verify_record(ctx: Any, settlement_id: str) -> dict[str, Any]:
+    """One record's Merkle proof against the on-chain root."""
+    return _verification(
+        ctx, lambda s: s.verify_record(settlement_id), f"edream verify record {settlement_id}"
+    )

@@ -40,6 +40,32 @@ def _service(flex_table: str, market_table: str) -> Any:
     return AnchoringService(client, store)
 
 
+def _via_running_platform(path: str, params: dict[str, str]) -> dict[str, Any] | None:
+    """With the embedded chDB, the running ``edream run`` process owns the data dir (one process per dir):
+    ask it to verify instead. None when ClickHouse is a server or no platform runs here."""
+    import httpx
+
+    from edream.settings import load_settings
+    from edream.stack import RunState
+
+    settings = load_settings()
+    live = RunState.load_live(settings)
+    if not settings.effective_clickhouse_dsn.startswith("chdb://") or live is None:
+        return None
+    try:
+        return httpx.get(f"{live.web_url}{path}", params=params, timeout=120).json()
+    except Exception as exc:  # noqa: BLE001 - reported as "cannot verify"
+        typer.echo(f"cannot verify: running platform at {live.web_url} did not answer: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _cannot(report: dict[str, Any]) -> None:
+    if report.get("status") == "ERROR":
+        typer.echo(report.get("error", "cannot verify"), err=True)
+        typer.echo(json.dumps(report, default=str, sort_keys=True))
+        raise typer.Exit(2)
+
+
 def _emit(report: dict[str, Any], headline: str) -> None:
     typer.echo(f"{report['status']}: {headline}")
     for p in report.get("problems", []):
@@ -57,7 +83,10 @@ def window_cmd(
 ) -> None:
     """Recompute the window's Merkle root from ClickHouse and compare it with the on-chain root; name the
     tampered, missing or unexpected rows using the anchor manifest (itself checked against the root)."""
-    rep = _service(flex_table, market_table).verify_window(kind.upper(), window).to_dict()
+    rep = _via_running_platform("/api/verify", {"kind": kind.upper(), "window": window})
+    if rep is None:
+        rep = _service(flex_table, market_table).verify_window(kind.upper(), window).to_dict()
+    _cannot(rep)
     _emit(
         rep,
         f"{kind.upper()} {window}: {rep['record_count']} rows, on-chain root {rep['on_chain_root']}, "
@@ -73,7 +102,10 @@ def record_cmd(
 ) -> None:
     """Print the record, its Merkle proof and the on-chain root; VALID if the proof folds to the root (checked
     in Python and by the contract's verifyLeaf), else what does not match."""
-    rep = _service(flex_table, market_table).verify_record(settlement_id).to_dict()
+    rep = _via_running_platform("/api/verify/record", {"id": settlement_id})
+    if rep is None:
+        rep = _service(flex_table, market_table).verify_record(settlement_id).to_dict()
+    _cannot(rep)
     if rep["record"] is not None:
         typer.echo("record: " + json.dumps(rep["record"], default=str, sort_keys=True))
     typer.echo(f"leaf: {rep['leaf']}  anchored leaf: {rep['anchored_leaf']}")

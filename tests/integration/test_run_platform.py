@@ -19,6 +19,7 @@ from edream.avro_schemas import contract
 from edream.embedded.process import free_port
 from edream.kafka import producer_config
 from edream.serde import Serde
+from streams.anchoring.synthetic import synthetic_settlement
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,5 +151,30 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
         assert any("expected Measurement, got Trade" in r for r in reasons), reasons
         assert {letter["source_topic"] for letter in letters} == {readings}
         assert b"garbage" in b"".join(letter["original"] for letter in letters)
+
+        # settlements -> anchoring agent (window closes on event time) -> chain; then an outsider verifies
+        # from another process while the platform owns the embedded chDB
+        settlements = [synthetic_settlement(i, "FLEX", slot=0) for i in range(5)]
+        settlements.append(synthetic_settlement(0, "FLEX", slot=3))  # moves event time past window 0 + grace
+        for rec in settlements:
+            p.produce(
+                rename["settlement.flex.v1"],
+                key=rec["window_id"].encode(),
+                value=serde.encode("Settlement", rec),
+            )
+        assert p.flush(15) == 0
+        st = _wait_status(port, lambda s: (s["clickhouse"].get("last_anchor") or {}).get("record_count") == 5)
+        window = st["clickhouse"]["last_anchor"]["window_id"]
+        assert window == "2026-11-18T00:00Z/15m"
+        cli_env = dict(env)
+        for args in (["window", "FLEX", window], ["record", "st-FLEX-0-3"]):
+            r = subprocess.run(
+                [sys.executable, "-m", "edream.cli", "verify", *args],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert r.returncode == 0 and "\nVALID: " in "\n" + r.stdout, r.stdout + r.stderr
     finally:
         _stop(proc)
