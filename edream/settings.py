@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     edream_log_level: str = Field("INFO")
     edream_app_id: str = Field("edream", description="Faust app id = consumer group prefix")
     kafka_session_timeout_s: float = Field(10.0, description="consumer group session timeout")
+    anchor_window_minutes: float = Field(
+        15.0, gt=0, description="settlement window anchored as one Merkle root"
+    )
+    anchor_grace_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="wait after a window's end (event time, or wall clock when idle) before anchoring",
+    )
 
     @classmethod
     def settings_customise_sources(

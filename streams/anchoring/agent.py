@@ -88,8 +88,12 @@ class AnchoringAgent:
         rejections_topic: str = REJECTIONS_TOPIC,
         group_id: str | None = None,
         deadletter_topic: str = DEADLETTER_TOPIC,
+        wall_clock: Callable[[], int] | None = None,
     ):
+        """``wall_clock`` (UTC epoch ms), when given, also closes windows whose end + grace lies in the past
+        whenever the consumer is caught up, so a window is anchored even if no later settlement arrives."""
         self.service = service
+        self.wall_clock = wall_clock
         self.grouper = grouper or WindowGrouper()
         self.serde = Serde(settings)
         self.receipts_topic, self.rejections_topic = receipts_topic, rejections_topic
@@ -105,7 +109,8 @@ class AnchoringAgent:
 
     def step(self, timeout_s: float = 1.0, max_messages: int = 1000) -> list[dict[str, Any]]:
         """Consume one batch, anchor the windows it closes, publish, commit. Returns the new receipts."""
-        for msg in self.consumer.consume(max_messages, timeout_s):
+        msgs = self.consumer.consume(max_messages, timeout_s)
+        for msg in msgs:
             if msg.error():
                 log.warning("consumer error: %s", msg.error())
                 continue
@@ -128,7 +133,10 @@ class AnchoringAgent:
                 self.positions.seen(None, tp, msg.offset())
             else:
                 self.positions.seen(self.grouper.key_for(record), tp, msg.offset())
-        return self._anchor_closed(self.grouper.closed())
+        closed = self.grouper.closed()
+        if self.wall_clock is not None and len(msgs) < max_messages:  # caught up: the timer path
+            closed += self.grouper.flush(until_ms=self.wall_clock() - self.grouper.grace_ms)
+        return self._anchor_closed(closed)
 
     def flush(self, until_ms: int | None = None) -> list[dict[str, Any]]:
         """Anchor open windows now (clock tick or shutdown): all, or those ending at or before ``until_ms``."""

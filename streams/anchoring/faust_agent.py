@@ -9,6 +9,7 @@ user), via :class:`~streams.hosting.SerialClient`. If no chain is reachable yet,
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from streams.deadletter import DEADLETTER_TOPIC
@@ -23,6 +24,7 @@ def register(app: Any, ctx: Any) -> None:
     from streams.anchoring.anchorer import Anchorer
     from streams.anchoring.service import AnchoringService, connect
     from streams.anchoring.store import AnchorStore
+    from streams.anchoring.windows import MINUTE_MS, WindowGrouper
 
     def build() -> AnchoringAgent:
         settings = ctx.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap_of(app)})
@@ -37,6 +39,11 @@ def register(app: Any, ctx: Any) -> None:
             receipts_topic=names[RECEIPTS_TOPIC],
             rejections_topic=names[REJECTIONS_TOPIC],
             deadletter_topic=names[DEADLETTER_TOPIC],
+            grouper=WindowGrouper(
+                period_ms=int(settings.anchor_window_minutes * MINUTE_MS),
+                grace_ms=int(settings.anchor_grace_minutes * MINUTE_MS),
+            ),
+            wall_clock=lambda: int(time.time() * 1000),
         )
 
     host(app, "anchoring", build)
