@@ -106,6 +106,7 @@ class ConnectorRuntime:
             driver_for = default_driver_for
         self._driver_for = driver_for
         self.dropped = 0
+        self.stopping = False
 
     def emit(self, readings: Iterable[Reading], status: DeviceStatus | None = None) -> int:
         """Stamp seq + ingest time and offer each reading to the sink. Returns how many were accepted."""
@@ -147,13 +148,22 @@ class ConnectorRuntime:
         try:
             await self._stopped.wait()
         finally:
-            for t in self._tasks:
-                t.cancel()
-            for t in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            self.stopping = True
+            await self._cancel_all()
             for s in shared:
                 await s.close()
+
+    async def _cancel_all(self) -> None:
+        """Cancel device tasks; re-cancel stragglers (some client libraries swallow a CancelledError)."""
+        pending = {t for t in self._tasks if not t.done()}
+        while pending:
+            for t in pending:
+                t.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                t.result()
+        self._tasks.clear()
 
     async def _guard(self, ctx: DeviceContext) -> None:
         """A driver must never end or crash the process: restart it after a backoff."""
@@ -185,7 +195,7 @@ async def poll_loop(ctx: DeviceContext, poll_once: Callable[[], Awaitable[list[R
     loop = asyncio.get_running_loop()
     next_t = loop.time()
     hist = ctx.runtime.metrics.poll_seconds.labels(dev.protocol)
-    while True:
+    while not ctx.runtime.stopping:
         t0 = loop.time()
         try:
             async with asyncio.timeout(dev.timeout_s):  # (wait_for can swallow a cancel on 3.11)

@@ -5,6 +5,9 @@ Modes:
 * ``mqtt`` (default, end to end): an amqtt broker and an SMX publisher fleet run in two child processes; the
   connector runs in this process. Gateways publish the T77 payload (28 mapped points each) once per
   ``interval_s``, rounds aligned to whole seconds so the second-resolution ``.SERVER_TIME`` is exact.
+* ``modbus``: a pymodbus server fleet (``gateways`` = number of meters, 247 unit ids per port) in a child
+  process, polled by the connector every ``interval_s`` with the KiWi register map (10 points per poll,
+  Modbus timestamps are the poll time).
 * ``pipeline``: no MQTT; the connector's own path (SMX parse -> Measurement -> Avro -> produce -> ack) is driven
   as fast as it goes from pre-rendered payloads, with a per-stage cost breakdown (where the time goes).
 
@@ -27,7 +30,7 @@ from typing import Any
 import psutil
 
 from connectors.app import Connector
-from connectors.config import ConnectorSettings, LoadedConfig, MqttDevice
+from connectors.config import ConnectorSettings, LoadedConfig, ModbusDevice, MqttDevice
 from connectors.models import now_ms
 from edream.embedded.broker import EmbeddedBroker
 from edream.embedded.process import free_port
@@ -144,6 +147,65 @@ def _run_mqtt(bootstrap: str, seconds: float, gateways: int, interval_s: float) 
     return out | {"offered_points_per_s": round(offered)}
 
 
+def _modbus_proc(n: int, ports: list[int], ready: Any) -> None:
+    from tools.sim.modbus_fleet import ModbusFleet
+
+    async def main() -> None:
+        await ModbusFleet(n, ports=ports).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _run_modbus(bootstrap: str, seconds: float, devices: int, interval_s: float) -> dict[str, Any]:
+    from tools.sim.modbus_fleet import UNITS_PER_PORT, profile_points
+
+    ports = [free_port() for _ in range((devices + UNITS_PER_PORT - 1) // UNITS_PER_PORT)]
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    fleet = ctx.Process(target=_modbus_proc, args=(devices, ports, ready), daemon=True)
+    fleet.start()
+    ready.wait(60)
+    points = [p.model_dump(mode="json", exclude_none=True) for p in profile_points()]
+    devs = [
+        ModbusDevice.model_validate(
+            {
+                "id": f"kiwi-{i:05d}",
+                "protocol": "modbus",
+                "host": "127.0.0.1",
+                "port": ports[i // UNITS_PER_PORT],
+                "unit_id": i % UNITS_PER_PORT + 1,
+                "poll_interval_s": interval_s,
+                "registers": points,
+            }
+        )
+        for i in range(devices)
+    ]
+    cfg = LoadedConfig(ConnectorSettings(id="bench", topic=TOPIC, max_buffered=1_000_000), devs)
+    stats = _Stats()
+
+    async def main() -> dict[str, Any]:
+        conn = Connector(cfg, _settings(bootstrap), bootstrap, on_ack=stats.on_ack)
+        async with conn:
+            out = await _measure(conn, stats, 3.0, seconds)
+        polls = sum(s.readings for s in conn.runtime.statuses.values()) // max(1, len(points))
+        return out | {
+            "polls_total": polls,
+            "devices_up": sum(s.state == "up" for s in conn.runtime.statuses.values()),
+        }
+
+    try:
+        out = asyncio.run(main())
+    finally:
+        fleet.terminate()
+        fleet.join(10)
+    return out | {
+        "offered_points_per_s": round(devices * len(points) / interval_s),
+        "points_per_poll": len(points),
+    }
+
+
 def _run_pipeline(bootstrap: str, seconds: float, gateways: int) -> dict[str, Any]:
     import json
 
@@ -204,8 +266,8 @@ def _run_pipeline(bootstrap: str, seconds: float, gateways: int) -> dict[str, An
                     body = payloads[k].replace(stamp, sec)
                     conn.runtime.emit(readings_from_message(dev, f"BBB{k:05d}/SMX/", body, ts))
                     i += 1
-                # back-pressure: keep at most ~0.5 s of points un-acked so delay reflects a steady state
-                while conn.producer.buffered > 50_000:
+                # back-pressure: keep at most ~5,000 points un-acked so delay reflects a steady state
+                while conn.producer.buffered > 5_000:
                     await asyncio.sleep(0.005)
                 await asyncio.sleep(0)
 
@@ -246,6 +308,8 @@ def run(
     try:
         if mode == "pipeline":
             figures = _run_pipeline(bootstrap, seconds, gateways)
+        elif mode == "modbus":
+            figures = _run_modbus(bootstrap, seconds, gateways, interval_s)
         else:
             figures = _run_mqtt(bootstrap, seconds, gateways, interval_s)
     finally:

@@ -73,6 +73,7 @@ class ModbusFleet:
         self.size = max(p.address + p.count for p in self.points) + 1
 
     def _device(self, unit: int) -> SimDevice:
+        """Device number ``unit`` (1..N across the fleet) served as unit id ``(unit - 1) % 247 + 1``."""
         sizes = {
             fn: max([p.address + p.count for p in self.points if p.function is fn], default=1)
             for fn in Function
@@ -98,7 +99,9 @@ class ModbusFleet:
 
         bits = [SimData(0, count=1, values=False, datatype=SimType.BITS)]
         return SimDevice(
-            id=unit, simdata=(bits, bits, block(Function.HOLDING), block(Function.INPUT)), action=action
+            id=(unit - 1) % UNITS_PER_PORT + 1,
+            simdata=(bits, bits, block(Function.HOLDING), block(Function.INPUT)),
+            action=action,
         )
 
     @property
@@ -116,10 +119,7 @@ class ModbusFleet:
     async def start(self) -> ModbusFleet:
         for k, port in enumerate(self.ports):
             units = range(k * UNITS_PER_PORT + 1, min(self.n, (k + 1) * UNITS_PER_PORT) + 1)
-            devices = [self._device(u) for u in units]
-            # unit ids restart at 1 on every port
-            for d, u in zip(devices, units, strict=True):
-                d.id = (u - 1) % UNITS_PER_PORT + 1
+            devices = [self._device(u) for u in units]  # unit ids restart at 1 on every port
             srv = ModbusTcpServer(devices, address=(self.host, port))
             await srv.listen()
             self.servers.append(srv)
