@@ -102,7 +102,7 @@ class Reading:
 
 def event_id(connector_id: str, r: Reading) -> str:
     """Deterministic idempotency key ``connector_id/device_id/quantity/phase/ts`` (contract doc)."""
-    return f"{connector_id}/{r.device_id}/{r.quantity.value}/{r.phase.value}/{r.ts}"
+    return f"{connector_id}/{r.device_id}/{r.quantity}/{r.phase}/{r.ts}"
 
 
 def to_measurement(r: Reading, connector_id: str, seq: int, ingest_ts: int | None = None) -> dict[str, Any]:
@@ -112,16 +112,16 @@ def to_measurement(r: Reading, connector_id: str, seq: int, ingest_ts: int | Non
         "device_id": r.device_id,
         "prosumer_id": r.prosumer_id,
         "site_id": r.site_id,
-        "quantity": r.quantity.value,
-        "phase": r.phase.value,
+        "quantity": r.quantity,  # StrEnum members are str: no .value lookups on the hot path
+        "phase": r.phase,
         "value": r.value,
         "unit": r.unit,
         "obis_code": r.obis_code,
-        "quality": r.quality.value,
-        "source_protocol": r.source_protocol.value,
+        "quality": r.quality,
+        "source_protocol": r.source_protocol,
         "connector_id": connector_id,
         "ts": r.ts,
-        "ts_source": r.ts_source.value,
+        "ts_source": r.ts_source,
         "seq": seq,
         "ingest_ts": now_ms() if ingest_ts is None else ingest_ts,
     }

@@ -19,7 +19,7 @@ import structlog
 from connectors.backoff import Backoff
 from connectors.config import LoadedConfig
 from connectors.metrics import ConnectorMetrics
-from connectors.models import Reading, now_ms, to_measurement
+from connectors.models import Quality, Reading, now_ms, to_measurement
 from connectors.producer import Sink
 
 log = structlog.get_logger("connectors")
@@ -121,11 +121,11 @@ class ConnectorRuntime:
             else:
                 self.dropped += 1
                 self.metrics.dropped.inc()
-            k = (r.source_protocol.value, r.quality.value)
+            k = (r.source_protocol, r.quality)
             counts[k] = counts.get(k, 0) + 1
             if status is not None:
                 status.readings += 1
-                if r.quality.value == "BAD":
+                if r.quality is Quality.BAD:
                     status.bad_readings += 1
         for (proto, quality), n in counts.items():
             self.metrics.readings.labels(proto, quality).inc(n)
