@@ -37,6 +37,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("verify", "streams.anchoring.cli:app"),
     ("vpp", "streams.vpp.cli:app"),
     ("replay", "edream.ops_cli:app"),
+    ("connectors", "connectors.cli:app"),
 ]
 
 
@@ -53,7 +54,14 @@ def _settings():
 
 
 @app.command()
-def run(demo: Annotated[bool, typer.Option(help="feed a few synthetic meters until connectors run")] = True):
+def run(
+    demo: Annotated[
+        bool, typer.Option(help="the scripted demo day: simulated community, DSO request, market")
+    ] = True,
+    field_sim: Annotated[
+        bool, typer.Option(help="with --demo: MQTT/Modbus/OPC UA/HTTP simulators + a connector process")
+    ] = True,
+):
     """Start the platform: embedded stack for anything unconfigured, topics, all agents, web status. Ctrl-C stops."""
     from edream.logs import configure_logging
     from edream.runner import AlreadyRunning, run_platform
@@ -61,7 +69,7 @@ def run(demo: Annotated[bool, typer.Option(help="feed a few synthetic meters unt
     settings = _settings()
     configure_logging(settings.edream_log_level)
     try:
-        run_platform(settings, demo=demo)
+        run_platform(settings, demo=demo, field_sim=field_sim)
     except (TopologyError, AlreadyRunning) as exc:
         raise _fail(str(exc)) from None
 

@@ -10,6 +10,7 @@ import faust
 from prometheus_client import Gauge, generate_latest
 
 from edream.clickhouse import get_client
+from edream.embedded.field_site import FieldSite
 from edream.embedded.process import port_open
 from edream.kafka import apply_topics
 from edream.serde import Serde
@@ -99,7 +100,9 @@ def build_worker_app(
     return app, ctx
 
 
-def run_platform(settings: Settings, demo: bool = True) -> None:
+def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) -> None:
+    """Run until Ctrl-C. ``demo``: the scripted community day; ``field_sim`` (only with ``demo``): protocol
+    simulators + a connector process feeding ``meter.readings.raw.v1`` through MQTT/Modbus/OPC UA/HTTP."""
     topology = load_topology(settings.edream_topology)  # fail fast before starting anything
     live = RunState.load_live(settings)
     if live:
@@ -117,10 +120,15 @@ def run_platform(settings: Settings, demo: bool = True) -> None:
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
+    field = FieldSite(settings.edream_data_dir, stack.bootstrap)
     try:
         diff = apply_topics(stack.bootstrap, topology.topics)
         for line in diff.lines():
             log.info("topics: %s", line)
+        if demo and field_sim and field.start():
+            log.info(
+                "field site: %s", ", ".join(f"{c.name} pid {c.proc.pid}" for c in field.children if c.proc)
+            )
         port = settings.edream_web_port
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
@@ -136,6 +144,7 @@ def run_platform(settings: Settings, demo: bool = True) -> None:
             app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
         ).execute_from_commandline()
     finally:
+        field.stop()
         stack.stop()
         state_path.unlink(missing_ok=True)
         print("edream: stopped (embedded broker and chain shut down)", flush=True)

@@ -25,14 +25,25 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 class ChildProcess:
     """Runs ``argv`` with output to ``log_path``; ``stop()`` is idempotent and never leaves an orphan."""
 
-    def __init__(self, name: str, argv: list[str], host: str, port: int, log_path: Path):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        host: str,
+        port: int,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ):
         self.name, self.argv, self.host, self.port, self.log_path = name, argv, host, port, log_path
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout: float = 20.0) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env
+        )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -91,6 +91,14 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
             [sys.executable, "-m", "edream.cli", "run"], env=env, capture_output=True, text=True, timeout=60
         )
         assert second.returncode == 2 and "already running" in second.stderr, second.stderr
+        # the field site: protocol simulators -> connector process -> broker -> sink (devices beyond the demo's)
+        deadline, reporting = time.monotonic() + 150, 0
+        while time.monotonic() < deadline and reporting <= 50:
+            stats = httpx.get(f"http://127.0.0.1:{port}/api/panels/pipeline", timeout=10).json()["blocks"][0]
+            reporting = next(x["value"] for x in stats["stats"] if x["label"] == "devices reporting")
+            time.sleep(2)
+        assert reporting > 50, f"only {reporting} devices reporting: the connector's devices never arrived"
+        assert (tmp_path / "logs" / "connector.log").read_text().count("device up") >= 5
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:

@@ -28,7 +28,16 @@ def test_standard_metrics_are_exposed_with_their_names():
         assert f"# TYPE {name.removesuffix('_total')}" in text
 
 
-def test_log_lines_carry_the_correlation_id(capsys):
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_log_lines_carry_the_correlation_id(capsys, restore_logging):
     configure_logging("INFO")
     log = get_logger("edream.test")
     with correlated("abc123", topic="flex.orders.v1"):

@@ -1,0 +1,66 @@
+"""The simulated field site for ``make run``: protocol simulators (MQTT SMX gateways, Modbus KiWi gateways,
+OPC UA, SpotLink HTTP) and one connector process reading them into Kafka, both children of ``edream run``.
+
+They run as separate processes, as they would in production (``docker/compose.yaml`` profile ``field``), using
+``connectors/config/site-terni-sim.yaml``, whose device addresses match the simulators' default ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from edream.embedded.process import ChildProcess, free_port, port_open
+
+log = logging.getLogger(__name__)
+
+SIM_PORTS = {"mqtt": 1883, "modbus": 5020, "opcua": 4840, "http": 8089}
+
+
+class FieldSite:
+    """Start/stop the simulators and the connector; ``start`` returns False (and logs why) if a port is taken."""
+
+    def __init__(self, data_dir: Path, bootstrap: str, prosumers: int = 50):
+        self.data_dir, self.bootstrap, self.prosumers = data_dir, bootstrap, prosumers
+        self.children: list[ChildProcess] = []
+
+    def start(self) -> bool:
+        busy = [f"{name} {port}" for name, port in SIM_PORTS.items() if port_open("127.0.0.1", port)]
+        if busy:
+            log.warning("field simulators not started: port(s) in use: %s", ", ".join(busy))
+            return False
+        cli = [sys.executable, "-m", "edream.cli", "connectors"]
+        logs = self.data_dir / "logs"
+        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)
+        metrics = free_port()
+        self.children = [
+            ChildProcess(
+                "field simulators",
+                [*cli, "sim", "--prosumers", str(self.prosumers)],
+                "127.0.0.1",
+                SIM_PORTS["mqtt"],
+                logs / "field-sim.log",
+                env,
+            ),
+            ChildProcess(
+                "connector",
+                [*cli, "run", "--metrics-port", str(metrics)],
+                "127.0.0.1",
+                metrics,
+                logs / "connector.log",
+                env,
+            ),
+        ]
+        try:
+            for child in self.children:
+                child.start(ready_timeout=60)
+        except RuntimeError:
+            self.stop()
+            raise
+        return True
+
+    def stop(self) -> None:
+        for child in reversed(self.children):  # the connector first: it flushes what it buffered
+            child.stop(grace=15)
