@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, Producer
 
 from edream.avro_schemas import contract
 from edream.kafka import consumer_config, producer_config
+from edream.measurements import power_reading
 from edream.serde import Serde
 from edream.sink_writer import Positioned, SinkWriter
 from edream.topology import Sink
@@ -42,25 +43,6 @@ class CrashOnSecondCommit:
         return self._c.commit(*args, **kwargs)
 
 
-def _reading(dev: str, ts: int, watts: float) -> dict:
-    return {
-        "event_id": f"sim/{dev}/P_ACTIVE/TOTAL/{ts}",
-        "device_id": dev,
-        "prosumer_id": f"p-{dev}",
-        "quantity": "P_ACTIVE",
-        "phase": "TOTAL",
-        "value": watts,
-        "unit": "W",
-        "quality": "GOOD",
-        "source_protocol": "SIMULATOR",
-        "connector_id": "sim",
-        "ts": ts,
-        "ts_source": "DEVICE",
-        "seq": ts // 1000,
-        "ingest_ts": ts,
-    }
-
-
 def test_kill_restart_and_replay_into_clickhouse(
     test_settings, unique_topic, chdb_client, unique_table, tmp_path
 ):
@@ -68,7 +50,9 @@ def test_kill_restart_and_replay_into_clickhouse(
     serde = Serde()
     devices = [f"m{i}" for i in range(4)]
     readings = [
-        _reading(d, T0 + k * 60_000, 400.0 * (i + 1)) for k in range(60) for i, d in enumerate(devices)
+        power_reading(d, T0 + k * 60_000, 400.0 * (i + 1), prosumer_id=f"p-{d}")
+        for k in range(60)
+        for i, d in enumerate(devices)
     ]
     p = Producer(producer_config(test_settings))
     for r in readings:

@@ -8,6 +8,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from edream.kafka import consumer_config, producer_config
+from edream.measurements import power_reading
 from edream.serde import Serde
 from streams.analytics.intervals import IntervalConfig
 from streams.analytics.worker import IntervalWorker
@@ -16,25 +17,6 @@ pytestmark = pytest.mark.integration
 
 T0 = 1_699_999_200_000  # multiple of 15 min
 NOW = T0 + 3 * 3_600_000  # fixed "wall clock" for the validator and computed_at
-
-
-def _reading(dev: str, ts: int, watts: float) -> dict:
-    return {
-        "event_id": f"sim/{dev}/P_ACTIVE/TOTAL/{ts}",
-        "device_id": dev,
-        "prosumer_id": f"p-{dev}",
-        "quantity": "P_ACTIVE",
-        "phase": "TOTAL",
-        "value": watts,
-        "unit": "W",
-        "quality": "GOOD",
-        "source_protocol": "SIMULATOR",
-        "connector_id": "sim",
-        "ts": ts,
-        "ts_source": "DEVICE",
-        "seq": ts // 1000,
-        "ingest_ts": ts,
-    }
 
 
 def _drain(c: Consumer, n: int, timeout: float = 30.0) -> list:
@@ -70,8 +52,8 @@ def test_intervals_dead_letters_and_restart(test_settings, unique_topic):
     serde = Serde()
     cfg = IntervalConfig(expected_period_ms=60_000)
     # m1: 1200 W every 60 s for 40 min; m2: 600 W every 60 s for 10 min then silent
-    readings = [_reading("m1", T0 + i * 60_000, 1200.0) for i in range(41)]
-    readings += [_reading("m2", T0 + i * 60_000, 600.0) for i in range(11)]
+    readings = [power_reading("m1", T0 + i * 60_000, 1200.0, prosumer_id="p-m1") for i in range(41)]
+    readings += [power_reading("m2", T0 + i * 60_000, 600.0, prosumer_id="p-m2") for i in range(11)]
     readings.sort(key=lambda r: r["ts"])
     values = [serde.encode("Measurement", r, src) for r in readings]
     values.insert(5, b"\x00not avro")  # undecodable

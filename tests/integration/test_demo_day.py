@@ -10,7 +10,7 @@ import os
 
 import httpx
 import pytest
-from test_run_platform import _start, _stop, _wait_status
+from platform_process import start_platform, stop_platform, wait_status
 
 from edream.embedded.process import free_port
 
@@ -42,10 +42,10 @@ def test_demo_day_fills_the_dashboard(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
     env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
-    proc = _start(env)
+    proc = start_platform(env)
     out = ""
     try:
-        st = _wait_status(
+        st = wait_status(
             port,
             lambda s: all(s["clickhouse"].get("tables", {}).get(t, 0) > 0 for t in PANEL_TABLES),
             timeout=240,
@@ -70,5 +70,5 @@ def test_demo_day_fills_the_dashboard(tmp_path):
         # Anchors need a closed 15-min anchoring window (+15 min grace) of settlements: not within this bound.
         assert "windows anchored" in _stats(_panel(port, "anchoring"))
     finally:
-        out = _stop(proc)
+        out = stop_platform(proc)
     assert "edream: stopped" in out

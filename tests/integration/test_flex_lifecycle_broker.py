@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from edream.avro_schemas import contract
+from edream.measurements import power_reading
 from edream.serde import Serde
 from edream.sink_writer import Positioned, SinkWriter
 from streams.flex.desk import FlexDesk
@@ -83,27 +84,6 @@ def read_all(bootstrap: str, topic: str, serde: Serde, n: int) -> TopicReader:
     return r
 
 
-def measurement(p: str, ts: int, kw: float, seq: int) -> dict:
-    return {
-        "event_id": f"sim/{p}/P/{ts}",
-        "device_id": f"meter-{p}",
-        "prosumer_id": p,
-        "site_id": None,
-        "quantity": "P_ACTIVE",
-        "phase": "TOTAL",
-        "value": kw * 1000.0,
-        "unit": "W",
-        "obis_code": None,
-        "quality": "GOOD",
-        "source_protocol": "SIMULATOR",
-        "connector_id": "sim",
-        "ts": ts,
-        "ts_source": "DEVICE",
-        "seq": seq,
-        "ingest_ts": ts,
-    }
-
-
 def test_flex_lifecycle_on_broker_and_chdb(
     kafka_bootstrap, unique_topic, test_settings, chdb_client, unique_table
 ):
@@ -154,9 +134,17 @@ def test_flex_lifecycle_on_broker_and_chdb(
 
         devices = Devices([pid(i) for i in range(50)], stoppers(DEVIATORS, STOP_AT))
         for seq, (p, ts, kw) in enumerate(devices.readings(latest_order, T0, END, STEP_MS)):
-            send(topics.readings, "Measurement", f"meter-{p}", measurement(p, ts, kw, seq))
+            send(
+                topics.readings,
+                "Measurement",
+                f"meter-{p}",
+                power_reading(f"meter-{p}", ts, kw * 1000.0, prosumer_id=p, seq=seq),
+            )
         send(
-            topics.readings, "Measurement", "meter-p49", measurement("p49", END + 60_000, 5.0, 10**9)
+            topics.readings,
+            "Measurement",
+            "meter-p49",
+            power_reading("meter-p49", END + 60_000, 5000.0, prosumer_id="p49", seq=10**9),
         )  # heartbeat
         final_order = latest_order()
         wait_for(lambda: svc.emitted.get("Settlement", 0) >= len(final_order.allocations), what="settlements")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import httpx
 import psutil
 import pytest
 from confluent_kafka import Producer
+from platform_process import start_platform, stop_platform, wait_status
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
@@ -22,41 +22,6 @@ from edream.serde import Serde
 from streams.anchoring.synthetic import synthetic_settlement
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _start(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edream.cli", "run", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_status(port: int, pred, timeout: float = 150.0) -> dict:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2).json()
-            if pred(last):
-                return last
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"status never satisfied the condition; last: {last}")
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGINT)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        raise AssertionError(f"edream run did not stop on Ctrl-C:\n{out[-3000:]}") from None
-    return out
 
 
 def _tansu_children(pid: int) -> list[psutil.Process]:
@@ -70,9 +35,9 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
     env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
-    proc = _start(env)
+    proc = start_platform(env)
     try:
-        st = _wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
+        st = wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
         tansu = _tansu_children(proc.pid)
         assert len(tansu) == 1, "the embedded broker runs as a child of the platform"
         assert st["ethereum"].startswith("http://127.0.0.1:")
@@ -102,7 +67,7 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
-        out = _stop(proc)
+        out = stop_platform(proc)
     assert "stopped (embedded broker and chain shut down)" in out
     psutil.wait_procs(tansu, timeout=10)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
@@ -123,9 +88,9 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
         EDREAM_TOPOLOGY=str(topology),
         EDREAM_APP_ID=f"edream-test-{suffix}",
     )
-    proc = _start(env, "--no-demo")
+    proc = start_platform(env, "--no-demo")
     try:
-        _wait_status(port, lambda s: "tables" in s["clickhouse"])
+        wait_status(port, lambda s: "tables" in s["clickhouse"])
         from edream.settings import Settings
 
         settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
@@ -143,7 +108,7 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
         )
         p.produce(readings, key=b"d0", value=serde.encode("Trade", sample_value(contract("Trade").raw)))
         assert p.flush(15) == 0
-        st = _wait_status(
+        st = wait_status(
             port,
             lambda s: (
                 s["counters"].get("sink.measurements.rows", 0) >= 31
@@ -171,7 +136,7 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
                 value=serde.encode("Settlement", rec),
             )
         assert p.flush(15) == 0
-        st = _wait_status(port, lambda s: (s["clickhouse"].get("last_anchor") or {}).get("record_count") == 5)
+        st = wait_status(port, lambda s: (s["clickhouse"].get("last_anchor") or {}).get("record_count") == 5)
         window = st["clickhouse"]["last_anchor"]["window_id"]
         assert window == "2026-11-18T00:00Z/15m"
         cli_env = dict(env)
@@ -185,4 +150,4 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
             )
             assert r.returncode == 0 and "\nVALID: " in "\n" + r.stdout, r.stdout + r.stderr
     finally:
-        _stop(proc)
+        stop_platform(proc)

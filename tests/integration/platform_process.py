@@ -1,0 +1,48 @@
+"""Run `edream run` as a user does (a subprocess), wait on its status API, stop it with Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def start_platform(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edream.cli", "run", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_status(port: int, pred, timeout: float = 150.0) -> dict:
+    """Poll /api/status until ``pred(status)``; fail with the last status seen."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2).json()
+            if pred(last):
+                return last
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"status never satisfied the condition; last: {last}")
+
+
+def stop_platform(proc: subprocess.Popen) -> str:
+    """SIGINT (Ctrl-C) and return the output; fail (after killing it) if it does not stop in 60 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError(f"edream run did not stop on Ctrl-C:\n{out[-3000:]}") from None
+    return out
