@@ -116,7 +116,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         )
     if demo and not settings.model_fields_set & {"anchor_window_minutes", "anchor_grace_minutes"}:
         # the scripted day settles 1-minute flex slots: anchor them within minutes, not half an hour
-        settings = settings.model_copy(update={"anchor_window_minutes": 1.0, "anchor_grace_minutes": 1.0})
+        settings = settings.model_copy(update={"anchor_window_minutes": 1.0, "anchor_grace_minutes": 0.25})
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
     stack = Stack(settings).start()
     state_path = RunState.path(settings)

@@ -4,8 +4,8 @@ From ``start_ms`` (UTC epoch ms, wall clock when the demo starts) it yields, old
 
 * at start: a ``FlexEnrolment`` (flex.enrolments.v1) and a ``MarketParticipant`` (market.participants.v1, keys
   from :mod:`edream.demo.keys`) per prosumer;
-* every ``flex_every_minutes`` from start + 15 s: a DSO ``FlexRequest`` (REDUCE, ``flex_slots`` slots of
-  ``flex_slot_minutes``, the first starting >= 45 s later) for ``flex_share`` of the community's curtailable kW;
+* every ``flex_every_minutes`` from start + ``flex_first_after_ms``: a DSO ``FlexRequest`` (REDUCE, ``flex_slots``
+  slots of ``flex_slot_minutes``, the first starting >= ``flex_lead_ms`` later) for ``flex_share`` of the community's curtailable kW;
 * 90 s before every market gate closure (the first ``first_gate_after_ms`` after start): one signed
   ``MarketOrder`` per prosumer for that gate's 15-min slot, from the prosumer's own expected net energy (BID when
   it expects to import, OFFER when it expects to export) at a per-prosumer limit price.
@@ -63,6 +63,8 @@ class DemoConfig:
     flex_slot_minutes: int = 1
     flex_slots: int = 4
     flex_every_minutes: int = 10
+    flex_first_after_ms: int = 5_000  # first DSO request this long after start
+    flex_lead_ms: int = 20_000  # a request's first slot starts at least this long after it is sent
     flex_share: float = 0.3
     flex_reward_micro_per_kwh: int = 250_000
     first_gate_after_ms: int = 120_000
@@ -131,10 +133,11 @@ class DemoScript:
             yield TimedEvent(t, "market.participants.v1", "MarketParticipant", p.prosumer_id, part.to_avro())
 
     def flex_request(self, at_ms: int) -> FlexRequest:
-        """The DSO's REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting >= 45 s later."""
+        """The DSO's REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting at least
+        ``flex_lead_ms`` later."""
         cfg = self.cfg
         slot_ms = cfg.flex_slot_minutes * MINUTE_MS
-        first = -(-(at_ms + 45_000) // slot_ms) * slot_ms
+        first = -(-(at_ms + cfg.flex_lead_ms) // slot_ms) * slot_ms
         kw = round(cfg.flex_share * sum(p.curtailable_kw for p in self.community.prosumers), 1)
         return FlexRequest(
             request_id=f"demo-req-{first}",
@@ -149,7 +152,7 @@ class DemoScript:
         )
 
     def flex_requests(self) -> Iterator[TimedEvent]:
-        at = self.start_ms + 15_000
+        at = self.start_ms + self.cfg.flex_first_after_ms
         while at < self.end_ms:
             req = self.flex_request(at)
             yield TimedEvent(at, "flex.requests.v1", "FlexRequest", req.request_id, req.to_avro())
