@@ -100,6 +100,8 @@ def _topology(tmp: Path, suffix: str) -> tuple[Path, dict[str, str]]:
     data["sinks"] += [dict(s) for s in EXTRA_SINKS if s["table"] not in have and s["topic"] in rename]
     for s in data["sinks"]:
         s["topic"] = rename[s["topic"]]
+    for c in data.get("connectors") or []:
+        c["output"] = rename[c["output"]]
     sink_topics = sorted({s["topic"] for s in data["sinks"]})
     data["agents"] = [
         {
