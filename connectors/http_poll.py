@@ -15,9 +15,8 @@ from urllib.parse import quote
 import httpx
 
 from connectors.config import HttpDevice, HttpResource
-from connectors.jsonpath import MISSING, get_path, parse_timestamp
-from connectors.mapping import make_reading
-from connectors.models import Reading, SourceProtocol, TsSource, now_ms
+from connectors.mapping import document_readings
+from connectors.models import Reading, SourceProtocol, now_ms
 from connectors.runtime import DeviceContext, poll_loop
 
 
@@ -28,18 +27,7 @@ def resource_url(base_url: str, path: str) -> str:
 
 def readings_from_document(device: HttpDevice, res: HttpResource, doc: Any, poll_ts: int) -> list[Reading]:
     """Readings for one resource's JSON document (pure)."""
-    ts, src = poll_ts, TsSource.POLL
-    if res.timestamp is not None:
-        dev_ts = parse_timestamp(
-            get_path(doc, res.timestamp.path), res.timestamp.format, res.timestamp.timezone
-        )
-        if dev_ts is not None:
-            ts, src = dev_ts, TsSource.DEVICE
-    out = []
-    for f in res.fields:
-        raw = get_path(doc, f.path)
-        out.append(make_reading(device, f, None if raw is MISSING else raw, ts, src, SourceProtocol.HTTP))
-    return out
+    return document_readings(device, doc, res.fields, res.timestamp, poll_ts, SourceProtocol.HTTP)
 
 
 async def run_http(ctx: DeviceContext) -> None:

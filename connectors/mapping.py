@@ -7,9 +7,11 @@ unparsable or out of range keeps its reading with quality BAD (value ``None`` wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from connectors.config import PointBase
+from connectors.config import PointBase, TimestampSpec
+from connectors.jsonpath import MISSING, get_path, parse_timestamp
 from connectors.models import Quality, Reading, SourceProtocol, TsSource
 from connectors.values import normalise_unit, parse_number
 
@@ -46,3 +48,26 @@ def make_reading(
         prosumer_id=device.prosumer_id,
         site_id=device.site_id,
     )
+
+
+def document_readings(
+    device: Any,
+    doc: Any,
+    fields: Sequence[Any],
+    timestamp: TimestampSpec | None,
+    poll_ts: int,
+    protocol: SourceProtocol,
+    device_id: str | None = None,
+) -> list[Reading]:
+    """Readings for a JSON document (an MQTT payload, an HTTP response): each field's dotted path mapped with
+    :func:`make_reading`; the device's own timestamp when ``timestamp`` finds a parsable one, else ``poll_ts``."""
+    ts, src = poll_ts, TsSource.POLL
+    if timestamp is not None:
+        dev_ts = parse_timestamp(get_path(doc, timestamp.path), timestamp.format, timestamp.timezone)
+        if dev_ts is not None:
+            ts, src = dev_ts, TsSource.DEVICE
+    out = []
+    for f in fields:
+        raw = get_path(doc, f.path)
+        out.append(make_reading(device, f, None if raw is MISSING else raw, ts, src, protocol, device_id))
+    return out

@@ -20,9 +20,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from connectors import smx
 from connectors.config import MqttDevice
-from connectors.jsonpath import MISSING, get_path, parse_timestamp
-from connectors.mapping import make_reading
-from connectors.models import Reading, SourceProtocol, TsSource, now_ms
+from connectors.mapping import document_readings
+from connectors.models import Reading, SourceProtocol, now_ms
 from connectors.runtime import ConnectorRuntime, DeviceContext
 
 
@@ -50,20 +49,9 @@ def readings_from_message(device: MqttDevice, topic: str, payload: bytes, poll_t
         doc = json.loads(payload)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PayloadError(f"not JSON: {exc}") from exc
-    ts, src = poll_ts, TsSource.POLL
-    if device.timestamp is not None:
-        t = parse_timestamp(
-            get_path(doc, device.timestamp.path), device.timestamp.format, device.timestamp.timezone
-        )
-        if t is not None:
-            ts, src = t, TsSource.DEVICE
-    out = []
-    for f in device.fields:
-        raw = get_path(doc, f.path)
-        out.append(
-            make_reading(device, f, None if raw is MISSING else raw, ts, src, SourceProtocol.MQTT, dev_id)
-        )
-    return out
+    return document_readings(
+        device, doc, device.fields, device.timestamp, poll_ts, SourceProtocol.MQTT, dev_id
+    )
 
 
 class MqttSession:
