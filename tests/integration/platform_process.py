@@ -10,6 +10,23 @@ import time
 
 import httpx
 
+from edream.embedded.process import free_port
+
+
+def platform_env(data_dir, bootstrap: str, topology, app_id: str) -> tuple[dict[str, str], int]:
+    """Environment for `edream run` on the session broker with its own data dir, topology (unique topic names),
+    consumer-group prefix and a free web port; returns (env, port)."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        EDREAM_DATA_DIR=str(data_dir),
+        EDREAM_WEB_PORT=str(port),
+        EDREAM_TOPOLOGY=str(topology),
+        EDREAM_APP_ID=app_id,
+    )
+    return env, port
+
 
 def start_platform(env: dict, *args: str) -> subprocess.Popen:
     return subprocess.Popen(

@@ -22,10 +22,10 @@ import httpx
 import pytest
 import yaml
 from confluent_kafka import Producer
+from platform_process import platform_env
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
-from edream.embedded.process import free_port
 from edream.kafka import producer_config
 from edream.paths import AVRO_DIR, REPO_ROOT, TOPOLOGY_FILE
 from edream.serde import Serde
@@ -292,15 +292,7 @@ def _round_shown(n: int):
 def test_dashboard_panels_show_live_changing_data_in_chromium(tmp_path, kafka_bootstrap):
     suffix = uuid.uuid4().hex[:8]
     topo, rename = _topology(tmp_path, suffix)
-    port = free_port()
-    env = dict(
-        os.environ,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        EDREAM_DATA_DIR=str(tmp_path / "data"),
-        EDREAM_WEB_PORT=str(port),
-        EDREAM_TOPOLOGY=str(topo),
-        EDREAM_APP_ID=f"edream-dash-{suffix}",
-    )
+    env, port = platform_env(tmp_path / "data", kafka_bootstrap, topo, f"edream-dash-{suffix}")
     env.pop("EDREAM_DASHBOARD_TABLES", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "edream.cli", "run", "--no-demo"],

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 from confluent_kafka import Producer
-from platform_process import start_platform, stop_platform, wait_status
+from platform_process import platform_env, start_platform, stop_platform, wait_status
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
@@ -79,15 +79,7 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
     topology, rename = renamed_topology(suffix)
     readings, dlq = rename["meter.readings.raw.v1"], rename["platform.deadletter.v1"]
 
-    port = free_port()
-    env = dict(
-        os.environ,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        EDREAM_DATA_DIR=str(tmp_path / "data"),
-        EDREAM_WEB_PORT=str(port),
-        EDREAM_TOPOLOGY=str(topology),
-        EDREAM_APP_ID=f"edream-test-{suffix}",
-    )
+    env, port = platform_env(tmp_path / "data", kafka_bootstrap, topology, f"edream-test-{suffix}")
     proc = start_platform(env, "--no-demo")
     try:
         wait_status(port, lambda s: "tables" in s["clickhouse"])

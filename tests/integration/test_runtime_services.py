@@ -7,15 +7,13 @@ lands them in chDB, and the forecasting service issues forecasts from the first 
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
 import pytest
 from confluent_kafka import Producer
-from platform_process import start_platform, stop_platform, wait_status
+from platform_process import platform_env, start_platform, stop_platform, wait_status
 
-from edream.embedded.process import free_port
 from edream.kafka import producer_config
 from edream.measurements import power_reading
 from edream.serde import Serde
@@ -32,15 +30,7 @@ WINDOW_MS = 900_000
 def test_run_hosts_interval_forecast_and_baseline_services(tmp_path, kafka_bootstrap, renamed_topology):
     suffix = uuid.uuid4().hex[:8]
     topology, topics = renamed_topology(suffix)
-    port = free_port()
-    env = dict(
-        os.environ,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        EDREAM_DATA_DIR=str(tmp_path / "data"),
-        EDREAM_WEB_PORT=str(port),
-        EDREAM_TOPOLOGY=str(topology),
-        EDREAM_APP_ID=f"edream-test-{suffix}",
-    )
+    env, port = platform_env(tmp_path / "data", kafka_bootstrap, topology, f"edream-test-{suffix}")
     proc = start_platform(env, "--no-demo")
     try:
         st = wait_status(port, lambda s: "tables" in s["clickhouse"])
