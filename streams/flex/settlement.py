@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import ClassVar
 
 from streams.flex.enrolment import ContractTerms, ppm
 from streams.flex.ids import stable_id, window_id
 from streams.flex.verification import DeviationEvent
 from streams.settlement.canonical import canonical_bytes
+from streams.settlement.record import SettlementRecord
 
 
 def energy_wh(kw: float, slot_minutes: int) -> int:
@@ -34,41 +35,10 @@ def money_micro(wh: int, rate_micro_per_kwh: int, multiplier: float) -> int:
 
 
 @dataclass(frozen=True)
-class FlexSettlement:
-    settlement_id: str
-    window_id: str
-    window_start: int
-    window_end: int
-    party_id: str
-    reference_id: str
-    quantity_wh: int
-    amount_micro: int
-    currency: str
-    details: str
-    computed_at: int
-    version: int = 1
+class FlexSettlement(SettlementRecord):
+    """Incentive or penalty of one prosumer for one order slot (kind FLEX; ``reference_id`` = order id)."""
 
-    @property
-    def event_id(self) -> str:
-        return stable_id("evt", "Settlement", self.settlement_id, self.version)
-
-    def to_avro(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "settlement_id": self.settlement_id,
-            "kind": "FLEX",
-            "window_id": self.window_id,
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            "party_id": self.party_id,
-            "reference_id": self.reference_id,
-            "quantity_wh": self.quantity_wh,
-            "amount_micro": self.amount_micro,
-            "currency": self.currency,
-            "details": self.details,
-            "version": self.version,
-            "computed_at": self.computed_at,
-        }
+    KIND: ClassVar[str] = "FLEX"
 
 
 def settle(

@@ -20,13 +20,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from streams.flex.ids import stable_id, window_id
 from streams.market.config import MarketConfig
 from streams.market.events import TradeEvent
 from streams.market.rationing import pro_rata
 from streams.settlement.canonical import canonical_bytes
+from streams.settlement.record import SettlementRecord
 
 POOL = "POOL"
 
@@ -60,43 +61,14 @@ class _Account:
 
 
 @dataclass(frozen=True)
-class MarketSettlement:
-    """One Settlement event (kind MARKET) for a party and session."""
+class MarketSettlement(SettlementRecord):
+    """One Settlement event (kind MARKET) for a party and session (``reference_id`` = session id)."""
 
-    settlement_id: str
-    session_id: str
-    window_id: str
-    window_start: int
-    window_end: int
-    party_id: str
-    quantity_wh: int
-    amount_micro: int
-    currency: str
-    details: str
-    computed_at: int
-    version: int = 1
+    KIND: ClassVar[str] = "MARKET"
 
-    def to_avro(self) -> dict[str, Any]:
-        return {
-            "event_id": stable_id("evt", "Settlement", self.settlement_id, self.version),
-            "settlement_id": self.settlement_id,
-            "kind": "MARKET",
-            "window_id": self.window_id,
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            "party_id": self.party_id,
-            "reference_id": self.session_id,
-            "quantity_wh": self.quantity_wh,
-            "amount_micro": self.amount_micro,
-            "currency": self.currency,
-            "details": self.details,
-            "version": self.version,
-            "computed_at": self.computed_at,
-        }
-
-    def leaf_bytes(self) -> bytes:
-        """Canonical bytes of the record (what a Merkle anchor commits to)."""
-        return canonical_bytes(self.to_avro())
+    @property
+    def session_id(self) -> str:
+        return self.reference_id
 
 
 def settle_session(
@@ -165,7 +137,7 @@ def settle_session(
         out.append(
             MarketSettlement(
                 settlement_id=stable_id("stl", "MARKET", session_id, party),
-                session_id=session_id,
+                reference_id=session_id,
                 window_id=window_id(slot_start, config.slot_minutes),
                 window_start=slot_start,
                 window_end=window_end,
