@@ -3,12 +3,10 @@ VppExportCapacity records through the broker into chDB."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
-from edream.kafka import consumer_config, producer_config
+from edream.kafka import producer_config
 from edream.serde import Serde
 from streams.vpp.assets import SERVICES, Asset, AssetKind, Direction
 from streams.vpp.capability import CapabilityRequest
@@ -45,22 +43,8 @@ def _portfolio() -> list[Asset]:
     return bess + loads + diesel
 
 
-def _consume(settings, topic: str, n: int, timeout: float = 30.0) -> list:
-    c = Consumer(consumer_config(settings, f"g-{topic}"))
-    c.subscribe([topic])
-    got, deadline = [], time.monotonic() + timeout
-    try:
-        while len(got) < n and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and not m.error():
-                got.append(m)
-    finally:
-        c.close()
-    return got
-
-
 def test_capability_request_answered_through_broker_and_stored(
-    test_settings, unique_topic, chdb_client, unique_table
+    test_settings, unique_topic, chdb_client, unique_table, read_topic
 ):
     req_topic, ans_topic = unique_topic("vpp.capability.requests"), unique_topic("vpp.capability")
     serde = Serde()
@@ -77,7 +61,7 @@ def test_capability_request_answered_through_broker_and_stored(
     assert p.flush(15) == 0
 
     answers = []
-    for m in _consume(test_settings, req_topic, 4):
+    for m in read_topic(req_topic, 4):
         name, rec = serde.decode(m.value(), req_topic)
         assert name == "VppCapabilityRequest"
         answers.append(answer_capability_request(rec, _portfolio()))
@@ -86,7 +70,7 @@ def test_capability_request_answered_through_broker_and_stored(
         p.produce(ans_topic, key=a["vpp_id"].encode(), value=serde.encode("VppCapability", a, ans_topic))
     assert p.flush(15) == 0
 
-    decoded = [serde.decode(m.value(), ans_topic)[1] for m in _consume(test_settings, ans_topic, 4)]
+    decoded = [serde.decode(m.value(), ans_topic)[1] for m in read_topic(ans_topic, 4)]
     assert len(decoded) == 4
     sink, schema = sink_for("vpp_capability", unique_table("vpp_capability"))
     store(chdb_client, sink, schema, decoded)
@@ -98,7 +82,9 @@ def test_capability_request_answered_through_broker_and_stored(
     assert rows == [("req-EFR", 250.0, True), ("req-STATIC_FFR", 350.0, True)]
 
 
-def test_export_capacity_events_stored_idempotently(test_settings, unique_topic, chdb_client, unique_table):
+def test_export_capacity_events_stored_idempotently(
+    test_settings, unique_topic, chdb_client, unique_table, read_topic
+):
     topic = unique_topic("vpp.export")
     serde = Serde()
     assets = [
@@ -114,7 +100,7 @@ def test_export_capacity_events_stored_idempotently(test_settings, unique_topic,
     for r in records + records:
         p.produce(topic, key=b"vpp1", value=serde.encode("VppExportCapacity", r, topic))
     assert p.flush(15) == 0
-    decoded = [serde.decode(m.value(), topic)[1] for m in _consume(test_settings, topic, 4)]
+    decoded = [serde.decode(m.value(), topic)[1] for m in read_topic(topic, 4)]
     sink, schema = sink_for("vpp_export", unique_table("vpp_export"))
     store(chdb_client, sink, schema, decoded)
     rows = chdb_client.query(
