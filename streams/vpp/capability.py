@@ -162,6 +162,11 @@ def evaluate_capability(assets: list[Asset], req: CapabilityRequest) -> Capabili
     max_cost = max([g.marginal_cost_micro_per_kwh for g in gens] + [1])
     value = req.price_micro_per_kw_h if req.price_micro_per_kw_h is not None else 1000.0 * max_cost
 
+    if not gens:  # nothing to dispatch: closed-form reserves only (an empty model has no solver solution)
+        if any(d > EPS for d in demand):
+            return _infeasible(req, excluded, 0.0, 0.0)
+        return _result(req, gens, others, headroom, qualified, excluded, None, 0.0, 0.0)
+
     m = pyo.ConcreteModel()
     gid = [g.asset_id for g in gens]
     gby = {g.asset_id: g for g in gens}
