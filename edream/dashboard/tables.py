@@ -18,6 +18,8 @@ DEFAULT_TABLES: dict[str, str] = {
     "market_trades": "market_trades",
     "market_settlement": "market_settlement",
     "chain_anchors": "chain_anchors",  # streams/anchoring/store.py
+    "vpp_export": "vpp_export",  # vpp.export.v1 (VppExportCapacity), topology sink
+    "vpp_capability": "vpp_capability",  # vpp.capability.v1 (VppCapability), topology sink
     "deadletters": "deadletters",  # platform.deadletter.v1 if sunk
 }
 

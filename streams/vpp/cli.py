@@ -1,9 +1,15 @@
-"""``edream vpp``: operator commands of the virtual power plant. Each prints its result as a final JSON line."""
+"""``edream vpp``: operator commands of the virtual power plant. Each prints its result as a final JSON line.
+
+``capability`` and ``export`` evaluate offline when given a portfolio file, else they ask the running platform
+(the ``vpp`` agent): ``capability`` sends a VppCapabilityRequest and waits for its answer, ``export`` prints the
+latest VppExportCapacity. ``asset add|load|remove|list`` maintain the asset registry (``vpp.assets.v1``).
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,28 +18,67 @@ import typer
 
 from streams.vpp.capability import CapabilityRequest, evaluate_capability
 from streams.vpp.events import (
+    TOPIC_CAPABILITY,
+    TOPIC_CAPABILITY_REQUESTS,
+    TOPIC_EXPORT,
     asset_from_dict,
     asset_to_dict,
     capability_record,
     export_record,
+    request_record,
     service_from_name,
 )
 from streams.vpp.export import ExportRequest, Market, ResForecast, evaluate_export, next_slot_start
+from streams.vpp.registry import (
+    TOPIC_ASSETS,
+    AssetSpec,
+    RegistryError,
+    asset_record,
+    load_portfolio_file,
+    validate_spec,
+)
 
 app = typer.Typer(
-    help="Virtual power plant: reserve/frequency capability, 30-minute export capacity, "
+    help="Virtual power plant: asset registry, reserve/frequency capability, 30-minute export capacity, "
     "prosumer clustering and PV degradation.",
     no_args_is_help=True,
 )
+asset_app = typer.Typer(
+    help="The VPP asset registry (compacted topic vpp.assets.v1) of the running platform.",
+    no_args_is_help=True,
+)
+app.add_typer(asset_app, name="asset")
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _fail(msg: str) -> typer.Exit:
+    typer.echo(f"error: {msg}", err=True)
+    return typer.Exit(2)
+
+
 def _load_portfolio(path: Path):
+    """Assets of a JSON list of ``Asset`` fields, or of a YAML portfolio file (see streams.vpp.registry)."""
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            return [s.to_asset() for s in load_portfolio_file(path)]
+        except RegistryError as exc:
+            raise _fail(str(exc)) from None
     data = json.loads(path.read_text())
     return [asset_from_dict(d) for d in (data["assets"] if isinstance(data, dict) else data)]
+
+
+def _client():
+    from edream.settings import load_settings
+    from edream.stack import NoBroker
+    from streams.vpp.client import PlatformClient
+
+    try:
+        return PlatformClient.connect(load_settings())
+    except NoBroker as exc:
+        raise _fail(str(exc)) from None
 
 
 def _print(obj) -> None:
@@ -42,8 +87,11 @@ def _print(obj) -> None:
 
 @app.command()
 def capability(
-    portfolio: Path = typer.Argument(
-        ..., exists=True, help="JSON list of assets (fields of streams.vpp.assets.Asset)"
+    portfolio: Path | None = typer.Argument(
+        None,
+        exists=True,
+        help="JSON list of assets (fields of streams.vpp.assets.Asset) or a YAML portfolio file; "
+        "omit it to ask the running platform",
     ),
     service: str = typer.Option("STATIC_FFR", help="EFR, DYNAMIC_FFR, STATIC_FFR or STOR"),
     start_ms: int = typer.Option(0, help="Window start, UTC epoch ms (0 = next quarter hour)"),
@@ -52,40 +100,91 @@ def capability(
     demand_kw: float | None = typer.Option(None, help="Output the generators must keep delivering, kW"),
     lead_s: float = typer.Option(0.0, help="Seconds between now and the window start (start-up lead time)"),
     vpp_id: str = typer.Option("vpp", help="Portfolio id"),
+    request_id: str | None = typer.Option(None, help="Request id (platform mode; default: new unique id)"),
+    timeout: float = typer.Option(60.0, help="Platform mode: seconds to wait for the answer"),
 ) -> None:
-    """Evaluate deliverable reserve/frequency capacity (unit commitment + economic dispatch, Pyomo + HiGHS)."""
-    assets = _load_portfolio(portfolio)
+    """Evaluate deliverable reserve/frequency capacity (unit commitment + economic dispatch, Pyomo + HiGHS):
+    offline against PORTFOLIO, or by the running platform's vpp agent against its asset registry."""
+    try:
+        spec = service_from_name(service)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     quarter = 15 * 60_000
     start = start_ms or (_now_ms() // quarter + 1) * quarter
+    rid = request_id or f"{vpp_id}/{service}/{start}"
+    if portfolio is None and request_id is None:
+        rid += f"/{uuid.uuid4().hex[:8]}"  # a fresh question (the platform answers each request id once)
     req = CapabilityRequest(
-        f"{vpp_id}/{service}/{start}",
-        service_from_name(service),
+        rid,
+        spec,
         start,
         start + slots * slot_minutes * 60_000,
         slot_minutes,
         now_ms=start - int(lead_s * 1000),
         demand_kw=(demand_kw,) * slots if demand_kw else None,
     )
-    result = evaluate_capability(assets, req)
-    _print(capability_record(result, vpp_id, _now_ms()))
+    if portfolio is not None:
+        result = evaluate_capability(_load_portfolio(portfolio), req)
+        _print(capability_record(result, vpp_id, _now_ms()))
+        return
+    client = _client()
+    client.send(
+        TOPIC_CAPABILITY_REQUESTS, "VppCapabilityRequest", vpp_id, [request_record(req, vpp_id, req.now_ms)]
+    )
+
+    def answered(recs: list[dict]) -> bool:
+        return any(r["request_id"] == rid for r in recs)
+
+    answers = [r for r in client.read(TOPIC_CAPABILITY, answered, timeout) if r["request_id"] == rid]
+    if not answers:
+        raise _fail(
+            f"no answer to {rid} on {client.topic(TOPIC_CAPABILITY)} within {timeout:g} s "
+            "(is the vpp agent running? `edream status`)"
+        )
+    _print(answers[-1])
 
 
 @app.command()
 def export(
-    portfolio: Path = typer.Argument(
-        ..., exists=True, help="JSON list of assets (generators, curtailable loads)"
+    portfolio: Path | None = typer.Argument(
+        None,
+        exists=True,
+        help="JSON list of assets (generators, curtailable loads) or a YAML portfolio file; omit it to show "
+        "the running platform's latest evaluation",
     ),
     res_p50_kw: float = typer.Option(0.0, help="Sum of RES forecasts for the slot, median, kW"),
     res_p10_kw: float | None = typer.Option(None, help="Sum of RES forecasts, firm P10, kW (default = P50)"),
     load_kw: float = typer.Option(0.0, help="Community load forecast for the slot, kW"),
-    price: float = typer.Option(..., help="Price forecast, currency per kWh (e.g. 0.18)"),
+    price: float | None = typer.Option(
+        None, help="Price forecast, currency per kWh (e.g. 0.18); offline only"
+    ),
     threshold: float = typer.Option(0.10, help="Price threshold, currency per kWh"),
     quantile: float = typer.Option(0.1, help="Offer quantile: 0.1 firm, 0.5 median"),
     market: Market = typer.Option(Market.INTRADAY, help="INTRADAY or IMBALANCE"),
     now_ms: int = typer.Option(0, help="Evaluation time, UTC epoch ms (0 = now); slot = 60 min ahead"),
     vpp_id: str = typer.Option("vpp", help="Portfolio id"),
+    timeout: float = typer.Option(20.0, help="Platform mode: seconds to wait for an evaluation"),
 ) -> None:
-    """Export capacity and offer for the next 30-minute trading slot (community load served first)."""
+    """Export capacity and offer for the next 30-minute trading slot (community load served first): offline
+    from PORTFOLIO and the given forecasts, or the platform's latest evaluation of VPP_ID (the vpp agent
+    evaluates every 30 minutes from its asset registry, forecasts and baselines)."""
+    if portfolio is None:
+        client = _client()
+
+        def found(recs: list[dict]) -> bool:
+            return any(r["vpp_id"] == vpp_id for r in recs)
+
+        mine = [r for r in client.read(TOPIC_EXPORT, None, timeout) if r["vpp_id"] == vpp_id]
+        if not mine:  # none yet: follow the topic until the first evaluation arrives
+            mine = [r for r in client.read(TOPIC_EXPORT, found, timeout) if r["vpp_id"] == vpp_id]
+        if not mine:
+            raise _fail(
+                f"no export evaluation of {vpp_id} on {client.topic(TOPIC_EXPORT)} within {timeout:g} s"
+            )
+        _print(max(mine, key=lambda r: (r["evaluated_at"], r["slot_start"])))
+        return
+    if price is None:
+        raise _fail("--price is required when evaluating a portfolio file")
     now = now_ms or _now_ms()
     req = ExportRequest(
         vpp_id,
@@ -152,3 +251,96 @@ def degradation_demo(
         DegradationConfig(clear_sky=clear_sky),
     )
     _print({"injected_rd_pct_per_year": rd, **asdict(est)})
+
+
+def _parse_set(items: list[str]) -> dict[str, object]:
+    """``field=value`` pairs; values parsed as YAML scalars/lists (``ramp_kw_per_s=2``, ``directions=[UP,DOWN]``)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _fail(f"--set {item!r}: expected FIELD=VALUE")
+        out[name.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _publish(specs: list[AssetSpec], dry_run: bool) -> None:
+    now = _now_ms()
+    records = [asset_record(s, now) for s in specs]
+    if not dry_run:
+        client = _client()
+        for r in records:
+            client.send(TOPIC_ASSETS, "VppAsset", r["asset_id"], [r])
+    for r in records:
+        typer.echo(json.dumps(r, sort_keys=True))
+    _print({"published": 0 if dry_run else len(records), "assets": [r["asset_id"] for r in records]})
+
+
+@asset_app.command("add")
+def asset_add(
+    asset_id: str = typer.Argument(..., help="Asset id (the registry key)"),
+    vpp_id: str = typer.Option(..., help="Portfolio the asset joins"),
+    kind: str = typer.Option(..., help="GENERATOR, BESS, CURTAILABLE_LOAD, EVSE, PV or WIND"),
+    p_max_kw: float = typer.Option(..., help="Max output / charge-discharge limit / max consumption, kW"),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Other fields of avro/VppAsset.avsc as FIELD=VALUE (repeatable), e.g. soc_pct=60"
+    ),
+    dry_run: bool = typer.Option(False, help="Validate and print the record, do not send"),
+) -> None:
+    """Enrol (or update) one asset; the record with the latest updated_at wins."""
+    data = {"asset_id": asset_id, "vpp_id": vpp_id, "kind": kind, "p_max_kw": p_max_kw, **_parse_set(set_)}
+    try:
+        spec = validate_spec(data, f"asset '{asset_id}'")
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    _publish([spec], dry_run)
+
+
+@asset_app.command("load")
+def asset_load(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="YAML portfolio file (vpp_id, assets)"
+    ),
+    dry_run: bool = typer.Option(False, help="Validate and print the records, do not send"),
+) -> None:
+    """Validate a whole portfolio file, then enrol every asset in it (nothing is sent if any entry is invalid)."""
+    try:
+        specs = load_portfolio_file(path)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    _publish(specs, dry_run)
+
+
+def _registry(client) -> dict[str, dict]:
+    from streams.vpp.client import latest_assets
+
+    return latest_assets(client.read(TOPIC_ASSETS, None, 20.0))
+
+
+@asset_app.command("remove")
+def asset_remove(asset_id: str = typer.Argument(..., help="Asset id")) -> None:
+    """Remove an asset from its portfolio (publishes its latest record with active=false)."""
+    client = _client()
+    current = _registry(client).get(asset_id)
+    if current is None or not current["active"]:
+        raise _fail(f"no active asset {asset_id!r} on {client.topic(TOPIC_ASSETS)}")
+    data = {k: v for k, v in current.items() if k not in ("event_id", "updated_at")} | {"active": False}
+    _publish([validate_spec(data, f"asset '{asset_id}'")], dry_run=False)
+
+
+@asset_app.command("list")
+def asset_list(
+    vpp_id: str | None = typer.Option(None, help="Only this portfolio"),
+    removed: bool = typer.Option(False, help="Include removed (inactive) assets"),
+) -> None:
+    """The registry as the platform sees it: the latest record per asset, one JSON line each."""
+    rows = [
+        r
+        for r in _registry(_client()).values()
+        if (vpp_id is None or r["vpp_id"] == vpp_id) and (removed or r["active"])
+    ]
+    for r in sorted(rows, key=lambda r: (r["vpp_id"], r["asset_id"])):
+        typer.echo(json.dumps(r, sort_keys=True))
+    _print({"assets": len(rows)})

@@ -49,13 +49,13 @@ def _blocks(p: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def test_registry_discovers_every_panel_in_display_order():
     ids = [p.id for p in discover()]
-    assert ids == ["pipeline", "load", "flex", "market", "anchoring"]
+    assert ids == ["pipeline", "load", "flex", "market", "anchoring", "vpp"]
     assert all(p.description and "  " not in p.description for p in discover())
 
 
 def test_missing_tables_give_empty_panels_with_a_note_not_errors(chdb_client, tables):
     snap = snapshot(discover(), _src(chdb_client, tables))
-    for pid in ("flex", "market", "anchoring"):
+    for pid in ("flex", "market", "anchoring", "vpp"):
         p = snap["panels"][pid]
         assert p["empty"] and "not exist" in p["note"] and "error" not in p, p
     assert "not exist" in snap["panels"]["load"]["note"]
@@ -331,3 +331,64 @@ def test_anchoring_panel_links_each_window_to_verification(chdb_client, tables):
 
 def test_verify_link_escapes_the_window_id():
     assert verify_link("MARKET", "a b/c") == "/api/verify?kind=MARKET&window=a%20b%2Fc"
+
+
+def test_vpp_panel_plots_the_latest_evaluation_per_window_and_lists_answers(chdb_client, tables):
+    slot = NOW // (30 * MIN) * (30 * MIN)
+    evals = [  # (slot, evaluated_at, offered kW); the window at `slot` was evaluated twice: the later wins
+        (slot, NOW - 40 * MIN, 30.0),
+        (slot, NOW - 10 * MIN, 42.5),
+        (slot + 30 * MIN, NOW, 18.0),
+    ]
+    _fill(
+        chdb_client,
+        tables["vpp_export"],
+        "VppExportCapacity",
+        ["vpp_id", "market", "slot_start", "evaluated_at"],
+        [
+            {
+                "event_id": f"v/{s}/{e}",
+                "vpp_id": "vpp-demo",
+                "market": "INTRADAY",
+                "slot_start": s,
+                "slot_end": s + 30 * MIN,
+                "evaluated_at": e,
+                "offered_kw": kw,
+                "export_p50_kw": kw + 10,
+                "export_p10_kw": kw,
+                "decision": "OFFER",
+                "price_forecast_micro": 150_000,
+                "threshold_micro": 100_000,
+            }
+            for s, e, kw in evals
+        ],
+    )
+    _fill(
+        chdb_client,
+        tables["vpp_capability"],
+        "VppCapability",
+        ["vpp_id", "request_id"],
+        [
+            {
+                "event_id": "r1/capability",
+                "request_id": "r1",
+                "vpp_id": "vpp-demo",
+                "service": "STATIC_FFR",
+                "feasible": True,
+                "capacity_kw": 210.0,
+                "computed_at": NOW - MIN,
+            },
+        ],
+        version="computed_at",
+    )
+    p = _panel(chdb_client, tables, "vpp")
+    stats = {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}
+    assert stats["windows evaluated"] == 2 and stats["next window offered"] == 18.0
+    assert stats["price threshold"] == 0.1 and stats["capability answers"] == 1
+    (series,) = _blocks(p, "series")
+    lines = {s["name"]: s["points"] for s in series["series"]}
+    assert lines["offered"] == [[slot, 42.5], [slot + 30 * MIN, 18.0]]
+    assert lines["P50"] == [[slot, 52.5], [slot + 30 * MIN, 28.0]]
+    windows, answers = _blocks(p, "table")
+    assert windows["rows"][0]["slot_ms"] == slot + 30 * MIN
+    assert answers["rows"][0]["request_id"] == "r1" and answers["rows"][0]["capacity_kw"] == 210.0
