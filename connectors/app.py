@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from prometheus_client import start_http_server
 
+from connectors.command_service import CommandService
 from connectors.config import LoadedConfig, load_config
 from connectors.metrics import ConnectorMetrics
 from connectors.producer import BufferedProducer
@@ -17,6 +19,8 @@ from connectors.runtime import ConnectorRuntime
 from edream.kafka import producer_config
 from edream.serde import Serde
 from edream.settings import Settings
+
+log = structlog.get_logger("connectors")
 
 
 def build_producer(
@@ -36,8 +40,14 @@ def build_producer(
     return BufferedProducer(conf, topic, encode, max_buffered=max_buffered, on_ack=on_ack).start()
 
 
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task crashed", task=task.get_name(), error=repr(task.exception()))
+
+
 class Connector:
-    """A runtime plus its producer. ``async with Connector(...) as c`` runs it in a background task."""
+    """A runtime plus its producer, and the command service when the config names a ``commands`` topic.
+    ``async with Connector(...) as c`` runs them in background tasks."""
 
     def __init__(
         self,
@@ -55,23 +65,42 @@ class Connector:
         )
         self.metrics = ConnectorMetrics()
         self.runtime = ConnectorRuntime(self.config, self.producer, self.metrics)
+        self.commands = CommandService(self.config, settings, bootstrap, self.metrics) if c.commands else None
         self._task: asyncio.Task[None] | None = None
+        self._commands_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Connector:
         self._task = asyncio.create_task(self.runtime.run(), name="connector")
+        if self.commands is not None:
+            self._commands_task = asyncio.create_task(self.commands.run(), name="connector-commands")
+            self._commands_task.add_done_callback(_log_crash)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     async def stop(self, flush_timeout: float = 10.0) -> int:
-        """Stop devices, flush; return readings still unacknowledged (0 when all were delivered)."""
+        """Stop commands and devices, flush; return readings still unacknowledged (0 when all were delivered).
+
+        Commands still in progress are not committed: the next connector process gets them again."""
+        if self.commands is not None and self._commands_task is not None:
+            self.commands.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._commands_task
+            self._commands_task = None
         self.runtime.stop()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         return await asyncio.to_thread(self.producer.close, flush_timeout)
+
+    def status(self) -> dict[str, Any]:
+        """The runtime's device status, plus the command service's counts when it runs."""
+        out = self.runtime.status()
+        if self.commands is not None:
+            out["commands"] = self.commands.status()
+        return out
 
     def serve_metrics(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, host, registry=self.metrics.registry)

@@ -52,6 +52,8 @@ def check(config: ConfigDir = CONNECTOR_CONFIG_DIR) -> None:
         "by_protocol": dict(Counter(d.protocol for d in cfg.devices)),
         "connector_id": cfg.connector.id,
         "topic": cfg.connector.topic,
+        "commands": cfg.connector.commands,
+        "controllable": sorted(d.id for d in cfg.devices if getattr(d, "controls", None)),
     }
     typer.echo(json.dumps(summary))
 
@@ -98,10 +100,79 @@ def run(
         )
         async with conn:
             await _until_signal()
-        return conn.runtime.status()
+        return conn.status()
 
     status = asyncio.run(main())
     typer.echo(json.dumps(status))
+
+
+@app.command()
+def command(
+    device: Annotated[str, typer.Argument(help="device id in CONFIG, e.g. evse-24")],
+    target: Annotated[str, typer.Option(help="unit inside the device, e.g. the SpotLink chargeboxID")] = "",
+    set_current: Annotated[
+        int | None, typer.Option(help="SET_CURRENT_A: amperes per phase, 7..64 (0 = stop)")
+    ] = None,
+    start: Annotated[bool, typer.Option("--start", help="START charging")] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="STOP charging")] = False,
+    valid_for: Annotated[float, typer.Option(help="seconds from now the command stays valid")] = 60.0,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the result (0: send only)")] = 30.0,
+    config: ConfigDir = CONNECTOR_CONFIG_DIR,
+) -> None:
+    """Send one DeviceCommand by hand (valid from now) to the connector that runs CONFIG and print its result.
+
+    Last line: the DeviceCommandResult as JSON; exit 0 when EXECUTED (or sent with --wait 0), 1 for any other
+    status or an unknown device, 2 when no result arrived within --wait seconds.
+    """
+    from connectors.command_client import send_command
+    from connectors.commands import command_record
+    from connectors.models import DeviceAction, now_ms
+    from edream.settings import load_settings
+    from edream.stack import NoBroker, resolve_bootstrap
+
+    chosen = [
+        a for a, on in ((DeviceAction.SET_CURRENT_A, set_current is not None), (DeviceAction.START, start),
+                        (DeviceAction.STOP, stop)) if on
+    ]  # fmt: skip
+    if len(chosen) != 1:
+        typer.echo("error: give exactly one of --set-current A, --start, --stop", err=True)
+        raise typer.Exit(1)
+    settings = load_settings()
+    try:
+        cfg = load_config(config, include_disabled=True)
+        bootstrap = resolve_bootstrap(settings)
+    except (ConfigError, NoBroker) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not cfg.connector.commands:
+        typer.echo(f"error: the connector of {config} has no commands topic", err=True)
+        raise typer.Exit(1)
+    if device not in cfg.device_files:
+        typer.echo(f"error: device {device!r} is not in {config}", err=True)
+        raise typer.Exit(1)
+    now = now_ms()
+    record = command_record(
+        device,
+        target,
+        chosen[0],
+        None if set_current is None else float(set_current),
+        now,
+        now + int(valid_for * 1000),
+        "cli",
+        now,
+        reason="edream connectors command",
+    )
+    typer.echo(json.dumps(record), err=True)
+    result = send_command(settings, bootstrap, cfg.connector, record, wait)
+    if wait <= 0:
+        typer.echo(json.dumps({"sent": record["command_id"], "topic": cfg.connector.commands}))
+        return
+    if result is None:
+        typer.echo(f"error: no result for {record['command_id']} within {wait:g} s", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(result))
+    if result["status"] != "EXECUTED":
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -26,8 +26,15 @@ from pydantic import (
 )
 
 from connectors.modbus_codec import WORDS, DataType, Function, Order
-from connectors.models import MEASUREMENT_TOPIC, Phase, Quantity
+from connectors.models import (
+    COMMAND_RESULTS_TOPIC,
+    MEASUREMENT_TOPIC,
+    DeviceAction,
+    Phase,
+    Quantity,
+)
 from connectors.values import UnknownUnit, normalise_unit
+from streams.deadletter import DEADLETTER_TOPIC
 
 
 class ConfigError(ValueError):
@@ -99,6 +106,27 @@ class DeviceBase(_Strict):
     profile: str | None = None
 
 
+class ModbusControl(_Strict):
+    """A writable holding register that executes one :class:`DeviceAction` (written with function code 6 for
+    one register, 16 for more). The register receives ``value / scale`` encoded as ``type``: for
+    ``SET_CURRENT_A`` ``value`` is the command's set-point in A, for ``START``/``STOP`` the fixed ``value``
+    given here (e.g. ``STOP: {address: 100, value: 0}`` pauses a charger whose current register is 100)."""
+
+    address: int = Field(ge=0, le=65535)
+    type: DataType = DataType.UINT16
+    scale: float = Field(1.0, description="engineering units per register count (A per count for currents)")
+    value: float | None = None
+    word_order: Order = Order.BIG
+    byte_order: Order = Order.BIG
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("scale must not be 0")
+        return v
+
+
 class ModbusDevice(DeviceBase):
     protocol: Literal["modbus"]
     host: str
@@ -106,6 +134,18 @@ class ModbusDevice(DeviceBase):
     unit_id: int = Field(1, ge=0, le=255)
     max_gap: int = Field(0, ge=0, le=100, description="registers a batched read may skip between points")
     registers: list[ModbusPoint] = Field(min_length=1)
+    controls: dict[DeviceAction, ModbusControl] = Field(
+        {}, description="actions the device executes from device.commands.v1 (none: commands UNSUPPORTED)"
+    )
+
+    @model_validator(mode="after")
+    def _control_values(self) -> ModbusDevice:
+        for action, ctl in self.controls.items():
+            if action is DeviceAction.SET_CURRENT_A and ctl.value is not None:
+                raise ValueError("controls.SET_CURRENT_A: the value comes from the command; remove 'value'")
+            if action is not DeviceAction.SET_CURRENT_A and ctl.value is None:
+                raise ValueError(f"controls.{action}: needs the 'value' to write")
+        return self
 
 
 class OpcuaSecurity(_Strict):
@@ -218,9 +258,19 @@ class HttpResource(_Strict):
     timestamp: TimestampSpec | None = None
 
 
+class SpotLinkControls(_Strict):
+    """SpotLink/Emotion charger control through the device's ``base_url`` (setPower, startChargebox,
+    stopChargebox; :class:`connectors.http_poll.EvChargerCommands`). ``chargeboxes`` maps each controllable
+    chargeboxID (the command's ``target_id``) to the socketID that START/STOP address."""
+
+    api: Literal["spotlink"] = "spotlink"
+    chargeboxes: dict[str, str] = Field(min_length=1)
+
+
 class HttpDevice(DeviceBase):
     protocol: Literal["http"]
     base_url: str
+    controls: SpotLinkControls | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -240,8 +290,17 @@ _DEVICE_ADAPTER: TypeAdapter[Any] = TypeAdapter(DeviceConfig)
 
 
 class ConnectorSettings(_Strict):
+    """``commands``: topic of DeviceCommands to execute for this directory's devices (unset: the connector
+    only reads); results go to ``command_results``, undecodable commands to ``deadletter``."""
+
     id: str = "connector-1"
     topic: str = MEASUREMENT_TOPIC
+    commands: str | None = None
+    command_results: str = COMMAND_RESULTS_TOPIC
+    deadletter: str = DEADLETTER_TOPIC
+    command_concurrency: int = Field(
+        1000, ge=1, description="commands in progress (waiting for valid_from or retrying) before pausing"
+    )
     max_buffered: int = Field(100_000, ge=1, description="readings held while the broker is unreachable")
     metrics_port: int | None = Field(None, ge=0, le=65535)
     linger_ms: int = Field(20, ge=0)

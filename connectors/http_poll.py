@@ -50,7 +50,11 @@ MIN_AMPS, MAX_AMPS = 7, 64
 
 
 class CommandError(RuntimeError):
-    """The charger API refused or did not confirm a command."""
+    """The charger API refused or did not confirm a command; ``status_code`` is the HTTP status."""
+
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
 
 
 def validate_power_amps(amps: object) -> int:
@@ -82,7 +86,10 @@ class EvChargerCommands:
         except ValueError:
             body = resp.text
         if resp.status_code != 200 or body != expect:
-            raise CommandError(f"{endpoint} {params}: HTTP {resp.status_code} {body!r} (expected {expect!r})")
+            raise CommandError(
+                f"{endpoint} {params}: HTTP {resp.status_code} {body!r} (expected {expect!r})",
+                resp.status_code,
+            )
         return body
 
     async def start(self, chargebox_id: str, socket_id: str) -> str:

@@ -38,3 +38,20 @@ class ConnectorMetrics:
             registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
         )
+        self.commands = Counter(
+            "connector_commands_total",
+            "Device commands settled, by action and result status (EXECUTED, FAILED, EXPIRED, ...)",
+            ["action", "status"],
+            registry=r,
+        )
+        self.commands_skipped = Counter(
+            "connector_commands_skipped_total",
+            "Command messages not executed: other_device, duplicate, undecodable (dead-lettered)",
+            ["reason"],
+            registry=r,
+        )
+        self.commands_in_progress = Gauge(
+            "connector_commands_in_progress",
+            "Commands waiting for valid_from, for their device or retrying",
+            registry=r,
+        )

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 MEASUREMENT_TOPIC = "meter.readings.raw.v1"
+COMMANDS_TOPIC = "device.commands.v1"
+COMMAND_RESULTS_TOPIC = "device.command.results.v1"
 
 
 class Quantity(StrEnum):
@@ -68,6 +70,14 @@ class SourceProtocol(StrEnum):
 class TsSource(StrEnum):
     DEVICE = "DEVICE"
     POLL = "POLL"
+
+
+class DeviceAction(StrEnum):
+    """Control actions of the ``DeviceCommand`` contract (avro/DeviceCommand.avsc)."""
+
+    SET_CURRENT_A = "SET_CURRENT_A"  # EV charging current set-point, A per phase, integer 7..64
+    START = "START"
+    STOP = "STOP"
 
 
 UNITS = frozenset({"W", "Wh", "var", "varh", "VA", "VAh", "V", "A", "Hz", "%", "degC", "W/m2", "1"})

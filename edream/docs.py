@@ -22,6 +22,10 @@ def topic_table(topo: Topology) -> str:
             consumers.setdefault(t, []).append(a.name)
     for c in topo.connectors:
         producers.setdefault(c.output, []).append(f"connector {c.name}")
+        if c.commands:
+            consumers.setdefault(c.commands, []).append(f"connector {c.name}")
+        if c.command_results:
+            producers.setdefault(c.command_results, []).append(f"connector {c.name}")
     for s in topo.sinks:
         consumers.setdefault(s.topic, []).append(f"ClickHouse `{s.table}`")
     lines = [

@@ -70,12 +70,16 @@ class Agent(_Strict):
 
 
 class Connector(_Strict):
-    """A field connector process: device configs -> output topic."""
+    """A field connector process: device configs -> output topic; optionally it executes the device commands of
+    ``commands`` (DeviceCommand) for its devices and writes what happened to ``command_results``
+    (DeviceCommandResult)."""
 
     name: str
     protocols: list[str] = Field(min_length=1)
     config_dir: str
     output: str
+    commands: str | None = None
+    command_results: str | None = None
     description: str = ""
 
     @field_validator("protocols")
@@ -235,9 +239,22 @@ def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path)
                 for j, tname in enumerate(getattr(a, field)):
                     if tname not in declared:
                         fail(section, i, a.name, field, f"topic '{tname}' is not declared under topics", j)
+    connector_schemas = {"commands": "DeviceCommand", "command_results": "DeviceCommandResult"}
     for i, c in enumerate(topo.connectors):
         if c.output not in declared:
             fail("connectors", i, c.name, "output", f"topic '{c.output}' is not declared under topics")
+        for field, schema_name in connector_schemas.items():
+            tname = getattr(c, field)
+            if tname is None:
+                continue
+            if tname not in declared:
+                fail("connectors", i, c.name, field, f"topic '{tname}' is not declared under topics")
+            carried = Path(topo.topic(tname).value_schema).stem
+            if carried != schema_name:
+                fail("connectors", i, c.name, field, f"topic '{tname}' carries {carried}, not {schema_name}")
+        if (c.commands is None) != (c.command_results is None):
+            missing = "command_results" if c.command_results is None else "commands"
+            fail("connectors", i, c.name, missing, "commands and command_results go together")
     for i, s in enumerate(topo.sinks):
         if s.topic not in declared:
             fail("sinks", i, s.name, "topic", f"topic '{s.topic}' is not declared under topics")

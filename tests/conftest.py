@@ -114,7 +114,9 @@ def renamed_topology(tmp_path: Path):
         for a in data["agents"]:
             a["inputs"], a["outputs"] = [rename[x] for x in a["inputs"]], [rename[x] for x in a["outputs"]]
         for c in data.get("connectors") or []:
-            c["output"] = rename[c["output"]]
+            for key in ("output", "commands", "command_results"):
+                if c.get(key):
+                    c[key] = rename[c[key]]
         for s in data["sinks"]:
             s["topic"] = rename[s["topic"]]
         folder = tmp_path / f"topology-{suffix}"

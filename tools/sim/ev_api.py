@@ -1,8 +1,10 @@
 """A local SpotLink/Emotion EV charging API (seed-catalogue §3.5, T78-T83) serving the spec's example
 responses: GET ``/public/api/<endpoint>/`` or ``/public/api/<endpoint>/{json params}``.
 
-Control calls answer ``"START_OK"`` / ``"STOP_OK"`` / ``"SET_OK"`` and are recorded in ``commands``;
-``setPower`` outside 7..64 A (or non-integer) answers HTTP 400 (error responses are not in the spec).
+Control calls answer ``"START_OK"`` / ``"STOP_OK"`` / ``"SET_OK"``, are recorded in ``commands`` and change
+the simulated charger state: ``current_a`` (chargeboxID -> set-point, A) and ``charging`` (chargeboxID ->
+started/stopped); ``setPower`` outside 7..64 A (or non-integer) or without a chargeboxID answers HTTP 400
+(error responses are not in the spec).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class EvApiState:
     def __init__(self) -> None:
         self.data = copy.deepcopy(examples())
         self.commands: list[tuple[str, dict[str, Any]]] = []
+        self.current_a: dict[str, int] = {}
+        self.charging: dict[str, bool] = {}
         self.requests = 0
 
 
@@ -72,12 +76,16 @@ def make_app(state: EvApiState) -> Starlette:
             if not params or "chargeboxID" not in params or "socketID" not in params:
                 return JSONResponse({"error": "chargeboxID and socketID required"}, 400)
             state.commands.append((name, params))
+            state.charging[params["chargeboxID"]] = name == "startChargebox"
             return JSONResponse("START_OK" if name == "startChargebox" else "STOP_OK")
         if name == "setPower":
             pv = (params or {}).get("powerValue")
             if not (isinstance(pv, str) and pv.isdigit() and 7 <= int(pv) <= 64):
                 return JSONResponse({"error": "powerValue must be an integer 7..64 (A)"}, 400)
-            state.commands.append((name, params or {}))
+            if not params or "chargeboxID" not in params:
+                return JSONResponse({"error": "chargeboxID required"}, 400)
+            state.commands.append((name, params))
+            state.current_a[params["chargeboxID"]] = int(pv)
             return JSONResponse("SET_OK")
         return JSONResponse({"error": f"unknown endpoint {name}"}, 404)
 
