@@ -1,11 +1,16 @@
 """A generic at-least-once confluent-kafka loop around an engine-independent processor with snapshot state.
 
 Each :meth:`StatefulLoop.step`: consume a batch and hand each message to ``processor.handle``; when nothing
-arrived and the consumer is caught up, ``processor.tick(now_ms)`` (the wall clock may only advance a processor
-once the backlog is consumed, else a replay turns into "too late"); produce the outputs, flush, write
+arrived, or at least every ``tick_every_ms`` while messages keep arriving, and the consumer is caught up,
+``processor.tick(now_ms)`` (the wall clock may only advance a processor once the backlog is consumed, else a
+replay turns into "too late"; a steady trickle of input must not starve the timers); produce the outputs, flush, write
 ``processor.snapshot()`` atomically to ``state_file`` and only then commit the offsets. A crash in between
 replays messages the snapshot may already hold, so processors must absorb replays (deterministic ids, latest
-version wins). On start the processor is restored from ``state_file`` if it exists.
+version wins). On start the processor is restored from ``state_file`` if it exists. Topics listed in
+``replay_from_start`` (compacted registries) are read from the beginning on every partition assignment, so the
+registry is complete even when the state file was lost but the group's offsets were not. A processor that
+raises :class:`~edream.serde.DecodeError` for a message gets it dead-lettered (original bytes, position and
+reason) to ``deadletter_topic`` when one is configured, else it is logged and skipped.
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from edream.kafka import consumer_config, producer_config
+from edream.serde import DecodeError, Serde
 from edream.settings import Settings
+from streams.deadletter import dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,10 @@ class LoopConfig:
     group_id: str
     inputs: list[str]
     state_file: Path
+    replay_from_start: tuple[str, ...] = ()
+    tick_every_ms: int = 1000
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+    deadletter_topic: str | None = None
 
 
 class StatefulLoop:
@@ -82,21 +93,36 @@ class StatefulLoop:
         self.processor = make(blob)
         if blob is not None:
             log.info("%s: state restored from %s", cfg.group_id, cfg.state_file)
-        self.consumer = Consumer(consumer_config(cfg.settings, cfg.group_id, cfg.bootstrap))
-        self.consumer.subscribe(cfg.inputs)
+        self.consumer = Consumer(
+            consumer_config(cfg.settings, cfg.group_id, cfg.bootstrap, **cfg.consumer_overrides)
+        )
+        self.consumer.subscribe(cfg.inputs, on_assign=self._on_assign)
         self.producer = Producer(producer_config(cfg.settings, cfg.bootstrap))
         self.handled = 0
+        self._last_tick = 0
+        self._serde = Serde(cfg.settings)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp.topic in self.cfg.replay_from_start:
+                tp.offset = OFFSET_BEGINNING
+        consumer.assign(partitions)
 
     def step(self, timeout_s: float = 1.0, max_messages: int = 5000) -> int:
         """One batch: handle, tick when idle, flush, snapshot, commit. Returns the number of messages consumed."""
         msgs: list[Message] = [m for m in self.consumer.consume(max_messages, timeout_s) if not m.error()]
         last: dict[tuple[str, int], int] = {}
         for m in msgs:
-            self._produce(self.processor.handle(m.topic(), m.key(), m.value(), m.timestamp()[1]))
+            try:
+                self._produce(self.processor.handle(m.topic(), m.key(), m.value(), m.timestamp()[1]))
+            except DecodeError as exc:
+                self._dead_letter(m, exc)
             last[(m.topic(), m.partition())] = m.offset()
         ticked = False
-        if not msgs and caught_up(self.consumer):
-            ticked = bool(self._produce(self.processor.tick(self.clock())))
+        now = self.clock()
+        if (not msgs or now - self._last_tick >= self.cfg.tick_every_ms) and caught_up(self.consumer):
+            self._last_tick = now
+            ticked = bool(self._produce(self.processor.tick(now)))
         if self.producer.flush(30) != 0:
             raise RuntimeError("producer could not deliver within 30 s; not committing")
         if last or ticked:
@@ -107,6 +133,23 @@ class StatefulLoop:
             )
         self.handled += len(msgs)
         return len(msgs)
+
+    def _dead_letter(self, m: Message, exc: DecodeError) -> None:
+        topic = self.cfg.deadletter_topic
+        log.warning(
+            "%s: undecodable message %s/%d/%d: %s",
+            self.cfg.group_id,
+            m.topic(),
+            m.partition(),
+            m.offset(),
+            exc,
+        )
+        if topic is None:
+            return
+        rec = dead_letter(m.topic(), m.partition(), m.offset(), m.key(), m.value(), self.cfg.group_id, exc)
+        self.producer.produce(
+            topic, key=m.topic().encode(), value=self._serde.encode("DeadLetter", rec, topic)
+        )
 
     def _produce(self, out: list[Emit]) -> int:
         for topic, key, value in out:

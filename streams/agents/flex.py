@@ -1,35 +1,35 @@
-"""Topology agent ``flex``: enrolments, DSO requests and readings -> offers, orders, deviations, settlements.
+"""Topology agent ``flex``: enrolments, DSO requests, readings, baselines and forecasts -> offers, orders,
+deviations, settlements, rejections and device set-points.
 
-Hosts :class:`~streams.flex.service.FlexService` on a worker thread. The desk's registry is rebuilt from the
-compacted enrolments topic on every start; the slot outlook is the flat simulator outlook until a
-baseline-backed outlook exists.
+Hosts :class:`~streams.flex.service.FlexStream` on a :class:`~streams.stateful_loop.StatefulLoop`: state is
+snapshotted under ``<EDREAM_DATA_DIR>/state/`` and restored on restart, the compacted registry is re-read from the
+beginning on every start, and the slot outlook is the :class:`~streams.flex.outlook.OutlookBook` fed from
+``baseline.15m.v1``, ``forecast.profiles.v1`` and the readings.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from streams.agents.runtime import group_id, host, topics, worker_settings
+from edream.serde import Serde
+from streams.agents.runtime import host_stateful, topics
 from streams.app import AgentContext
 
 
 def register(app: Any, ctx: AgentContext) -> None:
     from streams.flex.desk import FlexDesk
     from streams.flex.enrolment import Registry
-    from streams.flex.service import FlexService, FlexTopics
-    from streams.flex.sim import flat_outlook
+    from streams.flex.outlook import OutlookBook
+    from streams.flex.service import INPUT_TOPICS, TOPIC_ENROLMENTS, FlexStream
 
     names = topics(ctx)
-    flex_topics = FlexTopics(**{f: names[getattr(FlexTopics, f)] for f in FlexTopics.__dataclass_fields__})
 
-    def build() -> FlexService:
-        settings = worker_settings(app, ctx)
-        return FlexService(
-            FlexDesk(Registry(), flat_outlook),
-            settings,
-            settings.kafka_bootstrap_servers,
-            topics=flex_topics,
-            group_id=group_id(settings, "flex"),
-        )
+    def make(serde: Serde, blob: bytes | None) -> FlexStream:
+        if blob:
+            desk = FlexStream.restore_desk(blob)
+        else:
+            registry = Registry()
+            desk = FlexDesk(registry, OutlookBook(registry))
+        return FlexStream(serde, desk, names)
 
-    host(app, "flex", build)
+    host_stateful(app, ctx, "flex", INPUT_TOPICS, make, replay_from_start=(TOPIC_ENROLMENTS,))

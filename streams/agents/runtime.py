@@ -13,6 +13,7 @@ from typing import Any
 from edream.serde import Serde
 from edream.settings import Settings
 from streams.app import AgentContext
+from streams.deadletter import DEADLETTER_TOPIC
 from streams.hosting import HostedThread, bootstrap_of, host, topic_names
 
 __all__ = ["group_id", "host", "host_stateful", "state_dir", "topics", "worker_settings"]
@@ -42,8 +43,10 @@ def host_stateful(
     service: str,
     inputs: Iterable[str],
     make: Callable[[Serde, bytes | None], Processor],
+    replay_from_start: Iterable[str] = (),
 ) -> HostedThread:
-    """Host a :class:`StatefulLoop` reading the canonical ``inputs`` with the processor ``make`` builds."""
+    """Host a :class:`StatefulLoop` reading the canonical ``inputs`` with the processor ``make`` builds;
+    ``replay_from_start``: canonical names of compacted inputs re-read from the beginning on every start."""
     names = topics(ctx)
 
     def build() -> StatefulLoop:
@@ -54,6 +57,8 @@ def host_stateful(
             group_id=group_id(settings, service),
             inputs=[names[t] for t in inputs],
             state_file=state_dir(settings) / f"{group_id(settings, service)}.pkl",
+            replay_from_start=tuple(names[t] for t in replay_from_start),
+            deadletter_topic=names.get(DEADLETTER_TOPIC),
         )
         serde = Serde(settings)
         return StatefulLoop(cfg, lambda blob: make(serde, blob))

@@ -166,20 +166,40 @@ def status(
 @app.command()
 def serve(
     prosumers: Annotated[
-        int, typer.Option(help="simulated portfolio size (prosumers p00.. in area terni-1)")
-    ] = 50,
+        int,
+        typer.Option(
+            help="preload a simulated portfolio of this size (p00.. in area terni-1, flat 5 kW outlook); "
+            "0 = enrolments from flex.enrolments.v1 with the baseline/forecast/metered outlook"
+        ),
+    ] = 0,
     auto_accept: Annotated[
         bool, typer.Option(help="accept every feasible offer (stands in for the DSO)")
     ] = True,
+    group: Annotated[str, typer.Option(help="consumer group (state file <data dir>/state/<group>.pkl)")] = (
+        "edream-flex-serve"
+    ),
 ) -> None:
-    """Run the flex service on the platform's broker until Ctrl-C (portfolio: simulated, see streams.flex.sim)."""
+    """Run a standalone flex desk on the platform's broker until Ctrl-C (``edream run`` already hosts one)."""
+    from streams.agents.runtime import state_dir
     from streams.flex.desk import FlexDesk
+    from streams.flex.enrolment import Registry
+    from streams.flex.outlook import OutlookBook
     from streams.flex.service import FlexService
     from streams.flex.sim import flat_outlook, portfolio
 
     settings, bootstrap = _bootstrap()
+    if prosumers:
+        desk = FlexDesk(portfolio(prosumers), flat_outlook)
+    else:
+        registry = Registry()
+        desk = FlexDesk(registry, OutlookBook(registry))
     svc = FlexService(
-        FlexDesk(portfolio(prosumers), flat_outlook), settings, bootstrap, auto_accept=auto_accept
+        desk,
+        settings,
+        bootstrap,
+        group_id=group,
+        state_file=state_dir(settings) / f"{group}.pkl",
+        auto_accept=auto_accept,
     )
     stop = threading.Event()
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from streams.flex.commands import CommandPlanner, DeviceCommand
 from streams.flex.enrolment import ProsumerRecord, Registry
 from streams.flex.offers import FlexOffer, OfferParams, OutlookFn, build_offer
 from streams.flex.orders import FlexOrder, create_order
@@ -26,6 +27,7 @@ TOPIC_ORDERS = "flex.orders.v1"
 TOPIC_DEVIATIONS = "flex.deviations.v1"
 TOPIC_SETTLEMENTS = "settlement.flex.v1"
 TOPIC_REJECTIONS = "platform.rejections.v1"
+TOPIC_COMMANDS = "device.commands.v1"
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,10 @@ class Out:
     record: dict[str, Any]
 
 
-def out_of(event: FlexOffer | FlexOrder | DeviationEvent | FlexSettlement | Rejection) -> Out:
+def out_of(event: FlexOffer | FlexOrder | DeviationEvent | FlexSettlement | Rejection | DeviceCommand) -> Out:
     match event:
+        case DeviceCommand():
+            return Out(TOPIC_COMMANDS, "DeviceCommand", event.device_id, event.to_avro())
         case FlexOffer():
             return Out(TOPIC_OFFERS, "FlexOffer", event.request_id, event.to_avro())
         case FlexOrder():
@@ -58,6 +62,8 @@ class FlexDesk:
     params: OfferParams = field(default_factory=OfferParams)
     confirm_readings: int = 2
     redispatch: bool = True
+    close_after_ms: int = 120_000
+    retention_ms: int = 2 * 86_400_000
 
     def __post_init__(self) -> None:
         self.requests: dict[str, FlexRequest] = {}
@@ -67,6 +73,7 @@ class FlexDesk:
         self.deviations: list[DeviationEvent] = []
         self.released: dict[str, set[str]] = {}  # order_id -> prosumers that deviated (no more re-dispatch)
         self.engine = VerificationEngine(_Tolerances(self.registry), confirm_readings=self.confirm_readings)
+        self.commands = CommandPlanner()
 
     # -- commitments ----------------------------------------------------------------------------------------
     def _live_orders(self) -> list[FlexOrder]:
@@ -114,10 +121,49 @@ class FlexDesk:
 
     # -- delivery -------------------------------------------------------------------------------------------
     def on_reading(self, prosumer_id: str, ts: int, kw: float) -> list[Out]:
-        return self._handle(self.engine.on_reading(prosumer_id, ts, kw), ts)
+        out = self._handle(self.engine.on_reading(prosumer_id, ts, kw), ts)
+        if ts // 1000 > self.commands.now // 1000:  # device set-points on event time, at most once a second
+            out.extend(self._due_commands(ts))
+        return out
 
     def advance_to(self, watermark: int) -> list[Out]:
         return self._handle(self.engine.advance_to(watermark), watermark)
+
+    def on_timer(self, now: int) -> list[Out]:
+        """Wall-clock timer: close slots whose end is ``close_after_ms`` past (even if no reading arrives, e.g.
+        meters offline: held-forward readings or nothing delivered), send due set-points, forget old orders."""
+        out = self.advance_to(now - self.close_after_ms)
+        out.extend(self._due_commands(now))
+        self.prune(now - self.retention_ms)
+        return out
+
+    def _due_commands(self, now: int) -> list[Out]:
+        live = [o for o in self.orders.values() if o.status != "CANCELLED"]
+        return [out_of(c) for c in self.commands.due(now, live, self.registry, self.outlook)]
+
+    def prune(self, before: int) -> None:
+        """Forget completed orders (with their request, offer, settlements and verdicts) whose last slot ended
+        before ``before``, UTC epoch ms; the outlook and the command planner forget their old data too."""
+        for oid, o in list(self.orders.items()):
+            if o.status == "COMPLETED" and max(o.slot_starts(), default=0) + o.slot_ms < before:
+                del self.orders[oid]
+                self.offers.pop(o.offer_id, None)
+                self.requests.pop(o.request_id, None)
+                self.released.pop(oid, None)
+                self.engine.forget(oid)
+                for sid in [k for k, s in self.settlements.items() if s.reference_id == oid]:
+                    del self.settlements[sid]
+        self.deviations = [d for d in self.deviations if d.order_id in self.orders]
+        referenced = {o.request_id for o in self.orders.values()}
+        for rid in [
+            r for r, q in self.requests.items() if r not in referenced and max(q.slot_starts()) < before
+        ]:
+            self.requests.pop(rid)
+        for fid in [f for f, of in self.offers.items() if of.request_id not in self.requests]:
+            self.offers.pop(fid)
+        self.commands.prune(before)
+        if hasattr(self.outlook, "prune"):
+            self.outlook.prune(before + self.retention_ms)
 
     def _handle(self, events: list[DeviationEvent], now: int) -> list[Out]:
         out: list[Out] = []

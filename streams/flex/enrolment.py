@@ -38,6 +38,10 @@ class EvCharger:
 
     nominal_current_a is the current the EV charges at when uncontrolled; reduction can stop charging (down flex
     = nominal power), increase can raise the set-point up to ``max_current_a``.
+
+    device_id / target_id: where dispatch set-points go: the connector device id (connectors/config) and the
+    addressed unit inside it (SpotLink ``chargeboxID``). Without them the charger is dispatched by the
+    FlexOrder event alone (the home energy manager follows it).
     """
 
     asset_id: str
@@ -45,7 +49,14 @@ class EvCharger:
     nominal_current_a: int = 16
     phases: Literal[1, 3] = 1
     voltage_v: float = 230.0
+    device_id: str | None = None
+    target_id: str | None = None
     kind: Literal["EV_CHARGER"] = "EV_CHARGER"
+
+    @property
+    def controllable(self) -> bool:
+        """Set-points can be sent through a connector."""
+        return bool(self.device_id and self.target_id)
 
     def __post_init__(self) -> None:
         if self.phases not in (1, 3):
@@ -226,7 +237,8 @@ class ProsumerRecord:
     def contract_document(self) -> dict[str, Any]:
         """The document that is hashed: identity + terms + assets + availability, integers only (canonical
         bytes refuse floats): fractions as ``*_ppm`` (parts per million), asset float fields as ``<name>_milli``
-        (value x 1000), the connection limit in W."""
+        (value x 1000), the connection limit in W. Unset optional asset fields (``None``) are left out, so adding
+        an optional field does not change the hash of existing contracts."""
         t = self.terms
         return {
             "prosumer_id": self.prosumer_id,
@@ -255,6 +267,7 @@ class ProsumerRecord:
                         round(v * 1000) if isinstance(v, float) else v
                     )
                     for k, v in asdict(a).items()
+                    if v is not None
                 }
                 for a in self.assets
             ],

@@ -12,8 +12,11 @@ def evaluate(
     """Sum of the assets' capabilities, clipped by the grid connection (kW).
 
     Up flex is capped at ``connection_kw - baseline_kw`` (import limit), down flex at
-    ``baseline_kw + connection_kw`` (export limit). Availability windows are applied per direction.
+    ``baseline_kw + connection_kw`` (export limit). Availability windows are applied per direction. A prosumer
+    whose baseline is unknown (``outlook.known`` false) offers nothing: its delivery could not be verified.
     """
+    if not outlook.known:
+        return ZERO
     total = ZERO
     for asset in record.assets:
         total = total + asset.capability(outlook, slot_minutes)

@@ -30,6 +30,8 @@ class SlotOutlook:
     pv_kw_per_kwp: expected PV output per installed kWp in the slot, kW/kWp (0 at night).
     ev_connected: an EV is plugged in during the slot.
     battery_soc: battery state of charge at slot start, fraction 0..1.
+    source: where ``baseline_kw`` came from (``BASELINE``, ``FORECAST``, ``METERED``, ``ASSUMED`` for simulated or
+    hand-made outlooks); ``NONE`` means nothing is known, and such a prosumer offers no flexibility.
     """
 
     baseline_kw: float
@@ -37,6 +39,11 @@ class SlotOutlook:
     pv_kw_per_kwp: float = 0.0
     ev_connected: bool = True
     battery_soc: float = 0.5
+    source: str = "ASSUMED"
+
+    @property
+    def known(self) -> bool:
+        return self.source != "NONE"
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,36 @@
-"""Thin Kafka wiring of the :class:`~streams.flex.desk.FlexDesk` (confluent-kafka, at-least-once).
+"""Thin Kafka wiring of the :class:`~streams.flex.desk.FlexDesk` for :class:`~streams.stateful_loop.StatefulLoop`.
 
-Inputs: ``flex.enrolments.v1`` (FlexEnrolment, compacted registry), ``flex.requests.v1`` (FlexRequest) and ``meter.readings.raw.v1`` (Measurement: ``P_ACTIVE``/``TOTAL`` in
-W with ``prosumer_id`` set; everything else is ignored). Outputs: offers, orders (incl. amended revisions),
-deviations, settlements and rejections, Avro-encoded with :class:`edream.serde.Serde`. Offsets are committed
-only after the outputs they caused are flushed; every output carries a deterministic id, so a replay after a
-crash re-emits identical records that idempotent sinks collapse.
+Inputs: ``flex.enrolments.v1`` (FlexEnrolment, compacted registry, re-read from the beginning on every start),
+``flex.requests.v1`` (FlexRequest), ``meter.readings.raw.v1`` (Measurement: ``P_ACTIVE``/``TOTAL`` in W or kW
+with ``prosumer_id`` set; everything else is ignored), ``baseline.15m.v1`` (Baseline) and ``forecast.profiles.v1``
+(Forecast), the last three also feeding the :class:`~streams.flex.outlook.OutlookBook`. Outputs: offers, orders
+(incl. amended revisions), deviations, settlements, rejections and device commands, Avro-encoded.
 
-Undecodable input is skipped with a warning (the platform's dead-letter agent owns DLQ routing).
-DSO acceptance: no acceptance event exists yet, so ``auto_accept`` (default on) accepts every feasible offer
-at once, standing in for the DSO.
+Timers: the hosting loop calls :meth:`FlexStream.tick` with the wall clock once the backlog is consumed, so slots
+close and set-points go out even when no reading arrives. State (registry, requests, offers, orders, verification,
+outlook, command planner) is pickled by the loop after every batch, before offsets are committed; every output
+carries a deterministic id, so a replay after a crash re-emits identical records that idempotent sinks collapse.
+
+Undecodable input goes to the dead-letter topic with the reason; an enrolment with bad values or a terms hash that
+does not match gets a ``Rejection`` (INVALID_ENROLMENT) and changes nothing. DSO acceptance: no acceptance event
+exists yet, so ``auto_accept`` (default on) accepts every feasible offer at once, standing in for the DSO.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
-
-from edream.kafka import consumer_config, producer_config
-from edream.serde import DecodeError, Serde
+from edream.serde import Serde
 from edream.settings import Settings
+from streams.deadletter import DEADLETTER_TOPIC
 from streams.flex.desk import (
+    TOPIC_COMMANDS,
     TOPIC_DEVIATIONS,
     TOPIC_OFFERS,
     TOPIC_ORDERS,
@@ -33,35 +39,46 @@ from streams.flex.desk import (
     TOPIC_SETTLEMENTS,
     FlexDesk,
     Out,
+    out_of,
 )
 from streams.flex.enrolment import EnrolmentError, record_from_event
+from streams.flex.outlook import OutlookBook
 from streams.flex.requests import FlexRequest, to_ms
+from streams.flex.validation import Code, Issue, rejection
+from streams.stateful_loop import Emit, LoopConfig, StatefulLoop
 
 log = logging.getLogger(__name__)
 TOPIC_READINGS = "meter.readings.raw.v1"
 TOPIC_ENROLMENTS = "flex.enrolments.v1"  # compacted prosumer registry (FlexEnrolment.avsc)
+TOPIC_BASELINES = "baseline.15m.v1"
+TOPIC_FORECASTS = "forecast.profiles.v1"
+INPUT_TOPICS = (TOPIC_ENROLMENTS, TOPIC_REQUESTS, TOPIC_READINGS, TOPIC_BASELINES, TOPIC_FORECASTS)
 
 
 @dataclass
 class FlexTopics:
+    """Actual topic names (tests use unique ones); each field's default is the canonical name."""
+
     enrolments: str = TOPIC_ENROLMENTS
     requests: str = TOPIC_REQUESTS
     readings: str = TOPIC_READINGS
+    baselines: str = TOPIC_BASELINES
+    forecasts: str = TOPIC_FORECASTS
     offers: str = TOPIC_OFFERS
     orders: str = TOPIC_ORDERS
     deviations: str = TOPIC_DEVIATIONS
     settlements: str = TOPIC_SETTLEMENTS
     rejections: str = TOPIC_REJECTIONS
+    commands: str = TOPIC_COMMANDS
+    deadletter: str = DEADLETTER_TOPIC
 
-    def route(self, default_topic: str) -> str:
-        """Map the desk's canonical topic names onto these (tests use unique topic names)."""
-        return {
-            TOPIC_OFFERS: self.offers,
-            TOPIC_ORDERS: self.orders,
-            TOPIC_DEVIATIONS: self.deviations,
-            TOPIC_SETTLEMENTS: self.settlements,
-            TOPIC_REJECTIONS: self.rejections,
-        }[default_topic]
+    def mapping(self) -> dict[str, str]:
+        """Canonical name -> actual name."""
+        return {f.default: getattr(self, f.name) for f in fields(self)}  # type: ignore[misc]
+
+    @property
+    def inputs(self) -> list[str]:
+        return [self.mapping()[t] for t in INPUT_TOPICS]
 
 
 def net_power_kw(rec: dict) -> float | None:
@@ -82,89 +99,147 @@ def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass
-class FlexService:
-    desk: FlexDesk
-    settings: Settings
-    bootstrap: str
-    topics: FlexTopics = field(default_factory=FlexTopics)
-    group_id: str = "edream-flex"
-    auto_accept: bool = True
-    clock: Callable[[], int] = wall_clock_ms
-    commit_every: int = 2000
-    consumer_overrides: dict = field(default_factory=dict)
+class FlexStream:
+    """The :class:`~streams.stateful_loop.Processor` of the flex agent (see module doc).
 
-    def __post_init__(self) -> None:
-        self.serde = Serde(self.settings)
-        self.producer = Producer(producer_config(self.settings, self.bootstrap, **{"linger.ms": 5}))
-        self.consumer = Consumer(
-            consumer_config(self.settings, self.group_id, self.bootstrap, **self.consumer_overrides)
-        )
-        self.handled = 0  # input messages fully processed (outputs handed to the producer)
+    ``clock`` gives the "now" that requests and acceptances are validated against (UTC epoch ms)."""
+
+    def __init__(
+        self,
+        serde: Serde,
+        desk: FlexDesk,
+        topics: Mapping[str, str] | None = None,
+        auto_accept: bool = True,
+        clock: Callable[[], int] = wall_clock_ms,
+    ):
+        self.serde, self.desk, self.auto_accept, self.clock = serde, desk, auto_accept, clock
+        self.topics = dict(topics or {})
         self.emitted: dict[str, int] = {}
-        self._since_commit = 0
 
-    def _emit(self, outs: list[Out]) -> None:
-        for o in outs:
-            topic = self.topics.route(o.topic)
-            self.producer.produce(topic, self.serde.encode(o.schema, o.record, topic), key=o.key.encode())
-            self.emitted[o.schema] = self.emitted.get(o.schema, 0) + 1
-        self.producer.poll(0)
+    @property
+    def book(self) -> OutlookBook | None:
+        return self.desk.outlook if isinstance(self.desk.outlook, OutlookBook) else None
 
-    def handle(self, topic: str, value: bytes | None) -> None:
-        try:
-            name, rec = self.serde.decode(value, topic)
-        except DecodeError as exc:
-            log.warning("flex: skipping undecodable message on %s: %s", topic, exc)
-            return
+    def handle(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int) -> list[Emit]:
+        """Raises DecodeError for undecodable bytes (the loop dead-letters them)."""
+        name, rec = self.serde.decode(value, topic)
+        desk = self.desk
         if name == "FlexEnrolment":
             try:
-                self.desk.registry.upsert(record_from_event(rec))
+                desk.registry.upsert(record_from_event(rec))
             except EnrolmentError as exc:
-                log.warning("flex: ignoring enrolment %s: %s", rec.get("prosumer_id"), exc)
-        elif name == "FlexRequest":
-            outs = self.desk.submit(FlexRequest.from_avro(rec), self.clock())
-            self._emit(outs)
+                issue = Issue(Code.INVALID_ENROLMENT, str(exc))
+                rej = rejection("FlexEnrolment", rec.get("prosumer_id", ""), [issue], self.clock())
+                return self._encode([out_of(rej)])
+            return []
+        if name == "FlexRequest":
+            outs = desk.submit(FlexRequest.from_avro(rec), self.clock())
             if self.auto_accept:
-                for o in outs:
+                for o in list(outs):
                     if o.schema == "FlexOffer" and o.record["status"] != "INFEASIBLE":
-                        self._emit(self.desk.accept(o.record["offer_id"], self.clock()))
-        elif name == "Measurement" and (kw := net_power_kw(rec)) is not None:
-            self._emit(self.desk.on_reading(rec["prosumer_id"], to_ms(rec["ts"]), kw))
+                        outs.extend(desk.accept(o.record["offer_id"], self.clock()))
+            return self._encode(outs)
+        if name == "Measurement" and (kw := net_power_kw(rec)) is not None:
+            ts = to_ms(rec["ts"])
+            if self.book is not None:
+                self.book.on_reading(rec["prosumer_id"], ts, kw)
+            return self._encode(desk.on_reading(rec["prosumer_id"], ts, kw))
+        if name == "Baseline" and self.book is not None:
+            self.book.on_baseline(rec)
+        elif name == "Forecast" and self.book is not None:
+            self.book.on_forecast(rec)
+        return []
 
-    def _commit(self) -> None:
-        self.producer.flush()
-        self.consumer.commit(asynchronous=False)
-        self._since_commit = 0
+    def tick(self, now_ms: int) -> list[Emit]:
+        return self._encode(self.desk.on_timer(now_ms))
 
-    def _on_assign(self, consumer: Consumer, partitions: list) -> None:
-        """The registry is a compacted table: re-read it from the beginning on every (re)start."""
-        for tp in partitions:
-            if tp.topic == self.topics.enrolments:
-                tp.offset = OFFSET_BEGINNING
-        consumer.assign(partitions)
+    def _encode(self, outs: list[Out]) -> list[Emit]:
+        emits = []
+        for o in outs:
+            topic = self.topics.get(o.topic, o.topic)
+            emits.append((topic, o.key.encode(), self.serde.encode(o.schema, o.record, topic)))
+            self.emitted[o.schema] = self.emitted.get(o.schema, 0) + 1
+        return emits
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.desk, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def restore_desk(blob: bytes) -> FlexDesk:
+        desk = pickle.loads(blob)
+        if not isinstance(desk, FlexDesk):
+            raise TypeError("not a FlexDesk snapshot")
+        return desk
+
+
+def loop_config(
+    settings: Settings,
+    bootstrap: str,
+    group_id: str,
+    topics: FlexTopics,
+    state_file: Path,
+    **consumer_overrides: object,
+) -> LoopConfig:
+    return LoopConfig(
+        settings=settings,
+        bootstrap=bootstrap,
+        group_id=group_id,
+        inputs=topics.inputs,
+        state_file=state_file,
+        replay_from_start=(topics.enrolments,),
+        consumer_overrides=dict(consumer_overrides),
+        deadletter_topic=topics.deadletter,
+    )
+
+
+class FlexService:
+    """A :class:`FlexStream` on its own :class:`StatefulLoop` (``edream flex serve`` and tests); inside
+    ``edream run`` the worker hosts the same pair (:mod:`streams.agents.flex`). A snapshot in ``state_file``
+    replaces ``desk`` on start."""
+
+    def __init__(
+        self,
+        desk: FlexDesk,
+        settings: Settings,
+        bootstrap: str,
+        topics: FlexTopics | None = None,
+        *,
+        group_id: str = "edream-flex",
+        state_file: Path,
+        auto_accept: bool = True,
+        clock: Callable[[], int] = wall_clock_ms,
+        consumer_overrides: Mapping[str, object] | None = None,
+    ):
+        self.topics = topics or FlexTopics()
+        self.group_id = group_id
+        serde = Serde(settings)
+        cfg = loop_config(
+            settings, bootstrap, group_id, self.topics, state_file, **dict(consumer_overrides or {})
+        )
+
+        def make(blob: bytes | None) -> FlexStream:
+            d = FlexStream.restore_desk(blob) if blob else desk
+            return FlexStream(serde, d, self.topics.mapping(), auto_accept, clock)
+
+        self.loop = StatefulLoop(cfg, make, clock=clock)
+        self.stream: FlexStream = self.loop.processor  # type: ignore[assignment]
+
+    @property
+    def desk(self) -> FlexDesk:
+        return self.stream.desk
+
+    @property
+    def handled(self) -> int:
+        return self.loop.handled
+
+    @property
+    def emitted(self) -> dict[str, int]:
+        return self.stream.emitted
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set; flush and commit when idle or every ``commit_every`` messages."""
-        self.consumer.subscribe(
-            [self.topics.enrolments, self.topics.requests, self.topics.readings], on_assign=self._on_assign
-        )
+        """Step the loop until ``stop`` is set."""
         try:
             while not stop.is_set():
-                msg = self.consumer.poll(0.05)
-                if msg is None:
-                    if self._since_commit:
-                        self._commit()
-                    continue
-                if msg.error():
-                    log.warning("flex: consumer error %s", msg.error())
-                    continue
-                self.handle(msg.topic(), msg.value())
-                self.handled += 1
-                self._since_commit += 1
-                if self._since_commit >= self.commit_every:
-                    self._commit()
+                self.loop.step(timeout_s=0.05)
         finally:
-            if self._since_commit:
-                self._commit()
-            self.consumer.close()
+            self.loop.close()

@@ -30,6 +30,9 @@ class Code(StrEnum):
     DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
     UNKNOWN_OFFER = "UNKNOWN_OFFER"
     OFFER_INFEASIBLE = "OFFER_INFEASIBLE"
+    INVALID_ENROLMENT = (
+        "INVALID_ENROLMENT"  # registry record with bad values or a terms hash that does not match
+    )
 
 
 @dataclass(frozen=True)

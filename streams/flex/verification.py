@@ -261,6 +261,13 @@ class VerificationEngine:
             out.append(ev)
         return out
 
+    def forget(self, order_id: str) -> None:
+        """Drop every track and final verdict of ``order_id`` (a completed order leaving memory)."""
+        for key in [k for k in self._tracks if k[0] == order_id]:
+            self._drop(key)
+        for key in [k for k in self._finals if k[0] == order_id]:
+            del self._finals[key]
+
     # -- queries ------------------------------------------------------------------------------------------
     def projection(self, order_id: str, prosumer_id: str, slot_start: int) -> float | None:
         tr = self._tracks.get((order_id, prosumer_id, slot_start))

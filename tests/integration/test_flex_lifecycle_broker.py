@@ -85,7 +85,7 @@ def read_all(bootstrap: str, topic: str, serde: Serde, n: int) -> TopicReader:
 
 
 def test_flex_lifecycle_on_broker_and_chdb(
-    kafka_bootstrap, unique_topic, test_settings, chdb_client, unique_table
+    kafka_bootstrap, unique_topic, test_settings, chdb_client, unique_table, tmp_path
 ):
     topics = FlexTopics(**{f.name: unique_topic(f"flex-{f.name}") for f in dataclasses.fields(FlexTopics)})
     serde = Serde(test_settings)
@@ -96,6 +96,7 @@ def test_flex_lifecycle_on_broker_and_chdb(
         kafka_bootstrap,
         topics,
         group_id=f"flex-{uuid.uuid4().hex[:8]}",
+        state_file=tmp_path / "flex.pkl",
         clock=lambda: T0 - 3_600_000,
         consumer_overrides={"fetch.wait.max.ms": 10},
     )
@@ -117,6 +118,8 @@ def test_flex_lifecycle_on_broker_and_chdb(
         prod.flush()
         wait_for(lambda: svc.handled >= sent, what="enrolments")
         assert len(desk.registry.records) == 50
+        prod.produce(topics.requests, b"not avro at all", key=b"garbage")  # -> dead letter, nothing else
+        sent += 1
         bad = dataclasses.replace(reduce_request(request_id="req-bad"), slots=(RequestSlot(T0, -5.0),))
         send(topics.requests, "FlexRequest", "req-bad", bad.to_avro())
         send(topics.requests, "FlexRequest", "req-1", reduce_request().to_avro())
@@ -179,23 +182,42 @@ def test_flex_lifecycle_on_broker_and_chdb(
     finals = [d for d in devs.records if d["kind"] == "FINAL"]
     assert {d["prosumer_id"] for d in finals if d["verdict"] != "WITHIN"} == DEVIATORS
 
-    # restart with the same group: the compacted registry is re-read from the beginning
-    again = FlexService(
-        FlexDesk(Registry(), flat_outlook),
-        test_settings,
-        kafka_bootstrap,
-        topics,
-        group_id=svc.group_id,
-        consumer_overrides={"fetch.wait.max.ms": 10},
+    [dl] = read_all(kafka_bootstrap, topics.deadletter, serde, 1).records
+    assert (dl["source_topic"], dl["original"], dl["error_type"]) == (
+        topics.requests,
+        b"not avro at all",
+        "DecodeError",
     )
-    stop2 = threading.Event()
-    worker2 = threading.Thread(target=again.run, args=(stop2,), daemon=True)
-    worker2.start()
-    try:
-        wait_for(lambda: len(again.desk.registry.records) == 50, what="registry rebuilt after restart")
-    finally:
-        stop2.set()
-        worker2.join(30)
+
+    def restart(state_file) -> FlexService:
+        again = FlexService(
+            FlexDesk(Registry(), flat_outlook),
+            test_settings,
+            kafka_bootstrap,
+            topics,
+            group_id=svc.group_id,
+            state_file=state_file,
+            clock=lambda: T0 - 3_600_000,
+            consumer_overrides={"fetch.wait.max.ms": 10},
+        )
+        stop2 = threading.Event()
+        worker2 = threading.Thread(target=again.run, args=(stop2,), daemon=True)
+        worker2.start()
+        try:
+            wait_for(lambda: len(again.desk.registry.records) == 50, what="registry after restart")
+        finally:
+            stop2.set()
+            worker2.join(30)
+        return again
+
+    # restart with the same group and state file: orders, verification and settlements are restored
+    restored = restart(tmp_path / "flex.pkl").desk
+    assert restored.orders[order_id] == final_order.__class__(
+        **{**final_order.__dict__, "status": "COMPLETED"}
+    )
+    assert len(restored.settlements) == len(final_order.allocations)
+    # state file lost, committed offsets kept: the compacted registry is still re-read from the beginning
+    assert restart(tmp_path / "lost.pkl").desk.orders == {}
 
     # ClickHouse: idempotent sink (written twice), then the example per-prosumer settlement query
     table = unique_table("settlement_flex")
