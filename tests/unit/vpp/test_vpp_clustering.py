@@ -7,7 +7,7 @@ import pytest
 
 from streams.vpp.archetypes import ARCHETYPES, archetype_days
 from streams.vpp.clustering import ProfileClusterer
-from streams.vpp.profiles import LoadProfiler
+from streams.vpp.profiles import FEATURE_DIM, LoadProfiler
 from streams.vpp.quality import adjusted_rand_index, majority_labels
 
 MONDAY_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -40,7 +40,39 @@ def test_k3_recovers_archetypes(portfolio):
     assert ari >= 0.95
     assert all(19 <= info.size <= 21 for info in c.clusters())
     assert sum(info.size for info in c.clusters()) == 60
-    assert all(len(info.centroid) == 192 for info in c.clusters())
+    assert all(len(info.centroid) == FEATURE_DIM for info in c.clusters())
+
+
+def test_centroids_are_reported_in_feature_units(portfolio):
+    """After the batch build a centroid is the mean of its members' raw feature vectors (shapes, descriptors)."""
+    _, feats = portfolio
+    c = ProfileClusterer(seed=1)
+    assignments = c.build(feats, k=3)
+    for info in c.clusters():
+        members = [feats[a.prosumer_id] for a in assignments if a.cluster_id == info.cluster_id]
+        assert np.asarray(info.centroid) == pytest.approx(np.mean(members, axis=0), abs=1e-9)
+
+
+def test_standardisation_lets_descriptors_count():
+    """Two groups differing only in one small-valued feature are found despite a large noisy feature."""
+    rng = np.random.default_rng(0)
+    x = {f"p{i}": np.array([rng.normal(0, 100.0), 0.01 * (i % 2) + rng.normal(0, 0.001)]) for i in range(40)}
+    scaled = ProfileClusterer(seed=0).build(x, k=2)
+    truth = [int(a.prosumer_id[1:]) % 2 for a in scaled]
+    assert adjusted_rand_index(truth, [a.cluster_id for a in scaled]) == pytest.approx(1.0)
+    # with the noisy feature weighted up 1000-fold it dominates again
+    noisy = ProfileClusterer(seed=0, weights=np.array([1000.0, 1.0])).build(x, k=2)
+    assert adjusted_rand_index(truth, [a.cluster_id for a in noisy]) < 0.2
+
+
+def test_wrong_dimension_and_weights_are_rejected(portfolio):
+    _, feats = portfolio
+    c = ProfileClusterer(seed=1)
+    c.build(feats, k=3)
+    with pytest.raises(ValueError):
+        c.assign("x", np.zeros(192))
+    with pytest.raises(ValueError):
+        ProfileClusterer(weights=np.array([1.0, 0.0]))
 
 
 def test_auto_k_picks_three(portfolio):
@@ -84,4 +116,4 @@ def test_online_learning_moves_only_the_nearest_centroid(portfolio):
 
 def test_assign_before_build_fails():
     with pytest.raises(RuntimeError):
-        ProfileClusterer().assign("x", np.zeros(192))
+        ProfileClusterer().assign("x", np.zeros(FEATURE_DIM))
