@@ -210,14 +210,21 @@ def demo_portfolio(n: int = typer.Argument(20, help="Number of assets"), seed: i
 
 @app.command("cluster-eval")
 def cluster_eval(
-    k: int = typer.Option(6, help="Number of segments (0 = choose by silhouette)"),
+    k: int = typer.Option(20, help="Number of segments (0 = choose by silhouette)"),
     per_type: int = typer.Option(8, help="Synthetic prosumers per simbench profile type"),
     seed: int = typer.Option(0),
+    seeds: int = typer.Option(
+        1, min=1, help="Repeat with seeds seed..seed+n-1 and print mean/min per figure instead of one run"
+    ),
 ) -> None:
-    """Cluster simbench household/commercial/agricultural prosumers; print ARI, purity, new-prosumer accuracy."""
-    from streams.vpp.evaluation import evaluate_simbench
+    """Cluster simbench household/commercial/agricultural prosumers (25% per type held out as new prosumers);
+    print ARI, purity, per-category confusion, new-prosumer accuracy (per category and profile type)."""
+    from streams.vpp.evaluation import evaluate_simbench, summarise_simbench
 
-    _print(evaluate_simbench(k=k or None, per_type=per_type, seed=seed))
+    if seeds > 1:
+        _print(summarise_simbench(k or None, list(range(seed, seed + seeds)), per_type=per_type))
+    else:
+        _print(evaluate_simbench(k=k or None, per_type=per_type, seed=seed))
 
 
 @app.command("degradation-demo")
