@@ -3,7 +3,10 @@
 From ``start_ms`` (UTC epoch ms, wall clock when the demo starts) it yields, oldest first:
 
 * at start: a ``FlexEnrolment`` (flex.enrolments.v1) and a ``MarketParticipant`` (market.participants.v1, keys
-  from :mod:`edream.demo.keys`) per prosumer;
+  from :mod:`edream.demo.keys`) per prosumer, then the demo VPP's ``VppAsset`` records (vpp.assets.v1, see
+  :mod:`edream.demo.vpp`);
+* every ``vpp_request_every_minutes`` from start + ``vpp_first_request_after_ms``: a ``VppCapabilityRequest``
+  for the next two quarter hours (services in turn);
 * every ``flex_every_minutes`` from start + ``flex_first_after_ms``: a DSO ``FlexRequest`` (REDUCE, ``flex_slots``
   slots of ``flex_slot_minutes``, the first starting >= ``flex_lead_ms`` later) for ``flex_share`` of the community's curtailable kW;
 * 90 s before every market gate closure (the first ``first_gate_after_ms`` after start): one signed
@@ -24,6 +27,7 @@ from typing import Any
 
 from edream.demo.community import AREA, Community, Prosumer
 from edream.demo.keys import demo_address, demo_key
+from edream.demo.vpp import VPP_ID, asset_records, capability_requests
 from streams.flex.enrolment import (
     ContractTerms,
     CurtailableLoad,
@@ -69,6 +73,8 @@ class DemoConfig:
     flex_reward_micro_per_kwh: int = 250_000
     first_gate_after_ms: int = 120_000
     order_lead_ms: int = 90_000
+    vpp_first_request_after_ms: int = 30_000
+    vpp_request_every_minutes: int = 10
     day_minutes: int = 24 * 60
 
 
@@ -114,7 +120,11 @@ class DemoScript:
     def events(self) -> Iterator[TimedEvent]:
         """Every event of the day, ordered by ``at_ms``."""
         return heapq.merge(
-            self.registrations(), self.flex_requests(), self.market_orders(), key=lambda e: e.at_ms
+            self.registrations(),
+            self.flex_requests(),
+            self.market_orders(),
+            self.vpp_requests(),
+            key=lambda e: e.at_ms,
         )
 
     def registrations(self) -> Iterator[TimedEvent]:
@@ -131,6 +141,14 @@ class DemoScript:
                 updated_at=t,
             )
             yield TimedEvent(t, "market.participants.v1", "MarketParticipant", p.prosumer_id, part.to_avro())
+        for rec in asset_records(self.community, t):
+            yield TimedEvent(t, "vpp.assets.v1", "VppAsset", rec["asset_id"], rec)
+
+    def vpp_requests(self) -> Iterator[TimedEvent]:
+        first = self.start_ms + self.cfg.vpp_first_request_after_ms
+        every = self.cfg.vpp_request_every_minutes * MINUTE_MS
+        for at, rec in capability_requests(first, every, self.end_ms):
+            yield TimedEvent(at, "vpp.capability.requests.v1", "VppCapabilityRequest", VPP_ID, rec)
 
     def flex_request(self, at_ms: int) -> FlexRequest:
         """The DSO's REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting at least

@@ -101,7 +101,9 @@ def _topology(tmp: Path, suffix: str) -> tuple[Path, dict[str, str]]:
     for s in data["sinks"]:
         s["topic"] = rename[s["topic"]]
     for c in data.get("connectors") or []:
-        c["output"] = rename[c["output"]]
+        for key in ("output", "commands", "command_results"):
+            if c.get(key):
+                c[key] = rename[c[key]]
     sink_topics = sorted({s["topic"] for s in data["sinks"]})
     data["agents"] = [
         {
@@ -241,6 +243,36 @@ class Feed:
             confirmations=n,
             anchored_at=now,
         )
+        vslot = self.now // (30 * MIN) * (30 * MIN) + n * 30 * MIN
+        self.send(
+            "vpp.export.v1",
+            "VppExportCapacity",
+            "vpp-1",
+            event_id=f"x{n}",
+            vpp_id="vpp-1",
+            market="INTRADAY",
+            slot_start=vslot,
+            slot_end=vslot + 30 * MIN,
+            evaluated_at=now,
+            export_p50_kw=100.0 + 10 * n,
+            export_p10_kw=80.0 + 10 * n,
+            offered_kw=80.0 + 10 * n,
+            price_forecast_micro=150_000,
+            threshold_micro=100_000,
+            decision="OFFER",
+        )
+        self.send(
+            "vpp.capability.v1",
+            "VppCapability",
+            "vpp-1",
+            event_id=f"r{n}/capability",
+            request_id=f"req-{n}",
+            vpp_id="vpp-1",
+            service="STATIC_FFR",
+            feasible=True,
+            capacity_kw=200.0 + n,
+            computed_at=now,
+        )
         assert self.p.flush(15) == 0
 
 
@@ -284,6 +316,8 @@ def _round_shown(n: int):
             and ("ACTIVE" if n == 1 else "AMENDED") in s["flex"]["text"]  # latest revision of order-1
             and f"{n}\nslots cleared" in s["market"]["text"]
             and f"{n}\nwindows anchored" in s["anchoring"]["text"]
+            and f"{n}\nwindows evaluated" in s["vpp"]["text"]
+            and f"req-{n}" in s["vpp"]["text"]
         )
 
     return check
@@ -318,7 +352,7 @@ def test_dashboard_panels_show_live_changing_data_in_chromium(tmp_path, kafka_bo
                 lambda s: _round_shown(2)(s) and all(s[p]["digest"] != first[p]["digest"] for p in first),
             )
             browser.screenshot(OUT / "dashboard-round2.png")
-            assert set(second) == {"pipeline", "load", "flex", "market", "anchoring"}
+            assert set(second) == {"pipeline", "load", "flex", "market", "anchoring", "vpp"}
             assert all(second[p]["updates"] > first[p]["updates"] for p in first), (
                 "panels are pushed over SSE"
             )
