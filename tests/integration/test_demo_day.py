@@ -27,6 +27,9 @@ PANEL_TABLES = (
     "market_orders",
     "market_clearing",  # market
     "market_trades",
+    "vpp_assets",  # vpp
+    "vpp_export",
+    "vpp_capability",
 )
 
 
@@ -69,6 +72,12 @@ def test_demo_day_fills_the_dashboard(tmp_path):
         assert {"measured", "forecast"} <= names
         # Anchors need a closed 15-min anchoring window (+15 min grace) of settlements: not within this bound.
         assert "windows anchored" in _stats(_panel(port, "anchoring"))
+        vpp = _stats(_panel(port, "vpp"))
+        assert (
+            vpp["windows evaluated"] >= 1
+            and vpp["next window offered"] > 0
+            and vpp["capability answers"] >= 1
+        )
     finally:
         out = stop_platform(proc)
     assert "edream: stopped" in out
