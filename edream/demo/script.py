@@ -87,13 +87,29 @@ def demo_market_config(start_ms: int, cfg: DemoConfig, base: MarketConfig | None
     return base.model_copy(update={"gate_closure_lead_ms": slot - first_gate})
 
 
-def flex_record(p: Prosumer, seed: int) -> ProsumerRecord:
-    """Flexibility contract and assets of a prosumer (curtailable load, EV charger, PV)."""
+#: The field site's controllable charger (connectors/config/site-terni-sim.yaml: device ``evse-24``, SpotLink
+#: chargeboxID ``24``): the demo binds the first EV owner's charger to it, so flex orders reach it as set-points.
+DEMO_EV_DEVICE = ("evse-24", "24")
+
+
+def flex_record(p: Prosumer, seed: int, ev_binding: tuple[str, str] | None = None) -> ProsumerRecord:
+    """Flexibility contract and assets of a prosumer (curtailable load, EV charger, PV); ``ev_binding`` =
+    (connector device id, chargebox id) makes the EV charger controllable through the connector."""
     rng = random.Random(f"{seed}/terms/{p.index}")
     assets: list[Any] = [CurtailableLoad(f"{p.prosumer_id}-load", p.curtailable_kw)]
     if p.ev_kw:
         phases = 3 if p.ev_kw > 8 else 1
-        assets.append(EvCharger(f"{p.prosumer_id}-ev", 32, 16 if phases == 3 else 32, phases))
+        device, target = ev_binding or (None, None)
+        assets.append(
+            EvCharger(
+                f"{p.prosumer_id}-ev",
+                32,
+                16 if phases == 3 else 32,
+                phases,
+                device_id=device,
+                target_id=target,
+            )
+        )
     if p.pv_kwp:
         assets.append(PvSystem(f"{p.prosumer_id}-pv", p.pv_kwp))
     terms = ContractTerms(
@@ -129,8 +145,10 @@ class DemoScript:
 
     def registrations(self) -> Iterator[TimedEvent]:
         t = self.start_ms
+        first_ev = next((p.prosumer_id for p in self.community.prosumers if p.ev_kw), None)
         for p in self.community.prosumers:
-            rec = enrolment_event(flex_record(p, self.cfg.seed), t)
+            binding = DEMO_EV_DEVICE if p.prosumer_id == first_ev else None
+            rec = enrolment_event(flex_record(p, self.cfg.seed, binding), t)
             yield TimedEvent(t, "flex.enrolments.v1", "FlexEnrolment", p.prosumer_id, rec)
         for p in self.community.prosumers:
             part = Participant(
