@@ -7,6 +7,7 @@ Bytes32 values are passed as ``bytes``; window bounds are UTC epoch ms.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,15 @@ from web3 import Web3
 from streams.anchoring.artifacts import load_artifact
 
 ZERO32 = b"\x00" * 32
+_SEND_LOCKS: dict[str, threading.Lock] = {}
+_SEND_LOCKS_GUARD = threading.Lock()
+
+
+def send_lock(address: str) -> threading.Lock:
+    """One lock per signing address in this process: the anchoring and terms threads share the key, and each
+    send reads the ``pending`` nonce, so nonce lookup + send must not interleave."""
+    with _SEND_LOCKS_GUARD:
+        return _SEND_LOCKS.setdefault(address.lower(), threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -126,8 +136,9 @@ class AnchorRegistryClient:
         if self.account is None:
             raise RuntimeError("read-only client: no signing account configured")
         fn = self.contract.functions.anchor(kind, window_id, root, count, window_start, window_end)
-        tx = fn.build_transaction(_tx_params(self.w3, self.account, self.gas_price_wei))
-        tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+        with send_lock(self.account.address):
+            tx = fn.build_transaction(_tx_params(self.w3, self.account, self.gas_price_wei))
+            tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
         return "0x" + bytes(tx_hash).hex()
 
     def wait_receipt(self, tx_hash: str, timeout_s: float) -> Any:

@@ -1,21 +1,28 @@
-"""``edream verify``: independent verification of anchored settlements against the chain.
+"""``edream verify``: independent verification of anchored settlements and DR contract terms against the chain.
 
-Both commands read the settlement rows from ClickHouse (``CLICKHOUSE_DSN``), the root from the AnchorRegistry
+``window`` and ``record`` read the settlement rows from ClickHouse (``CLICKHOUSE_DSN``), the root from the AnchorRegistry
 (``ETH_RPC_URL``, or the running embedded anvil; address from ``ANCHOR_REGISTRY_ADDRESS`` or the data dir) and
 print a human summary followed by one JSON object on the last line. Exit code 0 = VALID, 1 = INVALID,
 2 = cannot verify (chain or store not reachable/configured). No signing key is needed.
+
+``terms`` reads a prosumer's current enrolment from ``flex.enrolments.v1`` (or a JSON file), recomputes the
+keccak256 of its canonical contract document and compares it with the versions registered in the
+ContractTermsRegistry (address from ``TERMS_REGISTRY_ADDRESS`` or the data dir): 0 = VALID, 1 = MISMATCH or
+NOT_REGISTERED, 2 = cannot verify.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 app = typer.Typer(
     help="Verify anchored settlement windows and single settlement records against the Ethereum anchor "
-    "(Merkle root per kind and window in the AnchorRegistry contract). Prints VALID or exactly what differs.",
+    "(Merkle root per kind and window in the AnchorRegistry contract), and prosumers' DR contract terms against "
+    "the ContractTermsRegistry. Prints VALID or exactly what differs.",
     no_args_is_help=True,
 )
 
@@ -111,3 +118,64 @@ def record_cmd(
     typer.echo(f"leaf: {rep['leaf']}  anchored leaf: {rep['anchored_leaf']}")
     typer.echo(f"proof ({len(rep['proof'])} hashes): " + " ".join(rep["proof"]))
     _emit(rep, f"{settlement_id} in {rep['kind']} {rep['window_id']}, on-chain root {rep['on_chain_root']}")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"cannot verify: {message}", err=True)
+    typer.echo(json.dumps({"status": "ERROR", "error": message}))
+    return typer.Exit(2)
+
+
+@app.command("terms")
+def terms_cmd(
+    prosumer_id: Annotated[str, typer.Argument(help="prosumer whose DR contract terms to check")],
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="JSON file of the enrolment (a FlexEnrolment event with record_json, or the bare registry "
+            "record); default: the prosumer's current record on the enrolment topic",
+        ),
+    ] = None,
+    topic: Annotated[str, typer.Option(help="enrolment topic (compacted)")] = "flex.enrolments.v1",
+) -> None:
+    """Recompute the terms hash (keccak256 of the canonical contract document) of the prosumer's enrolment and
+    compare it with the ContractTermsRegistry: VALID with the version and block if the latest registered version
+    carries it, MISMATCH (naming a superseded version if it matches one) or NOT_REGISTERED."""
+    from edream.settings import load_settings
+    from edream.stack import NoBroker, resolve_bootstrap
+    from streams.anchoring.service import connect_terms
+    from streams.anchoring.terms import TermsError, contract_key, record_from_document, verify_terms
+    from streams.anchoring.terms_agent import latest_enrolment
+
+    settings = load_settings()
+    try:
+        if file is not None:
+            doc = json.loads(file.read_text())
+        else:
+            doc = latest_enrolment(settings, resolve_bootstrap(settings), topic, prosumer_id)
+            if doc is None:
+                raise _fail(f"no enrolment of {prosumer_id} on {topic}")
+        record, problems, _ = record_from_document(doc)
+    except (OSError, ValueError, TermsError, NoBroker, LookupError, TimeoutError) as exc:
+        raise _fail(str(exc)) from exc
+    if record.prosumer_id != prosumer_id:
+        raise _fail(f"the enrolment is of {record.prosumer_id!r}, not {prosumer_id!r}")
+    try:
+        client = connect_terms(settings, sign=False)
+        versions = client.versions(contract_key(record.terms.aggregator_id, record.prosumer_id))
+    except Exception as exc:  # noqa: BLE001 - chain unreachable or not configured
+        raise _fail(str(exc)) from exc
+    rep = verify_terms(record, versions, problems).to_dict()
+    rep["contract_address"] = client.address
+    where = f"version {rep['version']} (block {rep['block_number']})" if rep["version"] else "no version"
+    typer.echo(
+        f"{rep['status']}: {prosumer_id} terms {rep['terms_hash']} vs {where} of contract {rep['contract_ref']} "
+        f"({rep['contract_id']}) at {client.address}"
+    )
+    for p in rep["problems"]:
+        typer.echo(f"  - {p}")
+    for n in rep["notes"]:
+        typer.echo(f"  note: {n}")
+    typer.echo(json.dumps(rep, default=str, sort_keys=True))
+    raise typer.Exit(0 if rep["status"] == "VALID" else 1)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from edream.embedded.anvil import deployments_file, ensure_deployed, running_rpc_url
@@ -20,6 +21,7 @@ from streams.anchoring.chain import AnchorRegistryClient
 from streams.anchoring.keys import load_account
 from streams.anchoring.merkle import leaf_hash
 from streams.anchoring.store import AnchorStore
+from streams.anchoring.terms_chain import TermsRegistryClient
 from streams.anchoring.verify import RecordReport, WindowReport, verify_record, verify_window
 from streams.anchoring.windows import WindowBatch, WindowKey
 
@@ -34,6 +36,27 @@ def connect(settings: Settings, sign: bool = True, deploy_if_missing: bool = Fal
     RPC: ``ETH_RPC_URL`` or the running embedded anvil. Address: ``ANCHOR_REGISTRY_ADDRESS`` or the one recorded
     by :func:`ensure_deployed` in the data dir (deployed now if ``deploy_if_missing``). ``sign`` loads the key.
     """
+    w3, account, address = _resolve(
+        settings, "AnchorRegistry", "ANCHOR_REGISTRY_ADDRESS", sign, deploy_if_missing
+    )
+    return AnchorRegistryClient(w3, address, account if sign else None)
+
+
+def connect_terms(
+    settings: Settings, sign: bool = True, deploy_if_missing: bool = False
+) -> TermsRegistryClient:
+    """Client for the ContractTermsRegistry of this deployment: as :func:`connect`, address from
+    ``TERMS_REGISTRY_ADDRESS`` or the data dir's deployment record."""
+    w3, account, address = _resolve(
+        settings, "ContractTermsRegistry", "TERMS_REGISTRY_ADDRESS", sign, deploy_if_missing
+    )
+    return TermsRegistryClient(w3, address, account if sign else None)
+
+
+def _resolve(
+    settings: Settings, name: str, address_env: str, sign: bool, deploy_if_missing: bool
+) -> tuple[Web3, LocalAccount | None, str]:
+    """(web3, signing account or None, address of contract ``name``) for this deployment."""
     from edream.stack import RunState
 
     embedded = not settings.eth_rpc_url
@@ -47,17 +70,18 @@ def connect(settings: Settings, sign: bool = True, deploy_if_missing: bool = Fal
         raise ChainNotConfigured("set ETH_RPC_URL or start the platform (embedded anvil) first")
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 10}))
     account = load_account(embedded) if sign or deploy_if_missing else None
-    address = os.environ.get("ANCHOR_REGISTRY_ADDRESS")
+    address = os.environ.get(address_env)
     if not address:
         if deploy_if_missing:
             assert account is not None
-            address = ensure_deployed(w3, account, settings.edream_data_dir)["AnchorRegistry"]
+            address = ensure_deployed(w3, account, settings.edream_data_dir)[name]
         else:
             path = deployments_file(settings.edream_data_dir, w3.eth.chain_id)
-            if not path.exists():
-                raise ChainNotConfigured(f"no AnchorRegistry deployed on this chain ({path} missing)")
-            address = json.loads(path.read_text())["AnchorRegistry"]
-    return AnchorRegistryClient(w3, address, account if sign else None)
+            known = json.loads(path.read_text()) if path.exists() else {}
+            if name not in known:
+                raise ChainNotConfigured(f"no {name} deployed on this chain ({path} missing or without it)")
+            address = known[name]
+    return w3, account, address
 
 
 @dataclass

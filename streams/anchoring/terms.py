@@ -193,15 +193,6 @@ def needs_registration(wanted: TermsVersion, latest: OnChainTerms | None) -> boo
     return latest.valid_to > wanted.valid_to
 
 
-def collapse_latest(items: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    """Last value per key, in order of last appearance (a compacted topic read as a registry)."""
-    out: dict[str, Any] = {}
-    for key, value in items:
-        out.pop(key, None)
-        out[key] = value
-    return out
-
-
 def receipt_event_id(chain_id: int, contract_address: str, contract_id: bytes, version: int) -> str:
     """Deterministic TermsReceipt id: replays of the same registration give the same id."""
     return hex32(

@@ -14,7 +14,6 @@ from streams.anchoring.terms import (
     OPEN_ENDED_MS,
     OnChainTerms,
     TermsError,
-    collapse_latest,
     contract_key,
     needs_registration,
     prosumer_key,
@@ -136,11 +135,6 @@ def test_de_enrolment_registered_once_and_re_enrolment_reopens():
     assert not needs_registration(later, registered_closed)
     # re-enrolling with the same terms opens the contract again: version 3
     assert needs_registration(active, registered_closed)
-
-
-def test_collapse_keeps_the_last_record_per_key():
-    got = collapse_latest([("a", 1), ("b", 2), ("a", 3)])
-    assert got == {"b": 2, "a": 3} and list(got) == ["b", "a"]
 
 
 def test_receipt_event_id_is_deterministic_per_version():
