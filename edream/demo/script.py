@@ -116,7 +116,8 @@ def flex_record(p: Prosumer, seed: int, ev_binding: tuple[str, str] | None = Non
         aggregator_id=AGGREGATOR_ID,
         tolerance_range=0.1,
         multiplier=1.0,
-        incentive_micro_per_kwh=rng.randint(80_000, 200_000),
+        # the controllable EV owner has the cheapest contract, so every demo request exercises the set-point path
+        incentive_micro_per_kwh=60_000 if ev_binding else rng.randint(80_000, 200_000),
         penalty_micro_per_kwh=300_000,
     )
     return ProsumerRecord(p.prosumer_id, AREA, terms, tuple(assets))

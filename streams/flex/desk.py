@@ -74,6 +74,7 @@ class FlexDesk:
         self.released: dict[str, set[str]] = {}  # order_id -> prosumers that deviated (no more re-dispatch)
         self.engine = VerificationEngine(_Tolerances(self.registry), confirm_readings=self.confirm_readings)
         self.commands = CommandPlanner()
+        self.pending_requests: list[FlexRequest] = []  # received, to be offered when the stream is caught up
 
     # -- commitments ----------------------------------------------------------------------------------------
     def _live_orders(self) -> list[FlexOrder]:

@@ -7,7 +7,8 @@ with ``prosumer_id`` set; everything else is ignored), ``baseline.15m.v1`` (Base
 (incl. amended revisions), deviations, settlements, rejections and device commands, Avro-encoded.
 
 Timers: the hosting loop calls :meth:`FlexStream.tick` with the wall clock once the backlog is consumed, so slots
-close and set-points go out even when no reading arrives. State (registry, requests, offers, orders, verification,
+close and set-points go out even when no reading arrives. DSO requests are queued and offered on the next tick, so
+an offer never misses readings, baselines or forecasts that were already on the topics. State (registry, requests, offers, orders, verification,
 outlook, command planner) is pickled by the loop after every batch, before offsets are committed; every output
 carries a deterministic id, so a replay after a crash re-emits identical records that idempotent sinks collapse.
 
@@ -133,12 +134,8 @@ class FlexStream:
                 return self._encode([out_of(rej)])
             return []
         if name == "FlexRequest":
-            outs = desk.submit(FlexRequest.from_avro(rec), self.clock())
-            if self.auto_accept:
-                for o in list(outs):
-                    if o.schema == "FlexOffer" and o.record["status"] != "INFEASIBLE":
-                        outs.extend(desk.accept(o.record["offer_id"], self.clock()))
-            return self._encode(outs)
+            desk.pending_requests.append(FlexRequest.from_avro(rec))  # offered on the next tick (caught up)
+            return []
         if name == "Measurement" and (kw := net_power_kw(rec)) is not None:
             ts = to_ms(rec["ts"])
             if self.book is not None:
@@ -151,7 +148,18 @@ class FlexStream:
         return []
 
     def tick(self, now_ms: int) -> list[Emit]:
-        return self._encode(self.desk.on_timer(now_ms))
+        """Offers for the requests that arrived, then the desk's timers. Requests wait for the tick because the
+        loop only ticks once every input is consumed: the offer then sees every reading, baseline and forecast
+        already on the topics (after a restart or a backlog, topics are not read in arrival order)."""
+        desk, outs = self.desk, []
+        while desk.pending_requests:
+            offers = desk.submit(desk.pending_requests.pop(0), self.clock())
+            outs.extend(offers)
+            if self.auto_accept:
+                for o in offers:
+                    if o.schema == "FlexOffer" and o.record["status"] != "INFEASIBLE":
+                        outs.extend(desk.accept(o.record["offer_id"], self.clock()))
+        return self._encode(outs + desk.on_timer(now_ms))
 
     def _encode(self, outs: list[Out]) -> list[Emit]:
         emits = []
