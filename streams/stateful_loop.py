@@ -43,14 +43,19 @@ class Processor(Protocol):
     def snapshot(self) -> bytes: ...
 
 
-def caught_up(consumer: Consumer) -> bool:
-    """True when partitions are assigned and every one is read up to its high watermark."""
+def caught_up(consumer: Consumer, slack: int = 0) -> bool:
+    """True when partitions are assigned and every one is read up to its high watermark, or to within ``slack``
+    messages of it (for high-rate inputs such as 5-s readings, where new messages arrive between every fetch and
+    this check, so a strict check would starve the timers)."""
     assigned = consumer.assignment()
     if not assigned:
         return False
     for tp in consumer.position(assigned):
         lo, hi = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=2.0)
-        if not (tp.offset >= hi or (tp.offset < 0 and lo == hi)):
+        if tp.offset < 0:
+            if hi - lo > slack:
+                return False
+        elif hi - tp.offset > slack:
             return False
     return True
 
@@ -78,6 +83,7 @@ class LoopConfig:
     tick_every_ms: int = 1000
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
     deadletter_topic: str | None = None
+    caught_up_slack: int = 0
 
 
 class StatefulLoop:
@@ -120,7 +126,8 @@ class StatefulLoop:
             last[(m.topic(), m.partition())] = m.offset()
         ticked = False
         now = self.clock()
-        if (not msgs or now - self._last_tick >= self.cfg.tick_every_ms) and caught_up(self.consumer):
+        due = not msgs or now - self._last_tick >= self.cfg.tick_every_ms
+        if due and caught_up(self.consumer, self.cfg.caught_up_slack):
             self._last_tick = now
             ticked = bool(self._produce(self.processor.tick(now)))
         if self.producer.flush(30) != 0:

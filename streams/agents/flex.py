@@ -20,7 +20,7 @@ def register(app: Any, ctx: AgentContext) -> None:
     from streams.flex.desk import FlexDesk
     from streams.flex.enrolment import Registry
     from streams.flex.outlook import OutlookBook
-    from streams.flex.service import INPUT_TOPICS, TOPIC_ENROLMENTS, FlexStream
+    from streams.flex.service import CAUGHT_UP_SLACK, INPUT_TOPICS, TOPIC_ENROLMENTS, FlexStream
 
     names = topics(ctx)
 
@@ -32,4 +32,12 @@ def register(app: Any, ctx: AgentContext) -> None:
             desk = FlexDesk(registry, OutlookBook(registry))
         return FlexStream(serde, desk, names)
 
-    host_stateful(app, ctx, "flex", INPUT_TOPICS, make, replay_from_start=(TOPIC_ENROLMENTS,))
+    host_stateful(
+        app,
+        ctx,
+        "flex",
+        INPUT_TOPICS,
+        make,
+        replay_from_start=(TOPIC_ENROLMENTS,),
+        caught_up_slack=CAUGHT_UP_SLACK,
+    )

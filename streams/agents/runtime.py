@@ -44,9 +44,11 @@ def host_stateful(
     inputs: Iterable[str],
     make: Callable[[Serde, bytes | None], Processor],
     replay_from_start: Iterable[str] = (),
+    caught_up_slack: int = 0,
 ) -> HostedThread:
     """Host a :class:`StatefulLoop` reading the canonical ``inputs`` with the processor ``make`` builds;
-    ``replay_from_start``: canonical names of compacted inputs re-read from the beginning on every start."""
+    ``replay_from_start``: canonical names of compacted inputs re-read from the beginning on every start;
+    ``caught_up_slack``: messages per partition a loop may lag and still run its timers (see ``caught_up``)."""
     names = topics(ctx)
 
     def build() -> StatefulLoop:
@@ -59,6 +61,7 @@ def host_stateful(
             state_file=state_dir(settings) / f"{group_id(settings, service)}.pkl",
             replay_from_start=tuple(names[t] for t in replay_from_start),
             deadletter_topic=names.get(DEADLETTER_TOPIC),
+            caught_up_slack=caught_up_slack,
         )
         serde = Serde(settings)
         return StatefulLoop(cfg, lambda blob: make(serde, blob))

@@ -54,6 +54,9 @@ TOPIC_ENROLMENTS = "flex.enrolments.v1"  # compacted prosumer registry (FlexEnro
 TOPIC_BASELINES = "baseline.15m.v1"
 TOPIC_FORECASTS = "forecast.profiles.v1"
 INPUT_TOPICS = (TOPIC_ENROLMENTS, TOPIC_REQUESTS, TOPIC_READINGS, TOPIC_BASELINES, TOPIC_FORECASTS)
+#: Timers run while at most this many messages per partition are unread: 5-s readings keep arriving between
+#: every fetch and the caught-up check, so a strict check would never let requests be offered or slots close.
+CAUGHT_UP_SLACK = 500
 
 
 @dataclass
@@ -197,6 +200,7 @@ def loop_config(
         replay_from_start=(topics.enrolments,),
         consumer_overrides=dict(consumer_overrides),
         deadletter_topic=topics.deadletter,
+        caught_up_slack=CAUGHT_UP_SLACK,
     )
 
 
