@@ -67,8 +67,10 @@ class DemoConfig:
     flex_slot_minutes: int = 1
     flex_slots: int = 4
     flex_every_minutes: int = 10
-    flex_first_after_ms: int = 5_000  # first DSO request this long after start
-    flex_lead_ms: int = 20_000  # a request's first slot starts at least this long after it is sent
+    # first DSO request this long after start: the aggregator's desk has caught up with the uploaded hour of
+    # history by then (it offers requests only once its inputs are consumed, so the metered baselines are in)
+    flex_first_after_ms: int = 45_000
+    flex_lead_ms: int = 30_000  # a request's first slot starts at least this long after it is sent
     flex_share: float = 0.3
     flex_reward_micro_per_kwh: int = 250_000
     first_gate_after_ms: int = 120_000
