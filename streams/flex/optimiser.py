@@ -185,7 +185,9 @@ def _solve_highspy(problem: Problem, time_limit_s: float) -> Solution:
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", time_limit_s)
-    h.setOptionValue("threads", 1)
+    # no "threads" option: HiGHS has one process-wide scheduler, and a Highs run whose "threads" differs from the
+    # scheduler another instance (the VPP capability solver in the same worker) initialised fails with status
+    # "Not Set" (tests/unit/flex/test_flex_highs_shared.py)
     h.passModel(lp)
     t1 = time.perf_counter()
     h.run()
