@@ -29,10 +29,9 @@ from edream.kafka import consumer_config, producer_config
 from edream.serde import DecodeError, Serde
 from edream.settings import Settings
 from streams.deadletter import dead_letter
+from streams.outputs import Emit
 
 log = logging.getLogger(__name__)
-
-Emit = tuple[str, bytes, bytes]  # (topic, key, value)
 
 
 class Processor(Protocol):

@@ -20,6 +20,7 @@ from streams.flex.requests import FlexRequest
 from streams.flex.settlement import FlexSettlement, settle
 from streams.flex.validation import Code, Issue, Rejection, rejection, validate_acceptance, validate_request
 from streams.flex.verification import DeviationEvent, VerificationEngine
+from streams.outputs import Out
 
 TOPIC_REQUESTS = "flex.requests.v1"
 TOPIC_OFFERS = "flex.offers.v1"
@@ -28,14 +29,6 @@ TOPIC_DEVIATIONS = "flex.deviations.v1"
 TOPIC_SETTLEMENTS = "settlement.flex.v1"
 TOPIC_REJECTIONS = "platform.rejections.v1"
 TOPIC_COMMANDS = "device.commands.v1"
-
-
-@dataclass(frozen=True)
-class Out:
-    topic: str
-    schema: str
-    key: str
-    record: dict[str, Any]
 
 
 def out_of(event: FlexOffer | FlexOrder | DeviationEvent | FlexSettlement | Rejection | DeviceCommand) -> Out:

@@ -39,14 +39,14 @@ from streams.flex.desk import (
     TOPIC_REQUESTS,
     TOPIC_SETTLEMENTS,
     FlexDesk,
-    Out,
     out_of,
 )
 from streams.flex.enrolment import EnrolmentError, record_from_event
 from streams.flex.outlook import OutlookBook
 from streams.flex.requests import FlexRequest, to_ms
 from streams.flex.validation import Code, Issue, rejection
-from streams.stateful_loop import Emit, LoopConfig, StatefulLoop
+from streams.outputs import Emit, Out, encode_outs
+from streams.stateful_loop import LoopConfig, StatefulLoop
 
 log = logging.getLogger(__name__)
 TOPIC_READINGS = "meter.readings.raw.v1"
@@ -165,12 +165,9 @@ class FlexStream:
         return self._encode(outs + desk.on_timer(now_ms))
 
     def _encode(self, outs: list[Out]) -> list[Emit]:
-        emits = []
         for o in outs:
-            topic = self.topics.get(o.topic, o.topic)
-            emits.append((topic, o.key.encode(), self.serde.encode(o.schema, o.record, topic)))
             self.emitted[o.schema] = self.emitted.get(o.schema, 0) + 1
-        return emits
+        return encode_outs(self.serde, self.topics, outs)
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.desk, protocol=pickle.HIGHEST_PROTOCOL)

@@ -13,7 +13,6 @@ ended and all meters of its traders have reported their intervals, it is settled
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 from streams.market.clearing import clear
@@ -25,20 +24,13 @@ from streams.market.metering import MeterLedger
 from streams.market.participants import Participant, ParticipantRegistry
 from streams.market.settlement import Metered, settle_session
 from streams.market.validation import OrderValidator
+from streams.outputs import Out
 
 TOPIC_ORDERS_ACCEPTED = "market.orders.accepted.v1"
 TOPIC_CLEARING = "market.clearing.v1"
 TOPIC_TRADES = "market.trades.v1"
 TOPIC_SETTLEMENT = "settlement.market.v1"
 TOPIC_REJECTIONS = "platform.rejections.v1"
-
-
-@dataclass(frozen=True)
-class Out:
-    topic: str
-    schema: str
-    key: str
-    record: dict[str, Any]
 
 
 class MarketProcessor:

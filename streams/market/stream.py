@@ -17,8 +17,8 @@ from edream.serde import DecodeError, Serde
 from streams.market.config import MarketConfig
 from streams.market.market_order import MarketOrder
 from streams.market.participants import Participant
-from streams.market.processor import MarketProcessor, Out
-from streams.stateful_loop import Emit
+from streams.market.processor import MarketProcessor
+from streams.outputs import Emit, Out, encode_outs
 
 log = logging.getLogger(__name__)
 INPUT_TOPICS = ("market.participants.v1", "market.orders.v1", "meter.intervals.15m.v1")
@@ -52,11 +52,7 @@ class MarketStream:
         return self._encode(self.processor.on_tick(now_ms))
 
     def _encode(self, outs: list[Out]) -> list[Emit]:
-        emits = []
-        for o in outs:
-            topic = self.topics.get(o.topic, o.topic)
-            emits.append((topic, o.key.encode(), self.serde.encode(o.schema, o.record, topic)))
-        return emits
+        return encode_outs(self.serde, self.topics, outs)
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.processor, protocol=pickle.HIGHEST_PROTOCOL)

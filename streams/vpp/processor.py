@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from streams.outputs import Out
 from streams.vpp.events import TOPIC_CAPABILITY, TOPIC_EXPORT, export_record, request_from_record
 from streams.vpp.export import ExportRequest, Market, evaluate_export, next_slot_start
 from streams.vpp.outlook import BASELINE_KEEP_MS, BaselineBook, ForecastBook, assets_for_slots, export_inputs
@@ -64,16 +65,6 @@ class VppConfig(BaseModel):
 def load_config(data_dir: Path | str) -> VppConfig:
     path = Path(data_dir) / "vpp.yaml"
     return VppConfig.from_yaml(path) if path.exists() else VppConfig()
-
-
-@dataclass(frozen=True)
-class Out:
-    """An event to publish: canonical topic, key, Avro contract name, record."""
-
-    topic: str
-    key: str
-    schema: str
-    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -128,7 +119,7 @@ class VppProcessor:
         self.answered[rid] = None
         while len(self.answered) > self.config.remember_requests:
             self.answered.popitem(last=False)
-        return [Out(TOPIC_CAPABILITY, answer["vpp_id"], "VppCapability", answer)]
+        return [Out(TOPIC_CAPABILITY, "VppCapability", answer["vpp_id"], answer)]
 
     def on_tick(self, now_ms: int) -> list[Out]:
         """Evaluate the export of every VPP that is due at ``now_ms`` (wall clock, UTC epoch ms)."""
@@ -141,7 +132,7 @@ class VppProcessor:
                 continue
             rec = self.evaluate_export(vpp_id, now_ms)
             self.last_export[vpp_id] = LastExport(now_ms, version)
-            out.append(Out(TOPIC_EXPORT, vpp_id, "VppExportCapacity", rec))
+            out.append(Out(TOPIC_EXPORT, "VppExportCapacity", vpp_id, rec))
         return out
 
     def evaluate_export(self, vpp_id: str, now_ms: int) -> dict[str, Any]:

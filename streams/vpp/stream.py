@@ -19,9 +19,9 @@ import pickle
 from collections.abc import Mapping
 
 from edream.serde import DecodeError, Serde
-from streams.stateful_loop import Emit
+from streams.outputs import Emit, Out, encode_outs
 from streams.vpp.events import TOPIC_CAPABILITY_REQUESTS
-from streams.vpp.processor import Out, VppConfig, VppProcessor
+from streams.vpp.processor import VppConfig, VppProcessor
 from streams.vpp.registry import TOPIC_ASSETS, RegistryError, registered_from_record
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,7 @@ class VppStream:
         return self._encode(self.processor.on_tick(now_ms))
 
     def _encode(self, outs: list[Out]) -> list[Emit]:
-        emits = []
-        for o in outs:
-            topic = self.topics.get(o.topic, o.topic)
-            emits.append((topic, o.key.encode(), self.serde.encode(o.schema, o.record, topic)))
-        return emits
+        return encode_outs(self.serde, self.topics, outs)
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.processor, protocol=pickle.HIGHEST_PROTOCOL)
