@@ -82,8 +82,12 @@ def _send_and_wait(w3: Web3, account: LocalAccount, tx: dict[str, Any], timeout_
     return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=0.05)
 
 
-class AnchorRegistryClient:
-    """One deployed ``AnchorRegistry`` seen through ``w3``; ``account`` signs writes (may be None: read-only)."""
+class ContractClient:
+    """One deployed contract (``contract_name``'s committed artifact ABI) seen through ``w3``; ``account`` signs
+    writes (None: read-only). Shared by the AnchorRegistry and ContractTermsRegistry clients: signing with the
+    per-address send lock, receipts, confirmations, block times (UTC epoch ms)."""
+
+    contract_name: str = ""
 
     def __init__(
         self,
@@ -96,7 +100,7 @@ class AnchorRegistryClient:
     ):
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
-        self.contract = w3.eth.contract(address=self.address, abi=load_artifact("AnchorRegistry")["abi"])
+        self.contract = w3.eth.contract(address=self.address, abi=load_artifact(self.contract_name)["abi"])
         self.account = account
         self.gas_price_wei = gas_price_wei
         self.poll_s = poll_s
@@ -106,36 +110,11 @@ class AnchorRegistryClient:
     def chain_id(self) -> int:
         return self.w3.eth.chain_id
 
-    def key_of(self, kind: str, window_id: str) -> bytes:
-        return self.contract.functions.keyOf(kind, window_id).call()
-
-    def get_anchor(self, kind: str, window_id: str) -> OnChainAnchor | None:
-        """The stored anchor, or None if the window has no root yet (read at the latest block)."""
-        root, count, start, end, block, anchorer = self.contract.functions.getAnchor(kind, window_id).call()
-        if root == ZERO32:
-            return None
-        return OnChainAnchor(root, count, start, end, block, anchorer)
-
-    def find_anchor_tx(self, kind: str, window_id: str, block_number: int) -> AnchorTx | None:
-        """The transaction that anchored (kind, window), looked up by its ``Anchored`` event in ``block_number``."""
-        logs = self.contract.events.Anchored().get_logs(
-            from_block=block_number,
-            to_block=block_number,
-            argument_filters={"key": self.key_of(kind, window_id)},
-        )
-        if not logs:
-            return None
-        tx_hash = logs[0]["transactionHash"]
-        receipt = self.w3.eth.get_transaction_receipt(tx_hash)
-        return AnchorTx("0x" + bytes(tx_hash).hex(), logs[0]["blockNumber"], receipt["gasUsed"])
-
-    def send_anchor(
-        self, kind: str, window_id: str, root: bytes, count: int, window_start: int, window_end: int
-    ) -> str:
-        """Sign and send ``anchor(...)``; returns the tx hash (0x-hex) without waiting for it to be mined."""
+    def send(self, fn: Any) -> str:
+        """Sign and send the contract call ``fn``; returns the tx hash (0x-hex) without waiting for it to be
+        mined. Nonce read + send happen under the account's lock (anchoring and terms threads share a key)."""
         if self.account is None:
             raise RuntimeError("read-only client: no signing account configured")
-        fn = self.contract.functions.anchor(kind, window_id, root, count, window_start, window_end)
         with send_lock(self.account.address):
             tx = fn.build_transaction(_tx_params(self.w3, self.account, self.gas_price_wei))
             tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
@@ -164,5 +143,42 @@ class AnchorRegistryClient:
             self._sleep(self.poll_s)
 
     def block_timestamp_ms(self, block_number: int) -> int:
-        """Timestamp of a block, UTC epoch ms (the event time of an anchor)."""
+        """Timestamp of a block, UTC epoch ms (the event time of an anchor or a registration)."""
         return int(self.w3.eth.get_block(block_number)["timestamp"]) * 1000
+
+
+class AnchorRegistryClient(ContractClient):
+    """One deployed ``AnchorRegistry`` seen through ``w3``; ``account`` signs writes (may be None: read-only)."""
+
+    contract_name = "AnchorRegistry"
+
+    def key_of(self, kind: str, window_id: str) -> bytes:
+        return self.contract.functions.keyOf(kind, window_id).call()
+
+    def get_anchor(self, kind: str, window_id: str) -> OnChainAnchor | None:
+        """The stored anchor, or None if the window has no root yet (read at the latest block)."""
+        root, count, start, end, block, anchorer = self.contract.functions.getAnchor(kind, window_id).call()
+        if root == ZERO32:
+            return None
+        return OnChainAnchor(root, count, start, end, block, anchorer)
+
+    def find_anchor_tx(self, kind: str, window_id: str, block_number: int) -> AnchorTx | None:
+        """The transaction that anchored (kind, window), looked up by its ``Anchored`` event in ``block_number``."""
+        logs = self.contract.events.Anchored().get_logs(
+            from_block=block_number,
+            to_block=block_number,
+            argument_filters={"key": self.key_of(kind, window_id)},
+        )
+        if not logs:
+            return None
+        tx_hash = logs[0]["transactionHash"]
+        receipt = self.w3.eth.get_transaction_receipt(tx_hash)
+        return AnchorTx("0x" + bytes(tx_hash).hex(), logs[0]["blockNumber"], receipt["gasUsed"])
+
+    def send_anchor(
+        self, kind: str, window_id: str, root: bytes, count: int, window_start: int, window_end: int
+    ) -> str:
+        """Sign and send ``anchor(...)``; returns the tx hash (0x-hex) without waiting for it to be mined."""
+        return self.send(
+            self.contract.functions.anchor(kind, window_id, root, count, window_start, window_end)
+        )
