@@ -143,8 +143,34 @@ def _stored_as_json(avro_type: Any) -> bool:
     return _is_complex(avro_type)
 
 
+def added_columns_ddl(sink: Sink, contract: AvroContract, existing: set[str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for contract fields a table created from an older contract version lacks
+    (contracts only evolve backward compatibly: an added field has an Avro default; old rows read NULL or the
+    column type's default)."""
+    out = []
+    for f in contract.raw["fields"]:
+        if f["name"] not in existing:
+            comment = (f.get("doc") or "").replace("'", "''")
+            out.append(
+                f"ALTER TABLE {sink.table} ADD COLUMN IF NOT EXISTS `{f['name']}` {column_type(f['type'])}"
+                + (f" COMMENT '{comment}'" if comment else "")
+            )
+    return out
+
+
 def ensure_table(client: Any, sink: Sink, contract: AvroContract) -> None:
+    """Create the sink's table if missing, and add the columns of fields added to its contract since."""
     _with_retry(client.command, table_ddl(sink, contract))
+    existing = {
+        r[0]
+        for r in _with_retry(
+            client.query,
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String}",
+            parameters={"t": sink.table},
+        ).result_rows
+    }
+    for ddl in added_columns_ddl(sink, contract, existing):
+        _with_retry(client.command, ddl)
 
 
 def insert_rows(

@@ -16,6 +16,14 @@ Portfolio file (``edream vpp asset load FILE``)::
         soc_pct: 60
         directions: [UP, DOWN]
       - {asset_id: pv-1, kind: PV, p_max_kw: 8, forecast_entity_id: prosumer-003}
+      - {asset_id: pv-roof, kind: PV, p_max_kw: 8.5, dc_capacity_kw: 10, latitude_deg: 48.14,
+         longitude_deg: 11.58, commissioned_at: 1609459200000, meter_device_id: pv-meter-7}
+
+PV-only fields (all optional) feed the degradation estimate (``edream vpp degradation``) and the derating of
+nameplate output (:mod:`streams.vpp.pv_degradation`): ``latitude_deg``/``longitude_deg`` (degrees, WGS84),
+``tilt_deg`` (degrees from horizontal, default 30), ``azimuth_deg`` (degrees clockwise from north, default 180 =
+south), ``dc_capacity_kw`` (kWp DC at STC, default ``p_max_kw``), ``commissioned_at`` (UTC epoch ms) and
+``meter_device_id`` (the device whose 15-minute intervals measure this asset's output alone).
 
 Errors name the file, the entry and the field: ``pf.yaml: assets[1] 'pv-1': field 'p_max_kw': Input should be
 greater than or equal to 0``.
@@ -68,6 +76,15 @@ class AssetSpec(BaseModel):
     uncertainty_max: float = Field(default=1.0, ge=1)
     available: bool = True
     forecast_entity_id: str | None = None
+    # PV only (degradation estimate and derating, see streams.vpp.pv_degradation): site in degrees (WGS84),
+    # orientation in degrees (azimuth clockwise from north, 180 = south), DC rating kWp, commissioning UTC epoch ms.
+    latitude_deg: float | None = Field(default=None, ge=-90, le=90)
+    longitude_deg: float | None = Field(default=None, ge=-180, le=180)
+    tilt_deg: float | None = Field(default=None, ge=0, le=90)
+    azimuth_deg: float | None = Field(default=None, ge=0, le=360)
+    dc_capacity_kw: float | None = Field(default=None, gt=0)
+    commissioned_at: int | None = Field(default=None, ge=0)
+    meter_device_id: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> AssetSpec:
@@ -77,6 +94,8 @@ class AssetSpec(BaseModel):
             raise ValueError(f"soc_min_pct {self.soc_min_pct} is above soc_max_pct {self.soc_max_pct}")
         if not self.directions:
             raise ValueError("directions must name at least one of UP, DOWN")
+        if (self.latitude_deg is None) != (self.longitude_deg is None):
+            raise ValueError("latitude_deg and longitude_deg go together (the PV site)")
         if self.kind == AssetKind.BESS and (self.energy_kwh is None) != (self.soc_pct is None):
             raise ValueError("a BESS needs both energy_kwh and soc_pct (or neither: unlimited energy)")
         return self
