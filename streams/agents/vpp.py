@@ -1,9 +1,12 @@
-"""Topology agent ``vpp``: asset registry, capability requests, forecasts and baselines -> capability answers
-and 30-minute export capacity (see :mod:`streams.vpp.stream` and :mod:`streams.vpp.processor`).
+"""Topology agent ``vpp``: asset registry, capability requests, forecasts, baselines and PV degradation ->
+capability answers and 30-minute export capacity (see :mod:`streams.vpp.stream` and
+:mod:`streams.vpp.processor`).
 
 Export schedule and prices come from ``<EDREAM_DATA_DIR>/vpp.yaml`` when present (see
-:class:`~streams.vpp.processor.VppConfig`), else the defaults. The compacted registry ``vpp.assets.v1`` is
-re-read from the beginning on every start.
+:class:`~streams.vpp.processor.VppConfig`), else the defaults. The compacted registry ``vpp.assets.v1`` and the
+compacted ``vpp.pv.degradation.v1`` (latest estimate per PV asset, also in the snapshot) are re-read from the
+beginning on every start. ``GET /api/vpp/pv-history?device_id=D`` serves a PV meter's 15-minute intervals from
+the platform's ClickHouse to ``edream vpp degradation``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from edream.serde import Serde
 from streams.agents.runtime import host_stateful, topics
 from streams.app import AgentContext
 from streams.vpp.processor import VppProcessor, load_config
+from streams.vpp.pv_degradation import TOPIC_DEGRADATION, history_sql, intervals_table
 from streams.vpp.registry import TOPIC_ASSETS
 from streams.vpp.stream import INPUT_TOPICS, VppStream
 
@@ -27,4 +31,22 @@ def register(app: Any, ctx: AgentContext) -> None:
             return VppStream.restore(serde, blob, names, config)
         return VppStream(serde, VppProcessor(config), names)
 
-    host_stateful(app, ctx, "vpp", INPUT_TOPICS, make, replay_from_start=[TOPIC_ASSETS])
+    host_stateful(app, ctx, "vpp", INPUT_TOPICS, make, replay_from_start=[TOPIC_ASSETS, TOPIC_DEGRADATION])
+
+    @app.page("/api/vpp/pv-history")
+    async def pv_history(web: Any, request: Any) -> Any:
+        """A meter's 15-minute intervals for ``edream vpp degradation`` (the embedded chDB is this process's):
+        rows of ``[interval_start ms, interval_end ms, export_wh, completeness]``."""
+        device = request.query.get("device_id", "")
+        if not device:
+            return web.json({"error": "query parameter device_id is required"}, status=400)
+        table = intervals_table(ctx.topology)
+        if ctx.clickhouse is None or table is None:
+            return web.json({"error": "no ClickHouse intervals table in this platform"}, status=503)
+
+        def query() -> list[list[Any]]:
+            res = ctx.clickhouse.query(history_sql(table), parameters={"device": device})
+            return [list(r) for r in res.result_rows]
+
+        rows = await ctx.in_clickhouse_thread(query)
+        return web.json({"device_id": device, "table": table, "rows": rows})

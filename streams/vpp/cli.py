@@ -3,6 +3,8 @@
 ``capability`` and ``export`` evaluate offline when given a portfolio file, else they ask the running platform
 (the ``vpp`` agent): ``capability`` sends a VppCapabilityRequest and waits for its answer, ``export`` prints the
 latest VppExportCapacity. ``asset add|load|remove|list`` maintain the asset registry (``vpp.assets.v1``).
+``degradation --asset ID`` estimates a PV asset's Rd from its history and publishes it on
+``vpp.pv.degradation.v1`` (:mod:`streams.vpp.pv_degradation`).
 """
 
 from __future__ import annotations
@@ -225,6 +227,139 @@ def cluster_eval(
         _print(summarise_simbench(k or None, list(range(seed, seed + seeds)), per_type=per_type))
     else:
         _print(evaluate_simbench(k=k or None, per_type=per_type, seed=seed))
+
+
+def _read_csv_history(path: Path):
+    """CSV with a header: ``ts`` (UTC epoch ms, or ISO 8601 with offset) and ``power_w`` (W produced), optionally
+    ``poa_wm2`` (measured plane-of-array irradiance, W/m2) and ``temp_air_c`` (degC); any cadence."""
+    import numpy as np
+    import pandas as pd
+
+    from streams.vpp.pv_degradation import to_slots
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"{path}: cannot read CSV: {exc}") from None
+    missing = {"ts", "power_w"} - set(frame.columns)
+    if missing:
+        raise _fail(f"{path}: missing column(s) {sorted(missing)} (need ts,power_w[,poa_wm2,temp_air_c])")
+    ts = frame["ts"]
+    if pd.api.types.is_numeric_dtype(ts):
+        times = ts.to_numpy(dtype=np.int64)
+    else:
+        times = (pd.to_datetime(ts, utc=True).astype("int64") // 1_000_000).to_numpy()
+    opt = {c: frame[c].to_numpy(dtype=float) if c in frame else None for c in ("poa_wm2", "temp_air_c")}
+    return to_slots(times, frame["power_w"].to_numpy(dtype=float), opt["poa_wm2"], opt["temp_air_c"])
+
+
+def _platform_history(device_id: str):
+    """The meter's 15-minute intervals from the platform's ClickHouse: asked of the running platform when it owns
+    the embedded chDB, else queried directly (``CLICKHOUSE_DSN``, or the embedded dir when nothing runs)."""
+    import httpx
+
+    from edream.clickhouse import get_client
+    from edream.settings import load_settings
+    from edream.stack import RunState
+    from edream.topology import load_topology
+    from streams.vpp.pv_degradation import history_from_interval_rows, history_sql, intervals_table
+
+    settings = load_settings()
+    live = RunState.load_live(settings)
+    if settings.effective_clickhouse_dsn.startswith("chdb://") and live is not None:
+        try:
+            r = httpx.get(f"{live.web_url}/api/vpp/pv-history", params={"device_id": device_id}, timeout=120)
+            body = r.json()
+        except Exception as exc:  # noqa: BLE001 - reported
+            raise _fail(f"running platform at {live.web_url} did not answer: {exc}") from None
+        if "rows" not in body:
+            raise _fail(f"platform: {body.get('error', body)}")
+        return history_from_interval_rows(body["rows"])
+    table = intervals_table(load_topology(settings.edream_topology))
+    if table is None:
+        raise _fail("the topology sinks no meter.intervals.15m.v1 table")
+    res = get_client(settings).query(history_sql(table), parameters={"device": device_id})
+    return history_from_interval_rows(res.result_rows)
+
+
+def _asset_spec(asset_id: str, portfolio: Path | None) -> AssetSpec:
+    """The asset's registry entry: from a YAML portfolio file, else the running platform's registry."""
+    if portfolio is not None:
+        try:
+            specs = {s.asset_id: s for s in load_portfolio_file(portfolio)}
+        except RegistryError as exc:
+            raise _fail(str(exc)) from None
+        where = str(portfolio)
+    else:
+        from streams.vpp.registry import registered_from_record
+
+        client = _client()
+        where = client.topic(TOPIC_ASSETS)
+        try:
+            specs = {
+                aid: registered_from_record(r).spec for aid, r in _registry(client).items() if r["active"]
+            }
+        except RegistryError as exc:
+            raise _fail(str(exc)) from None
+    if asset_id not in specs:
+        raise _fail(f"no active asset {asset_id!r} in {where}")
+    return specs[asset_id]
+
+
+@app.command()
+def degradation(
+    asset: str = typer.Option(..., "--asset", help="PV asset id in the registry"),
+    csv: Path | None = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Production history CSV: ts (UTC epoch ms or ISO 8601), power_w [, poa_wm2, temp_air_c]; "
+        "default: the asset's meter_device_id intervals in the platform's ClickHouse",
+    ),
+    portfolio: Path | None = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Take the asset from this YAML portfolio file, not the registry",
+    ),
+    dry_run: bool = typer.Option(False, help="Estimate and print the record, do not publish"),
+) -> None:
+    """Estimate a PV asset's year-on-year degradation rate Rd (%/year, with its confidence interval) from its
+    production history against pvlib expected output (measured irradiance when the CSV has poa_wm2, else
+    clear-sky on clear days), and publish it as PvDegradation on vpp.pv.degradation.v1 (the vpp agent then
+    derates the asset's nameplate-based output). Exit 1, publishing nothing, when the history is too short."""
+    from streams.vpp.pv_degradation import (
+        TOPIC_DEGRADATION,
+        InsufficientHistory,
+        degradation_record,
+        estimate_asset,
+    )
+
+    spec = _asset_spec(asset, portfolio)
+    if spec.kind != "PV":
+        raise _fail(f"asset {asset!r} is {spec.kind}, not PV")
+    if csv is not None:
+        history = _read_csv_history(csv)
+    elif spec.meter_device_id:
+        history = _platform_history(spec.meter_device_id)
+    else:
+        raise _fail(f"asset {asset!r} has no meter_device_id in the registry: give its history with --csv")
+    try:
+        est, method = estimate_asset(spec, history)
+    except InsufficientHistory as exc:
+        typer.echo(f"not enough history, nothing published: {exc}", err=True)
+        _print({"published": 0, "asset_id": asset, "reason": str(exc)})
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    rec = degradation_record(spec, est, method, history, _now_ms())
+    if dry_run:
+        typer.echo("dry run: not published", err=True)
+    else:
+        client = _client()
+        client.send(TOPIC_DEGRADATION, "PvDegradation", rec["asset_id"], [rec])
+        typer.echo(f"published to {client.topic(TOPIC_DEGRADATION)}", err=True)
+    _print(rec)
 
 
 @app.command("degradation-demo")

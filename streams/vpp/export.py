@@ -35,7 +35,9 @@ class Decision(StrEnum):
 @dataclass(frozen=True)
 class ResForecast:
     """Forecast mean output of one RES asset over the slot, kW: median and firm (P10) values. ``derate``:
-    multiplier from PV degradation (see ``derate_from_rd``), 1.0 = none."""
+    multiplier from PV degradation (see ``derate_from_rd``), 1.0 = none; the VPP sets it only for PV output
+    taken from the registry (nameplate), never for a forecast learnt from measured production
+    (:mod:`streams.vpp.pv_degradation`)."""
 
     asset_id: str
     p50_kw: float

@@ -11,7 +11,10 @@ How the VPP uses them (:func:`export_inputs`, :func:`assets_for_slots`), per ass
   (P10) = the forecast's lower bound when every point has one, else the median x ``uncertainty_min``;
 * curtailable loads/EVSE: baseline consumption = the entity's baseline (baseline.15m.v1) when it covers the slot,
   else its ENERGY_CONSUMPTION forecast, clipped to ``[0, p_max_kw]``;
-* without a forecast entity (or no covering forecast) the registry's ``current_kw`` stands in.
+* without a forecast entity (or no covering forecast) the registry's ``current_kw`` stands in; for PV this
+  nameplate-based output is derated by the asset's latest degradation estimate (``ResForecast.derate``, see
+  :mod:`streams.vpp.pv_degradation`). A covering forecast is learnt from measured production, which already
+  shows the degradation, so it is never derated (no double counting).
 
 The community load served before export is the PORTFOLIO forecast whose entity id is the VPP id: net metered
 consumption (ENERGY_CONSUMPTION - ENERGY_PRODUCTION, kW; its high case from the bounds); 0 when there is none.
@@ -25,6 +28,7 @@ from typing import Any
 
 from streams.vpp.assets import LOADS, RES, Asset
 from streams.vpp.export import ResForecast
+from streams.vpp.pv_degradation import DegradationBook, derate_for
 from streams.vpp.registry import RegisteredAsset
 
 CONSUMPTION = "ENERGY_CONSUMPTION"
@@ -147,15 +151,23 @@ def _clip(kw: float, hi: float) -> float:
     return min(max(kw, 0.0), hi)
 
 
-def res_forecast(reg: RegisteredAsset, forecasts: ForecastBook, start: int, end: int) -> ResForecast:
-    """Median and firm output of a PV/wind asset over the slot, kW (see module doc)."""
+def res_forecast(
+    reg: RegisteredAsset,
+    forecasts: ForecastBook,
+    start: int,
+    end: int,
+    degradation: DegradationBook | None = None,
+) -> ResForecast:
+    """Median and firm output of a PV/wind asset over the slot, kW (see module doc); ``derate`` < 1 only for a
+    PV asset on the registry (nameplate) path with a degradation estimate in ``degradation``."""
     a = reg.spec
     if not a.available:
         return ResForecast(a.asset_id, 0.0, 0.0)
     v = forecasts.over(a.forecast_entity_id, PRODUCTION, start, end) if a.forecast_entity_id else None
     p50 = _clip(v.kw if v else a.current_kw, a.p_max_kw)
     p10 = _clip(v.low_kw, p50) if v and v.low_kw is not None else p50 * a.uncertainty_min
-    return ResForecast(a.asset_id, p50, p10)
+    derate = 1.0 if v is not None else derate_for(a, degradation, start)
+    return ResForecast(a.asset_id, p50, p10, derate)
 
 
 def load_kw(
@@ -202,9 +214,11 @@ def export_inputs(
     baselines: BaselineBook,
     start: int,
     end: int,
+    degradation: DegradationBook | None = None,
 ) -> ExportInputs:
-    """RES forecasts, assets (loads with their slot baseline as ``forecast_kw``) and community load."""
-    res = [res_forecast(r, forecasts, start, end) for r in members if r.spec.kind in RES]
+    """RES forecasts (PV on the nameplate path derated, see module doc), assets (loads with their slot baseline
+    as ``forecast_kw``) and community load."""
+    res = [res_forecast(r, forecasts, start, end, degradation) for r in members if r.spec.kind in RES]
     assets = [_with_forecast(r, (load_kw(r, forecasts, baselines, start, end),)) for r in members]
     p50, high = community_load(vpp_id, forecasts, start, end)
     return ExportInputs(res, assets, p50, high)
@@ -216,12 +230,17 @@ def assets_for_slots(
     baselines: BaselineBook,
     slot_starts: Sequence[int],
     slot_ms: int,
+    degradation: DegradationBook | None = None,
 ) -> list[Asset]:
-    """The portfolio for a capability request: RES and loads carry their per-slot outlook as ``forecast_kw``."""
+    """The portfolio for a capability request: RES and loads carry their per-slot outlook as ``forecast_kw``
+    (RES: the derated median, see :func:`res_forecast`)."""
     out = []
     for r in members:
         if r.spec.kind in RES:
-            values = tuple(res_forecast(r, forecasts, s, s + slot_ms).p50_kw for s in slot_starts)
+            values = tuple(
+                f.p50_kw * f.derate
+                for f in (res_forecast(r, forecasts, s, s + slot_ms, degradation) for s in slot_starts)
+            )
         elif r.spec.kind in LOADS:
             values = tuple(load_kw(r, forecasts, baselines, s, s + slot_ms) for s in slot_starts)
         else:

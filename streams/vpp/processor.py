@@ -14,6 +14,9 @@ agent, tests and tools drive it alike (``on_*`` methods return :class:`Out` even
   VppExportCapacity for the window starting at :func:`~streams.vpp.export.next_slot_start` (``lead_minutes``
   after the current slot start: the next 30-minute window by default) from the forecasts and baselines seen so
   far. Prices come from :class:`VppConfig` until a price-forecast topic exists.
+* **PV degradation**: PvDegradation records (``vpp.pv.degradation.v1``) are kept per asset (latest
+  ``computed_at``, :class:`~streams.vpp.pv_degradation.DegradationBook`); export and capability derate the
+  nameplate-based output of PV assets without a covering forecast (:mod:`streams.vpp.pv_degradation`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from streams.outputs import Out
 from streams.vpp.events import TOPIC_CAPABILITY, TOPIC_EXPORT, export_record, request_from_record
 from streams.vpp.export import ExportRequest, Market, evaluate_export, next_slot_start
 from streams.vpp.outlook import BASELINE_KEEP_MS, BaselineBook, ForecastBook, assets_for_slots, export_inputs
+from streams.vpp.pv_degradation import DegradationBook
 from streams.vpp.registry import Portfolio, RegisteredAsset
 from streams.vpp.service import answer_capability_request
 
@@ -91,6 +95,12 @@ class VppProcessor:
     baselines: BaselineBook = field(default_factory=BaselineBook)
     last_export: dict[str, LastExport] = field(default_factory=dict)
     answered: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    degradation: DegradationBook = field(default_factory=DegradationBook)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Snapshots written before a field existed resume with its default (e.g. ``degradation``)."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("degradation", DegradationBook())
 
     def on_asset(self, reg: RegisteredAsset) -> list[Out]:
         self.portfolio.upsert(reg)
@@ -104,6 +114,11 @@ class VppProcessor:
         self.baselines.observe(rec)
         return []
 
+    def on_degradation(self, rec: dict[str, Any]) -> list[Out]:
+        """Keep a PvDegradation record if it is the newest estimate of its asset."""
+        self.degradation.observe(rec)
+        return []
+
     def on_request(self, rec: dict[str, Any]) -> list[Out]:
         """Answer a VppCapabilityRequest record once (raises KeyError/ValueError on a malformed request)."""
         rid = str(rec["request_id"])
@@ -113,7 +128,12 @@ class VppProcessor:
         slot_ms = req.slot_minutes * MINUTE_MS
         starts = [req.slot_start(t) for t in range(req.slots)]
         assets = assets_for_slots(
-            self.portfolio.members(rec["vpp_id"]), self.forecasts, self.baselines, starts, slot_ms
+            self.portfolio.members(rec["vpp_id"]),
+            self.forecasts,
+            self.baselines,
+            starts,
+            slot_ms,
+            self.degradation,
         )
         answer = answer_capability_request(rec, assets)
         self.answered[rid] = None
@@ -141,7 +161,13 @@ class VppProcessor:
         start = next_slot_start(now_ms, cfg.lead_minutes, cfg.slot_minutes)
         end = start + cfg.slot_minutes * MINUTE_MS
         inputs = export_inputs(
-            vpp_id, self.portfolio.members(vpp_id), self.forecasts, self.baselines, start, end
+            vpp_id,
+            self.portfolio.members(vpp_id),
+            self.forecasts,
+            self.baselines,
+            start,
+            end,
+            self.degradation,
         )
         req = ExportRequest(
             vpp_id,

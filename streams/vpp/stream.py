@@ -1,13 +1,14 @@
 """Stream adapter of the VPP service for :class:`~streams.stateful_loop.StatefulLoop`.
 
 Inputs (canonical names, mapped to the topology's): ``vpp.assets.v1`` (compacted registry), ``vpp.capability
-.requests.v1``, ``forecast.profiles.v1``, ``baseline.15m.v1``. Outputs: ``vpp.capability.v1`` and
+.requests.v1``, ``forecast.profiles.v1``, ``baseline.15m.v1``, ``vpp.pv.degradation.v1`` (compacted PV
+degradation estimates). Outputs: ``vpp.capability.v1`` and
 ``vpp.export.v1``. The worker's clock drives :meth:`VppStream.tick` once the consumer is caught up, so exports
 are evaluated on time even when no event arrives. The whole :class:`~streams.vpp.processor.VppProcessor`
-(portfolio, forecasts, baselines, schedule, answered requests) is the snapshot, so a restart resumes it.
+(portfolio, forecasts, baselines, degradation estimates, schedule, answered requests) is the snapshot, so a restart resumes it.
 
 Bad input on the VPP's own topics (undecodable bytes, a record of another contract, a VppAsset that fails
-validation, a request that cannot be evaluated) raises :class:`InvalidInput` (a
+validation, a PvDegradation without its asset id or computed_at, a request that cannot be evaluated) raises :class:`InvalidInput` (a
 :class:`~edream.serde.DecodeError`): the loop dead-letters the message with its position, original bytes and
 the reason. Undecodable forecasts and baselines are skipped and counted (their sinks dead-letter them).
 """
@@ -22,18 +23,20 @@ from edream.serde import DecodeError, Serde
 from streams.outputs import Emit, Out, encode_outs
 from streams.vpp.events import TOPIC_CAPABILITY_REQUESTS
 from streams.vpp.processor import VppConfig, VppProcessor
+from streams.vpp.pv_degradation import TOPIC_DEGRADATION
 from streams.vpp.registry import TOPIC_ASSETS, RegistryError, registered_from_record
 
 log = logging.getLogger(__name__)
 FORECAST_TOPIC = "forecast.profiles.v1"
 BASELINE_TOPIC = "baseline.15m.v1"
-INPUT_TOPICS = (TOPIC_ASSETS, TOPIC_CAPABILITY_REQUESTS, FORECAST_TOPIC, BASELINE_TOPIC)
+INPUT_TOPICS = (TOPIC_ASSETS, TOPIC_CAPABILITY_REQUESTS, FORECAST_TOPIC, BASELINE_TOPIC, TOPIC_DEGRADATION)
 #: canonical input topic -> the contract it carries
 CONTRACTS = {
     TOPIC_ASSETS: "VppAsset",
     TOPIC_CAPABILITY_REQUESTS: "VppCapabilityRequest",
     FORECAST_TOPIC: "Forecast",
     BASELINE_TOPIC: "Baseline",
+    TOPIC_DEGRADATION: "PvDegradation",
 }
 
 
@@ -54,7 +57,7 @@ class VppStream:
     def handle(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int) -> list[Emit]:
         canonical = self.canonical.get(topic, topic)
         expected = CONTRACTS.get(canonical)
-        strict = canonical in (TOPIC_ASSETS, TOPIC_CAPABILITY_REQUESTS)
+        strict = canonical in (TOPIC_ASSETS, TOPIC_CAPABILITY_REQUESTS, TOPIC_DEGRADATION)
         try:
             name, rec = self.serde.decode(value, topic)
             if name != expected:
@@ -76,6 +79,10 @@ class VppStream:
             except Exception as exc:  # noqa: BLE001 - a request that cannot be evaluated must not stop the loop
                 log.warning("vpp: capability request %s not answered: %s", rec.get("request_id"), exc)
                 raise InvalidInput(f"vpp: capability request {rec.get('request_id')!r}: {exc}") from exc
+        if name == "PvDegradation":
+            if not rec.get("asset_id") or rec.get("computed_at") is None:
+                raise InvalidInput("vpp: PvDegradation without asset_id or computed_at")
+            return self._encode(proc.on_degradation(rec))
         if name == "Forecast":
             return self._encode(proc.on_forecast(rec))
         return self._encode(proc.on_baseline(rec))
