@@ -8,6 +8,8 @@ PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM   := /usr/bin/chromium
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# two pytest workers; tests sharing fixed ports (the demo's field simulators) share an xdist_group
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup run test lint format bench clean
 

@@ -14,7 +14,8 @@ from platform_process import start_platform, stop_platform, wait_status
 
 from edream.embedded.process import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the demo starts the field simulators on fixed ports: one demo at a time (make test runs two xdist workers)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("field_site")]
 
 #: ClickHouse tables behind the panels that the demo must fill (see docker/README.md)
 PANEL_TABLES = (

@@ -31,6 +31,7 @@ def _tansu_children(pid: int) -> list[psutil.Process]:
         return []
 
 
+@pytest.mark.xdist_group("field_site")  # the demo's field simulators use fixed ports: one demo at a time
 def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
@@ -62,7 +63,14 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
             stats = httpx.get(f"http://127.0.0.1:{port}/api/panels/pipeline", timeout=10).json()["blocks"][0]
             reporting = next(x["value"] for x in stats["stats"] if x["label"] == "devices reporting")
             time.sleep(2)
-        assert reporting > 50, f"only {reporting} devices reporting: the connector's devices never arrived"
+        logs = {
+            n: (tmp_path / "logs" / n).read_text()[-1500:]
+            for n in ("field-sim.log", "connector.log")
+            if (tmp_path / "logs" / n).exists()
+        }
+        assert reporting > 50, (
+            f"only {reporting} devices reporting: the connector's devices never arrived: {logs}"
+        )
         assert "device up" in (tmp_path / "logs" / "connector.log").read_text()
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'edream_counter{name="sink.measurements.rows"}' in metrics
