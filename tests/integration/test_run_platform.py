@@ -63,19 +63,14 @@ def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
             stats = httpx.get(f"http://127.0.0.1:{port}/api/panels/pipeline", timeout=10).json()["blocks"][0]
             reporting = next(x["value"] for x in stats["stats"] if x["label"] == "devices reporting")
             time.sleep(2)
-        logs = {
-            n: (tmp_path / "logs" / n).read_text()[-1500:]
-            for n in ("field-sim.log", "connector.log")
-            if (tmp_path / "logs" / n).exists()
-        }
-        assert reporting > 50, (
-            f"only {reporting} devices reporting: the connector's devices never arrived: {logs}"
-        )
-        assert "device up" in (tmp_path / "logs" / "connector.log").read_text()
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        assert 'edream_counter{name="sink.measurements.rows"}' in metrics
+        if reporting > 50:
+            assert "device up" in (tmp_path / "logs" / "connector.log").read_text()
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
         out = stop_platform(proc)
+    field = [line for line in out.splitlines() if "field" in line]
+    assert reporting > 50, f"only {reporting} devices reporting: the field site never arrived: {field}"
     assert "stopped (embedded broker and chain shut down)" in out
     psutil.wait_procs(tansu, timeout=10)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
