@@ -80,7 +80,7 @@ def test_market_orders_are_accepted_and_the_first_gate_clears_with_trades(script
 
 
 def test_devices_following_orders_deliver_and_one_defector_triggers_shortfall_and_settlement(events):
-    """Script -> real FlexDesk (flat 5 kW outlook, as wired in edream run) -> orders -> responder readings."""
+    """Script -> real FlexDesk (flat 5 kW outlook; edream run uses the OutlookBook) -> orders -> responder readings."""
     desk = FlexDesk(Registry(), flat_outlook)
     for e in events:
         if e.schema == "FlexEnrolment":
