@@ -8,7 +8,7 @@ PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM   := /usr/bin/chromium
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# two pytest workers; tests sharing fixed ports (the demo's field simulators) share an xdist_group
+# two pytest workers (integration tests mostly wait on timers); tests marked xdist_group share one worker
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup run test lint format bench clean

@@ -1,21 +1,27 @@
-"""`make run` as a newcomer sees it: `edream run` (demo on) fills every dashboard panel within minutes.
+"""`make run` as a newcomer sees it: `edream run` (demo on) with its embedded broker and chain as children,
+`edream status`, a refused second start, the field site's devices arriving through the connector, every
+dashboard panel filled within minutes, and Ctrl-C stopping everything.
 
 Real embedded stack (Tansu, chDB, anvil), real services; the demo's community, DSO request and signed market
-orders go through the same topics as production traffic. Bounded waits only (no timing assertions).
+orders go through the same topics as production traffic. Bounded waits only (no timing assertions). This is the
+suite's only run with the demo: its field simulators listen on fixed ports.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 import httpx
+import psutil
 import pytest
 from platform_process import start_platform, stop_platform, wait_status
 
 from edream.embedded.process import free_port
 
-# the demo starts the field simulators on fixed ports: one demo at a time (make test runs two xdist workers)
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("field_site")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: ClickHouse tables behind the panels that the demo must fill (see docker/README.md)
 PANEL_TABLES = (
@@ -38,17 +44,51 @@ def _panel(port: int, pid: str) -> dict:
     return httpx.get(f"http://127.0.0.1:{port}/api/panels/{pid}", timeout=10).json()
 
 
+def _tansu_children(pid: int) -> list[psutil.Process]:
+    try:
+        return [c for c in psutil.Process(pid).children(recursive=True) if "tansu" in c.name()]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edream.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _devices_reporting(port: int, more_than: int, timeout: float) -> int:
+    deadline, reporting = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and reporting <= more_than:
+        stats = httpx.get(f"http://127.0.0.1:{port}/api/panels/pipeline", timeout=10).json()["blocks"][0]
+        reporting = next(x["value"] for x in stats["stats"] if x["label"] == "devices reporting")
+        time.sleep(2)
+    return reporting
+
+
 def _stats(panel: dict) -> dict:
     return {s["label"]: s["value"] for b in panel["blocks"] if b["kind"] == "stats" for s in b["stats"]}
 
 
-def test_demo_day_fills_the_dashboard(tmp_path):
+@pytest.mark.timeout(600)
+def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
     env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
     proc = start_platform(env)
-    out = ""
+    out, reporting = "", 0
     try:
+        st = wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
+        tansu = _tansu_children(proc.pid)
+        assert len(tansu) == 1, "the embedded broker runs as a child of the platform"
+        assert st["ethereum"].startswith("http://127.0.0.1:") and st["broker"].startswith("127.0.0.1:")
+        cli = _cli(env, "status")
+        assert "platform    running" in cli.stdout and "kafka       ok" in cli.stdout, cli.stdout
+        assert "table measurements:" in cli.stdout
+        assert "ethereum    ok " in cli.stdout and "\nlag         " in cli.stdout, cli.stdout
+        second = _cli(env, "run")
+        assert second.returncode == 2 and "already running" in second.stderr, second.stderr
+
         st = wait_status(
             port,
             lambda s: all(s["clickhouse"].get("tables", {}).get(t, 0) > 0 for t in PANEL_TABLES),
@@ -79,6 +119,17 @@ def test_demo_day_fills_the_dashboard(tmp_path):
             and vpp["next window offered"] > 0
             and vpp["capability answers"] >= 1
         )
+        # the field site: protocol simulators -> connector process -> broker -> sink (devices beyond the demo's)
+        reporting = _devices_reporting(port, more_than=50, timeout=150)
+        if reporting > 50:
+            assert "device up" in (tmp_path / "logs" / "connector.log").read_text()
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
         out = stop_platform(proc)
-    assert "edream: stopped" in out
+    field = [line for line in out.splitlines() if "field" in line]
+    assert reporting > 50, f"only {reporting} devices reporting: the field site never arrived: {field}"
+    assert "edream: stopped (embedded broker and chain shut down)" in out
+    psutil.wait_procs(tansu, timeout=10)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
+    assert not (tmp_path / "run.json").exists()

@@ -1,80 +1,26 @@
-"""`edream run` as a user runs it: real broker, Faust worker, chDB sink, status API, DLQ, clean Ctrl-C."""
+"""`edream run` on an external broker: real Faust worker, chDB sink, status API, dead letters, anchoring.
+
+The embedded-broker run with the demo (children, status CLI, second start refused, field site, Ctrl-C) is
+tests/integration/test_demo_day.py."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 import uuid
 
-import httpx
-import psutil
 import pytest
 from confluent_kafka import Producer
 from platform_process import platform_env, start_platform, stop_platform, wait_status
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
-from edream.embedded.process import free_port
 from edream.kafka import producer_config
 from edream.serde import Serde
 from streams.anchoring.synthetic import synthetic_settlement
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _tansu_children(pid: int) -> list[psutil.Process]:
-    try:
-        return [c for c in psutil.Process(pid).children(recursive=True) if "tansu" in c.name()]
-    except psutil.NoSuchProcess:
-        return []
-
-
-@pytest.mark.xdist_group("field_site")  # the demo's field simulators use fixed ports: one demo at a time
-def test_make_run_path_embedded_broker_demo_feed_and_ctrl_c(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
-    env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
-    proc = start_platform(env)
-    try:
-        st = wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
-        tansu = _tansu_children(proc.pid)
-        assert len(tansu) == 1, "the embedded broker runs as a child of the platform"
-        assert st["ethereum"].startswith("http://127.0.0.1:")
-        assert st["broker"].startswith("127.0.0.1:")
-        cli = subprocess.run(
-            [sys.executable, "-m", "edream.cli", "status"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert "platform    running" in cli.stdout and "kafka       ok" in cli.stdout, cli.stdout
-        assert "table measurements:" in cli.stdout
-        assert "ethereum    ok " in cli.stdout and "\nlag         " in cli.stdout, cli.stdout
-        second = subprocess.run(
-            [sys.executable, "-m", "edream.cli", "run"], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert second.returncode == 2 and "already running" in second.stderr, second.stderr
-        # the field site: protocol simulators -> connector process -> broker -> sink (devices beyond the demo's)
-        deadline, reporting = time.monotonic() + 150, 0
-        while time.monotonic() < deadline and reporting <= 50:
-            stats = httpx.get(f"http://127.0.0.1:{port}/api/panels/pipeline", timeout=10).json()["blocks"][0]
-            reporting = next(x["value"] for x in stats["stats"] if x["label"] == "devices reporting")
-            time.sleep(2)
-        if reporting > 50:
-            assert "device up" in (tmp_path / "logs" / "connector.log").read_text()
-            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            assert 'edream_counter{name="sink.measurements.rows"}' in metrics
-    finally:
-        out = stop_platform(proc)
-    field = [line for line in out.splitlines() if "field" in line]
-    assert reporting > 50, f"only {reporting} devices reporting: the field site never arrived: {field}"
-    assert "stopped (embedded broker and chain shut down)" in out
-    psutil.wait_procs(tansu, timeout=10)
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
-    assert not (tmp_path / "run.json").exists()
 
 
 def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_topic, renamed_topology):
