@@ -12,12 +12,12 @@ ForecastAccuracy records (avro/ForecastAccuracy.avsc). The whole service pickles
 from __future__ import annotations
 
 import math
-import pickle
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams import snapshots
 from streams.analytics.accuracy import OnlineAccuracy
 from streams.analytics.forecasting import HORIZONS, EntityForecaster, forecast_record
 
@@ -158,11 +158,8 @@ class ForecastService:
         return out
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshots.dump(self)
 
     @staticmethod
     def restore(blob: bytes) -> ForecastService:
-        obj = pickle.loads(blob)
-        if not isinstance(obj, ForecastService):
-            raise TypeError("not a ForecastService snapshot")
-        return obj
+        return snapshots.load(blob, ForecastService)

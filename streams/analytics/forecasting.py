@@ -30,12 +30,13 @@ Every feature of a target step lies at least one day before it, so the same mode
 from __future__ import annotations
 
 import math
-import pickle
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from river import linear_model, time_series
+
+from streams import snapshots
 
 DAY_MS = 86_400_000
 MODELS = ("linear", "profile", "seasonal-naive", "holt-winters")
@@ -227,14 +228,11 @@ class EntityForecaster:
         ]
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshots.dump(self)
 
     @staticmethod
     def restore(blob: bytes) -> EntityForecaster:
-        obj = pickle.loads(blob)
-        if not isinstance(obj, EntityForecaster):
-            raise TypeError("not an EntityForecaster snapshot")
-        return obj
+        return snapshots.load(blob, EntityForecaster)
 
 
 def forecast_record(

@@ -20,7 +20,6 @@ exists yet, so ``auto_accept`` (default on) accepts every feasible offer at once
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from edream.serde import Serde
 from edream.settings import Settings
+from streams import snapshots
 from streams.deadletter import DEADLETTER_TOPIC
 from streams.flex.desk import (
     TOPIC_COMMANDS,
@@ -170,14 +170,11 @@ class FlexStream:
         return encode_outs(self.serde, self.topics, outs)
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.desk, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshots.dump(self.desk)
 
     @staticmethod
     def restore_desk(blob: bytes) -> FlexDesk:
-        desk = pickle.loads(blob)
-        if not isinstance(desk, FlexDesk):
-            raise TypeError("not a FlexDesk snapshot")
-        return desk
+        return snapshots.load(blob, FlexDesk)
 
 
 def loop_config(

@@ -10,10 +10,10 @@ consumer is caught up, so gates close on time even when no order arrives. Output
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Mapping
 
 from edream.serde import DecodeError, Serde
+from streams import snapshots
 from streams.market.config import MarketConfig
 from streams.market.market_order import MarketOrder
 from streams.market.participants import Participant
@@ -55,11 +55,8 @@ class MarketStream:
         return encode_outs(self.serde, self.topics, outs)
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.processor, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshots.dump(self.processor)
 
     @classmethod
     def restore(cls, serde: Serde, blob: bytes, topics: Mapping[str, str] | None = None) -> MarketStream:
-        proc = pickle.loads(blob)
-        if not isinstance(proc, MarketProcessor):
-            raise TypeError("not a MarketProcessor snapshot")
-        return cls(serde, proc, topics)
+        return cls(serde, snapshots.load(blob, MarketProcessor), topics)

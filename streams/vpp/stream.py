@@ -16,10 +16,10 @@ the reason. Undecodable forecasts and baselines are skipped and counted (their s
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Mapping
 
 from edream.serde import DecodeError, Serde
+from streams import snapshots
 from streams.outputs import Emit, Out, encode_outs
 from streams.vpp.events import TOPIC_CAPABILITY_REQUESTS
 from streams.vpp.processor import VppConfig, VppProcessor
@@ -94,7 +94,7 @@ class VppStream:
         return encode_outs(self.serde, self.topics, outs)
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.processor, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshots.dump(self.processor)
 
     @classmethod
     def restore(
@@ -105,9 +105,7 @@ class VppStream:
         config: VppConfig | None = None,
     ) -> VppStream:
         """Resume from a snapshot; ``config`` (the current vpp.yaml) replaces the snapshot's."""
-        proc = pickle.loads(blob)
-        if not isinstance(proc, VppProcessor):
-            raise TypeError("not a VppProcessor snapshot")
+        proc = snapshots.load(blob, VppProcessor)
         if config is not None:
             proc.config = config
         return cls(serde, proc, topics)
