@@ -51,6 +51,29 @@ def rejection(record: dict[str, Any], code: str, reason: str) -> dict[str, Any]:
     }
 
 
+class ConsumerAgent:
+    """A blocking agent with its own ``consumer`` and ``producer`` that works in ``step()`` batches (the anchoring
+    and terms agents); an exception from ``step`` (e.g. an unauthorised key) ends :meth:`run`."""
+
+    consumer: Consumer
+    producer: Producer
+
+    def step(self) -> object:
+        raise NotImplementedError
+
+    def run(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Loop until ``stop()`` is true."""
+        try:
+            while not stop():
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.producer.flush(30)
+        self.consumer.close()
+
+
 @dataclass
 class _Positions:
     """Per (topic, partition): next offset to read, and the first offset of each open window."""
@@ -75,7 +98,7 @@ class _Positions:
         return out
 
 
-class AnchoringAgent:
+class AnchoringAgent(ConsumerAgent):
     """One consumer-group member. Call :meth:`step` in a loop (or :meth:`run`)."""
 
     def __init__(
@@ -174,15 +197,3 @@ class AnchoringAgent:
                 r["settlement_id"],
                 rejection(r, "ANCHOR_CONFLICT", str(exc)),
             )
-
-    def run(self, stop: Callable[[], bool] = lambda: False) -> None:
-        """Loop until ``stop()`` is true (an AnchorRejected, e.g. an unauthorised key, ends the loop)."""
-        try:
-            while not stop():
-                self.step()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.producer.flush(30)
-        self.consumer.close()

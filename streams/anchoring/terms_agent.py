@@ -32,6 +32,7 @@ from web3.exceptions import ContractLogicError
 from edream.kafka import consumer_config, producer_config
 from edream.serde import DecodeError, Serde
 from edream.settings import Settings
+from streams.anchoring.agent import ConsumerAgent
 from streams.anchoring.artifacts import revert_reason
 from streams.anchoring.terms import (
     OnChainTerms,
@@ -163,7 +164,7 @@ class _Pending:
     value: bytes | None
 
 
-class TermsAgent:
+class TermsAgent(ConsumerAgent):
     """One consumer-group member; call :meth:`step` in a loop (the platform hosts it on its own thread)."""
 
     def __init__(
@@ -305,18 +306,6 @@ class TermsAgent:
                 offsets=[TopicPartition(t, p, o) for (t, p), o in points.items()], asynchronous=False
             )
             self._committed = points
-
-    def run(self, stop: Callable[[], bool] = lambda: False) -> None:
-        """Loop until ``stop()`` is true."""
-        try:
-            while not stop():
-                self.step()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.producer.flush(30)
-        self.consumer.close()
 
 
 def latest_enrolment(
