@@ -204,9 +204,12 @@ def test_flex_lifecycle_on_broker_and_chdb(
         worker2 = threading.Thread(target=again.run, args=(stop2,), daemon=True)
         worker2.start()
         try:
-            # a consumer-group rejoin of the same group can take a rebalance round on a busy machine
+            # a consumer-group rejoin of the same group can take a rebalance round on a busy machine; wait for
+            # the assignment too: a member closed while still joining holds up the group's next rebalance
             wait_for(
-                lambda: len(again.desk.registry.records) == 50, timeout=120, what="registry after restart"
+                lambda: len(again.desk.registry.records) == 50 and again.loop.consumer.assignment(),
+                timeout=120,
+                what="registry and assignment after restart",
             )
         finally:
             stop2.set()
