@@ -81,6 +81,26 @@ class Settings(BaseSettings):
         description="wait after a window's end (event time, or wall clock when idle) before anchoring",
     )
 
+    # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
+    validation_max_future_s: float = Field(
+        300.0, ge=0, description="event times may run this far ahead of the wall clock (clock skew), s"
+    )
+    validation_max_past_days: float = Field(
+        31.0, gt=0, description="event times older than this many days before the wall clock are refused"
+    )
+    validation_horizon_days: float = Field(
+        7.0, gt=0, description="flex slots, market slots and VPP windows may start at most this far ahead"
+    )
+    validation_max_reading_kw: float = Field(
+        10_000.0, gt=0, description="largest |active/reactive/apparent power| of one meter reading, kW"
+    )
+    validation_max_flex_kw: float = Field(
+        10_000.0, gt=0, description="largest flexibility one DSO request may ask for in one slot, kW"
+    )
+    validation_max_order_wh: int = Field(
+        10_000_000, gt=0, description="largest quantity of one market order, Wh"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings

@@ -341,9 +341,10 @@ def record_from_event(event: dict[str, Any]) -> ProsumerRecord:
     """Inverse of :func:`enrolment_event`; raises EnrolmentError when the terms hash does not match."""
     try:
         record = from_dict(json.loads(event["record_json"]))
-    except (ValueError, KeyError) as exc:
+        digest = record.terms_hash()  # NaN or infinite numbers cannot be hashed (ValueError/OverflowError)
+    except (ValueError, OverflowError, KeyError) as exc:
         raise EnrolmentError(f"bad enrolment event: {exc}") from exc
-    if record.terms_hash() != event["terms_hash"]:
+    if digest != event["terms_hash"]:
         raise EnrolmentError(f"{record.prosumer_id}: terms_hash does not match the record")
     return record
 

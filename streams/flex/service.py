@@ -12,8 +12,11 @@ an offer never misses readings, baselines or forecasts that were already on the 
 outlook, command planner) is pickled by the loop after every batch, before offsets are committed; every output
 carries a deterministic id, so a replay after a crash re-emits identical records that idempotent sinks collapse.
 
-Undecodable input goes to the dead-letter topic with the reason; an enrolment with bad values or a terms hash that
-does not match gets a ``Rejection`` (INVALID_ENROLMENT) and changes nothing. DSO acceptance: no acceptance event
+Undecodable input, and readings outside the Measurement contract (:mod:`streams.validation.measurement`: NaN,
+event time more than the clock skew ahead of the wall clock, absurd ids or units), go to the dead-letter topic
+with the reason before they touch any state; an enrolment with bad or unbounded values
+(:func:`streams.validation.flex.check_enrolment`) or a terms hash that does not match gets a ``Rejection``
+(INVALID_ENROLMENT) and changes nothing; a request outside its bounds gets a ``Rejection`` at submission. DSO acceptance: no acceptance event
 exists yet, so ``auto_accept`` (default on) accepts every feasible offer at once, standing in for the DSO.
 """
 
@@ -47,6 +50,9 @@ from streams.flex.requests import FlexRequest, to_ms
 from streams.flex.validation import Code, Issue, rejection
 from streams.outputs import Emit, Out, encode_outs
 from streams.stateful_loop import LoopConfig, StatefulLoop
+from streams.validation.fields import InvalidRecord, describe
+from streams.validation.flex import check_enrolment
+from streams.validation.measurement import check_measurement
 
 log = logging.getLogger(__name__)
 TOPIC_READINGS = "meter.readings.raw.v1"
@@ -125,21 +131,28 @@ class FlexStream:
         return self.desk.outlook if isinstance(self.desk.outlook, OutlookBook) else None
 
     def handle(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int) -> list[Emit]:
-        """Raises DecodeError for undecodable bytes (the loop dead-letters them)."""
+        """Raises DecodeError for undecodable bytes and :class:`InvalidRecord` for a reading outside its contract
+        (the loop dead-letters both with the reason); an invalid enrolment becomes a Rejection."""
         name, rec = self.serde.decode(value, topic)
         desk = self.desk
         if name == "FlexEnrolment":
             try:
-                desk.registry.upsert(record_from_event(rec))
+                record = record_from_event(rec)
+                if errors := check_enrolment(record):
+                    raise EnrolmentError(describe(errors))
             except EnrolmentError as exc:
                 issue = Issue(Code.INVALID_ENROLMENT, str(exc))
                 rej = rejection("FlexEnrolment", rec.get("prosumer_id", ""), [issue], self.clock())
                 return self._encode([out_of(rej)])
+            desk.registry.upsert(record)
             return []
         if name == "FlexRequest":
             desk.pending_requests.append(FlexRequest.from_avro(rec))  # offered on the next tick (caught up)
             return []
         if name == "Measurement" and (kw := net_power_kw(rec)) is not None:
+            # validated before it reaches the outlook, the verification watermark or the command timer
+            if errors := check_measurement(rec, now_ms=self.clock()):
+                raise InvalidRecord("Measurement", errors)
             ts = to_ms(rec["ts"])
             if self.book is not None:
                 self.book.on_reading(rec["prosumer_id"], ts, kw)

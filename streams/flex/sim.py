@@ -51,8 +51,15 @@ def flat_outlook(prosumer_id: str, slot_start: int) -> SlotOutlook:
 
 
 def reduce_request(
-    kw: float = 60.0, n_slots: int = 4, request_id: str = "req-1", start: int = T0, area: str = AREA
+    kw: float = 60.0,
+    n_slots: int = 4,
+    request_id: str = "req-1",
+    start: int = T0,
+    area: str = AREA,
+    created_at: int | None = None,
 ) -> FlexRequest:
+    """A REDUCE request of ``n_slots`` slots from ``start``; created an hour before ``min(start, T0)`` (the
+    simulation's "now" is ``T0 - 1 h``, and a request must not be stamped ahead of the wall clock)."""
     return FlexRequest(
         request_id=request_id,
         dso_id="dso-1",
@@ -61,7 +68,7 @@ def reduce_request(
         slots=tuple(RequestSlot(start + k * SLOT_MS, kw) for k in range(n_slots)),
         reward_micro_per_kwh=250_000,
         deadline=start - 60_000,
-        created_at=start - 3_600_000,
+        created_at=min(start, T0) - 3_600_000 if created_at is None else created_at,
     )
 
 

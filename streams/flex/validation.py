@@ -12,6 +12,9 @@ from streams.flex.enrolment import Registry
 from streams.flex.ids import stable_id
 from streams.flex.offers import FlexOffer
 from streams.flex.requests import FlexRequest
+from streams.validation.fields import FieldError
+from streams.validation.flex import check_flex_request
+from streams.validation.limits import Limits
 
 
 class Code(StrEnum):
@@ -30,6 +33,12 @@ class Code(StrEnum):
     DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
     UNKNOWN_OFFER = "UNKNOWN_OFFER"
     OFFER_INFEASIBLE = "OFFER_INFEASIBLE"
+    INVALID_FIELD = "INVALID_FIELD"  # an id, text or number outside the contract (length, pattern, finite)
+    EVENT_TIME_OUT_OF_BOUNDS = (
+        "EVENT_TIME_OUT_OF_BOUNDS"  # created_at too far ahead of / behind the wall clock
+    )
+    BEYOND_HORIZON = "BEYOND_HORIZON"  # a slot or the deadline further ahead than the horizon
+    KW_TOO_LARGE = "KW_TOO_LARGE"  # a slot asks for more kW than the configured limit
     INVALID_ENROLMENT = (
         "INVALID_ENROLMENT"  # registry record with bad values or a terms hash that does not match
     )
@@ -74,12 +83,18 @@ def validate_request(
     registry: Registry,
     busy_area_slots: Collection[tuple[str, int]] = (),
     known_request_ids: Collection[str] = (),
+    limits: Limits | None = None,
 ) -> list[Issue]:
-    """All problems with ``req`` (empty list = valid).
+    """All problems with ``req`` (empty list = valid); ``now`` is the wall clock (UTC epoch ms).
 
-    busy_area_slots: (area_id, slot_start) pairs already covered by an active order: a request overlapping one
-    is OVERLAPPING_ORDER (one congestion order per area and slot).
+    First the contract bounds (:func:`streams.validation.flex.check_flex_request`: ids, event time, horizon,
+    kW limit); a request outside them gets only those issues. Then the business rules. busy_area_slots:
+    (area_id, slot_start) pairs already covered by an active order: a request overlapping one is
+    OVERLAPPING_ORDER (one congestion order per area and slot).
     """
+    bounds = check_flex_request(req, now, limits)
+    if bounds:
+        return [Issue(code_of(e), str(e)) for e in bounds]
     issues: list[Issue] = []
     if req.request_id in known_request_ids:
         issues.append(Issue(Code.DUPLICATE_REQUEST, f"request {req.request_id} was already processed"))
@@ -117,6 +132,17 @@ def validate_request(
     if not registry.in_area(req.area_id):
         issues.append(Issue(Code.UNKNOWN_AREA, f"no enrolled prosumer in area {req.area_id}"))
     return issues
+
+
+def code_of(error: FieldError) -> Code:
+    """The Rejection code of a contract bound that a request broke."""
+    if error.code in ("ts_in_future", "ts_too_old"):
+        return Code.EVENT_TIME_OUT_OF_BOUNDS
+    if error.code == "beyond_horizon":
+        return Code.BEYOND_HORIZON
+    if error.field.endswith(".kw"):
+        return Code.KW_TOO_LARGE
+    return Code.INVALID_FIELD
 
 
 def validate_acceptance(
