@@ -12,6 +12,7 @@ ended and all meters of its traders have reported their intervals, it is settled
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -23,14 +24,21 @@ from streams.market.market_order import MarketOrder
 from streams.market.metering import MeterLedger
 from streams.market.participants import Participant, ParticipantRegistry
 from streams.market.settlement import Metered, settle_session
-from streams.market.validation import OrderValidator
+from streams.market.validation import OrderValidator, bounds_verdict
 from streams.outputs import Out
+from streams.validation.fields import Checker, InvalidRecord
+from streams.validation.limits import current_limits
+from streams.validation.market import check_market_order
 
 TOPIC_ORDERS_ACCEPTED = "market.orders.accepted.v1"
 TOPIC_CLEARING = "market.clearing.v1"
 TOPIC_TRADES = "market.trades.v1"
 TOPIC_SETTLEMENT = "settlement.market.v1"
 TOPIC_REJECTIONS = "platform.rejections.v1"
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class MarketProcessor:
@@ -50,12 +58,37 @@ class MarketProcessor:
     def on_participant(self, p: Participant) -> None:
         self.registry.upsert(p)
 
-    def on_order(self, order: MarketOrder, event_time: int) -> list[Out]:
+    def on_order(self, order: MarketOrder, event_time: int, now_ms: int | None = None) -> list[Out]:
         """``event_time`` is the trusted arrival time (broker LogAppendTime), never the client's ``client_ts``: a
-        client clock must not move the watermark. The clock advances first, so an order arriving at or after its
-        gate closure is rejected (GATE_CLOSED) even when it is back-dated."""
+        client clock must not move the watermark. ``now_ms`` is the wall clock (UTC epoch ms; default: now).
+
+        Only a validated order moves the clock: first its contract bounds against the wall clock
+        (:func:`streams.validation.market.check_market_order`: arrival time, ``client_ts``, horizon, quantity,
+        field shapes), then participant, signature, session, quantity and price; a failure is rejected with the
+        clock untouched. Then the clock advances to ``event_time``, so an order arriving at or after its gate
+        closure is rejected (GATE_CLOSED) even when it is back-dated."""
+        now = wall_clock_ms() if now_ms is None else now_ms
+        if errors := check_market_order(order, event_time, now):
+            return [
+                Out(
+                    TOPIC_REJECTIONS,
+                    "Rejection",
+                    order.order_id,
+                    rejection_record(order, bounds_verdict(errors), now),
+                )
+            ]
+        verdict = self.validator.check_terms(order)
+        if not verdict.accepted:
+            return [
+                Out(
+                    TOPIC_REJECTIONS,
+                    "Rejection",
+                    order.order_id,
+                    rejection_record(order, verdict, event_time),
+                )
+            ]
         out = self.on_tick(event_time)
-        verdict = self.validator.validate(order)
+        verdict = self.validator.admit(order)
         if verdict.accepted and not verdict.duplicate:
             self.clock.open(order.slot_start)
             self.books[order.slot_start][order.order_id] = order
@@ -65,7 +98,14 @@ class MarketProcessor:
             out.append(Out(TOPIC_REJECTIONS, "Rejection", order.order_id, rec))
         return out
 
-    def on_interval(self, interval: dict[str, Any], event_time: int) -> list[Out]:
+    def on_interval(self, interval: dict[str, Any], event_time: int, now_ms: int | None = None) -> list[Out]:
+        """Meter data for settlement; its ``event_time`` (UTC epoch ms) moves the clock only within the bounds of
+        the wall clock ``now_ms`` (default: now), else :class:`InvalidRecord` (dead-lettered) and nothing changes."""
+        now = wall_clock_ms() if now_ms is None else now_ms
+        lim = current_limits()
+        c = Checker()
+        if not c.event_time("arrival_time", event_time, now, lim.max_past_ms, lim.max_future_ms):
+            raise InvalidRecord("IntervalEnergy", c.errors)
         self.meters.add(interval)
         return self.on_tick(event_time)
 

@@ -10,6 +10,7 @@ from streams.market.gate import GateClock
 from streams.market.market_order import MarketOrder
 from streams.market.participants import ParticipantRegistry
 from streams.market.signing import verify_order
+from streams.validation.fields import FieldError, describe
 
 
 class RejectCode(StrEnum):
@@ -21,6 +22,13 @@ class RejectCode(StrEnum):
     PRICE_OUT_OF_BOUNDS = "PRICE_OUT_OF_BOUNDS"
     GATE_CLOSED = "GATE_CLOSED"
     REPLAYED_NONCE = "REPLAYED_NONCE"
+    # contract bounds (streams.validation.market), checked before anything else
+    EVENT_TIME_OUT_OF_BOUNDS = (
+        "EVENT_TIME_OUT_OF_BOUNDS"  # arrival or client time too far from the wall clock
+    )
+    BEYOND_HORIZON = "BEYOND_HORIZON"  # slot further ahead than the horizon
+    QUANTITY_TOO_LARGE = "QUANTITY_TOO_LARGE"  # above the configured maximum order quantity
+    INVALID_FIELD = "INVALID_FIELD"  # an id, hex field or number of the wrong shape
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,12 @@ class OrderValidator:
         self._nonces: dict[tuple[str, int], str] = {}
 
     def validate(self, order: MarketOrder) -> Verdict:
-        """Validate one order; an accepted order's nonce is recorded."""
+        """Validate one order (:meth:`check_terms`, then :meth:`admit`); an accepted order's nonce is recorded."""
+        verdict = self.check_terms(order)
+        return self.admit(order) if verdict.accepted else verdict
+
+    def check_terms(self, order: MarketOrder) -> Verdict:
+        """Checks 1-6, which do not depend on the gate clock: an order failing them must not move it."""
         cfg = self.config
         p = self.registry.get(order.participant_id)
         if p is None:
@@ -84,6 +97,11 @@ class OrderValidator:
                 f"limit {order.limit_price_micro_per_kwh} outside "
                 f"[{cfg.price_floor_micro_per_kwh}, {cfg.price_cap_micro_per_kwh}] micro/kWh",
             )
+        return ACCEPTED
+
+    def admit(self, order: MarketOrder) -> Verdict:
+        """Checks 7-8 (gate closure by the clock, nonce replay) of an order that passed :meth:`check_terms`."""
+        cfg = self.config
         gate = cfg.gate_closure(order.slot_start)
         if order.client_ts >= gate or self.clock.is_closed(order.slot_start):
             return Verdict(False, RejectCode.GATE_CLOSED, f"gate of {order.session_id} closed at {gate}")
@@ -95,3 +113,17 @@ class OrderValidator:
             return Verdict(False, RejectCode.REPLAYED_NONCE, f"nonce {order.nonce} already used by {seen}")
         self._nonces[key] = order.order_id
         return ACCEPTED
+
+
+def bounds_verdict(errors: list[FieldError]) -> Verdict:
+    """The Rejection verdict of an order outside its contract bounds (:mod:`streams.validation.market`)."""
+    first = errors[0]
+    if first.code in ("ts_in_future", "ts_too_old"):
+        code = RejectCode.EVENT_TIME_OUT_OF_BOUNDS
+    elif first.code == "beyond_horizon":
+        code = RejectCode.BEYOND_HORIZON
+    elif first.field == "quantity_wh" and first.code == "value_out_of_range":
+        code = RejectCode.QUANTITY_TOO_LARGE
+    else:
+        code = RejectCode.INVALID_FIELD
+    return Verdict(False, code, describe(errors))

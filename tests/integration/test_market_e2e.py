@@ -174,9 +174,9 @@ def test_market_end_to_end(test_settings, unique_topic):
         if name == "MarketParticipant":
             proc.on_participant(Participant.from_avro(rec))
         elif name == "MarketOrder":
-            outputs += proc.on_order(MarketOrder.from_avro(rec), ts)
+            outputs += proc.on_order(MarketOrder.from_avro(rec), ts, now_ms=ts)
         else:
-            outputs += proc.on_interval(rec, ts)
+            outputs += proc.on_interval(rec, ts, now_ms=ts)
     assert proc.clock.open_slots == []  # every slot's gate closed by event time
     for o in outputs:
         producer.produce(t_out, serde.encode(o.schema, o.record), o.key)

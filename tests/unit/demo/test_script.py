@@ -70,7 +70,7 @@ def test_market_orders_are_accepted_and_the_first_gate_clears_with_trades(script
         if e.schema == "MarketParticipant":
             proc.on_participant(Participant.from_avro(e.record))
         elif e.schema == "MarketOrder":
-            outs += proc.on_order(MarketOrder.from_avro(e.record), e.at_ms)
+            outs += proc.on_order(MarketOrder.from_avro(e.record), e.at_ms, now_ms=e.at_ms)
     assert [o.schema for o in outs] == ["MarketOrder"] * len(outs) and outs, "every order accepted"
     outs = proc.on_tick(first_gate)
     clearing = [o.record for o in outs if o.schema == "ClearingResult"]

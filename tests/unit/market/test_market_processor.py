@@ -51,9 +51,9 @@ def topics(outs) -> list[str]:
 def test_clears_once_when_event_time_passes_the_gate_not_on_order_arrival():
     p = processor()
     bid, offer = order(0, Side.BID), order(1, Side.OFFER)
-    assert len(p.on_order(bid, SLOT - 2 * Q)) == 1
-    assert p.on_order(bid, SLOT - 2 * Q + 1) == []  # redelivery: no new event
-    p.on_order(offer, SLOT - 2 * Q + 2)
+    assert len(p.on_order(bid, SLOT - 2 * Q, SLOT - 2 * Q)) == 1
+    assert p.on_order(bid, SLOT - 2 * Q + 1, SLOT - 2 * Q + 1) == []  # redelivery: no new event
+    p.on_order(offer, SLOT - 2 * Q + 2, SLOT - 2 * Q + 2)
     assert len(p.book(SLOT)) == 2
     assert p.on_tick(SLOT - Q - 1) == []
     outs = p.on_tick(SLOT - Q)
@@ -64,8 +64,8 @@ def test_clears_once_when_event_time_passes_the_gate_not_on_order_arrival():
 
 def test_backdated_order_arriving_after_the_gate_is_rejected_and_the_slot_still_clears():
     p = processor()
-    p.on_order(order(0, Side.BID), SLOT - 2 * Q)
-    outs = p.on_order(order(1, Side.OFFER, client_ts=SLOT - 2 * Q), SLOT - Q + 5)
+    p.on_order(order(0, Side.BID), SLOT - 2 * Q, SLOT - 2 * Q)
+    outs = p.on_order(order(1, Side.OFFER, client_ts=SLOT - 2 * Q), SLOT - Q + 5, SLOT - Q + 5)
     assert topics(outs) == [TOPIC_CLEARING, TOPIC_REJECTIONS]
     assert outs[0].record["cleared_wh"] == 0 and outs[0].record["price_micro_per_kwh"] is None
     assert outs[1].record["code"] == "GATE_CLOSED"
