@@ -46,9 +46,9 @@ def check_market_order(
             c.fail(
                 "slot_start", "beyond_horizon", f"{order.slot_start} is after now + horizon ({horizon_end})"
             )
-    if c.number("quantity_wh", order.quantity_wh, -INT64_MAX, INT64_MAX, integer=True, unit="Wh"):
-        if order.quantity_wh > lim.max_order_wh:
-            c.fail("quantity_wh", "value_out_of_range", f"{order.quantity_wh} Wh above {lim.max_order_wh} Wh")
+    quantity_ok = c.number("quantity_wh", order.quantity_wh, -INT64_MAX, INT64_MAX, integer=True, unit="Wh")
+    if quantity_ok and order.quantity_wh > lim.max_order_wh:
+        c.fail("quantity_wh", "value_out_of_range", f"{order.quantity_wh} Wh above {lim.max_order_wh} Wh")
     c.number(
         "limit_price_micro_per_kwh", order.limit_price_micro_per_kwh, -INT64_MAX, INT64_MAX, integer=True
     )
