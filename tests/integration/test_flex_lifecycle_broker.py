@@ -90,6 +90,9 @@ def test_flex_lifecycle_on_broker_and_chdb(
     topics = FlexTopics(**{f.name: unique_topic(f"flex-{f.name}") for f in dataclasses.fields(FlexTopics)})
     serde = Serde(test_settings)
     desk = FlexDesk(Registry(), flat_outlook)  # filled from the enrolments topic
+    # the service's wall clock: an hour before delivery while the request is offered, then it follows the
+    # readings as they are sent (a reading ahead of the wall clock is dead-lettered, as in production)
+    wall = {"now": T0 - 3_600_000}
     svc = FlexService(
         desk,
         test_settings,
@@ -97,7 +100,7 @@ def test_flex_lifecycle_on_broker_and_chdb(
         topics,
         group_id=f"flex-{uuid.uuid4().hex[:8]}",
         state_file=tmp_path / "flex.pkl",
-        clock=lambda: T0 - 3_600_000,
+        clock=lambda: wall["now"],
         consumer_overrides={"fetch.wait.max.ms": 10},
     )
     stop = threading.Event()
@@ -137,12 +140,14 @@ def test_flex_lifecycle_on_broker_and_chdb(
 
         devices = Devices([pid(i) for i in range(50)], stoppers(DEVIATORS, STOP_AT))
         for seq, (p, ts, kw) in enumerate(devices.readings(latest_order, T0, END, STEP_MS)):
+            wall["now"] = max(wall["now"], ts)
             send(
                 topics.readings,
                 "Measurement",
                 f"meter-{p}",
                 power_reading(f"meter-{p}", ts, kw * 1000.0, prosumer_id=p, seq=seq),
             )
+        wall["now"] = END + 60_000
         send(
             topics.readings,
             "Measurement",
