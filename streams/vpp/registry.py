@@ -52,7 +52,8 @@ class AssetSpec(BaseModel):
     """One registry entry: the :class:`~streams.vpp.assets.Asset` fields plus ``vpp_id``, ``active`` and the
     forecast entity. Powers kW, energy kWh, times s, percentages 0..100, shares 0..1."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # finite numbers only; ids and names of bounded length (as streams.validation.fields.MAX_ID_LENGTH)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, str_max_length=128)
 
     asset_id: str = Field(min_length=1)
     vpp_id: str = Field(min_length=1)

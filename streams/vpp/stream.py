@@ -8,7 +8,7 @@ are evaluated on time even when no event arrives. The whole :class:`~streams.vpp
 (portfolio, forecasts, baselines, degradation estimates, schedule, answered requests) is the snapshot, so a restart resumes it.
 
 Bad input on the VPP's own topics (undecodable bytes, a record of another contract, a VppAsset that fails
-validation, a PvDegradation without its asset id or computed_at, a request that cannot be evaluated) raises :class:`InvalidInput` (a
+validation, a capability request outside its bounds (:mod:`streams.validation.vpp`), a PvDegradation without its asset id or computed_at, a request that cannot be evaluated) raises :class:`InvalidInput` (a
 :class:`~edream.serde.DecodeError`): the loop dead-letters the message with its position, original bytes and
 the reason. Undecodable forecasts and baselines are skipped and counted (their sinks dead-letter them).
 """
@@ -16,11 +16,14 @@ the reason. Undecodable forecasts and baselines are skipped and counted (their s
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 from edream.serde import DecodeError, Serde
 from streams import snapshots
 from streams.outputs import Emit, Out, encode_outs
+from streams.validation.fields import describe
+from streams.validation.vpp import check_capability_request
 from streams.vpp.events import TOPIC_CAPABILITY_REQUESTS
 from streams.vpp.processor import VppConfig, VppProcessor
 from streams.vpp.pv_degradation import TOPIC_DEGRADATION
@@ -38,6 +41,10 @@ CONTRACTS = {
     BASELINE_TOPIC: "Baseline",
     TOPIC_DEGRADATION: "PvDegradation",
 }
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class InvalidInput(DecodeError):
@@ -74,6 +81,10 @@ class VppStream:
             except RegistryError as exc:
                 raise InvalidInput(f"vpp: invalid asset: {exc}") from exc
         if name == "VppCapabilityRequest":
+            if errors := check_capability_request(rec, wall_clock_ms()):
+                raise InvalidInput(
+                    f"vpp: capability request {str(rec.get('request_id'))[:64]!r}: {describe(errors)}"
+                )
             try:
                 return self._encode(proc.on_request(rec))
             except Exception as exc:  # noqa: BLE001 - a request that cannot be evaluated must not stop the loop
