@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # no runtime import: connectors write dead letters without the ClickHouse client
+    from edream.sink_writer import Positioned
 
 #: Default name; agents running under a topology resolve it with ``AgentContext.topic_of("DeadLetter")``.
 DEADLETTER_TOPIC = "platform.deadletter.v1"
@@ -58,3 +61,13 @@ def dead_letter(
         "failed_at": int(time.time() * 1000) if failed_at is None else failed_at,
         "letter_id": letter_id(stage, source_topic, partition, offset, original, error_type, reason),
     }
+
+
+def sink_letter(
+    item: Positioned, stage: str, error: BaseException | str, error_type: str | None, dlq_topic: str
+) -> dict[str, Any] | None:
+    """Dead letter for a message a sink (``stage``) could not decode or store, with its original key and bytes;
+    None for a dead letter this same stage already wrote and cannot store (lettering it again could loop)."""
+    if item.topic == dlq_topic and item.record.get("stage") == stage:
+        return None
+    return dead_letter(item.topic, item.partition, item.offset, item.key, item.raw, stage, error, error_type)

@@ -18,7 +18,7 @@ from edream.avro_schemas import contract
 from edream.serde import DecodeError
 from edream.sink_writer import Positioned, SinkWriter, write_retrying
 from streams.app import AgentContext, raw_topic
-from streams.deadletter import dead_letter
+from streams.deadletter import sink_letter
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,10 @@ def register(app: faust.App, ctx: AgentContext) -> None:
             async def to_dlq(
                 p: Positioned, error: BaseException | str, error_type: str | None = None
             ) -> None:
-                if p.topic == dlq_name:  # a letter the deadletters table refuses: re-lettering it would loop
+                dl = sink_letter(p, stage, error, error_type, dlq_name)
+                if dl is None:
                     log.error(
-                        "sink %s: dead letter %s/%s/%s not stored: %s",
+                        "sink %s: letter %s/%s/%s not stored: %s",
                         sink.name,
                         p.topic,
                         p.partition,
@@ -47,7 +48,6 @@ def register(app: faust.App, ctx: AgentContext) -> None:
                     )
                     ctx.count(f"sink.{sink.name}.unstorable")
                     return
-                dl = dead_letter(p.topic, p.partition, p.offset, p.key, p.raw, stage, error, error_type)
                 await dlq.send(key=p.topic.encode(), value=ctx.serde.encode("DeadLetter", dl, dlq_name))
                 ctx.count(f"dlq.{sink.name}")
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import all_contracts, contract
 from edream.clickhouse import RowEncoder
+from edream.paths import TOPOLOGY_FILE
 from edream.sink_validation import DATETIME64_END_MS, DATETIME64_MIN_MS, RowValidator, value_check
-from edream.sink_writer import ClickHouseTransient, WriteResult, write_retrying
-from streams.deadletter import MAX_ERROR_CHARS, dead_letter
+from edream.sink_writer import ClickHouseTransient, Positioned, WriteResult, write_retrying
+from edream.topology import load_topology
+from streams.deadletter import MAX_ERROR_CHARS, dead_letter, sink_letter
 
 
 def _invalid(name: str, records: list[dict], **limits) -> dict[int, str]:
@@ -148,3 +151,31 @@ def test_write_retrying_does_not_retry_other_errors():
     with pytest.raises(RuntimeError):
         asyncio.run(write_retrying(run, writer, [1], first_backoff_s=0.001))
     assert writer.calls == 1
+
+
+def test_sink_letter_keeps_the_original_and_never_loops_on_its_own_letters():
+    item = Positioned({"device_id": "d"}, "readings", 2, 9, b"k", b"raw")
+    dl = sink_letter(item, "sink:measurements", "bad ts", "SinkValidationError", "dlq")
+    assert (dl["original"], dl["key"], dl["stage"], dl["error_type"]) == (
+        b"raw",
+        b"k",
+        "sink:measurements",
+        "SinkValidationError",
+    )
+    own = Positioned(dl, "dlq", 0, 1, b"readings", b"letter-bytes")
+    assert sink_letter(own, "sink:measurements", "too long", "SinkValidationError", "dlq") is None
+    other_stage = Positioned({**dl, "stage": "intervals"}, "dlq", 0, 2, None, b"x")
+    assert sink_letter(other_stage, "sink:measurements", "too long", None, "dlq")["original"] == b"x"
+    undecodable = Positioned({}, "dlq", 0, 3, None, b"garbage")
+    assert sink_letter(undecodable, "sink:deadletters", "unknown framing", None, "dlq") is not None
+
+
+def test_every_sink_is_keyed_on_non_nullable_fields():
+    """A dedup key must identify a record: NULL key columns cannot."""
+    topo = load_topology(TOPOLOGY_FILE)
+    for s in topo.sinks:
+        fields = {
+            f["name"]: f["type"] for f in contract(Path(topo.topic(s.topic).value_schema).stem).raw["fields"]
+        }
+        for col in s.order_by:
+            assert not (isinstance(fields[col], list) and "null" in fields[col]), (s.name, col)
