@@ -103,6 +103,10 @@ class Sink(_Strict):
     ttl: str | None = Field(None, description="ClickHouse TTL expression, e.g. 'ts + INTERVAL 90 DAY'")
     batch_rows: int = Field(5000, ge=1)
     batch_seconds: float = Field(1.0, gt=0)
+    max_string_chars: int = Field(
+        4096, ge=1, description="longest string value written; longer rows dead-letter"
+    )
+    string_limits: dict[str, int] = Field({}, description="per-column override of max_string_chars")
 
 
 class Topology(_Strict):
@@ -266,6 +270,11 @@ def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path)
                     fail("sinks", i, s.name, field, f"column '{col}' is not a field of {schema['name']}", j)
         if s.version and s.version not in columns:
             fail("sinks", i, s.name, "version", f"column '{s.version}' is not a field of {schema['name']}")
+        for col in s.string_limits:
+            if col not in columns:
+                fail(
+                    "sinks", i, s.name, "string_limits", f"column '{col}' is not a field of {schema['name']}"
+                )
     names = [a.name for a in topo.agents]
     for i, a in enumerate(topo.agents):
         if names.count(a.name) > 1:

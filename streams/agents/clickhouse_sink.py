@@ -1,8 +1,10 @@
 """Generic ClickHouse sink agent: one batched consumer per sink in topology.yaml.
 
-Decodes each message (either framing); undecodable ones go to the dead-letter topic with the reason and the
-original bytes. Batches are bounded by the sink's ``batch_rows`` and ``batch_seconds``; offsets are committed only
-after the batch is in ClickHouse (at-least-once), and the writes are idempotent.
+Decodes each message (either framing); undecodable ones, and rows the sink's table cannot store (see
+:class:`edream.sink_writer.SinkWriter`), go to the dead-letter topic with the reason and the original bytes (stage
+``sink:<name>``). Batches are bounded by the sink's ``batch_rows`` and ``batch_seconds``; offsets are committed only
+after the batch is in ClickHouse (at-least-once), and the writes are idempotent. While ClickHouse is unreachable a
+batch is retried with backoff (``sink.<name>.retries``), sleeping off the shared ClickHouse thread.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import faust
 
 from edream.avro_schemas import contract
 from edream.serde import DecodeError
-from edream.sink_writer import Positioned, SinkWriter
+from edream.sink_writer import Positioned, SinkWriter, write_retrying
 from streams.app import AgentContext, raw_topic
-from streams.deadletter import dead_letter
+from streams.deadletter import sink_letter
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +31,45 @@ def register(app: faust.App, ctx: AgentContext) -> None:
         writer = SinkWriter(ctx.clickhouse, sink, contract(schema_name))
 
         async def consume(stream, sink=sink, writer=writer, schema_name=schema_name):
+            stage = f"sink:{sink.name}"
+
+            async def to_dlq(
+                p: Positioned, error: BaseException | str, error_type: str | None = None
+            ) -> None:
+                dl = sink_letter(p, stage, error, error_type, dlq_name)
+                if dl is None:
+                    log.error(
+                        "sink %s: letter %s/%s/%s not stored: %s",
+                        sink.name,
+                        p.topic,
+                        p.partition,
+                        p.offset,
+                        error,
+                    )
+                    ctx.count(f"sink.{sink.name}.unstorable")
+                    return
+                await dlq.send(key=p.topic.encode(), value=ctx.serde.encode("DeadLetter", dl, dlq_name))
+                ctx.count(f"dlq.{sink.name}")
+
+            def on_retry(exc: BaseException) -> None:
+                ctx.count(f"sink.{sink.name}.retries")
+
             async for events in stream.take_events(sink.batch_rows, within=sink.batch_seconds):
                 batch: list[Positioned] = []
                 for ev in events:
                     msg = ev.message
+                    p = Positioned({}, msg.topic, msg.partition, msg.offset, ev.key, ev.value)
                     try:
                         name, record = ctx.serde.decode(ev.value, msg.topic)
                         if name != schema_name:
                             raise DecodeError(f"expected {schema_name}, got {name}")
                     except DecodeError as exc:
-                        dl = dead_letter(
-                            msg.topic, msg.partition, msg.offset, ev.key, ev.value, f"sink:{sink.name}", exc
-                        )
-                        value = ctx.serde.encode("DeadLetter", dl, dlq_name)
-                        await dlq.send(key=msg.topic.encode(), value=value)
-                        ctx.count(f"dlq.{sink.name}")
+                        await to_dlq(p, exc)
                         continue
-                    batch.append(Positioned(record, msg.topic, msg.partition, msg.offset))
-                await ctx.in_clickhouse_thread(writer.write, batch)
-                ctx.count(f"sink.{sink.name}.rows", len(batch))
+                    batch.append(Positioned(record, msg.topic, msg.partition, msg.offset, ev.key, ev.value))
+                result = await write_retrying(ctx.in_clickhouse_thread, writer, batch, on_retry)
+                for r in result.rejected:
+                    await to_dlq(r.item, r.reason, r.error_type)
+                ctx.count(f"sink.{sink.name}.rows", result.written)
 
         app.agent(raw_topic(app, sink.topic), name=f"sink.{sink.name}")(consume)

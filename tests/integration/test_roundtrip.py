@@ -62,7 +62,7 @@ def test_roundtrip_broker_to_clickhouse(
         Positioned(r, m.topic(), m.partition(), m.offset()) for (_, r), m in zip(decoded, msgs, strict=True)
     ]
     writer.write(batch)
-    writer.write(batch)  # a retried batch: deduplicated by its token
+    writer.write(batch)  # a retried batch: deduplicated by ClickHouse on its data
     assert chdb_client.query(f"SELECT count() FROM {table}").result_rows[0][0] == 200
     writer.write(batch[:50])  # a replay batched differently: collapsed by ReplacingMergeTree
     assert chdb_client.query(f"SELECT count() FROM {table} FINAL").result_rows[0][0] == 200

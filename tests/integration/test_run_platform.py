@@ -48,23 +48,49 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
             value=serde.encode("Measurement", dict(base, event_id="dup", device_id="d0", ts=now, seq=999)),
         )
         p.produce(readings, key=b"d0", value=serde.encode("Trade", sample_value(contract("Trade").raw)))
+        # valid Avro the measurements table cannot store: each row is dead-lettered, its batch is written
+        hostile = [
+            dict(base, event_id="y2300", device_id="d1", ts=10_413_792_000_000 + 1000, seq=1000),
+            dict(base, event_id="nan", device_id="d1", ts=now - 1, seq=1001, value=float("nan")),
+            dict(base, event_id="long", device_id="x" * 100_000, ts=now - 2, seq=1002),
+        ]
+        for m in hostile:
+            p.produce(readings, key=b"d1", value=serde.encode("Measurement", m))
         assert p.flush(15) == 0
         st = wait_status(
             port,
             lambda s: (
                 s["counters"].get("sink.measurements.rows", 0) >= 31
-                and s["counters"].get("dlq.measurements", 0) >= 2
+                and s["counters"].get("dlq.measurements", 0) >= 5
             ),
         )
         # a replayed reading with the same (device, quantity, phase, ts) key collapses into one row
         assert st["clickhouse"]["tables"]["measurements"] == 30
 
-        letters = [serde.decode(msg.value())[1] for msg in read_topic(dlq, 2)]
+        letters = [serde.decode(msg.value())[1] for msg in read_topic(dlq, 100, timeout=10)]
+        letters = [
+            dl for dl in letters if dl["stage"] == "sink:measurements"
+        ]  # other stages read the topic too
         reasons = sorted(letter["error"] for letter in letters)
         assert any("unknown Avro" in r or "Confluent" in r for r in reasons), reasons
         assert any("expected Measurement, got Trade" in r for r in reasons), reasons
         assert {letter["source_topic"] for letter in letters} == {readings}
         assert b"garbage" in b"".join(letter["original"] for letter in letters)
+        invalid = {
+            serde.decode(dl["original"])[1]["event_id"]: dl["error"]
+            for dl in letters
+            if dl["error_type"] == "SinkValidationError"
+        }
+        assert invalid.keys() == {"y2300", "nan", "long"}, reasons
+        assert "column `ts`" in invalid["y2300"] and "not a finite number" in invalid["nan"]
+        assert "column `device_id`: 100000 characters" in invalid["long"]
+        assert len({dl["letter_id"] for dl in letters}) == 5
+
+        # the sink keeps running: a later reading lands
+        later = dict(base, event_id="later", device_id="d2", ts=now + 1, seq=2000)
+        p.produce(readings, key=b"d2", value=serde.encode("Measurement", later))
+        assert p.flush(15) == 0
+        wait_status(port, lambda s: s["clickhouse"]["tables"]["measurements"] == 31)
 
         # settlements -> anchoring agent -> chain: no later settlement arrives, so the window (in the past)
         # closes on the wall-clock timer once the agent is caught up; then an outsider verifies from another

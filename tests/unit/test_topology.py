@@ -111,3 +111,11 @@ def test_cli_topology_check_exit_codes(tmp_path, mutate, code):
         assert "topics[meter.readings.raw.v1].partitions" in r.stderr
     else:
         assert "ok (" in r.stdout
+
+
+def test_sink_string_limit_on_an_unknown_column(tmp_path):
+    p = _variant(tmp_path, lambda d: d["sinks"][0].update(string_limits={"no_such_column": 10}))
+    with pytest.raises(TopologyError) as e:
+        load_topology(p)
+    assert f"sinks[{yaml.safe_load(p.read_text())['sinks'][0]['name']}].string_limits:" in str(e.value)
+    assert "'no_such_column' is not a field of Measurement" in str(e.value)
