@@ -84,6 +84,10 @@ def test_middleware_over_real_http():
     assert got["page"][0] == 200 and got["right"][0] == 200 and got["query-on-stream"][0] == 200
     for name in ("none", "wrong", "basic", "metrics", "query-on-status"):
         status, ctype, body, challenge = got[name]
-        assert (status, ctype.split(";")[0], challenge) == (401, "application/problem+json", 'Bearer realm="edream"')
+        assert (status, ctype.split(";")[0], challenge) == (
+            401,
+            "application/problem+json",
+            'Bearer realm="edream"',
+        )
         assert body["status"] == 401 and body["title"] == "Unauthorized" and "bearer token" in body["detail"]
     assert got["wrong"][2]["detail"].startswith("invalid") and got["none"][2]["detail"].startswith("missing")
