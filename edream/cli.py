@@ -63,14 +63,16 @@ def run(
     ] = True,
 ):
     """Start the platform: embedded stack for anything unconfigured, topics, all agents, web status. Ctrl-C stops."""
+    from edream.kafka_security import KafkaSecurityError
     from edream.logs import configure_logging
     from edream.runner import AlreadyRunning, run_platform
+    from edream.web_auth import WebAuthError
 
     settings = _settings()
     configure_logging(settings.edream_log_level)
     try:
         run_platform(settings, demo=demo, field_sim=field_sim)
-    except (TopologyError, AlreadyRunning) as exc:
+    except (TopologyError, AlreadyRunning, WebAuthError, KafkaSecurityError) as exc:
         raise _fail(str(exc)) from None
 
 

@@ -1,4 +1,7 @@
-"""Kafka client configuration and topic management (confluent-kafka / librdkafka)."""
+"""Kafka client configuration and topic management (confluent-kafka / librdkafka).
+
+Every client config carries the security settings of :mod:`edream.kafka_security` (SASL/TLS from the environment).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,26 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from edream.settings import Settings
+from edream.kafka_security import KafkaSecurity
+from edream.settings import Settings, load_settings
 from edream.topology import Topic
+
+
+def client_config(bootstrap: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """``bootstrap.servers`` plus the security properties of ``settings`` (default: the environment's), for
+    admin clients and throw-away consumers; raises KafkaSecurityError on inconsistent security settings."""
+    settings = settings or load_settings()
+    return {
+        "bootstrap.servers": bootstrap or settings.kafka_bootstrap_servers,
+        **KafkaSecurity.from_settings(settings).librdkafka(),
+    }
 
 
 def producer_config(settings: Settings, bootstrap: str | None = None, **overrides: Any) -> dict[str, Any]:
     """Batching, at-least-once producer. No idempotence: the embedded broker does not support it, and every
     consumer de-duplicates on deterministic event ids instead."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap or settings.kafka_bootstrap_servers,
+        **client_config(bootstrap, settings),
         "enable.idempotence": False,
         "acks": "all",
         "linger.ms": 20,
@@ -32,7 +46,7 @@ def consumer_config(
     settings: Settings, group_id: str, bootstrap: str | None = None, **overrides: Any
 ) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap or settings.kafka_bootstrap_servers,
+        **client_config(bootstrap, settings),
         "group.id": group_id,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
@@ -64,12 +78,14 @@ class TopicsDiff:
         return out
 
 
-def apply_topics(bootstrap: str, topics: list[Topic], timeout: float = 15.0) -> TopicsDiff:
+def apply_topics(
+    bootstrap: str, topics: list[Topic], timeout: float = 15.0, settings: Settings | None = None
+) -> TopicsDiff:
     """Create missing topics (idempotent); report existing ones whose partitions or config differ.
 
     Existing topics are never altered automatically: a partition or policy change is an operator decision.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap, settings))
     existing = admin.list_topics(timeout=timeout).topics
     diff = TopicsDiff()
     missing = [t for t in topics if t.name not in existing]

@@ -15,6 +15,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from edream.kafka import client_config
+
 
 class ReplayError(RuntimeError):
     pass
@@ -70,12 +72,8 @@ def scan_partition(
     """Read the partition once by message timestamp (the embedded broker answers ListOffsets-by-time and
     watermarks imprecisely, so the offsets are taken from the messages themselves; O(messages))."""
     c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "edream-replay-scan",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        client_config(bootstrap)
+        | {"group.id": "edream-replay-scan", "enable.auto.commit": False, "enable.partition.eof": True}
     )
     first_start = first_end = None
     head = 0
@@ -142,7 +140,7 @@ def apply(consumer: Consumer, resets: list[PartitionReset], timeout: float = 10.
 
 def group_consumer(bootstrap: str, group_id: str) -> Consumer:
     """A consumer of ``group_id`` that never subscribes (so it does not join or rebalance the group)."""
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    return Consumer(client_config(bootstrap) | {"group.id": group_id, "enable.auto.commit": False})
 
 
 def summary(

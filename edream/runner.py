@@ -9,14 +9,17 @@ import time
 import faust
 from prometheus_client import Gauge, generate_latest
 
+from edream import web_auth
 from edream.clickhouse import get_client
 from edream.embedded.field_site import FieldSite
 from edream.embedded.process import port_open
 from edream.kafka import apply_topics
+from edream.kafka_security import KafkaSecurity
 from edream.serde import Serde
 from edream.settings import Settings
 from edream.stack import ComponentStatus, RunState, Stack
 from edream.topology import load_topology
+from edream.web_auth import api_token
 from streams.app import AgentContext, create_app, register_agents
 
 log = logging.getLogger("edream.run")
@@ -59,6 +62,8 @@ def build_worker_app(
     topology = load_topology(settings.edream_topology)
     ctx = AgentContext(settings, topology, Serde(settings), get_client(settings))
     app = create_app(settings, stack.bootstrap, web_port=web_port)
+    if web_auth.install(app, settings):
+        log.info("web API: bearer token required on /api/* and /metrics")
     agents = register_agents(app, ctx)
     log.info("agents registered: %s", ", ".join(agents))
 
@@ -104,6 +109,8 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     """Run until Ctrl-C. ``demo``: the scripted community day; ``field_sim`` (only with ``demo``): protocol
     simulators + a connector process feeding ``meter.readings.raw.v1`` through MQTT/Modbus/OPC UA/HTTP."""
     topology = load_topology(settings.edream_topology)  # fail fast before starting anything
+    api_token(settings)  # WebAuthError: bound outside loopback without EDREAM_API_TOKEN
+    KafkaSecurity.from_settings(settings)  # KafkaSecurityError: inconsistent SASL/TLS settings
     live = RunState.load_live(settings)
     if live:
         raise AlreadyRunning(

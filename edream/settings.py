@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edream.paths import REPO_ROOT, TOPOLOGY_FILE
@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         None, description="host:port[,host:port]; unset = start the embedded Tansu broker"
     )
+    # Kafka authentication/encryption, mapped for every client in edream/kafka_security.py
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = Field(None, description="PEM CA bundle; unset = the system's")
+    kafka_ssl_certificate_location: str | None = Field(
+        None, description="PEM client certificate (mutual TLS)"
+    )
+    kafka_ssl_key_location: str | None = Field(None, description="PEM client key (mutual TLS)")
+    kafka_ssl_key_password: SecretStr | None = None
     schema_registry_url: str | None = Field(
         None, description="Confluent schema registry URL; unset = Avro single-object framing"
     )
@@ -69,6 +82,10 @@ class Settings(BaseSettings):
     edream_topology: Path = Field(TOPOLOGY_FILE, description="the topology file to load")
     edream_web_port: int = Field(8088, description="dashboard, status API and /metrics")
     edream_web_host: str = Field("127.0.0.1")
+    edream_api_token: SecretStr | None = Field(
+        None, description="bearer token of /api/* and /metrics; required when EDREAM_WEB_HOST is not loopback"
+    )
+    edream_api_token_file: Path | None = Field(None, description="or: a file whose first line is the token")
     edream_log_level: str = Field("INFO")
     edream_app_id: str = Field("edream", description="Faust app id = consumer group prefix")
     kafka_session_timeout_s: float = Field(10.0, description="consumer group session timeout")

@@ -16,7 +16,9 @@ import httpx
 from confluent_kafka.admin import AdminClient
 
 from edream.embedded.broker import EmbeddedBroker
+from edream.kafka import client_config
 from edream.settings import Settings
+from edream.web_auth import auth_headers
 
 
 @dataclass
@@ -119,7 +121,7 @@ def check_broker(bootstrap: str | None) -> ComponentStatus:
     if not bootstrap:
         return ComponentStatus("kafka", "embedded (not running)", False, "start it with `edream run`")
     try:
-        md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
+        md = AdminClient(client_config(bootstrap)).list_topics(timeout=3)
         return ComponentStatus(
             "kafka", bootstrap, True, f"{len(md.brokers)} broker(s), {len(md.topics)} topics"
         )
@@ -133,7 +135,7 @@ def check_clickhouse(settings: Settings, live: RunState | None) -> ComponentStat
     if dsn.startswith("chdb://") and live:
         # chDB belongs to the running platform's process: ask it.
         try:
-            r = httpx.get(f"{live.web_url}/api/status", timeout=3).json()
+            r = httpx.get(f"{live.web_url}/api/status", headers=auth_headers(settings), timeout=3).json()
             return ComponentStatus(
                 "clickhouse",
                 f"chDB {shown} (in platform pid {live.pid})",
@@ -178,7 +180,9 @@ def platform_status(settings: Settings) -> dict[str, Any]:
     }
     if live:
         try:
-            out["platform"]["live"] = httpx.get(f"{live.web_url}/api/status", timeout=3).json()
+            out["platform"]["live"] = httpx.get(
+                f"{live.web_url}/api/status", headers=auth_headers(settings), timeout=3
+            ).json()
         except Exception as exc:  # noqa: BLE001
             out["platform"]["live"] = {"error": str(exc)}
     if comps[0].reachable:

@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 
+from edream.kafka_security import KafkaSecurity
 from edream.serde import Serde
 from edream.settings import Settings
 from edream.topology import Topology
@@ -55,6 +56,7 @@ def create_app(
     return faust.App(
         app_id or settings.edream_app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=KafkaSecurity.from_settings(settings).faust_credentials(),  # SASL/TLS from env
         store="memory://",
         topic_partitions=partitions,
         topic_allow_declare=False,  # topics come from topology.yaml via `edream topics apply`

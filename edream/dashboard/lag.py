@@ -8,6 +8,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from edream.kafka import client_config
+
 
 def partition_lag(high: int, committed: int) -> int:
     """Messages not yet processed in one partition; nothing committed yet (negative offset) = all of them
@@ -24,8 +26,8 @@ def consumer_lag(
 
     Uses a throw-away consumer that never joins the group (no rebalance of the workers)."""
     c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
+        client_config(bootstrap)
+        | {
             "group.id": group_id,
             "enable.auto.commit": False,
             "client.id": f"edream-lag-{uuid.uuid4().hex[:6]}",

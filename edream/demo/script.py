@@ -2,12 +2,13 @@
 
 From ``start_ms`` (UTC epoch ms, wall clock when the demo starts) it yields, oldest first:
 
-* at start: a ``FlexEnrolment`` (flex.enrolments.v1) and a ``MarketParticipant`` (market.participants.v1, keys
+* at start: the demo DSO's ``FlexDso`` (flex.dsos.v1, address of its :mod:`edream.demo.keys` key), a
+  ``FlexEnrolment`` (flex.enrolments.v1) and a ``MarketParticipant`` (market.participants.v1, keys
   from :mod:`edream.demo.keys`) per prosumer, then the demo VPP's ``VppAsset`` records (vpp.assets.v1, see
   :mod:`edream.demo.vpp`);
 * every ``vpp_request_every_minutes`` from start + ``vpp_first_request_after_ms``: a ``VppCapabilityRequest``
   for the next two quarter hours (services in turn);
-* every ``flex_every_minutes`` from start + ``flex_first_after_ms``: a DSO ``FlexRequest`` (REDUCE, ``flex_slots``
+* every ``flex_every_minutes`` from start + ``flex_first_after_ms``: a signed DSO ``FlexRequest`` (REDUCE, ``flex_slots``
   slots of ``flex_slot_minutes``, the first starting >= ``flex_lead_ms`` later) for ``flex_share`` of the community's curtailable kW;
 * 90 s before every market gate closure (the first ``first_gate_after_ms`` after start): one signed
   ``MarketOrder`` per prosumer for that gate's 15-min slot, from the prosumer's own expected net energy (BID when
@@ -28,6 +29,7 @@ from typing import Any
 from edream.demo.community import AREA, Community, Prosumer
 from edream.demo.keys import demo_address, demo_key
 from edream.demo.vpp import VPP_ID, asset_records, capability_requests
+from streams.flex.dsos import TOPIC_DSOS, Dso
 from streams.flex.enrolment import (
     ContractTerms,
     CurtailableLoad,
@@ -38,6 +40,7 @@ from streams.flex.enrolment import (
 )
 from streams.flex.model import Direction
 from streams.flex.requests import FlexRequest, RequestSlot
+from streams.flex.signing import sign_request
 from streams.market.config import MarketConfig
 from streams.market.participants import Participant
 from streams.market.profile import orders_from_profile
@@ -146,8 +149,18 @@ class DemoScript:
             key=lambda e: e.at_ms,
         )
 
+    def dso(self) -> Dso:
+        """The demo DSO's registry entry: its requests are signed with ``demo_key(seed, DSO_ID)``."""
+        return Dso(
+            dso_id=DSO_ID,
+            eth_address=demo_address(self.cfg.seed, DSO_ID),
+            name="demo DSO",
+            updated_at=self.start_ms,
+        )
+
     def registrations(self) -> Iterator[TimedEvent]:
         t = self.start_ms
+        yield TimedEvent(t, TOPIC_DSOS, "FlexDso", DSO_ID, self.dso().to_avro())
         first_ev = next((p.prosumer_id for p in self.community.prosumers if p.ev_kw), None)
         for p in self.community.prosumers:
             binding = DEMO_EV_DEVICE if p.prosumer_id == first_ev else None
@@ -172,13 +185,13 @@ class DemoScript:
             yield TimedEvent(at, "vpp.capability.requests.v1", "VppCapabilityRequest", VPP_ID, rec)
 
     def flex_request(self, at_ms: int) -> FlexRequest:
-        """The DSO's REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting at least
+        """The DSO's signed REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting at least
         ``flex_lead_ms`` later."""
         cfg = self.cfg
         slot_ms = cfg.flex_slot_minutes * MINUTE_MS
         first = -(-(at_ms + cfg.flex_lead_ms) // slot_ms) * slot_ms
         kw = round(cfg.flex_share * sum(p.curtailable_kw for p in self.community.prosumers), 1)
-        return FlexRequest(
+        req = FlexRequest(
             request_id=f"demo-req-{first}",
             dso_id=DSO_ID,
             area_id=AREA,
@@ -189,6 +202,7 @@ class DemoScript:
             created_at=at_ms,
             slot_minutes=cfg.flex_slot_minutes,
         )
+        return sign_request(req, demo_key(cfg.seed, DSO_ID))
 
     def flex_requests(self) -> Iterator[TimedEvent]:
         at = self.start_ms + self.cfg.flex_first_after_ms

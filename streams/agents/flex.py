@@ -1,4 +1,4 @@
-"""Topology agent ``flex``: enrolments, DSO requests, readings, baselines and forecasts -> offers, orders,
+"""Topology agent ``flex``: enrolments, the DSO registry, signed DSO requests, readings, baselines and forecasts -> offers, orders,
 deviations, settlements, rejections and device set-points.
 
 Hosts :class:`~streams.flex.service.FlexStream` on a :class:`~streams.stateful_loop.StatefulLoop`: state is
@@ -18,6 +18,7 @@ from streams.app import AgentContext
 
 def register(app: Any, ctx: AgentContext) -> None:
     from streams.flex.desk import FlexDesk
+    from streams.flex.dsos import TOPIC_DSOS
     from streams.flex.enrolment import Registry
     from streams.flex.outlook import OutlookBook
     from streams.flex.service import CAUGHT_UP_SLACK, INPUT_TOPICS, TOPIC_ENROLMENTS, FlexStream
@@ -38,6 +39,6 @@ def register(app: Any, ctx: AgentContext) -> None:
         "flex",
         INPUT_TOPICS,
         make,
-        replay_from_start=(TOPIC_ENROLMENTS,),
+        replay_from_start=(TOPIC_ENROLMENTS, TOPIC_DSOS),
         caught_up_slack=CAUGHT_UP_SLACK,
     )

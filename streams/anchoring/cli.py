@@ -54,13 +54,15 @@ def _via_running_platform(path: str, params: dict[str, str]) -> dict[str, Any] |
 
     from edream.settings import load_settings
     from edream.stack import RunState
+    from edream.web_auth import auth_headers
 
     settings = load_settings()
     live = RunState.load_live(settings)
     if not settings.effective_clickhouse_dsn.startswith("chdb://") or live is None:
         return None
     try:
-        return httpx.get(f"{live.web_url}{path}", params=params, timeout=120).json()
+        headers = auth_headers(settings)
+        return httpx.get(f"{live.web_url}{path}", params=params, headers=headers, timeout=120).json()
     except Exception as exc:  # noqa: BLE001 - reported as "cannot verify"
         typer.echo(f"cannot verify: running platform at {live.web_url} did not answer: {exc}", err=True)
         raise typer.Exit(2) from exc

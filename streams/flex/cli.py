@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -43,8 +44,34 @@ def _bootstrap() -> tuple[Any, str]:
         raise _fail(str(exc)) from None
 
 
+def _produce(topic: str, schema: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send (key, record) pairs to ``topic`` as Avro ``schema`` and wait for the broker's acknowledgement."""
+    from confluent_kafka import Producer
+
+    from edream.kafka import producer_config
+    from edream.serde import Serde
+
+    settings, bootstrap = _bootstrap()
+    serde = Serde(settings)
+    p = Producer(producer_config(settings, bootstrap))
+    for key, record in records:
+        p.produce(topic, serde.encode(schema, record, topic), key=key.encode())
+    if p.flush(15):
+        raise _fail(f"{topic}: not delivered within 15 s")
+
+
+def _key(key_file: Path) -> str:
+    try:
+        return key_file.read_text().strip()
+    except OSError as exc:
+        raise _fail(f"key file: {exc}") from None
+
+
 @app.command()
 def request(
+    key_file: Annotated[
+        Path, typer.Option(help="file holding the DSO's 0x-hex private key (its address is on flex.dsos.v1)")
+    ],
     area: Annotated[str, typer.Option(help="grid area / congestion point id")],
     start: Annotated[
         str, typer.Option(help="first slot start, ISO-8601 UTC (2026-11-23T10:00Z) or epoch ms")
@@ -59,16 +86,19 @@ def request(
     deadline: Annotated[
         str | None, typer.Option(help="offers accepted until (default: 5 min before start)")
     ] = None,
-    dso: Annotated[str, typer.Option(help="DSO id")] = "dso-1",
+    dso: Annotated[str, typer.Option(help="DSO id (registered with `edream flex dso register`)")] = "dso-1",
     request_id: Annotated[str | None, typer.Option(help="request id (default: random)")] = None,
     topic: Annotated[str, typer.Option(help="requests topic")] = "flex.requests.v1",
     dry_run: Annotated[bool, typer.Option(help="print the record, do not send")] = False,
 ) -> None:
-    """Submit a DSO flexibility request by hand; prints the sent FlexRequest as the final JSON line."""
+    """Sign (EIP-712, the DSO's key) and submit a DSO flexibility request; prints the sent FlexRequest as the
+    final JSON line."""
     import time
 
     from streams.flex.requests import FlexRequest, RequestSlot
+    from streams.flex.signing import sign_request
 
+    key = _key(key_file)
     t0 = parse_time_ms(start)
     values = [float(v) for v in kw.split(",")]
     if len(values) == 1:
@@ -85,19 +115,98 @@ def request(
         created_at=int(time.time() * 1000),
         slot_minutes=slot_minutes,
     )
-    record = req.to_avro()
+    try:
+        record = sign_request(req, key).to_avro()
+    except ValueError as exc:  # a malformed key, or values that cannot be signed (e.g. a negative time)
+        raise _fail(f"cannot sign: {exc}") from None
     if not dry_run:
-        from confluent_kafka import Producer
-
-        from edream.kafka import producer_config
-        from edream.serde import Serde
-
-        settings, bootstrap = _bootstrap()
-        p = Producer(producer_config(settings, bootstrap))
-        p.produce(topic, Serde(settings).encode("FlexRequest", record, topic), key=req.request_id.encode())
-        if p.flush(15):
-            raise _fail("request not delivered within 15 s")
+        _produce(topic, "FlexRequest", [(req.request_id, record)])
     typer.echo(json.dumps(record, sort_keys=True))
+
+
+dso_app = typer.Typer(
+    help="DSO registry (flex.dsos.v1): which DSOs may request flexibility and the Ethereum address whose key "
+    "signs their requests. Only the address is registered; the DSO keeps its key.",
+    no_args_is_help=True,
+)
+app.add_typer(dso_app, name="dso")
+
+
+def _publish_dsos(dsos: list[Any], dry_run: bool) -> None:
+    from streams.flex.dsos import TOPIC_DSOS
+
+    records = [d.to_avro() for d in dsos]
+    if not dry_run:
+        _produce(TOPIC_DSOS, "FlexDso", [(r["dso_id"], r) for r in records])
+    for r in records:
+        typer.echo(json.dumps(r, sort_keys=True))
+    typer.echo(
+        json.dumps({"published": 0 if dry_run else len(records), "dsos": [r["dso_id"] for r in records]})
+    )
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+@dso_app.command("register")
+def dso_register(
+    dso_id: Annotated[str, typer.Argument(help="DSO id (the registry key, the dso_id of its requests)")],
+    address: Annotated[
+        str | None, typer.Option(help="Ethereum address that signs the DSO's requests (0x..., EIP-55)")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="or: derive the address from this 0x-hex private key file")
+    ] = None,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    revoke: Annotated[
+        bool, typer.Option(help="publish the entry inactive: the DSO's requests are refused")
+    ] = (False),
+    dry_run: Annotated[bool, typer.Option(help="validate and print the record, do not send")] = False,
+) -> None:
+    """Register (or update, or with --revoke revoke) one DSO; the record with the latest updated_at wins."""
+    from eth_account import Account
+
+    from streams.flex.dsos import DsoRegistryError, validate_dso
+
+    if (address is None) == (key_file is None):
+        raise _fail("give exactly one of --address and --key-file")
+    if key_file is not None:
+        try:
+            address = Account.from_key(_key(key_file)).address
+        except ValueError as exc:
+            raise _fail(f"{key_file}: not a private key: {exc}") from None
+    data = {
+        "dso_id": dso_id,
+        "eth_address": address,
+        "name": name,
+        "active": not revoke,
+        "updated_at": _now_ms(),
+    }
+    try:
+        dso = validate_dso(data, f"DSO '{dso_id}'")
+    except DsoRegistryError as exc:
+        raise _fail(str(exc)) from None
+    _publish_dsos([dso], dry_run)
+
+
+@dso_app.command("load")
+def dso_load(
+    path: Annotated[
+        Path, typer.Argument(help="YAML registry file (a 'dsos' list)", exists=True, dir_okay=False)
+    ],
+    dry_run: Annotated[bool, typer.Option(help="validate and print the records, do not send")] = False,
+) -> None:
+    """Validate a registry file, then register every DSO in it (nothing is sent if any entry is invalid)."""
+    from streams.flex.dsos import DsoRegistryError, load_dso_file
+
+    try:
+        dsos = load_dso_file(path, updated_at=_now_ms())
+    except DsoRegistryError as exc:
+        raise _fail(str(exc)) from None
+    _publish_dsos(dsos, dry_run)
 
 
 def read_topic(settings: Any, bootstrap: str, topic: str, timeout_s: float) -> list[dict[str, Any]]:
@@ -107,13 +216,12 @@ def read_topic(settings: Any, bootstrap: str, topic: str, timeout_s: float) -> l
     from edream.serde import DecodeError, Serde
 
     serde = Serde(settings)
+    from edream.kafka import consumer_config
+
     c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"flex-status-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        consumer_config(
+            settings, f"flex-status-{uuid.uuid4().hex[:8]}", bootstrap, **{"enable.partition.eof": True}
+        )
     )
     try:
         meta = c.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -189,7 +297,7 @@ def serve(
 
     settings, bootstrap = _bootstrap()
     if prosumers:
-        desk = FlexDesk(portfolio(prosumers), flat_outlook)
+        desk = FlexDesk(portfolio(prosumers), flat_outlook)  # DSOs from flex.dsos.v1 only
     else:
         registry = Registry()
         desk = FlexDesk(registry, OutlookBook(registry))
@@ -222,9 +330,19 @@ def simulate(
     """In-process acceptance scenario (no broker): request, offer, order, 5-s readings, deviations,
     re-dispatch, settlement. Prints a JSON summary as the final line."""
     from streams.flex.desk import FlexDesk
-    from streams.flex.sim import SLOT_MS, T0, Devices, flat_outlook, pid, portfolio, reduce_request, stoppers
+    from streams.flex.sim import (
+        SLOT_MS,
+        T0,
+        Devices,
+        flat_outlook,
+        pid,
+        portfolio,
+        reduce_request,
+        sim_dsos,
+        stoppers,
+    )
 
-    desk = FlexDesk(portfolio(prosumers), flat_outlook)
+    desk = FlexDesk(portfolio(prosumers), flat_outlook, dsos=sim_dsos())
     [offer_out] = desk.submit(reduce_request(kw=kw, n_slots=slots), now=T0 - 3_600_000)
     summary: dict[str, Any] = {"offer_status": offer_out.record.get("status", offer_out.record.get("code"))}
     if offer_out.schema != "FlexOffer" or offer_out.record["status"] == "INFEASIBLE":

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from streams.flex.authentication import authenticate
 from streams.flex.commands import CommandPlanner, DeviceCommand
+from streams.flex.dsos import DsoRegistry
 from streams.flex.enrolment import ProsumerRecord, Registry
 from streams.flex.offers import FlexOffer, OfferParams, OutlookFn, build_offer
 from streams.flex.orders import FlexOrder, create_order
@@ -58,6 +60,7 @@ class FlexDesk:
     redispatch: bool = True
     close_after_ms: int = 120_000
     retention_ms: int = 2 * 86_400_000
+    dsos: DsoRegistry = field(default_factory=DsoRegistry)  # who may request flexibility (flex.dsos.v1)
 
     def __post_init__(self) -> None:
         self.requests: dict[str, FlexRequest] = {}
@@ -90,6 +93,11 @@ class FlexDesk:
 
     # -- request -> offer -----------------------------------------------------------------------------------
     def submit(self, req: FlexRequest, now: int) -> list[Out]:
+        """Offer for a DSO request. A request not signed by its registered DSO is rejected (UNSIGNED_REQUEST,
+        UNKNOWN_DSO, BAD_SIGNATURE) before its content is looked at, and leaves no trace in the desk."""
+        denied = authenticate(req, self.dsos)
+        if denied is not None:
+            return [out_of(rejection("FlexRequest", req.request_id, [denied], now, req.dso_id))]
         issues = validate_request(req, now, self.registry, self.busy_area_slots(), self.requests.keys())
         if issues:
             return [out_of(rejection("FlexRequest", req.request_id, issues, now, req.dso_id))]

@@ -19,7 +19,8 @@ class RequestSlot:
 
 @dataclass(frozen=True)
 class FlexRequest:
-    """A DSO request. reward_micro_per_kwh: currency micro-units per kWh; deadline/created_at: UTC epoch ms."""
+    """A DSO request. reward_micro_per_kwh: currency micro-units per kWh; deadline/created_at: UTC epoch ms.
+    ``signature``: the DSO's EIP-712 signature over every other field (:mod:`streams.flex.signing`), 0x-hex."""
 
     request_id: str
     dso_id: str
@@ -31,6 +32,7 @@ class FlexRequest:
     created_at: int
     slot_minutes: int = 15
     currency: str = "EUR"
+    signature: str | None = None
 
     @property
     def slot_ms(self) -> int:
@@ -56,6 +58,7 @@ class FlexRequest:
             "currency": self.currency,
             "deadline": self.deadline,
             "created_at": self.created_at,
+            "signature": self.signature,
         }
 
     @classmethod
@@ -72,6 +75,7 @@ class FlexRequest:
             created_at=to_ms(r["created_at"]),
             slot_minutes=int(r.get("slot_minutes", 15)),
             currency=r.get("currency", "EUR"),
+            signature=r.get("signature"),
         )
 
 

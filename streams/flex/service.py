@@ -1,7 +1,8 @@
 """Thin Kafka wiring of the :class:`~streams.flex.desk.FlexDesk` for :class:`~streams.stateful_loop.StatefulLoop`.
 
 Inputs: ``flex.enrolments.v1`` (FlexEnrolment, compacted registry, re-read from the beginning on every start),
-``flex.requests.v1`` (FlexRequest), ``meter.readings.raw.v1`` (Measurement: ``P_ACTIVE``/``TOTAL`` in W or kW
+``flex.dsos.v1`` (FlexDso, compacted DSO registry, re-read likewise), ``flex.requests.v1`` (FlexRequest, signed by
+the DSO: see :mod:`streams.flex.authentication`), ``meter.readings.raw.v1`` (Measurement: ``P_ACTIVE``/``TOTAL`` in W or kW
 with ``prosumer_id`` set; everything else is ignored), ``baseline.15m.v1`` (Baseline) and ``forecast.profiles.v1``
 (Forecast), the last three also feeding the :class:`~streams.flex.outlook.OutlookBook`. Outputs: offers, orders
 (incl. amended revisions), deviations, settlements, rejections and device commands, Avro-encoded.
@@ -29,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from edream.serde import Serde
+from edream.serde import DecodeError, Serde
 from edream.settings import Settings
 from streams import snapshots
 from streams.deadletter import DEADLETTER_TOPIC
@@ -44,6 +45,7 @@ from streams.flex.desk import (
     FlexDesk,
     out_of,
 )
+from streams.flex.dsos import TOPIC_DSOS, DsoRegistryError, dso_from_record
 from streams.flex.enrolment import EnrolmentError, record_from_event
 from streams.flex.outlook import OutlookBook
 from streams.flex.requests import FlexRequest, to_ms
@@ -59,7 +61,14 @@ TOPIC_READINGS = "meter.readings.raw.v1"
 TOPIC_ENROLMENTS = "flex.enrolments.v1"  # compacted prosumer registry (FlexEnrolment.avsc)
 TOPIC_BASELINES = "baseline.15m.v1"
 TOPIC_FORECASTS = "forecast.profiles.v1"
-INPUT_TOPICS = (TOPIC_ENROLMENTS, TOPIC_REQUESTS, TOPIC_READINGS, TOPIC_BASELINES, TOPIC_FORECASTS)
+INPUT_TOPICS = (
+    TOPIC_ENROLMENTS,
+    TOPIC_DSOS,
+    TOPIC_REQUESTS,
+    TOPIC_READINGS,
+    TOPIC_BASELINES,
+    TOPIC_FORECASTS,
+)
 #: Timers run while at most this many messages per partition are unread: 5-s readings keep arriving between
 #: every fetch and the caught-up check, so a strict check would never let requests be offered or slots close.
 CAUGHT_UP_SLACK = 500
@@ -70,6 +79,7 @@ class FlexTopics:
     """Actual topic names (tests use unique ones); each field's default is the canonical name."""
 
     enrolments: str = TOPIC_ENROLMENTS
+    dsos: str = TOPIC_DSOS
     requests: str = TOPIC_REQUESTS
     readings: str = TOPIC_READINGS
     baselines: str = TOPIC_BASELINES
@@ -146,6 +156,12 @@ class FlexStream:
                 return self._encode([out_of(rej)])
             desk.registry.upsert(record)
             return []
+        if name == "FlexDso":
+            try:
+                desk.dsos.upsert(dso_from_record(rec))
+            except DsoRegistryError as exc:  # a malformed registry record: dead-lettered with the reason
+                raise DecodeError(str(exc)) from None
+            return []
         if name == "FlexRequest":
             desk.pending_requests.append(FlexRequest.from_avro(rec))  # offered on the next tick (caught up)
             return []
@@ -204,7 +220,7 @@ def loop_config(
         group_id=group_id,
         inputs=topics.inputs,
         state_file=state_file,
-        replay_from_start=(topics.enrolments,),
+        replay_from_start=(topics.enrolments, topics.dsos),
         consumer_overrides=dict(consumer_overrides),
         deadletter_topic=topics.deadletter,
         caught_up_slack=CAUGHT_UP_SLACK,

@@ -2,7 +2,8 @@
 
 Portfolio: ``n`` prosumers ``p00..``, each one 3 kW curtailable load on a flat 5 kW baseline, incentive
 ``100_000 + 1_000 * i`` micro/kWh (so the merit order is p00, p01, ...), penalty 300_000, multiplier 1.5,
-tolerance 10 %. Devices follow the latest order revision with catch-up set-points; chosen ones stop complying.
+tolerance 10 %. Requests come from DSO ``dso-1`` (:data:`SIM_DSO_ID`), signed with a key derivable from public
+inputs (test use only; never give it value). Devices follow the latest order revision with catch-up set-points; chosen ones stop complying.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
+from eth_account import Account
+from eth_utils import keccak
+
 from streams.flex.dispatch import catch_up_kw
+from streams.flex.dsos import Dso, DsoRegistry
 from streams.flex.enrolment import ContractTerms, CurtailableLoad, ProsumerRecord, Registry
 from streams.flex.model import Direction, SlotOutlook
 from streams.flex.orders import FlexOrder
 from streams.flex.requests import FlexRequest, RequestSlot
+from streams.flex.signing import sign_request
 
 T0 = 1_795_428_000_000  # 2026-11-23T10:00:00Z
 SLOT_MS = 900_000
@@ -22,6 +28,22 @@ STEP_MS = 5_000
 AREA = "terni-1"
 BASELINE_KW = 5.0
 CAP_KW = 3.0
+SIM_DSO_ID = "dso-1"
+SIM_DSO_KEY = "0x" + keccak(text="edream-sim/dso-1").hex()
+
+
+def sim_dso() -> Dso:
+    """The simulated DSO's registry entry (its address is the one of :data:`SIM_DSO_KEY`)."""
+    return Dso(dso_id=SIM_DSO_ID, eth_address=Account.from_key(SIM_DSO_KEY).address, name="simulated DSO")
+
+
+def sim_dsos() -> DsoRegistry:
+    return DsoRegistry([sim_dso()])
+
+
+def signed(req: FlexRequest) -> FlexRequest:
+    """``req`` signed with the simulated DSO's key."""
+    return sign_request(req, SIM_DSO_KEY)
 
 
 def pid(i: int) -> str:
@@ -58,17 +80,20 @@ def reduce_request(
     area: str = AREA,
     created_at: int | None = None,
 ) -> FlexRequest:
-    """A REDUCE request of ``n_slots`` slots from ``start``; created an hour before ``min(start, T0)`` (the
-    simulation's "now" is ``T0 - 1 h``, and a request must not be stamped ahead of the wall clock)."""
-    return FlexRequest(
-        request_id=request_id,
-        dso_id="dso-1",
-        area_id=area,
-        direction=Direction.REDUCE,
-        slots=tuple(RequestSlot(start + k * SLOT_MS, kw) for k in range(n_slots)),
-        reward_micro_per_kwh=250_000,
-        deadline=start - 60_000,
-        created_at=min(start, T0) - 3_600_000 if created_at is None else created_at,
+    """A REDUCE request of the simulated DSO, signed, of ``n_slots`` slots from ``start``; created an hour before
+    ``min(start, T0)`` (the simulation's "now" is ``T0 - 1 h``, and a request must not be stamped ahead of the wall
+    clock)."""
+    return signed(
+        FlexRequest(
+            request_id=request_id,
+            dso_id=SIM_DSO_ID,
+            area_id=area,
+            direction=Direction.REDUCE,
+            slots=tuple(RequestSlot(start + k * SLOT_MS, kw) for k in range(n_slots)),
+            reward_micro_per_kwh=250_000,
+            deadline=start - 60_000,
+            created_at=min(start, T0) - 3_600_000 if created_at is None else created_at,
+        )
     )
 
 

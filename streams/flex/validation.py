@@ -18,6 +18,9 @@ from streams.validation.limits import Limits
 
 
 class Code(StrEnum):
+    UNSIGNED_REQUEST = "UNSIGNED_REQUEST"  # a DSO request without a signature
+    UNKNOWN_DSO = "UNKNOWN_DSO"  # dso_id not registered (or revoked) on flex.dsos.v1
+    BAD_SIGNATURE = "BAD_SIGNATURE"  # signature does not recover to the DSO's registered address
     NO_SLOTS = "NO_SLOTS"
     NEGATIVE_KW = "NEGATIVE_KW"  # kw < 0, or not a finite number
     ZERO_KW = "ZERO_KW"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from streams.eip712 import checksum_address
 
 
 class ParticipantStatus(StrEnum):
@@ -36,9 +37,7 @@ class Participant(BaseModel):
     @field_validator("eth_address")
     @classmethod
     def _checksum(cls, v: str) -> str:
-        if not is_address(v):
-            raise ValueError(f"not an Ethereum address (or bad EIP-55 checksum): {v!r}")
-        return to_checksum_address(v)
+        return checksum_address(v)
 
     @property
     def active(self) -> bool:

@@ -1,6 +1,11 @@
 -- Example ClickHouse queries for the P2P market (HL-UC02). Tables are the sinks of the market topics, with columns
 -- derived from the Avro contracts (edream/clickhouse.py), ReplacingMergeTree, so read them with FINAL:
 --   market_orders      <- market.orders.v1       (MarketOrder)     order_by [session_id, order_id]
+--                         every SUBMITTED order, valid or not (see order_status for what became of it)
+--   market_orders_accepted <- market.orders.accepted.v1 (MarketOrder) order_by [session_id, order_id]
+--                         the orders that passed validation: the book that was cleared
+--   rejections         <- platform.rejections.v1 (Rejection)      order_by [subject_kind, subject_id, code]
+--                         refused orders have subject_kind 'MarketOrder', subject_id = order_id
 --   market_clearing    <- market.clearing.v1     (ClearingResult)  order_by [session_id]
 --   market_trades      <- market.trades.v1       (Trade)           order_by [session_id, trade_id]
 --   market_settlement  <- settlement.market.v1   (Settlement)      order_by [window_id, settlement_id], version
@@ -62,7 +67,7 @@ GROUP BY participant
 ORDER BY participant;
 
 -- name: book_depth
--- Submitted orders per slot and side (all orders on market.orders.v1, before validation).
+-- Accepted orders per slot and side (the validated book; rejected orders never enter it).
 SELECT
     slot_start,
     side,
@@ -70,6 +75,30 @@ SELECT
     sum(quantity_wh) AS total_wh,
     min(limit_price_micro_per_kwh) AS min_price,
     max(limit_price_micro_per_kwh) AS max_price
-FROM market_orders FINAL
+FROM market_orders_accepted FINAL
 GROUP BY slot_start, side
 ORDER BY slot_start, side;
+
+-- name: order_status
+-- Every submitted order with what became of it: ACCEPTED (in the validated book), REJECTED (with the market's
+-- code and reason), or PENDING (not processed yet). An accepted order wins over a rejection of the same id.
+SELECT
+    o.order_id AS order_id,
+    o.session_id AS session_id,
+    o.participant_id AS participant_id,
+    o.side AS side,
+    o.quantity_wh AS quantity_wh,
+    o.limit_price_micro_per_kwh AS limit_price_micro_per_kwh,
+    multiIf(a.order_id != '', 'ACCEPTED', r.subject_id != '', 'REJECTED', 'PENDING') AS status,
+    if(a.order_id = '' AND r.subject_id != '', r.code, '') AS reject_code,
+    if(a.order_id = '' AND r.subject_id != '', r.reason, '') AS reject_reason
+FROM market_orders AS o FINAL
+LEFT JOIN (SELECT DISTINCT order_id FROM market_orders_accepted FINAL) AS a ON a.order_id = o.order_id
+LEFT JOIN
+(
+    SELECT subject_id, argMin(code, rejected_at) AS code, argMin(reason, rejected_at) AS reason
+    FROM rejections FINAL
+    WHERE subject_kind = 'MarketOrder'
+    GROUP BY subject_id
+) AS r ON r.subject_id = o.order_id
+ORDER BY o.session_id, o.order_id;

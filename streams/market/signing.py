@@ -1,4 +1,4 @@
-"""EIP-712 typed-data signing and verification of market orders (eth-account).
+"""EIP-712 typed-data signing and verification of market orders (:mod:`streams.eip712`).
 
 Domain: ``{name: "edream-p2p-market", version: "1", chainId}``; primary type ``MarketOrder`` with every field of
 :class:`~streams.market.market_order.OrderTerms`. The order id is the EIP-712 digest (0x-hex), so the id commits
@@ -7,10 +7,9 @@ to the exact terms; the signature must recover to the order's ``address``.
 
 from __future__ import annotations
 
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
-from eth_utils import keccak
+from eth_account.messages import SignableMessage
 
+from streams import eip712
 from streams.market.market_order import MarketOrder, OrderTerms
 
 DOMAIN_NAME = "edream-p2p-market"
@@ -45,33 +44,32 @@ def typed_message(terms: OrderTerms, chain_id: int) -> SignableMessage:
         "clientTs": terms.client_ts,
         "nonce": terms.nonce,
     }
-    domain = {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id}
-    return encode_typed_data(domain, {"MarketOrder": ORDER_TYPE}, message)
+    domain = eip712.Domain(DOMAIN_NAME, DOMAIN_VERSION, chain_id)
+    return eip712.typed_message(domain, {"MarketOrder": ORDER_TYPE}, message)
 
 
 def order_id(terms: OrderTerms, chain_id: int) -> str:
     """0x-hex EIP-712 digest (keccak256 of ``0x19 0x01 domainSeparator structHash``)."""
-    m = typed_message(terms, chain_id)
-    return "0x" + keccak(b"\x19" + m.version + m.header + m.body).hex()
+    return eip712.digest_hex(typed_message(terms, chain_id))
 
 
 def sign_order(terms: OrderTerms, private_key: str | bytes, chain_id: int) -> MarketOrder:
     """Sign the terms with ``private_key`` (must be the key of ``terms.address``)."""
-    signed = Account.sign_message(typed_message(terms, chain_id), private_key)
-    sig = signed.signature.hex()
+    message = typed_message(terms, chain_id)
     return MarketOrder(
         **terms.__dict__,
-        order_id=order_id(terms, chain_id),
-        signature=sig if sig.startswith("0x") else "0x" + sig,
+        order_id=eip712.digest_hex(message),
+        signature=eip712.sign(message, private_key),
     )
 
 
 def recover_signer(order: MarketOrder, chain_id: int) -> str | None:
     """Checksummed address that signed the order's terms, or None if the signature/terms are malformed."""
     try:
-        return Account.recover_message(typed_message(order.terms, chain_id), signature=order.signature)
-    except Exception:  # eth-account raises several types on malformed input
+        message = typed_message(order.terms, chain_id)
+    except Exception:  # malformed terms (e.g. a bad address) cannot have been signed
         return None
+    return eip712.recover(message, order.signature)
 
 
 def verify_order(order: MarketOrder, chain_id: int) -> bool:

@@ -262,13 +262,19 @@ def _platform_history(device_id: str):
     from edream.settings import load_settings
     from edream.stack import RunState
     from edream.topology import load_topology
+    from edream.web_auth import auth_headers
     from streams.vpp.pv_degradation import history_from_interval_rows, history_sql, intervals_table
 
     settings = load_settings()
     live = RunState.load_live(settings)
     if settings.effective_clickhouse_dsn.startswith("chdb://") and live is not None:
         try:
-            r = httpx.get(f"{live.web_url}/api/vpp/pv-history", params={"device_id": device_id}, timeout=120)
+            r = httpx.get(
+                f"{live.web_url}/api/vpp/pv-history",
+                params={"device_id": device_id},
+                headers=auth_headers(settings),
+                timeout=120,
+            )
             body = r.json()
         except Exception as exc:  # noqa: BLE001 - reported
             raise _fail(f"running platform at {live.web_url} did not answer: {exc}") from None

@@ -58,12 +58,13 @@ class PlatformClient:
         ``until(records)`` holds, following new messages; stops after ``timeout_s`` in any case."""
         from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+        from edream.kafka import client_config
         from edream.serde import DecodeError
 
         topic = self.topic(canonical)
         c = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
+            client_config(self.bootstrap, self.settings)
+            | {
                 "group.id": f"edream-vpp-cli-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -39,12 +39,13 @@ def start_platform(env: dict, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_status(port: int, pred, timeout: float = 150.0) -> dict:
-    """Poll /api/status until ``pred(status)``; fail with the last status seen."""
+def wait_status(port: int, pred, timeout: float = 150.0, headers: dict[str, str] | None = None) -> dict:
+    """Poll /api/status (with ``headers``, e.g. the bearer token) until ``pred(status)``; fail with the last
+    status seen."""
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=2).json()
+            last = httpx.get(f"http://127.0.0.1:{port}/api/status", headers=headers, timeout=2).json()
             if pred(last):
                 return last
         except (httpx.HTTPError, ValueError):

@@ -28,6 +28,7 @@ from streams.flex.model import Direction
 from streams.flex.outlook import OutlookBook
 from streams.flex.requests import FlexRequest, RequestSlot
 from streams.flex.service import FlexService, FlexTopics
+from streams.flex.sim import SIM_DSO_ID, signed, sim_dso
 from tools.sim.ev_api import EvApiServer
 
 pytestmark = pytest.mark.integration
@@ -93,25 +94,28 @@ devices:
         async with Connector(tmp_path / "conn", test_settings, kafka_bootstrap):
             now = int(time.time() * 1000)
             send(topics.enrolments, "FlexEnrolment", "p-ev", enrolment_event(rec, now - 86_400_000))
+            send(topics.dsos, "FlexDso", SIM_DSO_ID, sim_dso().to_avro())
             for k in range(10, 0, -1):  # 5 kW metered over the last minutes: the METERED baseline
                 reading(now - LAG_MS - k * 20_000)
             async with asyncio.timeout(30):  # metered history in the book before the request arrives
-                while svc.handled < 11:
+                while svc.handled < 12:
                     await asyncio.sleep(0.05)
             desk_now = now - LAG_MS
             slot = -(-desk_now // MINUTE) * MINUTE  # the desk's next minute: running now in real time
             if slot + MINUTE - now < 20_000:  # leave the connector time inside the slot
                 slot += MINUTE
-            req = FlexRequest(
-                request_id=f"req-{uuid.uuid4().hex[:6]}",
-                dso_id="dso-1",
-                area_id="area-ev",
-                direction=Direction.REDUCE,
-                slots=(RequestSlot(slot, 2.0),),
-                reward_micro_per_kwh=250_000,
-                deadline=slot,
-                created_at=desk_now,
-                slot_minutes=1,
+            req = signed(
+                FlexRequest(
+                    request_id=f"req-{uuid.uuid4().hex[:6]}",
+                    dso_id=SIM_DSO_ID,
+                    area_id="area-ev",
+                    direction=Direction.REDUCE,
+                    slots=(RequestSlot(slot, 2.0),),
+                    reward_micro_per_kwh=250_000,
+                    deadline=slot,
+                    created_at=desk_now,
+                    slot_minutes=1,
+                )
             )
             send(topics.requests, "FlexRequest", req.request_id, req.to_avro())
             await asyncio.sleep(max(0.0, (slot - now) / 1000) + 0.5)

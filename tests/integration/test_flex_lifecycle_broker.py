@@ -1,5 +1,6 @@
-"""Acceptance on real components: embedded Tansu broker + chDB, 50 prosumers enrolled through the registry topic, 4 x 15-min reduction,
-5 stop complying; deviations detected in the slot, shortfall re-dispatched, settlements hand-computed.
+"""Acceptance on real components: embedded Tansu broker + chDB, 50 prosumers enrolled through the registry topic, the
+DSO registered on the DSO registry topic, requests from "dso-mallory" (unsigned, self-signed) rejected, a signed
+4 x 15-min reduction offered, 5 prosumers stop complying; deviations detected in the slot, shortfall re-dispatched, settlements hand-computed.
 
 The simulated devices run in lock-step with the service (they read amended orders from the orders topic
 before each 15-s reading step), so the run is deterministic.
@@ -14,6 +15,7 @@ import uuid
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from eth_utils import keccak
 
 from edream.avro_schemas import contract
 from edream.measurements import power_reading
@@ -24,7 +26,20 @@ from streams.flex.enrolment import Registry, enrolment_event
 from streams.flex.orders import FlexOrder
 from streams.flex.requests import RequestSlot, to_ms
 from streams.flex.service import FlexService, FlexTopics
-from streams.flex.sim import SLOT_MS, T0, Devices, flat_outlook, pid, portfolio, reduce_request, stoppers
+from streams.flex.signing import sign_request
+from streams.flex.sim import (
+    SIM_DSO_ID,
+    SLOT_MS,
+    T0,
+    Devices,
+    flat_outlook,
+    pid,
+    portfolio,
+    reduce_request,
+    signed,
+    sim_dso,
+    stoppers,
+)
 from streams.flex.sinks import sink
 
 pytestmark = pytest.mark.integration
@@ -121,10 +136,22 @@ def test_flex_lifecycle_on_broker_and_chdb(
         prod.flush()
         wait_for(lambda: svc.handled >= sent, what="enrolments")
         assert len(desk.registry.records) == 50
+        send(topics.dsos, "FlexDso", SIM_DSO_ID, sim_dso().to_avro())
         prod.produce(topics.requests, b"not avro at all", key=b"garbage")  # -> dead letter, nothing else
         sent += 1
-        bad = dataclasses.replace(reduce_request(request_id="req-bad"), slots=(RequestSlot(T0, -5.0),))
+        bad = signed(
+            dataclasses.replace(reduce_request(request_id="req-bad"), slots=(RequestSlot(T0, -5.0),))
+        )
         send(topics.requests, "FlexRequest", "req-bad", bad.to_avro())
+        # "dso-mallory" is not registered: unsigned, and signed with its own key -> rejected, nothing dispatched
+        mallory = dataclasses.replace(
+            reduce_request(request_id="req-mallory"), dso_id="dso-mallory", signature=None
+        )
+        send(topics.requests, "FlexRequest", "req-mallory", mallory.to_avro())
+        forged = sign_request(
+            dataclasses.replace(mallory, request_id="req-mallory-signed"), "0x" + keccak(text="mallory").hex()
+        )
+        send(topics.requests, "FlexRequest", "req-mallory-signed", forged.to_avro())
         send(topics.requests, "FlexRequest", "req-1", reduce_request().to_avro())
         prod.flush()
         [first] = orders.drain_until(1)
@@ -162,9 +189,15 @@ def test_flex_lifecycle_on_broker_and_chdb(
         orders.close()
 
     assert final_order.order_id == order_id and final_order.revision == 1 + len(DEVIATORS)
-    [rej] = read_all(kafka_bootstrap, topics.rejections, serde, 1).records
-    assert (rej["code"], rej["subject_id"]) == ("NEGATIVE_KW", "req-bad")
-    [offer] = read_all(kafka_bootstrap, topics.offers, serde, 1).records
+    rejections = read_all(kafka_bootstrap, topics.rejections, serde, 3).records
+    assert sorted((r["code"], r["subject_id"], r["party_id"]) for r in rejections) == [
+        ("NEGATIVE_KW", "req-bad", SIM_DSO_ID),
+        ("UNKNOWN_DSO", "req-mallory-signed", "dso-mallory"),
+        ("UNSIGNED_REQUEST", "req-mallory", "dso-mallory"),
+    ]
+    [offer] = read_all(kafka_bootstrap, topics.offers, serde, 1).records  # only the signed request's
+    assert offer["request_id"] == "req-1"
+    assert {o["request_id"] for o in orders.records} == {"req-1"}
     assert offer["status"] == "FULL" and [s["shortfall_kw"] for s in offer["slots"]] == [0.0] * 4
 
     devs = read_all(kafka_bootstrap, topics.deviations, serde, svc.emitted["Deviation"])
@@ -212,7 +245,11 @@ def test_flex_lifecycle_on_broker_and_chdb(
             # a consumer-group rejoin of the same group can take a rebalance round on a busy machine; wait for
             # the assignment too: a member closed while still joining holds up the group's next rebalance
             wait_for(
-                lambda: len(again.desk.registry.records) == 50 and again.loop.consumer.assignment(),
+                lambda: (
+                    len(again.desk.registry.records) == 50
+                    and len(again.desk.dsos) == 1
+                    and again.loop.consumer.assignment()
+                ),
                 timeout=120,
                 what="registry and assignment after restart",
             )

@@ -11,7 +11,17 @@ import pytest
 from edream.avro_schemas import contract
 from edream.sink_writer import Positioned, SinkWriter
 from streams.flex.desk import FlexDesk
-from streams.flex.sim import SLOT_MS, T0, Devices, flat_outlook, pid, portfolio, reduce_request, stoppers
+from streams.flex.sim import (
+    SLOT_MS,
+    T0,
+    Devices,
+    flat_outlook,
+    pid,
+    portfolio,
+    reduce_request,
+    sim_dsos,
+    stoppers,
+)
 from streams.flex.sinks import SINKS
 
 pytestmark = pytest.mark.integration
@@ -19,7 +29,7 @@ QUERIES = Path(__file__).resolve().parents[2] / "streams" / "flex" / "queries.sq
 
 
 def test_example_queries_run_on_chdb(chdb_client):
-    desk = FlexDesk(portfolio(12), flat_outlook)
+    desk = FlexDesk(portfolio(12), flat_outlook, dsos=sim_dsos())
     req = reduce_request(kw=12.0, n_slots=2)
     outs = desk.submit(req, now=T0 - 3_600_000)
     outs += desk.accept(outs[0].record["offer_id"], now=T0 - 1_800_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,10 +13,11 @@ from edream.clickhouse import RowEncoder, ensure_table, insert_rows
 from edream.topology import Sink
 from streams.market.clearing import clear
 from streams.market.config import MarketConfig
-from streams.market.events import clearing_record, trades_of
+from streams.market.events import clearing_record, rejection_record, trades_of
 from streams.market.market_order import MarketOrder
 from streams.market.orders import BookOrder, EnergyType, Side
 from streams.market.settlement import Metered, settle_session
+from streams.market.validation import RejectCode, Verdict
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +32,8 @@ BOOK = [
 ]
 TABLES = {
     "market_orders": ("MarketOrder", ["session_id", "order_id"], None),
+    "market_orders_accepted": ("MarketOrder", ["session_id", "order_id"], None),
+    "rejections": ("Rejection", ["subject_kind", "subject_id", "code"], None),
     "market_clearing": ("ClearingResult", ["session_id"], None),
     "market_trades": ("Trade", ["session_id", "trade_id"], None),
     "market_settlement": ("Settlement", ["window_id", "settlement_id"], "version"),
@@ -70,8 +74,16 @@ def test_queries_on_chdb(chdb_client, unique_table):
         )
         for o in BOOK
     ]
+    # submitted besides the book: an unsigned order the market rejected, and one it has not processed yet
+    unsigned = dataclasses.replace(orders[0], order_id="X1", participant_id="X", quantity_wh=9000)
+    pending = dataclasses.replace(orders[0], order_id="P1", participant_id="P", quantity_wh=1000)
+    refused = rejection_record(
+        unsigned, Verdict(False, RejectCode.BAD_SIGNATURE, "not signed"), SLOT - 60_000
+    )
     records = {
-        "market_orders": [o.to_avro() for o in orders],
+        "market_orders": [o.to_avro() for o in [*orders, unsigned, pending]],
+        "market_orders_accepted": [o.to_avro() for o in orders],
+        "rejections": [refused],
         "market_clearing": [clearing_record(result, session, SLOT, SLOT - 900_000)],
         "market_trades": [t.to_avro() for t in trades],
         "market_settlement": [s.to_avro() for s in settle_session(CFG, trades, metered)],
@@ -103,5 +115,12 @@ def test_queries_on_chdb(chdb_client, unique_table):
     vwap = {r[0]: r[1:] for r in run("traded_volume_vwap")}
     assert vwap["B1"] == (4000, 0, 120_000) and vwap["A2"] == (0, 3000, 120_000)
     assert len(run("prosumer_daily_pnl")) == 5
+    # the book is the accepted orders only: the rejected and the pending order are not in it
     depth = [(r[1], r[2], r[3], r[4], r[5]) for r in run("book_depth")]
     assert depth == [("BID", 2, 7000, 120_000, 200_000), ("OFFER", 2, 5000, 80_000, 100_000)]
+    status = {r[0]: r[6:] for r in run("order_status")}
+    assert status == {
+        **{o.order_id: ("ACCEPTED", "", "") for o in BOOK},
+        "X1": ("REJECTED", "BAD_SIGNATURE", "not signed"),
+        "P1": ("PENDING", "", ""),
+    }

@@ -180,3 +180,13 @@ def test_mosquitto_config_listens_on_the_published_port(services):
     conf = (DOCKER / "mosquitto" / "mosquitto.conf").read_text()
     port = int(re.search(r"^listener (\d+)", conf, re.M).group(1))
     assert port in _container_ports(services["mosquitto"])
+
+
+def test_web_api_token_is_set_and_prometheus_scrapes_with_it(services, compose):
+    for name, s in _edream_services(services).items():
+        assert "EDREAM_API_TOKEN" in _env(s), f"{name}: binds 0.0.0.0, so it needs EDREAM_API_TOKEN"
+    assert compose["secrets"]["edream_api_token"] == {"environment": "EDREAM_API_TOKEN"}
+    assert "edream_api_token" in services["prometheus"]["secrets"]
+    scrape = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
+    [worker] = [j for j in scrape["scrape_configs"] if j["job_name"] == "edream-worker"]
+    assert worker["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/edream_api_token"}

@@ -83,7 +83,10 @@
   }
 
   function connect() {
-    const es = new EventSource("/api/stream");
+    // with EDREAM_API_TOKEN set, open the page as /#token=<token>: the fragment never leaves the browser, and
+    // EventSource cannot send headers, so the stream gets it as the RFC 6750 access_token query parameter
+    const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    const es = new EventSource(token ? "/api/stream?access_token=" + encodeURIComponent(token) : "/api/stream");
     es.addEventListener("open", () => { conn.textContent = "live"; conn.className = "conn up"; });
     es.addEventListener("snapshot", ev => apply(JSON.parse(ev.data)));
     es.addEventListener("error", () => { conn.textContent = "reconnecting..."; conn.className = "conn down"; });

@@ -11,6 +11,7 @@ from edream.demo.responder import FlexResponder
 from edream.demo.script import DemoConfig, DemoScript, demo_market_config
 from edream.serde import Serde
 from streams.flex.desk import FlexDesk
+from streams.flex.dsos import dso_from_record
 from streams.flex.enrolment import Registry, record_from_event
 from streams.flex.orders import FlexOrder
 from streams.flex.requests import FlexRequest
@@ -37,11 +38,11 @@ def test_events_are_ordered_encodable_and_registrations_come_first(events):
     assert [e.at_ms for e in events] == sorted(e.at_ms for e in events)
     counts = Counter(e.schema for e in events)
     assert counts["FlexEnrolment"] == counts["MarketParticipant"] == CFG.prosumers
+    assert counts["FlexDso"] == 1
     assert counts["FlexRequest"] == 4  # every 10 min in 40 min
-    first_other = next(
-        i for i, e in enumerate(events) if e.schema not in ("FlexEnrolment", "MarketParticipant")
-    )
-    assert first_other == 2 * CFG.prosumers
+    registrations = ("FlexDso", "FlexEnrolment", "MarketParticipant")
+    first_other = next(i for i, e in enumerate(events) if e.schema not in registrations)
+    assert first_other == 2 * CFG.prosumers + 1
     serde = Serde()
     for e in events:
         assert serde.decode(serde.encode(e.schema, e.record, e.topic), e.topic)[0] == e.schema
@@ -85,6 +86,8 @@ def test_devices_following_orders_deliver_and_one_defector_triggers_shortfall_an
     for e in events:
         if e.schema == "FlexEnrolment":
             desk.registry.upsert(record_from_event(e.record))
+        elif e.schema == "FlexDso":
+            desk.dsos.upsert(dso_from_record(e.record))
     req_event = next(e for e in events if e.schema == "FlexRequest")
     req = FlexRequest.from_avro(req_event.record)
     (offer,) = desk.submit(req, req_event.at_ms)

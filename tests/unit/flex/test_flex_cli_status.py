@@ -5,6 +5,9 @@ import json
 from typer.testing import CliRunner
 
 from streams.flex.cli import app, parse_time_ms
+from streams.flex.requests import FlexRequest
+from streams.flex.signing import request_signer
+from streams.flex.sim import SIM_DSO_KEY, sim_dso
 from streams.flex.status import order_status
 
 T = 1_795_428_000_000
@@ -16,11 +19,15 @@ def test_parse_time():
     assert parse_time_ms(str(T)) == T
 
 
-def test_request_dry_run_prints_avro_record():
+def test_request_dry_run_prints_the_signed_avro_record(tmp_path):
+    key_file = tmp_path / "dso.key"
+    key_file.write_text(SIM_DSO_KEY + "\n")
     r = CliRunner().invoke(
         app,
         [
             "request",
+            "--key-file",
+            str(key_file),
             "--area",
             "a1",
             "--start",
@@ -39,6 +46,26 @@ def test_request_dry_run_prints_avro_record():
     assert rec["direction"] == "INCREASE" and rec["request_id"] == "r1"
     assert rec["slots"] == [{"slot_start": T, "kw": 60.0}, {"slot_start": T + 900_000, "kw": 50.0}]
     assert rec["deadline"] == T - 300_000
+    assert request_signer(FlexRequest.from_avro(rec)) == sim_dso().eth_address
+
+
+def test_dso_register_dry_run_derives_the_address_from_the_key(tmp_path):
+    key_file = tmp_path / "dso.key"
+    key_file.write_text(SIM_DSO_KEY)
+    r = CliRunner().invoke(app, ["dso", "register", "dso-1", "--key-file", str(key_file), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.output.strip().splitlines()[0])
+    assert (rec["dso_id"], rec["eth_address"], rec["active"]) == ("dso-1", sim_dso().eth_address, True)
+    assert json.loads(r.output.strip().splitlines()[-1]) == {"published": 0, "dsos": ["dso-1"]}
+
+
+def test_dso_register_and_load_refuse_bad_entries_naming_the_field(tmp_path):
+    r = CliRunner().invoke(app, ["dso", "register", "dso-1", "--address", "0x12", "--dry-run"])
+    assert r.exit_code == 2 and "DSO 'dso-1': field 'eth_address'" in r.output
+    bad = tmp_path / "dsos.yaml"
+    bad.write_text("dsos:\n  - {dso_id: d, eth_address: nope}\n")
+    r = CliRunner().invoke(app, ["dso", "load", str(bad), "--dry-run"])
+    assert r.exit_code == 2 and f"{bad}: dsos[0] 'd': field 'eth_address'" in r.output
 
 
 def test_simulate_summary():

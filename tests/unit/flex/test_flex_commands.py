@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.flex.desk import FlexDesk
 from streams.flex.enrolment import ContractTerms, EvCharger, ProsumerRecord, Registry
-from streams.flex.sim import SLOT_MS, T0, flat_outlook, reduce_request
+from streams.flex.sim import SLOT_MS, T0, flat_outlook, reduce_request, sim_dsos
 
 NOW = T0 - 3_600_000
 
@@ -20,7 +20,7 @@ def desk_with_order(kw: float) -> FlexDesk:
     reg = Registry()
     reg.upsert(ev_prosumer("p-ctl", "ev-api-1", 100_000))  # controllable, cheapest
     reg.upsert(ev_prosumer("p-hem", None, 110_000))  # no connector binding: the order event is its dispatch
-    desk = FlexDesk(reg, flat_outlook)
+    desk = FlexDesk(reg, flat_outlook, dsos=sim_dsos())
     [offer] = desk.submit(reduce_request(kw=kw, n_slots=2), NOW)
     [order] = desk.accept(offer.record["offer_id"], NOW)
     assert order.schema == "FlexOrder"

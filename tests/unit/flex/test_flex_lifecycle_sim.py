@@ -16,6 +16,7 @@ from streams.flex.sim import (
     pid,
     portfolio,
     reduce_request,
+    sim_dsos,
     stoppers,
 )
 
@@ -40,7 +41,7 @@ def start(desk: FlexDesk) -> str:
 
 @pytest.fixture(scope="module")
 def run():
-    desk = FlexDesk(portfolio(50), flat_outlook)
+    desk = FlexDesk(portfolio(50), flat_outlook, dsos=sim_dsos())
     order_id = start(desk)
     first_order = desk.orders[order_id]
     offer = desk.offers[first_order.offer_id]
@@ -112,6 +113,6 @@ def test_replay_is_idempotent(run):
     desk, _, first_order, outs = run
     ids = [o.record["event_id"] for o in outs if o.topic == "settlement.flex.v1"]
     assert len(ids) == len(set(ids))
-    desk2 = FlexDesk(portfolio(50), flat_outlook)
+    desk2 = FlexDesk(portfolio(50), flat_outlook, dsos=sim_dsos())
     assert start(desk2) == first_order.order_id
     assert [x.record for x in simulate(desk2, first_order.order_id)] == [x.record for x in outs]

@@ -10,7 +10,7 @@ import pytest
 from streams.flex.desk import FlexDesk
 from streams.flex.offers import Allocation
 from streams.flex.requests import RequestSlot
-from streams.flex.sim import SLOT_MS, T0, flat_outlook, portfolio, reduce_request
+from streams.flex.sim import SLOT_MS, T0, flat_outlook, portfolio, reduce_request, signed, sim_dsos
 from streams.flex.validation import Code
 
 NOW = T0 - 3_600_000
@@ -43,16 +43,16 @@ def rejected(outs) -> tuple[str, dict]:
     ],
 )
 def test_bad_requests_rejected_without_side_effects(change, code):
-    desk = FlexDesk(portfolio(5), flat_outlook)
+    desk = FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos())
     before = snapshot(desk)
-    got, rec = rejected(desk.submit(dataclasses.replace(reduce_request(kw=5.0), **change), now=NOW))
+    got, rec = rejected(desk.submit(signed(dataclasses.replace(reduce_request(kw=5.0), **change)), now=NOW))
     assert got == code
     assert rec["subject_kind"] == "FlexRequest" and rec["subject_id"] == "req-1" and rec["reason"]
     assert snapshot(desk) == before
 
 
 def test_overlapping_order_and_duplicate_request():
-    desk = FlexDesk(portfolio(10), flat_outlook)
+    desk = FlexDesk(portfolio(10), flat_outlook, dsos=sim_dsos())
     [offer] = desk.submit(reduce_request(kw=6.0, n_slots=2), now=NOW)
     desk.accept(offer.record["offer_id"], now=NOW)
     before = snapshot(desk)
@@ -68,7 +68,7 @@ def test_overlapping_order_and_duplicate_request():
 
 
 def test_acceptance_rejects_unknown_prosumer_and_double_booking():
-    desk = FlexDesk(portfolio(10), flat_outlook)
+    desk = FlexDesk(portfolio(10), flat_outlook, dsos=sim_dsos())
     [o1] = desk.submit(reduce_request(kw=6.0, n_slots=1), now=NOW)
     offer = desk.offers[o1.record["offer_id"]]
     forged = dataclasses.replace(offer, allocations=(*offer.allocations, Allocation("ghost", T0, 1.0)))
@@ -88,13 +88,15 @@ def test_acceptance_rejects_unknown_prosumer_and_double_booking():
 
 
 def test_infeasible_request_states_shortfall():
-    desk = FlexDesk(portfolio(5), flat_outlook)  # 5 x 3 kW = 15 kW max
+    desk = FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos())  # 5 x 3 kW = 15 kW max
     [o] = desk.submit(reduce_request(kw=20.0, n_slots=2), now=NOW)
     rec = o.record
     assert rec["status"] == "PARTIAL"
     assert [s["offered_kw"] for s in rec["slots"]] == [15.0, 15.0]
     assert [s["shortfall_kw"] for s in rec["slots"]] == [5.0, 5.0]
-    none = FlexDesk(portfolio(5), lambda p, t: flat_outlook(p, t).__class__(baseline_kw=-20.0))
+    none = FlexDesk(
+        portfolio(5), lambda p, t: flat_outlook(p, t).__class__(baseline_kw=-20.0), dsos=sim_dsos()
+    )
     [o] = none.submit(reduce_request(kw=5.0), now=NOW)  # exporting beyond the connection: nothing to reduce
     assert o.record["status"] == "INFEASIBLE" and o.record["allocations"] == []
     code, _ = rejected(none.accept(o.record["offer_id"], now=NOW))
