@@ -78,9 +78,12 @@ class Devices:
     def readings(
         self, order: Callable[[], FlexOrder], start: int, end: int, step_ms: int = STEP_MS
     ) -> Iterator[tuple[str, int, float]]:
-        """(prosumer_id, ts, net kW) for ts in (start, end], in time order; the order is read at the start of
-        every step, so an amendment issued at event time ``ts`` drives the devices from ``ts`` on."""
-        for ts in range(start + step_ms, end + 1, step_ms):
+        """(prosumer_id, ts, net kW) for ts in [start, end], in time order; the order is read at the start of
+        every step, so an amendment issued at event time ``ts`` drives the devices from ``ts`` on. The reading at
+        ``start`` is the meter's reading before the first step (power of the step before ``start``), so the
+        measured energy, integrated between readings, covers ``[start, end]`` (a step change of the devices shows
+        up as a ramp over one step, as with real 5-s meters)."""
+        for ts in range(start, end + 1, step_ms):
             t_prev = ts - step_ms
             o = order()  # set-points are decided at the start of the step
             for p in self.prosumer_ids:
