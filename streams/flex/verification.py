@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streams.energy_integration import DEFAULT_MAX_GAP_MS, WindowIntegrator
+from streams.flex.delivery import delivered_kwms
 from streams.flex.ids import stable_id
 from streams.flex.model import Direction
 from streams.flex.orders import FlexOrder
@@ -144,8 +145,7 @@ class _Track:
 
     def delivered_kwms(self) -> float:
         """Flexibility delivered over the measured time so far, kW*ms (unmeasured time delivers nothing)."""
-        e = self.energy
-        return self.direction.delivered_kw(self.baseline_kw * e.covered_ms, e.net_kwms)
+        return delivered_kwms(self.direction, self.baseline_kw, self.energy)
 
     def delivered_so_far_kw(self) -> float:
         """Slot-average delivery so far (over the elapsed part, up to the latest reading), kW."""
