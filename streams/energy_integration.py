@@ -166,7 +166,8 @@ class WindowIntegrator:
     ``add`` takes samples in any order. The next sample inside the window costs O(1); a sample that is late, out
     of order, replaces one or straddles an edge takes the slow path (a late one recomputes the window from the kept
     samples: those inside it plus the neighbour on each side), so the state always equals :func:`integrate_power`
-    over every sample seen.
+    over every sample seen. Samples more than ``max_gap_ms`` before ``start`` cannot change the window (their
+    segments into it are gaps); callers may skip them.
 
     State (read by callers): ``ts``/``kw`` kept samples (UTC epoch ms ascending, kW); ``net_kwms`` import minus
     export inside the window, kW*ms (``net_kwh`` in kWh); ``uncovered_ms`` time inside ``[start, reach]`` not covered

@@ -133,10 +133,12 @@ class _Track:
     # slot time before the allocation was added mid-slot: not measured, nothing delivered
     unmeasured_head_ms: int = field(init=False)
     band: ActualBand = field(init=False)
+    ignore_before: int = field(init=False)  # readings earlier than this cannot change the slot's energy
 
     def __post_init__(self) -> None:
         self.slot_ms = self.slot_end - self.slot_start
         self.unmeasured_head_ms = self.energy.start - self.slot_start
+        self.ignore_before = self.energy.start - self.energy.max_gap_ms
         self.retarget(self.target_kw)
 
     def retarget(self, target_kw: float) -> None:
@@ -257,7 +259,7 @@ class VerificationEngine:
         """Process one reading (net consumption kW at event time ``ts``); returns deviations it triggers."""
         out: list[DeviationEvent] = []
         for tr in self._by_prosumer.get(prosumer_id, ()):
-            if not tr.energy.add(ts, kw):
+            if ts < tr.ignore_before or not tr.energy.add(ts, kw):  # e.g. orders' later slots
                 continue
             if tr.slot_start <= ts < tr.slot_end and ts >= tr.grace_until:
                 ev = self._check(tr, ts, kw)

@@ -172,3 +172,18 @@ def test_amendment_retargets_and_drops_unstarted():
     e.apply_order(amended, now=T + 50_000)
     rows = e.delivery("o1")
     assert [(r["slot_start"], r["target_kw"]) for r in rows] == [(T, 1.0)]
+
+
+@pytest.mark.parametrize(("cap_kw", "delivered_kw"), [(4.0, 2.0), (2.0, 2.0 * (900 - 2.5) / 900)])
+def test_simulated_device_catches_up_with_what_verification_measures(cap_kw, delivered_kw):
+    """The meter reads the baseline at slot start, so the switch-on counts as a ramp over the first 5 s; a device
+    with headroom makes up for it (it meters its own readings by the same rule), one at its cap cannot."""
+    from streams.flex.sim import Devices
+
+    e = VerificationEngine()
+    o = order()
+    e.apply_order(o)
+    for p, ts, kw in Devices(["p"], baseline_kw=5.0, cap_kw=cap_kw).readings(lambda: o, T, T + SLOT):
+        e.on_reading(p, ts, kw)
+    [final] = e.advance_to(T + SLOT)
+    assert final.delivered_kw == pytest.approx(delivered_kw, abs=1e-3)
