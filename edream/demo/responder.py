@@ -3,7 +3,8 @@
 The responder keeps the latest revision of every :class:`~streams.flex.orders.FlexOrder` seen on
 ``flex.orders.v1``. While a prosumer has an allocation, its meter reads ``baseline_kw -/+ flex`` where ``flex`` is
 the catch-up set-point that makes the slot average hit the ordered kW (:func:`streams.flex.dispatch.catch_up_kw`),
-measured against the baseline the order froze at acceptance, because that is what verification compares with.
+measured as verification measures it (its own readings integrated by the platform's one rule,
+:class:`streams.flex.delivery.DeliveryMeter`) against the baseline the order froze at acceptance.
 
 One prosumer per order defects (the allocated prosumer with the smallest id stops delivering from the middle of
 the order's second slot), so the demo also shows a SHORTFALL deviation, a re-dispatch (amended revision) and a
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from streams.flex.delivery import DeliveryMeter
 from streams.flex.dispatch import catch_up_kw
 from streams.flex.orders import FlexOrder, OrderAllocation
 
@@ -24,9 +26,9 @@ class FlexResponder:
     defect: bool = True
     orders: dict[str, FlexOrder] = field(default_factory=dict)
     defectors: dict[str, tuple[str, int]] = field(default_factory=dict)  # order_id -> (prosumer, from ms)
-    delivered: dict[tuple[str, str, int], float] = field(
-        default_factory=dict
-    )  # kW*ms per order/prosumer/slot
+    meter: DeliveryMeter = field(
+        default_factory=DeliveryMeter
+    )  # delivery per order/prosumer/slot as measured
 
     def on_order(self, order: FlexOrder) -> bool:
         """Apply an order revision (older or equal revisions are ignored). True if applied."""
@@ -52,18 +54,29 @@ class FlexResponder:
         return None
 
     def metered_kw(self, prosumer_id: str, ts_ms: int, own_kw: float) -> float:
-        """Net kW metered at ``ts_ms`` (the average over the step ending there): ``own_kw`` unless ordered."""
-        t_prev = ts_ms - self.step_ms
+        """Net kW metered at ``ts_ms`` (the set-point decided at the start of the step ending there): ``own_kw``
+        unless ordered."""
+        kw = self._power_kw(prosumer_id, ts_ms - self.step_ms, own_kw)
+        self.meter.on_reading(prosumer_id, ts_ms, kw)
+        return kw
+
+    def _power_kw(self, prosumer_id: str, t_prev: int, own_kw: float) -> float:
         hit = self._allocation(prosumer_id, t_prev)
         if hit is None:
             return own_kw
         order, alloc = hit
         defector, since = self.defectors.get(order.order_id, ("", 0))
-        key = (order.order_id, prosumer_id, alloc.slot_start)
         flex = 0.0
         if not (prosumer_id == defector and t_prev >= since):
-            so_far = self.delivered.get(key, 0.0)
-            want = catch_up_kw(alloc.kw, so_far, t_prev, alloc.slot_start, alloc.slot_start + order.slot_ms)
-            flex = max(0.0, want)
-        self.delivered[key] = self.delivered.get(key, 0.0) + flex * self.step_ms
+            slot_end = alloc.slot_start + order.slot_ms
+            so_far = self.meter.so_far_kwms(
+                (order.order_id, prosumer_id, alloc.slot_start),
+                prosumer_id,
+                alloc.slot_start,
+                slot_end,
+                order.direction,
+                alloc.baseline_kw,
+                t_prev,
+            )
+            flex = max(0.0, catch_up_kw(alloc.kw, so_far, t_prev, alloc.slot_start, slot_end))
         return order.direction.actual_kw(alloc.baseline_kw, flex)

@@ -5,7 +5,9 @@
 * ``process(measurement)`` takes a validated Measurement dict (avro/Measurement.avsc). Used quantities, phase
   TOTAL only: ``E_IMPORT``/``E_EXPORT`` cumulative registers (Wh) and ``P_ACTIVE`` net power (W, import
   positive). Per window the register method (``REGISTER_DELTA``) wins whenever register data covers it;
-  otherwise power samples are integrated trapezoidally (``POWER_INTEGRATION``).
+  otherwise power samples are integrated (``POWER_INTEGRATION``) by the platform's one rule,
+  :mod:`streams.energy_integration` (trapezoid, gaps longer than ``max_gap_ms`` not integrated, edges cut by linear
+  interpolation), the same rule flex verification settles delivered flexibility with.
 * Windows are tumbling, aligned to UTC epoch multiples of ``interval_ms``. The watermark is
   ``max event time seen - allowed_lateness_ms`` (over all meters of the partition); a window ``[s, e)`` closes,
   and its record is emitted with version 1, once the watermark reaches ``e``.
@@ -29,7 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.analytics.integration import EMPTY, WindowEnergy, integrate_power, integrate_register
+from streams.analytics.registers import RegisterEnergy, integrate_register
+from streams.energy_integration import DEFAULT_MAX_GAP_MS, EMPTY, integrate_power, window_slice
 
 POWER = "P_ACTIVE"
 REG_IMPORT = "E_IMPORT"
@@ -52,7 +55,7 @@ class IntervalConfig:
     correction_horizon_ms: int = 3_600_000
     expected_period_ms: int = 5_000
     bridge_factor: float = 2.5
-    max_gap_ms: int = 300_000
+    max_gap_ms: int = DEFAULT_MAX_GAP_MS
     register_modulus_wh: float | None = 1e9
 
     @property
@@ -252,19 +255,22 @@ class IntervalAggregator:
         ]
         present = [r for r in regs if r is not None and (r.covered_ms or r.samples)]
         power_s = meter.series.get(POWER)
-        power = integrate_power(power_s.ts, power_s.vals, *args) if power_s is not None else EMPTY
+        power = EMPTY
+        if power_s is not None:  # stored in W as received; the integration takes kW
+            near = window_slice(power_s.ts, ws, we)
+            power = integrate_power(power_s.ts[near], [w / 1000.0 for w in power_s.vals[near]], *args)
         if present:
             method = "REGISTER_DELTA"
-            imp = regs[0].import_wh if regs[0] is not None else 0.0
-            exp = regs[1].import_wh if regs[1] is not None else 0.0
+            imp = regs[0].energy_wh if regs[0] is not None else 0.0
+            exp = regs[1].energy_wh if regs[1] is not None else 0.0
             covered = min(r.covered_ms for r in present)
             samples = max(r.samples for r in present)
             bridged = any(r.bridged for r in present)
-            max_w = power.max_w if power.samples else _register_max_w(regs[0], regs[1])
+            max_kw = power.max_kw if power.samples else _register_max_kw(regs[0], regs[1])
         elif power.covered_ms or power.samples:
             method = "POWER_INTEGRATION"
             imp, exp, covered = power.import_wh, power.export_wh, power.covered_ms
-            samples, bridged, max_w = power.samples, power.bridged, power.max_w
+            samples, bridged, max_kw = power.samples, power.bridged, power.max_kw
         else:
             return None
         hours = covered / 3_600_000.0
@@ -276,7 +282,7 @@ class IntervalAggregator:
             "import_wh": imp,
             "export_wh": exp,
             "avg_kw": (imp - exp) / hours / 1000.0 if hours > 0 else 0.0,
-            "max_kw": (max_w or 0.0) / 1000.0,
+            "max_kw": max_kw or 0.0,
             "samples": samples,
             "expected_samples": cfg.expected_samples,
             "completeness": covered / cfg.interval_ms,
@@ -306,10 +312,10 @@ class IntervalAggregator:
         return [rec]
 
 
-def _register_max_w(imp: WindowEnergy | None, exp: WindowEnergy | None) -> float | None:
-    """Highest net power from register segment means: import peak, or the export peak as a negative number."""
+def _register_max_kw(imp: RegisterEnergy | None, exp: RegisterEnergy | None) -> float | None:
+    """Highest net power (kW) from register segment means: import peak, or the export peak as a negative number."""
     if imp is not None and imp.max_w is not None and imp.max_w > 0:
-        return imp.max_w
+        return imp.max_w / 1000.0
     if exp is not None and exp.max_w is not None:
-        return -exp.max_w
+        return -exp.max_w / 1000.0
     return None

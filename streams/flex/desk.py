@@ -135,7 +135,7 @@ class FlexDesk:
 
     def on_timer(self, now: int) -> list[Out]:
         """Wall-clock timer: close slots whose end is ``close_after_ms`` past (even if no reading arrives, e.g.
-        meters offline: held-forward readings or nothing delivered), send due set-points, forget old orders."""
+        meters offline: the unmeasured rest of the slot delivers nothing), send due set-points, forget old orders."""
         out = self.advance_to(now - self.close_after_ms)
         out.extend(self._due_commands(now))
         if now - self.pruned_at >= PRUNE_EVERY_MS:  # pruning walks all state: not on every 1-s tick

@@ -2,7 +2,10 @@
 
 Formula (the seed leaves it open; decided here):
 
-* energies: ``target_wh = round(target_kw * h * 1000)``, ``delivered_wh = round(delivered_kw * h * 1000)``;
+* energies: ``target_wh = round(target_kw * h * 1000)``, ``delivered_wh = round(delivered_kw * h * 1000)``, where
+  ``delivered_kw`` is the FINAL verdict's slot average, i.e. the delivered energy measured by the platform's one
+  integration rule (:mod:`streams.energy_integration`, the one interval energy uses) divided by the slot length;
+  nothing is integrated here;
 * FINAL verdict WITHIN the band: incentive ``+ delivered_wh * incentive_rate * multiplier / 1000``;
 * outside the band (SHORTFALL or OVERDELIVERY): penalty ``- |delivered_wh - target_wh| * penalty_rate *
   multiplier / 1000``, no incentive;

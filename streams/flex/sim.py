@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from eth_account import Account
 from eth_utils import keccak
 
+from streams.flex.delivery import DeliveryMeter
 from streams.flex.dispatch import catch_up_kw
 from streams.flex.dsos import Dso, DsoRegistry
 from streams.flex.enrolment import ContractTerms, CurtailableLoad, ProsumerRecord, Registry
@@ -99,20 +100,24 @@ def reduce_request(
 
 @dataclass
 class Devices:
-    """Simulated meters/devices. ``stop_at``: prosumer_id -> UTC ms after which it delivers nothing."""
+    """Simulated meters/devices. ``stop_at``: prosumer_id -> UTC ms after which it delivers nothing. Devices catch
+    up with their order's slot average as their own readings measure it (:class:`DeliveryMeter`)."""
 
     prosumer_ids: list[str]
     stop_at: dict[str, int] = field(default_factory=dict)
     baseline_kw: float = BASELINE_KW
     cap_kw: float = CAP_KW
-    delivered: dict[tuple[str, int], float] = field(default_factory=dict)  # kW*ms per (prosumer, slot)
+    meter: DeliveryMeter = field(default_factory=DeliveryMeter)  # delivery per (prosumer, slot) as measured
 
     def readings(
         self, order: Callable[[], FlexOrder], start: int, end: int, step_ms: int = STEP_MS
     ) -> Iterator[tuple[str, int, float]]:
-        """(prosumer_id, ts, net kW) for ts in (start, end], in time order; the order is read at the start of
-        every step, so an amendment issued at event time ``ts`` drives the devices from ``ts`` on."""
-        for ts in range(start + step_ms, end + 1, step_ms):
+        """(prosumer_id, ts, net kW) for ts in [start, end], in time order; the order is read at the start of
+        every step, so an amendment issued at event time ``ts`` drives the devices from ``ts`` on. The reading at
+        ``start`` is the meter's reading before the first step (power of the step before ``start``), so the
+        measured energy, integrated between readings, covers ``[start, end]`` (a step change of the devices shows
+        up as a ramp over one step, as with real 5-s meters)."""
+        for ts in range(start, end + 1, step_ms):
             t_prev = ts - step_ms
             o = order()  # set-points are decided at the start of the step
             for p in self.prosumer_ids:
@@ -120,11 +125,15 @@ class Devices:
                 alloc = o.allocation(p, slot)
                 flex = 0.0
                 if alloc is not None and t_prev < self.stop_at.get(p, end + 1):
-                    so_far = self.delivered.get((p, slot), 0.0)
-                    want = catch_up_kw(alloc.kw, so_far, t_prev, slot, slot + o.slot_ms)
+                    slot_end = slot + o.slot_ms
+                    so_far = self.meter.so_far_kwms(
+                        (p, slot), p, slot, slot_end, o.direction, alloc.baseline_kw, t_prev
+                    )
+                    want = catch_up_kw(alloc.kw, so_far, t_prev, slot, slot_end)
                     flex = min(self.cap_kw, max(0.0, want))
-                self.delivered[(p, slot)] = self.delivered.get((p, slot), 0.0) + flex * step_ms
-                yield p, ts, o.direction.actual_kw(self.baseline_kw, flex)
+                kw = o.direction.actual_kw(self.baseline_kw, flex)
+                self.meter.on_reading(p, ts, kw)
+                yield p, ts, kw
 
 
 def stoppers(ids: Collection[str], at: int) -> dict[str, int]:

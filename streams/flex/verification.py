@@ -1,26 +1,36 @@
 """Closed-loop DR verification engine (T40, LL-UC08) as a pure, event-time-driven class.
 
-Fed the 5-second power readings of every prosumer (net consumption, kW, import positive), it tracks each
-(order, prosumer, slot) allocation:
+Fed the 5-second power readings of every prosumer (net consumption, kW, import positive, at UTC epoch ms), it tracks
+each (order, prosumer, slot) allocation:
 
-* delivered flexibility = baseline - actual (REDUCE) or actual - baseline (INCREASE), slot-average kW;
-* a reading at ``ts`` is the average power over ``(previous reading, ts]`` (the first one over
-  ``(slot_start, ts]``); readings at or before the previous one (duplicates, out of order) are ignored;
+* delivered flexibility = baseline - actual (REDUCE) or actual - baseline (INCREASE), as a slot average (kW) =
+  delivered energy (kWh) / slot length (h);
+* actual energy is integrated by the platform's one rule, :mod:`streams.energy_integration` (the rule interval
+  energy uses too, so a slot's actual energy equals the IntervalEnergy of the same readings): readings are
+  instantaneous power, linear between consecutive readings (trapezoid); the segment from the last reading before
+  the slot start (or after its end) is cut at the edge by linear interpolation; a segment longer than
+  ``max_gap_ms`` is a gap. Time not covered by a segment (gaps, before the first reading, after the last one, and
+  before an allocation was added mid-slot) counts as nothing delivered (actual = baseline): settlement pays only
+  for measured delivery. A slot with no reading at all delivers nothing;
+* a reading at an existing time replaces it, late and out-of-order readings are put in time order (until the slot's
+  FINAL verdict; later ones change nothing);
 * while the slot runs, delivery is projected to slot end assuming the latest reading persists; once the projection
   leaves the tolerance band for ``confirm_readings`` consecutive readings a PROJECTED deviation is emitted (and
   again whenever the projected verdict changes). With the default 2 this is the reading after the one that made
   the deviation evident;
 * at slot close (event time: ``advance_to(watermark)``; ``on_reading`` advances the watermark to
-  ``max event time - allowed_lateness_ms``) a FINAL verdict is emitted. Missing readings are held forward; a
-  slot with no reading at all counts as nothing delivered.
+  ``max event time - allowed_lateness_ms``) a FINAL verdict is emitted; the lateness lets the first reading after
+  the slot end arrive, which closes the slot's last segment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from streams.energy_integration import DEFAULT_MAX_GAP_MS, WindowIntegrator
+from streams.flex.delivery import delivered_kwms
 from streams.flex.ids import stable_id
 from streams.flex.model import Direction
 from streams.flex.orders import FlexOrder
@@ -37,6 +47,34 @@ def classify(target_kw: float, delivered_kw: float, tolerance: float) -> Verdict
     if delivered_kw > target_kw * (1 + tolerance) + _EPS:
         return "OVERDELIVERY"
     return "WITHIN"
+
+
+@dataclass(frozen=True, slots=True)
+class ActualBand:
+    """:func:`classify` expressed on a slot's actual net consumption energy (kW*ms), for the per-reading check:
+    ``below``/``above`` are the verdicts of energies under ``lo_kwms``/over ``hi_kwms``, WITHIN in between."""
+
+    lo_kwms: float
+    hi_kwms: float
+    below: Verdict
+    above: Verdict
+
+    @classmethod
+    def of(
+        cls, direction: Direction, baseline_kw: float, target_kw: float, tolerance: float, slot_ms: int
+    ) -> ActualBand:
+        short = direction.actual_kw(baseline_kw, target_kw * (1 - tolerance) - _EPS) * slot_ms
+        over = direction.actual_kw(baseline_kw, target_kw * (1 + tolerance) + _EPS) * slot_ms
+        if short <= over:  # INCREASE: less consumption is less delivery
+            return cls(short, over, "SHORTFALL", "OVERDELIVERY")
+        return cls(over, short, "OVERDELIVERY", "SHORTFALL")
+
+    def verdict(self, actual_kwms: float) -> Verdict:
+        if actual_kwms < self.lo_kwms:
+            return self.below
+        if actual_kwms > self.hi_kwms:
+            return self.above
+        return "WITHIN"
 
 
 @dataclass(frozen=True)
@@ -86,32 +124,58 @@ class _Track:
     target_kw: float
     baseline_kw: float
     tolerance: float
-    energy_kwms: float = 0.0  # actual net consumption integrated, kW*ms
-    last_ts: int | None = None
-    last_kw: float = 0.0
-    readings: int = 0
+    energy: WindowIntegrator  # actual net consumption measured from ``energy.start`` (slot start or later)
     verdict: Verdict = "WITHIN"
     candidate: Verdict | None = None
     pending: int = 0
     grace_until: int = 0
+    slot_ms: int = field(init=False)
+    # slot time before the allocation was added mid-slot: not measured, nothing delivered
+    unmeasured_head_ms: int = field(init=False)
+    band: ActualBand = field(init=False)
+    ignore_before: int = field(init=False)  # readings earlier than this cannot change the slot's energy
 
-    @property
-    def length_ms(self) -> int:
-        return self.slot_end - self.slot_start
+    def __post_init__(self) -> None:
+        self.slot_ms = self.slot_end - self.slot_start
+        self.unmeasured_head_ms = self.energy.start - self.slot_start
+        self.ignore_before = self.energy.start - self.energy.max_gap_ms
+        self.retarget(self.target_kw)
+
+    def retarget(self, target_kw: float) -> None:
+        self.target_kw = target_kw
+        self.band = ActualBand.of(self.direction, self.baseline_kw, target_kw, self.tolerance, self.slot_ms)
+
+    def delivered_kwms(self) -> float:
+        """Flexibility delivered over the measured time so far, kW*ms (unmeasured time delivers nothing)."""
+        return delivered_kwms(self.direction, self.baseline_kw, self.energy)
 
     def delivered_so_far_kw(self) -> float:
-        """Slot-average delivery so far (over the elapsed part), kW."""
-        if self.last_ts is None:
-            return 0.0
-        actual = self.energy_kwms / (self.last_ts - self.slot_start)
-        return self.direction.delivered_kw(self.baseline_kw, actual)
+        """Slot-average delivery so far (over the elapsed part, up to the latest reading), kW."""
+        elapsed_ms = self.energy.reach - self.slot_start
+        return self.delivered_kwms() / elapsed_ms if elapsed_ms > 0 else 0.0
 
     def projected_kw(self) -> float:
-        """Slot-average delivery projected to slot end with the last reading held, kW."""
-        if self.last_ts is None:
+        """Slot-average delivery projected to slot end with the latest reading held, kW (0 before a reading in the
+        slot)."""
+        e = self.energy
+        if not e.ts or e.ts[-1] < e.start:
             return 0.0
-        actual = (self.energy_kwms + self.last_kw * (self.slot_end - self.last_ts)) / self.length_ms
-        return self.direction.delivered_kw(self.baseline_kw, actual)
+        return self._projected_kw(e.ts[-1], e.kw[-1])
+
+    def _projected_kw(self, last_ts: int, last_kw: float) -> float:
+        actual_kw = self._projected_actual_kwms(last_ts, last_kw) / self.slot_ms
+        return self.direction.delivered_kw(self.baseline_kw, actual_kw)
+
+    def _projected_actual_kwms(self, last_ts: int, last_kw: float) -> float:
+        """Actual net consumption over the slot, kW*ms, with the latest reading ``(last_ts, last_kw)`` held to slot
+        end: measured energy, baseline over the unmeasured time so far (nothing delivered), then ``last_kw``."""
+        e = self.energy
+        held_ms = self.slot_end - last_ts if last_ts < self.slot_end else 0
+        return e.net_kwms + self.baseline_kw * (e.uncovered_ms + self.unmeasured_head_ms) + last_kw * held_ms
+
+    def final_kw(self) -> float:
+        """Slot-average delivery of the closed slot, kW (delivered energy / slot length)."""
+        return self.delivered_kwms() / self.slot_ms
 
 
 Key = tuple[str, str, int]  # order_id, prosumer_id, slot_start
@@ -121,7 +185,8 @@ class VerificationEngine:
     """See module docstring. ``tolerances`` maps prosumer_id -> contract ``range`` (default ``default_tolerance``).
 
     grace_ms: after an order amendment changes a running allocation, deviations of that allocation are not
-    evaluated for this long (the device needs time to follow the new set-point).
+    evaluated for this long (the device needs time to follow the new set-point). max_gap_ms: longer spans between
+    readings are gaps (nothing delivered); keep it equal to the intervals' ``IntervalConfig.max_gap_ms``.
     """
 
     def __init__(
@@ -131,12 +196,14 @@ class VerificationEngine:
         confirm_readings: int = 2,
         allowed_lateness_ms: int = 10_000,
         grace_ms: int = 10_000,
+        max_gap_ms: int = DEFAULT_MAX_GAP_MS,
     ) -> None:
         self.tolerances = tolerances if tolerances is not None else {}
         self.default_tolerance = default_tolerance
         self.confirm_readings = max(1, confirm_readings)
         self.allowed_lateness_ms = allowed_lateness_ms
         self.grace_ms = grace_ms
+        self.max_gap_ms = max_gap_ms
         self._tracks: dict[Key, _Track] = {}
         self._by_prosumer: dict[str, list[_Track]] = {}
         self._finals: dict[Key, DeviationEvent] = {}
@@ -153,32 +220,33 @@ class VerificationEngine:
         now = self._max_ts if now is None else now
         wanted = {(order.order_id, a.prosumer_id, a.slot_start): a for a in order.allocations if a.kw > 0}
         for key in [k for k in self._tracks if k[0] == order.order_id and k not in wanted]:
-            if self._tracks[key].readings == 0:
+            if self._tracks[key].energy.samples == 0:
                 self._drop(key)
         for key, a in wanted.items():
             if key in self._finals:
                 continue
             tr = self._tracks.get(key)
             if tr is None:
+                slot_end = a.slot_start + order.slot_ms
+                # added mid-slot: the time before now is not measured, so it delivered nothing (actual = baseline)
+                since = min(max(now, a.slot_start), slot_end)
                 tr = _Track(
                     order.order_id,
                     a.prosumer_id,
                     a.slot_start,
-                    a.slot_start + order.slot_ms,
+                    slot_end,
                     order.direction,
                     a.kw,
                     a.baseline_kw,
                     self.tolerances.get(a.prosumer_id, self.default_tolerance),
+                    WindowIntegrator(since, slot_end, self.max_gap_ms),
                 )
-                if now > tr.slot_start:  # added mid-slot: before now it delivered nothing (actual = baseline)
-                    tr.last_ts = min(now, tr.slot_end)
-                    tr.last_kw = a.baseline_kw
-                    tr.energy_kwms = a.baseline_kw * (tr.last_ts - tr.slot_start)
+                if now > tr.slot_start:
                     tr.grace_until = now + self.grace_ms
                 self._tracks[key] = tr
                 self._by_prosumer.setdefault(a.prosumer_id, []).append(tr)
             elif abs(tr.target_kw - a.kw) > _EPS:
-                tr.target_kw = a.kw
+                tr.retarget(a.kw)
                 tr.pending, tr.candidate = 0, None
                 tr.grace_until = now + self.grace_ms
 
@@ -191,16 +259,10 @@ class VerificationEngine:
         """Process one reading (net consumption kW at event time ``ts``); returns deviations it triggers."""
         out: list[DeviationEvent] = []
         for tr in self._by_prosumer.get(prosumer_id, ()):
-            if not tr.slot_start < ts <= tr.slot_end:
+            if ts < tr.ignore_before or not tr.energy.add(ts, kw):  # e.g. orders' later slots
                 continue
-            prev = tr.slot_start if tr.last_ts is None else tr.last_ts
-            if ts <= prev:
-                continue
-            tr.energy_kwms += kw * (ts - prev)
-            tr.last_ts, tr.last_kw = ts, kw
-            tr.readings += 1
-            if ts < tr.slot_end and ts >= tr.grace_until:
-                ev = self._check(tr, ts)
+            if tr.slot_start <= ts < tr.slot_end and ts >= tr.grace_until:
+                ev = self._check(tr, ts, kw)
                 if ev:
                     out.append(ev)
         if ts > self._max_ts:
@@ -208,9 +270,13 @@ class VerificationEngine:
             out.extend(self.advance_to(ts - self.allowed_lateness_ms))
         return out
 
-    def _check(self, tr: _Track, ts: int) -> DeviationEvent | None:
-        projected = tr.projected_kw()
-        now = classify(tr.target_kw, projected, tr.tolerance)
+    def _check(self, tr: _Track, ts: int, kw: float) -> DeviationEvent | None:
+        """Verdict after the in-slot reading ``(ts, kw)``, projected from the latest reading."""
+        e = tr.energy
+        last_ts = e.ts[-1]
+        if last_ts != ts:  # a late reading: the projection holds the latest one
+            kw = e.kw[-1]
+        now = tr.band.verdict(tr._projected_actual_kwms(last_ts, kw))
         if now == tr.verdict:
             tr.pending, tr.candidate = 0, None
             return None
@@ -227,10 +293,10 @@ class VerificationEngine:
             ts,
             "PROJECTED",
             tr.target_kw,
-            round(projected, 6),
+            round(tr._projected_kw(last_ts, kw), 6),
             tr.tolerance,
             now,
-            tr.readings,
+            tr.energy.samples,
         )
 
     def advance_to(self, watermark: int) -> list[DeviationEvent]:
@@ -239,11 +305,7 @@ class VerificationEngine:
         out = []
         for key in sorted(done, key=lambda k: (self._tracks[k].slot_end, k)):
             tr = self._tracks[key]
-            if tr.last_ts is None:
-                delivered = 0.0
-            else:
-                actual = (tr.energy_kwms + tr.last_kw * (tr.slot_end - tr.last_ts)) / tr.length_ms
-                delivered = tr.direction.delivered_kw(tr.baseline_kw, actual)
+            delivered = tr.final_kw()
             ev = DeviationEvent(
                 tr.order_id,
                 tr.prosumer_id,
@@ -254,7 +316,7 @@ class VerificationEngine:
                 round(delivered, 6),
                 tr.tolerance,
                 classify(tr.target_kw, delivered, tr.tolerance),
-                tr.readings,
+                tr.energy.samples,
             )
             self._finals[key] = ev
             self._drop(key)
@@ -276,12 +338,11 @@ class VerificationEngine:
     def delivered_avg_kw(self, prosumer_id: str, slot_start: int) -> float:
         """Flexibility delivered so far by ``prosumer_id`` in the slot, as energy / full slot length (kW), summed
         over its running allocations."""
-        total = 0.0
-        for tr in self._by_prosumer.get(prosumer_id, ()):
-            if tr.slot_start == slot_start and tr.last_ts is not None:
-                elapsed = tr.last_ts - tr.slot_start
-                total += tr.direction.delivered_kw(tr.baseline_kw * elapsed, tr.energy_kwms) / tr.length_ms
-        return total
+        return sum(
+            tr.delivered_kwms() / tr.slot_ms
+            for tr in self._by_prosumer.get(prosumer_id, ())
+            if tr.slot_start == slot_start
+        )
 
     def delivery(self, order_id: str) -> list[dict[str, Any]]:
         """Per prosumer and slot: target, delivered so far (or final) kW, verdict, readings."""
@@ -295,7 +356,7 @@ class VerificationEngine:
                         "target_kw": tr.target_kw,
                         "delivered_kw": round(tr.delivered_so_far_kw(), 6),
                         "verdict": tr.verdict,
-                        "readings": tr.readings,
+                        "readings": tr.energy.samples,
                         "final": False,
                     }
                 )

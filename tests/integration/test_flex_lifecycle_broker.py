@@ -214,7 +214,10 @@ def test_flex_lifecycle_on_broker_and_chdb(
 
     stl = read_all(kafka_bootstrap, topics.settlements, serde, len(final_order.allocations))
     by = {(s["party_id"], to_ms(s["window_start"])): s for s in stl.records}
-    assert (by[("p10", T0)]["quantity_wh"], by[("p10", T0)]["amount_micro"]) == (750, 123_750)
+    # 750 Wh less half a 15-s step of 3 kW (6.25 Wh): the meter reads the baseline at T0 and the reduced power at
+    # T0 + 15 s, and readings are instantaneous, so the step counts as a ramp (tests/unit/flex/test_flex_lifecycle_sim)
+    assert (by[("p10", T0)]["quantity_wh"], by[("p10", T0)]["amount_micro"]) == (744, 122_760)
+    # p00: the half steps at start and stop cancel: 3 kW for 180 s = 150 Wh, 600 Wh short
     assert (by[("p00", T0)]["quantity_wh"], by[("p00", T0)]["amount_micro"]) == (150, -270_000)
     assert by[("p20", T0 + SLOT_MS)]["amount_micro"] == 135_000
     finals = [d for d in devs.records if d["kind"] == "FINAL"]
@@ -279,5 +282,5 @@ def test_flex_lifecycle_on_broker_and_chdb(
     ).result_rows
     per_party = {r[0]: (r[1], r[2]) for r in rows}
     assert per_party["p00"] == (-270_000, 1)
-    assert per_party["p10"] == (4 * 123_750, 4)
+    assert per_party["p10"] == (122_760 + 3 * 123_750, 4)  # the half step only where it switched on, slot 0
     assert sum(r[2] for r in rows) == len(final_order.allocations)

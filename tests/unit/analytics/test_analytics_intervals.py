@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.analytics.integration import register_delta, split_trapezoid
 from streams.analytics.intervals import IntervalAggregator, IntervalConfig
+from streams.analytics.registers import register_delta
 
 T0 = 1_699_999_200_000  # a UTC epoch ms multiple of 15 minutes
 S = 1000  # one second in ms
@@ -38,14 +38,6 @@ def feed(a: IntervalAggregator, events) -> list[dict]:
     for e in events:
         out.extend(a.process(e).intervals)
     return out
-
-
-def test_split_trapezoid_zero_crossing():
-    # 2000 W -> -1000 W over 60 s: zero after 40 s; import 2000*40/2 Ws, export 1000*20/2 Ws
-    imp, exp = split_trapezoid(2000.0, -1000.0, 60 / 3600)
-    assert imp == pytest.approx(40_000 / 3600)
-    assert exp == pytest.approx(10_000 / 3600)
-    assert split_trapezoid(-500.0, -500.0, 0.5) == (0.0, 250.0)
 
 
 def test_register_delta_rollover_and_reset():

@@ -90,9 +90,12 @@ def test_final_verdicts_and_settlements_hand_computed(run):
     assert len(finals) == len(order.allocations)
     by = {(s.party_id, s.window_start): s for s in desk.settlements.values()}
     assert len(by) == len(order.allocations)
-    # compliant p10, slot 0: 3 kW x 0.25 h = 750 Wh x 110_000 micro/kWh x 1.5 = 123_750
-    assert (by[("p10", T0)].quantity_wh, by[("p10", T0)].amount_micro) == (750, 123_750)
-    # deviator p00, slot 0: 3 kW for 180 s = 150 Wh; 600 Wh short x 300_000 x 1.5 = -270_000
+    # compliant p10, slot 0: 3 kW x 0.25 h = 750 Wh, less half a 5-s step: the meter reads the baseline at T0 and
+    # the reduced power at T0 + 5 s, and readings are instantaneous, so the step counts as a ramp over those 5 s
+    # (1.5 kW x 5 s = 2.08 Wh); 748 Wh x 110_000 micro/kWh x 1.5 = 123_420
+    assert (by[("p10", T0)].quantity_wh, by[("p10", T0)].amount_micro) == (748, 123_420)
+    # deviator p00, slot 0: 3 kW for 180 s = 150 Wh (the half steps at start and stop cancel); 600 Wh short x
+    # 300_000 x 1.5 = -270_000
     assert finals[("p00", T0)].verdict == "SHORTFALL"
     assert (by[("p00", T0)].quantity_wh, by[("p00", T0)].amount_micro) == (150, -270_000)
     # replacement p20, slot 1: 750 Wh x 120_000 x 1.5 = 135_000
@@ -102,7 +105,8 @@ def test_final_verdicts_and_settlements_hand_computed(run):
         if p in DEVIATORS:
             continue
         assert finals[(p, t)].verdict == "WITHIN", (p, t)
-        assert s.quantity_wh == pytest.approx(energy_wh(order.allocation(p, t).kw, 15), abs=1)
+        # within rounding plus half a 5-s step of at most 3 kW (2.08 Wh) where the device switched on at slot start
+        assert s.quantity_wh == pytest.approx(energy_wh(order.allocation(p, t).kw, 15), abs=2.6)
         assert s.amount_micro == money_micro(s.quantity_wh, 100_000 + 1_000 * int(p[1:]), 1.5)
     assert order.status == "COMPLETED"
     status = desk.status(order.order_id)
