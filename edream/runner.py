@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import faust
@@ -127,7 +126,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
-    field = FieldSite(settings.edream_data_dir, stack.bootstrap)
+    field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
     try:
         diff = apply_topics(stack.bootstrap, topology.topics)
         for line in diff.lines():
@@ -139,8 +138,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         port = settings.edream_web_port
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
-        RunState(
-            pid=os.getpid(),
+        RunState.of_this_process(
             bootstrap=stack.bootstrap,
             web_url=web,
             clickhouse_dsn=settings.effective_clickhouse_dsn.split("@")[-1],
@@ -159,7 +157,11 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
 
 def _print_banner(stack: Stack, settings: Settings, web: str) -> None:
     rows = [
-        ComponentStatus("kafka", stack.bootstrap + (" (embedded Tansu)" if stack.broker else ""), True),
+        ComponentStatus(
+            "kafka",
+            stack.bootstrap + (f" (embedded Tansu, {stack.broker.storage})" if stack.broker else ""),
+            True,
+        ),
         ComponentStatus("clickhouse", settings.effective_clickhouse_dsn.split("@")[-1], True),
         ComponentStatus(
             "ethereum", f"{stack.eth_rpc_url}" + (" (embedded anvil)" if stack.chain else ""), True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError
@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         None, description="clickhouse://user:pass@host:8123/db; unset = chDB in <data dir>/chdb"
     )
     eth_rpc_url: str | None = Field(None, description="Ethereum JSON-RPC URL; unset = embedded anvil")
+    edream_broker_storage: Literal["s3", "memory"] = Field(
+        "s3", description="embedded broker's log: s3 = durable (local SeaweedFS), memory = lost on exit"
+    )
     edream_data_dir: Path = Field(REPO_ROOT / "var", description="state of embedded components")
     edream_topology: Path = Field(TOPOLOGY_FILE, description="the topology file to load")
     edream_web_port: int = Field(8088, description="dashboard, status API and /metrics")

@@ -1,12 +1,15 @@
 """Which component runs where: resolve configured endpoints or start the embedded defaults.
 
-``edream run`` writes ``<data dir>/run.json`` (pid, broker, web URL) so other commands on the same machine
-(``status``, ``topics apply``, ``tail``) find the embedded broker the running platform started.
+``edream run`` writes ``<data dir>/run.json`` (pid and its start time, broker, web URL) so other commands on
+the same machine (``status``, ``topics apply``, ``tail``) find the embedded broker the running platform started.
+A ``run.json`` left by a killed run is recognised as stale: its pid is gone, or now belongs to another process
+(pids are reused, and in a container every run may be pid 1).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,9 +19,13 @@ import httpx
 from confluent_kafka.admin import AdminClient
 
 from edream.embedded.broker import EmbeddedBroker
+from edream.embedded.object_store import EmbeddedObjectStore
+from edream.embedded.process import create_time, reap_orphans, same_process
 from edream.kafka import client_config
 from edream.settings import Settings
 from edream.web_auth import auth_headers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +35,18 @@ class RunState:
     web_url: str
     clickhouse_dsn: str
     eth_rpc_url: str | None = None
+    create_time: float | None = None  # of ``pid`` (psutil, epoch s): tells a live run from a reused pid
+
+    @classmethod
+    def of_this_process(cls, **fields: Any) -> RunState:
+        return cls(pid=os.getpid(), create_time=create_time(os.getpid()), **fields)
+
+    @property
+    def alive(self) -> bool:
+        """The recorded run is still running: same pid *and* same process (start time), and not us."""
+        if self.pid == os.getpid() or self.create_time is None:
+            return False
+        return same_process(self.pid, self.create_time)
 
     @staticmethod
     def path(settings: Settings) -> Path:
@@ -46,10 +65,9 @@ class RunState:
             return None
         try:
             st = cls(**json.loads(p.read_text()))
-            os.kill(st.pid, 0)
         except (OSError, ValueError, TypeError):
             return None
-        return st
+        return st if st.alive else None
 
 
 class NoBroker(RuntimeError):
@@ -70,26 +88,40 @@ def resolve_bootstrap(settings: Settings) -> str:
 
 
 class Stack:
-    """Starts the embedded parts the settings leave unconfigured; ``stop()`` stops what it started."""
+    """Starts the embedded parts the settings leave unconfigured; ``stop()`` stops what it started.
+
+    ``start()`` first stops whatever children a killed run on the same data dir left behind
+    (:func:`~edream.embedded.process.reap_orphans`), so their ports and state files are free again."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.object_store: EmbeddedObjectStore | None = None
         self.broker: EmbeddedBroker | None = None
         self.bootstrap: str = settings.kafka_bootstrap_servers or ""
         self.chain: Any = None
         self.eth_rpc_url: str | None = settings.eth_rpc_url
         self.contracts: dict[str, str] = {}
 
+    @property
+    def state_dir(self) -> Path:
+        """Where the children's records live (see :class:`~edream.embedded.process.ChildRecord`)."""
+        return self.settings.edream_data_dir / "run"
+
     def start(self, chain: bool = True) -> Stack:
+        data = self.settings.edream_data_dir
+        for child in reap_orphans(self.state_dir):
+            log.warning("stopped %s (pid %d) left running by a killed run", child.name, child.pid)
         try:
             if self.settings.embedded_broker:
-                self.broker = EmbeddedBroker(self.settings.edream_data_dir)
+                if self.settings.edream_broker_storage == "s3":
+                    self.object_store = EmbeddedObjectStore(data, state_dir=self.state_dir).start()
+                self.broker = EmbeddedBroker(data, object_store=self.object_store, state_dir=self.state_dir)
                 self.broker.start()
                 self.bootstrap = self.broker.bootstrap
             if chain and not self.settings.eth_rpc_url:
                 from edream.embedded.anvil import start_embedded_chain
 
-                self.chain, self.contracts = start_embedded_chain(self.settings.edream_data_dir)
+                self.chain, self.contracts = start_embedded_chain(data)
                 self.eth_rpc_url = self.chain.rpc_url
         except Exception:
             self.stop()
@@ -101,6 +133,8 @@ class Stack:
             self.chain.stop()
         if self.broker:
             self.broker.stop()
+        if self.object_store:
+            self.object_store.stop()
 
     def __enter__(self) -> Stack:
         return self.start()

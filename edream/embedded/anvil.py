@@ -1,9 +1,16 @@
 """Embedded Ethereum node: anvil (npm ``@foundry-rs/anvil``) with a state file, plus one-time deployment.
 
-* :class:`EmbeddedAnvil` runs ``node_modules/.bin/anvil`` on a free local port. ``--state`` loads
-  ``<data dir>/anvil/state.json`` at start and dumps it on exit (and every ``state_interval_s`` seconds), so
-  anchors survive restarts. ``block_time_s`` adds interval mining on top of instant mining
-  (``--mixed-mining``), which lets N-confirmation waits finish on an otherwise idle chain.
+* :class:`EmbeddedAnvil` runs the native anvil binary of ``node_modules/@foundry-rs/anvil-<platform>`` (not the
+  node wrapper, which would leave the real node behind when it is killed) on a free local port. ``--state``
+  loads ``<data dir>/anvil/state.json`` at start and dumps it on exit and every ``state_interval_s`` seconds
+  (default 1 s, shorter than the anchorer's 2 confirmations at 1-s blocks, so a ``kill -9`` loses no block an
+  anchor was confirmed in). The dump is a plain rewrite of the file, so a kill in the middle of one can leave it
+  truncated: each start keeps the last state that parses as ``state.json.good`` and falls back to it.
+  ``block_time_s`` adds interval mining on top of instant mining (``--mixed-mining``), which lets
+  N-confirmation waits finish on an otherwise idle chain.
+* One writer per state file: the anvil holds an exclusive ``flock`` on ``<data dir>/anvil/state.lock`` (the
+  descriptor is inherited, so the lock lives exactly as long as the anvil process); a second start on the same
+  data dir fails with :class:`StateFileLocked` naming the holder.
 * :func:`ensure_deployed` deploys the contracts once per chain and records their addresses in
   ``<data dir>/chain/contracts-<chain id>.json``; later calls reuse them as long as the code is still there.
 
@@ -12,16 +19,83 @@ Production sets ``ETH_RPC_URL`` and never starts anvil.
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import json
+import logging
+import os
+import shutil
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from edream.embedded.process import ChildProcess, free_port
-from edream.paths import NODE_BIN
+from edream.paths import NODE_BIN, REPO_ROOT
 
+log = logging.getLogger(__name__)
 DEFAULT_CHAIN_ID = 31337
+
+
+class StateFileLocked(RuntimeError):
+    """Another anvil already writes this state file."""
+
+
+def anvil_binary() -> str:
+    """The native anvil executable npm installed for this platform, else the node wrapper."""
+    native = sorted(glob.glob(str(REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-*" / "bin" / "anvil")))
+    return next((p for p in native if os.access(p, os.X_OK)), str(NODE_BIN / "anvil"))
+
+
+class StateLock:
+    """An exclusive ``flock`` on ``path``; the file says who holds it (for the error of the next one)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> StateLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            raise StateFileLocked(
+                f"{self.path.parent / 'state.json'} is in use by another anvil ({holder}); "
+                "stop that platform or set EDREAM_DATA_DIR"
+            ) from None
+        self.fd = fd
+        self.describe(f"edream pid {os.getpid()}")
+        return self
+
+    def describe(self, holder: str) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, holder.encode() + b"\n", 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # the lock goes when the last holder of the descriptor (the anvil) is gone too
+            self.fd = None
+
+
+def keep_good_state(state_file: Path) -> None:
+    """Before anvil loads ``state_file``: remember it if it parses, restore the last good copy if it does not."""
+    good = state_file.with_name(state_file.name + ".good")
+    if state_file.is_file():
+        try:
+            json.loads(state_file.read_text())
+            shutil.copyfile(state_file, good)
+            return
+        except ValueError:
+            log.warning("%s is damaged (killed while dumping?)", state_file)
+    if good.is_file():
+        log.warning("anvil: restoring the last good chain state %s", good)
+        shutil.copyfile(good, state_file)
+    elif state_file.is_file():
+        state_file.rename(state_file.with_name(state_file.name + ".damaged"))
 
 
 class EmbeddedAnvil:
@@ -34,14 +108,16 @@ class EmbeddedAnvil:
         host: str = "127.0.0.1",
         block_time_s: float | None = 1.0,
         chain_id: int = DEFAULT_CHAIN_ID,
-        state_interval_s: int = 2,
+        state_interval_s: int = 1,
         persist: bool = True,
     ):
         self.data_dir = Path(data_dir) / "anvil"
         self.host = host
         self.port = port or free_port(host)
+        self.persist = persist
+        self.lock = StateLock(self.data_dir / "state.lock")
         argv = [
-            str(NODE_BIN / "anvil"),
+            anvil_binary(),
             "--host",
             host,
             "--port",
@@ -54,7 +130,9 @@ class EmbeddedAnvil:
             argv += ["--state", str(self.state_file), "--state-interval", str(state_interval_s)]
         if block_time_s:
             argv += ["--block-time", str(block_time_s), "--mixed-mining"]
-        self.process = ChildProcess("anvil", argv, host, self.port, self.data_dir / "anvil.log")
+        self.process = ChildProcess(
+            "anvil", argv, host, self.port, self.data_dir / "anvil.log", state_dir=Path(data_dir) / "run"
+        )
 
     @property
     def state_file(self) -> Path:
@@ -69,14 +147,27 @@ class EmbeddedAnvil:
         return endpoint_file(self.data_dir.parent)
 
     def start(self, ready_timeout: float = 30.0) -> EmbeddedAnvil:
-        """Start anvil and record its RPC URL in ``<data dir>/anvil/endpoint.json`` for other processes."""
+        """Start anvil and record its RPC URL in ``<data dir>/anvil/endpoint.json`` for other processes.
+
+        Raises :class:`StateFileLocked` if another anvil holds this data dir's state file."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process.start(ready_timeout)
+        if self.persist:
+            self.lock.acquire()
+            keep_good_state(self.state_file)
+            self.process.pass_fds = (self.lock.fd,)
+        try:
+            self.process.start(ready_timeout)
+        except Exception:
+            self.lock.release()
+            raise
+        if self.process.proc:
+            self.lock.describe(f"edream pid {os.getpid()}, anvil pid {self.process.proc.pid}")
         self.endpoint_file.write_text(json.dumps({"rpc_url": self.rpc_url}) + "\n")
         return self
 
     def stop(self) -> None:
         self.process.stop()
+        self.lock.release()
         self.endpoint_file.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedAnvil:

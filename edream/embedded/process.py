@@ -1,11 +1,36 @@
-"""A child process the platform owns: start, wait until a TCP port answers, stop (TERM, then KILL)."""
+"""A child process the platform owns: start, wait until a TCP port answers, stop (TERM, then KILL).
+
+Children die with their parent: each runs in its own process group (so Ctrl-C in the terminal reaches only
+``edream run``, which stops them in order) with the Linux parent-death signal set to SIGKILL, so a
+``kill -9`` of ``edream run`` takes every child with it. Each child also leaves a record in its state dir
+(``<data dir>/run/<name>.json``: pid, create time, owner pid and create time); :func:`reap_orphans` kills the
+process groups of children whose owner is gone (a child that outlived its parent, e.g. started from a thread
+that ended) before a new run starts on the same data dir.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import json
+import logging
+import os
+import re
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# resolved in the parent: a forked child of a threaded process must not load libraries
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -22,8 +47,102 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn``: SIGKILL this child when the thread that forked it dies (Linux only).
+
+    The kernel sends the signal when the *forking thread* ends, so children must be started from a thread that
+    lives as long as the parent (``edream run`` starts them from its main thread)."""
+
+    def preexec() -> None:
+        if _PRCTL is not None and _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            os._exit(126)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(126)
+
+    return preexec
+
+
+def create_time(pid: int) -> float | None:
+    """Start time of ``pid`` (seconds since the epoch, as psutil reports it), or None if there is no such pid."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def same_process(pid: int, started: float) -> bool:
+    """True if ``pid`` is alive and is the process that started at ``started`` (not a later reuse of the pid)."""
+    actual = create_time(pid)
+    return actual is not None and abs(actual - started) < 0.05
+
+
+@dataclass
+class ChildRecord:
+    """What ``<state dir>/<name>.json`` says about a running child (times: psutil create times, epoch s)."""
+
+    name: str
+    pid: int
+    create_time: float
+    owner_pid: int
+    owner_create_time: float
+    argv: list[str]
+
+    @property
+    def orphaned(self) -> bool:
+        """The child still runs but the process that started it is gone."""
+        return same_process(self.pid, self.create_time) and not same_process(
+            self.owner_pid, self.owner_create_time
+        )
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def kill_group(pid: int, grace: float = 5.0) -> None:
+    """TERM the process group led by ``pid``, then KILL it if its leader still runs after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            psutil.Process(pid).wait(wait)
+            return
+        except psutil.NoSuchProcess:
+            return
+        except psutil.TimeoutExpired:
+            continue
+
+
+def reap_orphans(state_dir: Path) -> list[ChildRecord]:
+    """Stop the children a dead run left behind (their process groups) and drop their records.
+
+    Records of children that exited, or whose owner is still alive, are removed resp. left alone. Returns the
+    children that were stopped."""
+    reaped = []
+    for path in sorted(Path(state_dir).glob("*.json")):
+        try:
+            rec = ChildRecord(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        if rec.orphaned:
+            log.warning(
+                "stopping %s (pid %d) left by a previous run (pid %d)", rec.name, rec.pid, rec.owner_pid
+            )
+            kill_group(rec.pid)
+            reaped.append(rec)
+        if not same_process(rec.pid, rec.create_time) or rec in reaped:
+            path.unlink(missing_ok=True)
+    return reaped
+
+
 class ChildProcess:
-    """Runs ``argv`` with output to ``log_path``; ``stop()`` is idempotent and never leaves an orphan."""
+    """Runs ``argv`` with output to ``log_path``; ``stop()`` is idempotent and never leaves an orphan.
+
+    ``state_dir``: where the child's :class:`ChildRecord` is kept while it runs (see :func:`reap_orphans`).
+    ``pass_fds``: file descriptors the child inherits (e.g. a lock it must hold for its whole life)."""
 
     def __init__(
         self,
@@ -33,20 +152,36 @@ class ChildProcess:
         port: int,
         log_path: Path,
         env: dict[str, str] | None = None,
+        state_dir: Path | None = None,
+        pass_fds: tuple[int, ...] = (),
     ):
         self.name, self.argv, self.host, self.port, self.log_path = name, argv, host, port, log_path
         self.env = env
+        self.state_dir = state_dir
+        self.pass_fds = pass_fds
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def record_path(self) -> Path | None:
+        return self.state_dir / f"{_slug(self.name)}.json" if self.state_dir else None
 
     def start(self, ready_timeout: float = 20.0) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self.proc = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=self.env
-        )
+        with open(self.log_path, "ab") as log_file:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: stop() signals the whole group
+                preexec_fn=die_with_parent(os.getpid()),
+                env=self.env,
+                pass_fds=self.pass_fds,
+            )
+        self._write_record()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._drop_record()
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             if port_open(self.host, self.port):
                 return
@@ -54,16 +189,33 @@ class ChildProcess:
         self.stop()
         raise RuntimeError(f"{self.name} did not listen on {self.host}:{self.port} in {ready_timeout}s")
 
+    def _write_record(self) -> None:
+        if not (self.record_path and self.proc):
+            return
+        me = psutil.Process()
+        rec = ChildRecord(
+            self.name,
+            self.proc.pid,
+            create_time(self.proc.pid) or time.time(),
+            me.pid,
+            me.create_time(),
+            self.argv,
+        )
+        self.record_path.parent.mkdir(parents=True, exist_ok=True)
+        self.record_path.write_text(json.dumps(asdict(rec)) + "\n")
+
+    def _drop_record(self) -> None:
+        if self.record_path:
+            self.record_path.unlink(missing_ok=True)
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, grace: float = 5.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        if self.proc.poll() is None:
+            kill_group(self.proc.pid, grace)
             self.proc.wait(5)
+        self._drop_record()

@@ -1,0 +1,96 @@
+"""Crash leftovers: stale run.json, orphaned children, a damaged anvil state file (real processes and files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import psutil
+
+from edream.embedded.anvil import keep_good_state
+from edream.embedded.process import ChildRecord, create_time, reap_orphans
+from edream.settings import Settings
+from edream.stack import RunState
+
+
+def _exited_process() -> tuple[int, float]:
+    """(pid, start time) of a process that has exited: the owner of a killed run."""
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    started = create_time(p.pid)
+    p.wait()
+    return p.pid, started
+
+
+def _state(pid: int, started: float | None) -> RunState:
+    return RunState(pid, "127.0.0.1:1", "http://127.0.0.1:2", "chdb", create_time=started)
+
+
+def test_run_state_is_live_only_for_the_same_process_that_wrote_it(tmp_path):
+    settings = Settings(edream_data_dir=tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _state(other.pid, create_time(other.pid)).save(settings)
+        assert RunState.load_live(settings).pid == other.pid
+        _state(other.pid, create_time(other.pid) - 100).save(settings)  # same pid, another process
+        assert RunState.load_live(settings) is None
+    finally:
+        other.kill()
+        other.wait()
+    assert RunState.load_live(settings) is None  # gone
+    _state(1, create_time(1) - 100).save(settings)  # pid 1 exists (in a container: a previous run's pid)
+    assert RunState.load_live(settings) is None
+    RunState.of_this_process(bootstrap="b", web_url="w", clickhouse_dsn="c").save(settings)
+    assert RunState.load_live(settings) is None  # our own pid is never "another running platform"
+    (tmp_path / "run.json").write_text(
+        json.dumps({"pid": 1, "bootstrap": "b", "web_url": "w", "clickhouse_dsn": "c"})
+    )
+    assert RunState.load_live(settings) is None  # a file from before start times were recorded
+
+
+def test_reap_orphans_stops_children_whose_owner_is_gone_and_spares_the_others(tmp_path):
+    dead_owner, dead_started = _exited_process()
+    me = psutil.Process()
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    kept = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        records = {
+            "orphan": ChildRecord(
+                "orphan", orphan.pid, create_time(orphan.pid), dead_owner, dead_started, []
+            ),
+            "kept": ChildRecord("kept", kept.pid, create_time(kept.pid), me.pid, me.create_time(), []),
+            "exited": ChildRecord("exited", dead_owner, dead_started, dead_owner, dead_started, []),
+        }
+        for name, rec in records.items():
+            (tmp_path / f"{name}.json").write_text(json.dumps(asdict(rec)))
+        (tmp_path / "garbage.json").write_text("{not json")
+
+        reaped = reap_orphans(tmp_path)
+
+        assert [r.name for r in reaped] == ["orphan"]
+        assert orphan.wait(5) is not None
+        time.sleep(0.1)
+        assert kept.poll() is None
+        assert sorted(p.name for p in tmp_path.glob("*.json")) == ["kept.json"]
+    finally:
+        for p in (orphan, kept):
+            p.kill()
+            p.wait()
+
+
+def test_a_damaged_chain_state_is_replaced_by_the_last_good_one(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text('{"best_block_number": 7}')
+    keep_good_state(state)  # a good state is remembered
+    state.write_text('{"best_block_number": 9, "blo')  # killed while anvil rewrote it
+    keep_good_state(state)
+    assert json.loads(state.read_text()) == {"best_block_number": 7}
+
+
+def test_a_damaged_chain_state_without_a_good_copy_is_set_aside(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text("{trunc")
+    keep_good_state(state)
+    assert not state.exists() and (tmp_path / "state.json.damaged").read_text() == "{trunc"
