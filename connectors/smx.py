@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +57,7 @@ WALLYA_TO_LD01: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=4096)  # a fleet repeats the same ~80 names in every payload
 def short_name(name: str) -> str:
     """``wallya1/Active Power 3-Phase/value`` -> ``Active Power 3-Phase`` (other names unchanged)."""
     if name.startswith("wallya1/"):
@@ -144,6 +146,7 @@ class SmxPayload:
 TEXT_FIELDS = frozenset({"Currents Sequence", "Voltages Sequence", "Digital Inputs (0:OFF 1:ON)"})
 
 
+@lru_cache(maxsize=256)  # every gateway of a round reports the same second
 def parse_smx_time(text: str) -> int | None:
     """``"2019-06-07 21:44:38"`` interpreted as UTC -> epoch ms; ``None`` when unparsable."""
     try:
