@@ -86,9 +86,12 @@ class BufferedProducer:
         if not items:
             return 0
         values = self.encode_batch([record for _, record in items])
-        produce = self._produce
+        produce, topic, on_delivery = self._p.produce, self.topic, self._on_delivery
         for (key, record), value in zip(items, values, strict=True):
-            produce(key.encode(), value, record["ts"])
+            try:
+                produce(topic, value, key.encode(), on_delivery=on_delivery, timestamp=record["ts"])
+            except BufferError:  # librdkafka queue full (bytes bound): the slow path waits for room
+                self._produce(key.encode(), value, record["ts"])
         self.produced += len(items)
         return len(items)
 

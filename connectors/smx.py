@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from connectors.models import Phase, Quality, Quantity, Reading, SourceProtocol, TsSource

@@ -127,7 +127,9 @@ def _settings(bootstrap: str) -> Settings:
     return Settings(kafka_bootstrap_servers=bootstrap)
 
 
-def _run_mqtt(bootstrap: str, seconds: float, gateways: int, interval_s: float) -> dict[str, Any]:
+def _run_mqtt(
+    bootstrap: str, seconds: float, gateways: int, interval_s: float, broker_pid: int | None = None
+) -> dict[str, Any]:
     port = free_port()
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
@@ -155,7 +157,7 @@ def _run_mqtt(bootstrap: str, seconds: float, gateways: int, interval_s: float) 
         async with conn:
             await asyncio.sleep(1.0)  # subscribe before the fleet publishes
             pub.start()
-            return await _measure(conn, stats, warmup, seconds)
+            return await _measure(conn, stats, warmup, seconds, broker_pid=broker_pid)
 
     try:
         out = asyncio.run(main())
@@ -179,7 +181,9 @@ def _modbus_proc(n: int, ports: list[int], ready: Any) -> None:
     asyncio.run(main())
 
 
-def _run_modbus(bootstrap: str, seconds: float, devices: int, interval_s: float) -> dict[str, Any]:
+def _run_modbus(
+    bootstrap: str, seconds: float, devices: int, interval_s: float, broker_pid: int | None = None
+) -> dict[str, Any]:
     from tools.sim.modbus_fleet import UNITS_PER_PORT, profile_points
 
     ports = [free_port() for _ in range((devices + UNITS_PER_PORT - 1) // UNITS_PER_PORT)]
@@ -209,7 +213,7 @@ def _run_modbus(bootstrap: str, seconds: float, devices: int, interval_s: float)
     async def main() -> dict[str, Any]:
         conn = Connector(cfg, _settings(bootstrap), bootstrap, on_ack=stats.on_ack)
         async with conn:
-            out = await _measure(conn, stats, 3.0, seconds)
+            out = await _measure(conn, stats, 3.0, seconds, broker_pid=broker_pid)
         polls = sum(s.readings for s in conn.runtime.statuses.values()) // max(1, len(points))
         return out | {
             "polls_total": polls,
@@ -399,9 +403,9 @@ def run(
         elif mode == "pipeline":
             figures = _run_pipeline(bootstrap, seconds, gateways, broker_pid=broker_pid)
         elif mode == "modbus":
-            figures = _run_modbus(bootstrap, seconds, gateways, interval_s)
+            figures = _run_modbus(bootstrap, seconds, gateways, interval_s, broker_pid)
         else:
-            figures = _run_mqtt(bootstrap, seconds, gateways, interval_s)
+            figures = _run_mqtt(bootstrap, seconds, gateways, interval_s, broker_pid)
     finally:
         if broker is not None:
             broker.stop()
