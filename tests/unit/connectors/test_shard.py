@@ -122,3 +122,23 @@ def test_command_service_of_a_shard_executes_only_its_devices(tmp_path: Path) ->
     finally:
         for s in services:
             s._producer.close(0.1)
+
+
+@pytest.mark.parametrize(
+    "args,env,message",
+    [
+        (
+            ["--shard", "2/2"],
+            {},
+            "--shard (or EDREAM_CONNECTOR_SHARD) '2/2': shard index must be in 0..1, got 2",
+        ),
+        ([], {"EDREAM_CONNECTOR_SHARD": "half"}, "'half': expected i/N"),
+    ],
+)
+def test_run_refuses_a_bad_shard_before_connecting(args: list[str], env: dict, message: str) -> None:
+    from typer.testing import CliRunner
+
+    from connectors.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--config", "connectors/config", *args], env=env)
+    assert result.exit_code == 1 and message in result.output
