@@ -139,9 +139,9 @@ class MqttSession:
         ts = now_ms()
         shard = self.runtime.shard
         for ctx in targets:
-            if is_fleet(ctx.device) and not shard.owns(device_id_for(ctx.device, topic)):
-                continue  # another shard's device
             try:
+                if is_fleet(ctx.device) and not shard.owns(device_id_for(ctx.device, topic)):
+                    continue  # another shard's device
                 self._post(ctx, readings_from_message(ctx.device, topic, msg.payload, ts))
             except Exception as exc:  # noqa: BLE001 - a garbage payload is reported, never fatal
                 self._post(ctx, exc)
