@@ -13,8 +13,9 @@ Modes:
   ``processes=N`` runs N such connector processes, shard ``i/N`` of the gateways each, against one broker.
 
 Figures: points/s acknowledged by the broker, p50/p99 delay from device timestamp to broker ack (ms), CPU
-(cores used by the connector process) and peak RSS (MB). The broker is KAFKA_BOOTSTRAP_SERVERS or an embedded
-Tansu started for the run.
+(cores used by the connector process; summed over processes) and peak RSS (MB). The broker is
+KAFKA_BOOTSTRAP_SERVERS or an embedded Tansu started for the run (then its CPU is reported too).
+Run ``python -m tools.bench.ingest mode=pipeline processes=2 seconds=8``; ``edream bench ingest`` runs the defaults.
 """
 
 from __future__ import annotations
