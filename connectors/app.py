@@ -16,6 +16,7 @@ from connectors.config import LoadedConfig, load_config
 from connectors.metrics import ConnectorMetrics
 from connectors.producer import BufferedProducer
 from connectors.runtime import ConnectorRuntime
+from connectors.shard import ALL_DEVICES, Shard
 from edream.kafka import producer_config
 from edream.serde import Serde
 from edream.settings import Settings
@@ -31,13 +32,15 @@ def build_producer(
     on_ack: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> BufferedProducer:
+    """Measurements encoded a batch at a time (:meth:`Serde.encode_many`), produced lz4-compressed in
+    batches of up to 10,000 messages lingering ``linger.ms`` (:func:`edream.kafka.producer_config`)."""
     serde = Serde(settings)
 
-    def encode(record: dict[str, Any]) -> bytes:
-        return serde.encode("Measurement", record, topic)
+    def encode_batch(records: list[dict[str, Any]]) -> list[bytes]:
+        return serde.encode_many("Measurement", records, topic)
 
     conf = producer_config(settings, bootstrap, **overrides)
-    return BufferedProducer(conf, topic, encode, max_buffered=max_buffered, on_ack=on_ack).start()
+    return BufferedProducer(conf, topic, encode_batch, max_buffered=max_buffered, on_ack=on_ack).start()
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
@@ -46,8 +49,8 @@ def _log_crash(task: asyncio.Task[None]) -> None:
 
 
 class Connector:
-    """A runtime plus its producer, and the command service when the config names a ``commands`` topic.
-    ``async with Connector(...) as c`` runs them in background tasks."""
+    """A runtime plus its producer, and the command service when the config names a ``commands`` topic, for
+    the devices of ``shard``. ``async with Connector(...) as c`` runs them in background tasks."""
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class Connector:
         settings: Settings,
         bootstrap: str,
         on_ack: Callable[[int], None] | None = None,
+        shard: Shard = ALL_DEVICES,
         **producer_overrides: Any,
     ):
         self.config = config if isinstance(config, LoadedConfig) else load_config(config)
@@ -64,8 +68,12 @@ class Connector:
             settings, bootstrap, c.topic, c.max_buffered, on_ack, **producer_overrides
         )
         self.metrics = ConnectorMetrics()
-        self.runtime = ConnectorRuntime(self.config, self.producer, self.metrics)
-        self.commands = CommandService(self.config, settings, bootstrap, self.metrics) if c.commands else None
+        self.runtime = ConnectorRuntime(self.config, self.producer, self.metrics, shard=shard)
+        self.commands = (
+            CommandService(self.config, settings, bootstrap, self.metrics, shard=shard)
+            if c.commands
+            else None
+        )
         self._task: asyncio.Task[None] | None = None
         self._commands_task: asyncio.Task[None] | None = None
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from connectors.config import ConfigError, load_config
+from connectors.shard import SHARD_ENV, ShardSpecError, parse_shard, shard_devices
 from edream.paths import CONNECTOR_CONFIG_DIR
 
 app = typer.Typer(
@@ -71,8 +72,17 @@ async def _until_signal() -> None:
 def run(
     config: ConfigDir = CONNECTOR_CONFIG_DIR,
     metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            envvar=SHARD_ENV,
+            help="run only shard i of N of the devices (crc32 of the device id mod N == i), e.g. 0/2; "
+            "start one process per shard with the same CONFIG",
+        ),
+    ] = None,
 ) -> None:
-    """Run every enabled device in CONFIG until Ctrl-C / SIGTERM; then flush and print a JSON status line.
+    """Run every enabled device in CONFIG (of --shard i/N when given) until Ctrl-C / SIGTERM; then flush and
+    print a JSON status line.
 
     The broker is KAFKA_BOOTSTRAP_SERVERS, else the embedded broker of a running `edream run`.
     """
@@ -82,20 +92,22 @@ def run(
 
     settings = load_settings()
     try:
+        part = parse_shard(shard, f"--shard (or {SHARD_ENV})")
         cfg = load_config(config)
         bootstrap = resolve_bootstrap(settings)
-    except (ConfigError, NoBroker) as exc:
+    except (ShardSpecError, ConfigError, NoBroker) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
     async def main() -> dict:
-        conn = Connector(cfg, settings, bootstrap)
+        conn = Connector(cfg, settings, bootstrap, shard=part)
         port = metrics_port if metrics_port is not None else cfg.connector.metrics_port
         if port is not None:
             conn.serve_metrics(port)
+        mine = shard_devices(cfg.devices, part)
         typer.echo(
-            f"connector {cfg.connector.id}: {len(cfg.devices)} devices -> {cfg.connector.topic} "
-            f"@ {bootstrap}",
+            f"connector {cfg.connector.id} shard {part.label}: {len(mine)} of {len(cfg.devices)} devices -> "
+            f"{cfg.connector.topic} @ {bootstrap}",
             err=True,
         )
         async with conn:

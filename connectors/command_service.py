@@ -1,7 +1,8 @@
 """The connector's command path: ``device.commands.v1`` -> the devices of this config -> results on Kafka.
 
-One consumer group per connector (``<EDREAM_APP_ID>-<connector id>-commands``) reads the commands topic;
-commands for devices of other connectors are skipped, the others are planned
+One consumer group per connector process (``<EDREAM_APP_ID>-<connector id>-commands``, with
+``-shard-<i>-of-<N>`` appended for shard ``i/N``) reads the whole commands topic; commands for devices of other
+connectors or other shards are skipped (each shard's own group commits past them), the others are planned
 (:func:`connectors.commands.plan_command`), held until ``valid_from``, executed one at a time per device and
 retried with the device's backoff until ``valid_until``. Every outcome becomes a ``DeviceCommandResult`` (key
 device id); undecodable messages go to the dead-letter topic. An offset is committed only after the result
@@ -37,6 +38,7 @@ from connectors.config import LoadedConfig
 from connectors.control import Controller, Refused, controller_for
 from connectors.metrics import ConnectorMetrics
 from connectors.models import now_ms
+from connectors.shard import ALL_DEVICES, Shard
 from edream.kafka import consumer_config, producer_config
 from edream.serde import DecodeError, Serde
 from edream.settings import Settings
@@ -101,6 +103,7 @@ class CommandService:
         bootstrap: str,
         metrics: ConnectorMetrics | None = None,
         clock: Callable[[], int] = now_ms,
+        shard: Shard = ALL_DEVICES,
         **consumer_overrides: Any,
     ):
         c = config.connector
@@ -108,9 +111,13 @@ class CommandService:
             raise ValueError(f"connector {c.id}: no commands topic configured")
         self.topic, self.results_topic, self.deadletter_topic = c.commands, c.command_results, c.deadletter
         self.connector_id = c.id
-        self.devices = {d.id: d for d in config.devices}
-        self.disabled = set(config.device_files) - set(self.devices)
-        self.group_id = f"{settings.edream_app_id}-{c.id}-commands"
+        self.shard = shard
+        self.devices = {d.id: d for d in config.devices if shard.owns(d.id)}
+        self.disabled = {
+            i for i in set(config.device_files) - {d.id for d in config.devices} if shard.owns(i)
+        }
+        self.foreign = set(config.device_files) - set(self.devices) - self.disabled  # other shards' devices
+        self.group_id = f"{settings.edream_app_id}-{c.id}-commands{shard.suffix}"
         self.max_in_progress = c.command_concurrency
         self.metrics = metrics or ConnectorMetrics()
         self.clock = clock
@@ -186,10 +193,13 @@ class CommandService:
             cmd = Command.from_record(record)
         except (DecodeError, KeyError, ValueError) as exc:
             self._skip("undecodable")
-            self._spawn(self._dead_letter(msg, exc), tp, offset, "deadletter")
+            if self._dead_letters(msg.key()):
+                self._spawn(self._dead_letter(msg, exc), tp, offset, "deadletter")
+            else:
+                self.offsets.done(tp, offset)
             return
         if cmd.device_id not in self.devices and cmd.device_id not in self.disabled:
-            self._skip("other_device")  # another connector's device
+            self._skip("other_shard" if cmd.device_id in self.foreign else "other_device")
             self.offsets.done(tp, offset)
             return
         if not self.seen.add(cmd.command_id):
@@ -209,6 +219,14 @@ class CommandService:
             source=cmd.source,
         )
         self._spawn(self._handle(cmd), tp, offset, cmd.command_id)
+
+    def _dead_letters(self, key: bytes | None) -> bool:
+        """One shard dead-letters an undecodable command: the owner of its key (the device id), shard 0 for a
+        message without a readable key."""
+        try:
+            return self.shard.owns(key.decode()) if key else self.shard.index == 0
+        except UnicodeDecodeError:
+            return self.shard.index == 0
 
     def _skip(self, reason: str) -> None:
         self.counts[f"skipped:{reason}"] += 1

@@ -46,7 +46,7 @@ class ConnectorMetrics:
         )
         self.commands_skipped = Counter(
             "connector_commands_skipped_total",
-            "Command messages not executed: other_device, duplicate, undecodable (dead-lettered)",
+            "Command messages not executed: other_device, other_shard, duplicate, undecodable (dead-lettered)",
             ["reason"],
             registry=r,
         )

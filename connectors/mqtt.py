@@ -3,8 +3,9 @@
 A device config subscribes a topic filter (``+``/``#`` allowed; ``device_id_level`` takes the device id from a
 topic level, so one config can serve a fleet) and maps payloads either with the SMX parser (``format: smx``)
 or with JSON paths (``format: json``). The client keeps a persistent session (``clean_session=False``, fixed
-client id) so QoS 1 messages published while the connector is away are delivered when it reconnects.
-Messages are parsed on paho's network thread and handed to the event loop in batches.
+client id, one per shard) so QoS 1 messages published while the connector is away are delivered when it
+reconnects. Messages are parsed on paho's network thread and handed to the event loop in batches. With
+``--shard i/N`` a fleet config keeps only the messages of the device ids its shard owns (:mod:`connectors.shard`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from connectors import smx
 from connectors.config import MqttDevice
 from connectors.mapping import document_readings
 from connectors.models import Reading, SourceProtocol, now_ms
-from connectors.runtime import ConnectorRuntime, DeviceContext
+from connectors.runtime import ConnectorRuntime, DeviceContext, DeviceStatus
+from connectors.shard import is_fleet
 
 
 class PayloadError(ValueError):
@@ -135,8 +137,11 @@ class MqttSession:
         targets = list(self.exact.get(topic, ()))
         targets += [c for f, c in self.wild if mqtt.topic_matches_sub(f, topic)]
         ts = now_ms()
+        shard = self.runtime.shard
         for ctx in targets:
             try:
+                if is_fleet(ctx.device) and not shard.owns(device_id_for(ctx.device, topic)):
+                    continue  # another shard's device
                 self._post(ctx, readings_from_message(ctx.device, topic, msg.payload, ts))
             except Exception as exc:  # noqa: BLE001 - a garbage payload is reported, never fatal
                 self._post(ctx, exc)
@@ -155,6 +160,7 @@ class MqttSession:
             items = list(self._pending)
             self._pending.clear()
             self._scheduled = False
+        batch: list[tuple[list[Reading], DeviceStatus]] = []
         for ctx, item in items:
             if isinstance(item, Exception):
                 if isinstance(item, ConnectionError):
@@ -163,7 +169,8 @@ class MqttSession:
                     ctx.bad_payload(item)
             else:
                 ctx.ok()
-                ctx.emit(item)
+                batch.append((item, ctx.status))
+        self.runtime.emit_batch(batch)  # every message of this drain in one sink batch
 
 
 def session_key(d: MqttDevice) -> tuple[str, int, str | None]:
@@ -177,7 +184,9 @@ def start_sessions(runtime: ConnectorRuntime, contexts: list[DeviceContext]) -> 
         d = ctx.device
         key = session_key(d)
         if key not in sessions:
-            cid = f"{runtime.connector_id}-mqtt-{len(sessions)}"
+            cid = (
+                f"{runtime.connector_id}{runtime.shard.suffix}-mqtt-{len(sessions)}"  # one session per shard
+            )
             sessions[key] = MqttSession(runtime, d.broker_host, d.broker_port, d.username, d.password, cid)
         sessions[key].attach(ctx)
     for s in sessions.values():

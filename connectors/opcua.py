@@ -36,7 +36,7 @@ def reading_from_datavalue(
     ts, src = (src_ts, TsSource.DEVICE) if src_ts else (recv_ts, TsSource.POLL)
     r = make_reading(device, node, value, ts, src, SourceProtocol.OPCUA)
     if dv is not None and dv.StatusCode is not None and not dv.StatusCode.is_good():
-        r = Reading(**{**{s: getattr(r, s) for s in r.__slots__}, "quality": Quality.BAD})
+        r = r._replace(quality=Quality.BAD)
     return r
 
 

@@ -10,7 +10,7 @@ time, so ack latency (device timestamp -> broker ack) comes free from the delive
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -19,9 +19,10 @@ from connectors.models import now_ms
 
 
 class Sink(Protocol):
-    """Where the runtime puts Measurement records. ``offer`` returns False when the record was dropped."""
+    """Where the runtime puts Measurement records, as ``(key, record)`` pairs in batches. ``offer_batch``
+    accepts a prefix of the batch and returns its length; the rest was dropped."""
 
-    def offer(self, key: str, record: dict[str, Any]) -> bool: ...
+    def offer_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> int: ...
 
 
 class ListSink:
@@ -30,23 +31,24 @@ class ListSink:
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
 
-    def offer(self, key: str, record: dict[str, Any]) -> bool:
-        self.records.append((key, record))
-        return True
+    def offer_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        self.records.extend(items)
+        return len(items)
 
 
 class BufferedProducer:
-    """``offer(key, record)`` encodes with ``encode(record) -> bytes`` and produces to ``topic``.
+    """``offer_batch(items)`` encodes the records with ``encode_batch(records) -> [bytes]`` (one call per
+    batch) and produces each to ``topic`` with its key, the record's ``ts`` as the Kafka timestamp.
 
-    Thread model: ``offer`` is called from one thread (the runtime's event loop); a background thread serves
-    delivery reports (``start()``/``close()``). Counters are each written by a single thread.
+    Thread model: ``offer_batch`` is called from one thread (the runtime's event loop); a background thread
+    serves delivery reports (``start()``/``close()``). Counters are each written by a single thread.
     """
 
     def __init__(
         self,
         conf: dict[str, Any],
         topic: str,
-        encode: Callable[[dict[str, Any]], bytes],
+        encode_batch: Callable[[list[dict[str, Any]]], list[bytes]],
         max_buffered: int = 100_000,
         on_ack: Callable[[int], None] | None = None,
         producer: Any | None = None,
@@ -58,7 +60,7 @@ class BufferedProducer:
         )
         conf.setdefault("queue.buffering.max.kbytes", 1_048_576)
         self.topic = topic
-        self.encode = encode
+        self.encode_batch = encode_batch
         self.max_buffered = max_buffered
         self.on_ack = on_ack  # called with ack latency ms (ack wall time - event ts)
         self._p = producer if producer is not None else Producer(conf)
@@ -75,13 +77,23 @@ class BufferedProducer:
         """Records offered and accepted but not yet acknowledged by the broker."""
         return self.produced - self.acked
 
-    def offer(self, key: str, record: dict[str, Any]) -> bool:
-        if self.buffered >= self.max_buffered:
-            self.dropped += 1
-            return False
-        self._produce(key.encode(), self.encode(record), record["ts"])
-        self.produced += 1
-        return True
+    def offer_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Produce as many of ``items`` as the bound allows (a prefix); drop and count the rest."""
+        room = self.max_buffered - self.buffered
+        if len(items) > room:
+            self.dropped += len(items) - max(room, 0)
+            items = items[: max(room, 0)]
+        if not items:
+            return 0
+        values = self.encode_batch([record for _, record in items])
+        produce, topic, on_delivery = self._p.produce, self.topic, self._on_delivery
+        for (key, record), value in zip(items, values, strict=True):
+            try:
+                produce(topic, value, key.encode(), on_delivery=on_delivery, timestamp=record["ts"])
+            except BufferError:  # librdkafka queue full (bytes bound): the slow path waits for room
+                self._produce(key.encode(), value, record["ts"])
+        self.produced += len(items)
+        return len(items)
 
     def _produce(self, key: bytes, value: bytes, ts: int) -> None:
         while True:

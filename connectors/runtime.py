@@ -21,6 +21,7 @@ from connectors.config import LoadedConfig
 from connectors.metrics import ConnectorMetrics
 from connectors.models import Quality, Reading, now_ms, to_measurement
 from connectors.producer import Sink
+from connectors.shard import ALL_DEVICES, Shard, shard_devices
 
 log = structlog.get_logger("connectors")
 
@@ -83,7 +84,7 @@ Driver = Callable[[DeviceContext], Awaitable[None]]
 
 
 class ConnectorRuntime:
-    """Runs the enabled devices of a :class:`LoadedConfig` until :meth:`stop`."""
+    """Runs the enabled devices of a :class:`LoadedConfig` that belong to ``shard`` until :meth:`stop`."""
 
     def __init__(
         self,
@@ -91,8 +92,10 @@ class ConnectorRuntime:
         sink: Sink,
         metrics: ConnectorMetrics | None = None,
         driver_for: Callable[[Any], Driver] | None = None,
+        shard: Shard = ALL_DEVICES,
     ):
         self.config = config
+        self.shard = shard
         self.connector_id = config.connector.id
         self.sink = sink
         self.metrics = metrics or ConnectorMetrics()
@@ -109,24 +112,31 @@ class ConnectorRuntime:
         self.stopping = False
 
     def emit(self, readings: Iterable[Reading], status: DeviceStatus | None = None) -> int:
-        """Stamp seq + ingest time and offer each reading to the sink. Returns how many were accepted."""
-        accepted = 0
+        """Stamp seq + ingest time and offer the readings to the sink. Returns how many were accepted."""
+        return self.emit_batch([(readings, status)])
+
+    def emit_batch(self, groups: Iterable[tuple[Iterable[Reading], DeviceStatus | None]]) -> int:
+        """:meth:`emit` for several devices' readings at once: one sink batch (one Avro encoding pass)."""
         ingest = now_ms()
+        connector_id, seqs = self.connector_id, self._seq
+        items: list[tuple[str, dict[str, Any]]] = []
         counts: dict[tuple[str, str], int] = {}
-        for r in readings:
-            seq = self._seq.get(r.device_id, 0) + 1
-            self._seq[r.device_id] = seq
-            if self.sink.offer(r.device_id, to_measurement(r, self.connector_id, seq, ingest)):
-                accepted += 1
-            else:
-                self.dropped += 1
-                self.metrics.dropped.inc()
-            k = (r.source_protocol, r.quality)
-            counts[k] = counts.get(k, 0) + 1
-            if status is not None:
-                status.readings += 1
-                if r.quality is Quality.BAD:
+        for readings, status in groups:
+            n0 = len(items)
+            for r in readings:
+                seq = seqs.get(r.device_id, 0) + 1
+                seqs[r.device_id] = seq
+                items.append((r.device_id, to_measurement(r, connector_id, seq, ingest)))
+                k = (r.source_protocol, r.quality)
+                counts[k] = counts.get(k, 0) + 1
+                if status is not None and r.quality is Quality.BAD:
                     status.bad_readings += 1
+            if status is not None:
+                status.readings += len(items) - n0
+        accepted = self.sink.offer_batch(items) if items else 0
+        if accepted < len(items):
+            self.dropped += len(items) - accepted
+            self.metrics.dropped.inc(len(items) - accepted)
         for (proto, quality), n in counts.items():
             self.metrics.readings.labels(proto, quality).inc(n)
         buffered = getattr(self.sink, "buffered", None)
@@ -141,7 +151,7 @@ class ConnectorRuntime:
         """Start one task per enabled device plus shared sessions; return after :meth:`stop`."""
         from connectors.drivers import start_shared
 
-        contexts = [DeviceContext(self, dev) for dev in self.config.devices]
+        contexts = [DeviceContext(self, dev) for dev in shard_devices(self.config.devices, self.shard)]
         shared = await start_shared(self, contexts)
         for ctx in contexts:
             self._tasks.append(asyncio.create_task(self._guard(ctx), name=f"device:{ctx.device.id}"))
@@ -183,6 +193,7 @@ class ConnectorRuntime:
     def status(self) -> dict[str, Any]:
         return {
             "connector_id": self.connector_id,
+            "shard": self.shard.label,
             "devices": {k: asdict(v) for k, v in sorted(self.statuses.items())},
             "dropped": self.dropped,
             "buffered": getattr(self.sink, "buffered", 0),

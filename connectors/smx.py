@@ -15,7 +15,8 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from connectors.models import Phase, Quality, Quantity, Reading, SourceProtocol, TsSource
 from connectors.values import UnknownUnit, normalise_unit, parse_number
@@ -56,6 +57,7 @@ WALLYA_TO_LD01: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=4096)  # a fleet repeats the same ~80 names in every payload
 def short_name(name: str) -> str:
     """``wallya1/Active Power 3-Phase/value`` -> ``Active Power 3-Phase`` (other names unchanged)."""
     if name.startswith("wallya1/"):
@@ -121,9 +123,9 @@ class SmxPayloadError(ValueError):
     """The payload is not an SMX JSON object."""
 
 
-@dataclass(frozen=True, slots=True)
-class SmxField:
-    """One payload entry: value in ``unit`` (a contract unit), ``None`` with quality BAD when n/a/unparsable."""
+class SmxField(NamedTuple):
+    """One payload entry: value in ``unit`` (a contract unit), ``None`` with quality BAD when n/a/unparsable.
+    (Immutable; a NamedTuple, cheaper to build than a frozen dataclass: one per entry of every payload.)"""
 
     name: str
     raw: str | None
@@ -144,6 +146,7 @@ class SmxPayload:
 TEXT_FIELDS = frozenset({"Currents Sequence", "Voltages Sequence", "Digital Inputs (0:OFF 1:ON)"})
 
 
+@lru_cache(maxsize=256)  # every gateway of a round reports the same second
 def parse_smx_time(text: str) -> int | None:
     """``"2019-06-07 21:44:38"`` interpreted as UTC -> epoch ms; ``None`` when unparsable."""
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import fastavro
@@ -57,12 +58,34 @@ class Serde:
     # -- encode -------------------------------------------------------------------------------------------
     def encode(self, schema_name: str, record: dict[str, Any], topic: str | None = None) -> bytes:
         c = contract(schema_name)
-        body = _write_body(c, record)
+        return self._header(c, topic) + _write_body(c, record)
+
+    def encode_many(
+        self, schema_name: str, records: Sequence[dict[str, Any]], topic: str | None = None
+    ) -> list[bytes]:
+        """``[encode(schema_name, r, topic) for r in records]`` (the same bytes) in one pass: the contract and
+        framing header are looked up once and every body is written into one shared buffer."""
+        c = contract(schema_name)
+        header, parsed, write = self._header(c, topic), c.parsed, fastavro.schemaless_writer
+        buf = io.BytesIO()
+        ends: list[int] = []
+        for record in records:
+            write(buf, parsed, record)
+            ends.append(buf.tell())
+        out: list[bytes] = []
+        start = 0
+        with buf.getbuffer() as view:
+            for end in ends:
+                out.append(header + view[start:end])
+                start = end
+        return out
+
+    def _header(self, c: AvroContract, topic: str | None) -> bytes:
         if self.registry is None:
-            return SINGLE_OBJECT_MAGIC + c.fingerprint + body
+            return SINGLE_OBJECT_MAGIC + c.fingerprint
         if topic is None:
             raise ValueError("Confluent framing needs the topic (subject <topic>-value)")
-        return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, c)) + body
+        return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, c))
 
     def _schema_id(self, topic: str, c: AvroContract) -> int:
         key = (topic, c.name)

@@ -63,3 +63,16 @@ def test_encode_rejects_invalid_record():
     rec["quantity"] = "NOT_A_QUANTITY"
     with pytest.raises(ValueError):
         Serde().encode("Measurement", rec)
+
+
+@pytest.mark.parametrize("registry_url", [None, "mock://serde-many"])
+def test_encode_many_gives_the_bytes_of_encode_per_record(registry_url):
+    serde = Serde(registry_url=registry_url)
+    base = sample_value(contract("Measurement").raw)
+    recs = [
+        base | {"seq": i, "value": None if i % 3 == 0 else i * 1.5, "event_id": "e" * i} for i in range(50)
+    ]
+    many = serde.encode_many("Measurement", recs, "topic.many")
+    assert many == [serde.encode("Measurement", r, "topic.many") for r in recs]
+    assert [serde.decode(b, "topic.many")[1] for b in many] == recs
+    assert serde.encode_many("Measurement", [], "topic.many") == []

@@ -12,7 +12,7 @@ import pytest
 from connectors.config import ConnectorSettings, LoadedConfig, ModbusDevice
 from connectors.models import Phase, Quality, Quantity, Reading, SourceProtocol, TsSource
 from connectors.producer import BufferedProducer, ListSink
-from connectors.runtime import ConnectorRuntime, DeviceContext, poll_loop
+from connectors.runtime import ConnectorRuntime, DeviceContext, DeviceStatus, poll_loop
 from edream.avro_schemas import load_schema
 
 
@@ -140,16 +140,38 @@ class FakeProducer:
 def test_buffer_bound_drops_only_beyond_bound_and_redelivers_on_error() -> None:
     fake = FakeProducer()
     acks: list[int] = []
-    p = BufferedProducer(
-        {}, "t", lambda r: str(r["ts"]).encode(), max_buffered=3, on_ack=acks.append, producer=fake
-    )
-    offered = [p.offer("k", {"ts": i}) for i in range(5)]
-    assert offered == [True, True, True, False, False] and p.dropped == 2 and p.buffered == 3
+    batches: list[int] = []
+
+    def encode_batch(records: list[dict]) -> list[bytes]:
+        batches.append(len(records))
+        return [str(r["ts"]).encode() for r in records]
+
+    p = BufferedProducer({}, "t", encode_batch, max_buffered=3, on_ack=acks.append, producer=fake)
+    assert p.offer_batch([("k", {"ts": i}) for i in range(2)]) == 2
+    assert p.offer_batch([("k", {"ts": i}) for i in range(2, 5)]) == 1  # only room for one more
+    assert p.offer_batch([("k", {"ts": 5})]) == 0 and batches == [2, 1]  # full: nothing encoded
+    assert p.dropped == 3 and p.buffered == 3
     fake.deliver(err="broker down")  # every delivery fails: all re-produced, none lost
     assert p.redelivered == 3 and p.buffered == 3 and len(fake.queue) == 3
     fake.deliver()
     assert [m.value() for m in fake.sent] == [b"0", b"1", b"2"] and p.buffered == 0 and len(acks) == 3
-    assert p.offer("k", {"ts": 9}) is True
+    assert [m.key() for m in fake.sent] == [b"k"] * 3 and [m.timestamp()[1] for m in fake.sent] == [0, 1, 2]
+    assert p.offer_batch([("k", {"ts": 9})]) == 1
+
+
+def test_emit_batch_is_one_sink_batch_and_counts_drops_per_device() -> None:
+    class TwoSlots(ListSink):
+        def offer_batch(self, items):  # type: ignore[no-untyped-def]
+            self.batches = getattr(self, "batches", 0) + 1
+            return super().offer_batch(items[:2])
+
+    sink = TwoSlots()
+    rt = ConnectorRuntime(LoadedConfig(ConnectorSettings(id="c"), []), sink)
+    sa, sb = DeviceStatus("a", "modbus"), DeviceStatus("b", "modbus")
+    accepted = rt.emit_batch([([_reading("a", 1), _reading("a", 2, None)], sa), ([_reading("b", 1)], sb)])
+    assert accepted == 2 and sink.batches == 1 and rt.dropped == 1
+    assert (sa.readings, sa.bad_readings, sb.readings) == (2, 1, 1)
+    assert [(k, r["seq"]) for k, r in sink.records] == [("a", 1), ("a", 2)]
 
 
 @pytest.mark.parametrize("initial,maximum", [(0.5, 30.0), (1.0, 2.0)])
