@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     )
 
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
+    runtime_commit_interval_s: float = Field(
+        1.0, description="stream runtime: seconds between checkpoints (state changelog flushed, offsets committed)"
+    )
+    runtime_replication_factor: int = Field(
+        1, description="stream runtime: replication factor of the topics it creates (clock, changelog, repartition)"
+    )
     validation_max_future_s: float = Field(
         300.0, ge=0, description="event times may run this far ahead of the wall clock (clock skew), s"
     )

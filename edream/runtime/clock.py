@@ -1,0 +1,65 @@
+"""Wall-clock ticks of a stage: one message per partition of ``edream.clock.<stage>`` every ``tick_ms``.
+
+Quix Streams has no punctuation, so time reaches a stage as data: a tick is processed on its partition like any
+record, with that partition's state, and its writes are checkpointed with the rest. Every worker running the
+stage sends ticks to every partition (a few messages per second); a processor must treat a tick as "the wall
+clock is now at least ``now_ms``", which is idempotent. A tick produced while a partition is lagging is
+consumed in timestamp order with the backlog (Quix aligns concatenated topics on record time), so the wall
+clock never overtakes input that was already on the broker when the tick was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+
+from confluent_kafka import Producer
+
+log = logging.getLogger(__name__)
+
+CLOCK_PREFIX = "edream.clock"
+_TICK = struct.Struct(">q")
+
+
+def clock_topic_name(stage: str) -> str:
+    return f"{CLOCK_PREFIX}.{stage}"
+
+
+def encode_tick(now_ms: int) -> bytes:
+    return _TICK.pack(now_ms)
+
+
+def decode_tick(value: bytes) -> int:
+    """UTC epoch ms of a tick (raises on anything but 8 bytes, so a foreign record is dead-lettered)."""
+    return _TICK.unpack(value)[0]
+
+
+class Clock:
+    """Sends ticks for one stage on a daemon thread until :meth:`stop`."""
+
+    def __init__(self, producer_conf: dict, stage: str, partitions: int, tick_ms: int):
+        self.topic, self.partitions, self.tick_s = clock_topic_name(stage), partitions, tick_ms / 1000
+        self.producer = Producer(producer_conf)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"clock-{stage}", daemon=True)
+
+    def start(self) -> Clock:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            now = int(time.time() * 1000)
+            try:
+                for p in range(self.partitions):
+                    self.producer.produce(self.topic, value=encode_tick(now), partition=p, timestamp=now)
+                self.producer.poll(0)
+            except Exception as exc:  # noqa: BLE001 - broker away: the next tick tries again
+                log.warning("clock %s: %s", self.topic, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.producer.flush(2)

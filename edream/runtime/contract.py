@@ -1,0 +1,86 @@
+"""What a stage is, independent of the stream engine: typed records in, partition-local state, emits out.
+
+A processor sees one input record at a time (:meth:`StageProcessor.on_record`) or a wall-clock tick of one
+partition (:meth:`StageProcessor.on_tick`), together with that partition's :class:`KeyValueState`. Everything it
+needs to remember lives in that state under keys of its choosing (per meter, per prosumer, per order...), read and
+written incrementally: the runtime persists each write (RocksDB + changelog topic) and applies a record's writes
+only if the record was processed without raising, so a poison record leaves no half-written state behind.
+
+Errors: raise :class:`TransientError` for an outage (broker, ClickHouse, chain, timeout): the record is retried
+with backoff until it succeeds. Any other exception dead-letters the record with the stage and the reason, and
+processing continues with the next record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+
+class Emit(NamedTuple):
+    """An output message: topic (the loaded topology's name), key and value bytes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Record:
+    """An input message. ``timestamp_ms``: the Kafka record timestamp (UTC epoch ms); event time, when the
+    contract carries one, is in the decoded value and must be validated before it moves any clock."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+class KeyValueState(Protocol):
+    """The state of one partition of one stage: bytes values under string keys."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class StageProcessor(Protocol):
+    def on_record(self, record: Record, state: KeyValueState) -> Iterable[Emit]:
+        """Handle one input record; return what to publish."""
+        ...
+
+    def on_tick(self, now_ms: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
+        """Wall-clock work for one partition (``now_ms``: UTC epoch ms when the tick was sent)."""
+        ...
+
+
+class TransientError(RuntimeError):
+    """A dependency is unavailable; the record is retried with backoff, never dead-lettered."""
+
+
+#: re-key function of a repartitioned input: (key, value) -> new key (None: drop the record)
+Rekey = Callable[[bytes | None, bytes], bytes | None]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage as the runtime sees it.
+
+    ``inputs``: topic names (all with the same partition count: state is co-partitioned by key);
+    ``rekey``: per input topic, a function giving the state key when the topic is keyed otherwise (the record goes
+    through a repartition topic first); ``tick_ms``: period of wall-clock ticks per partition (None: no ticks);
+    ``make``: builds the processor (once per process, before the first record).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    make: Callable[[], StageProcessor]
+    rekey: dict[str, Rekey] = field(default_factory=dict)
+    tick_ms: int | None = None
+    description: str = ""

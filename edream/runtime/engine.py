@@ -1,0 +1,256 @@
+"""Runs one :class:`~edream.runtime.contract.StageSpec` on Quix Streams.
+
+Dataflow of a stage, top to bottom:
+
+1. one dataframe per input topic (raw bytes); inputs with a ``rekey`` function go through a repartition topic
+   (``group_by``) so that the state key decides the partition;
+2. the stage's clock topic (``edream.clock.<stage>``, same partition count) carries wall-clock ticks
+   (:mod:`edream.runtime.clock`);
+3. all of them are concatenated into one stream whose state store is partitioned like the inputs (RocksDB per
+   partition, changelog topic, restored on assignment);
+4. each record is handed to the processor with the partition's :class:`~edream.runtime.state.RecordState`; the
+   record's writes are applied only if it succeeded; a failing record becomes a dead letter (stage + reason) and
+   processing continues; :class:`~edream.runtime.contract.TransientError` stops the run without committing, so
+   the supervisor restarts it with backoff and the record is retried;
+5. emits are produced to their topics; offsets are committed only after the producer flushed and the state
+   changelog is written (Quix's at-least-once checkpoint).
+
+Production settings (broker, SASL/TLS, group, state directory) come from :class:`~edream.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from quixstreams import Application, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
+from quixstreams.models import TopicConfig
+from quixstreams.models.serializers import SerializationContext, Serializer
+from quixstreams.state.base.state import TransactionState
+
+from edream.deadletter import dead_letter
+from edream.kafka import client_config
+from edream.runtime.clock import CLOCK_PREFIX, clock_topic_name, decode_tick
+from edream.runtime.contract import Emit, Record, StageProcessor, StageSpec, TransientError
+from edream.runtime.health import StageHealth
+from edream.runtime.state import RecordState
+from edream.serde import Serde
+from edream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The one state prefix of a stage's partition store: processors choose their own keys below it.
+PARTITION_PREFIX = b"p"
+
+
+class _EmitValue(Serializer):
+    """Serializer of an :class:`Emit`: its value bytes as they are."""
+
+    def __call__(self, value: Emit, ctx: SerializationContext) -> bytes:
+        return value.value
+
+
+class _StageApplication(Application):
+    """An Application that can also run on a non-main thread (signals are the hosting process's business)."""
+
+    def __init__(self, *args: Any, handle_signals: bool = True, **kwargs: Any):
+        self._handle_signals = handle_signals
+        super().__init__(*args, **kwargs)
+
+    def _setup_signal_handlers(self) -> None:
+        if self._handle_signals:
+            super()._setup_signal_handlers()
+
+
+def group_id(settings: Settings, stage: str) -> str:
+    """Consumer group of a stage: every worker running it joins the same group and shares its partitions."""
+    return f"{settings.edream_app_id}-{stage}"
+
+
+class StageRun:
+    """One run of a stage on one worker: the Quix application and the record handler."""
+
+    def __init__(
+        self,
+        spec: StageSpec,
+        settings: Settings,
+        health: StageHealth,
+        state_dir: Path,
+        deadletter_topic: str,
+        partitions: int,
+        handle_signals: bool = True,
+    ):
+        self.spec, self.settings, self.health = spec, settings, health
+        self.deadletter_topic = deadletter_topic
+        self.serde = Serde(settings)
+        self.processor: StageProcessor = spec.make()
+        self.app = _StageApplication(
+            broker_address=ConnectionConfig.from_librdkafka_dict(
+                client_config(settings.kafka_bootstrap_servers, settings), ignore_extras=True
+            ),
+            consumer_group=group_id(settings, spec.name),
+            auto_offset_reset="earliest",
+            commit_interval=settings.runtime_commit_interval_s,
+            state_dir=state_dir,
+            processing_guarantee="at-least-once",
+            producer_extra_config={"linger.ms": 20, "compression.type": "lz4", "enable.idempotence": False},
+            consumer_extra_config={"enable.partition.eof": False},
+            loglevel=None,
+            handle_signals=handle_signals,
+        )
+        self._outputs: dict[str, Any] = {}
+        self._wire(partitions)
+
+    # -- wiring ----------------------------------------------------------------------------------------------
+    def _topic(self, name: str, partitions: int | None = None) -> Any:
+        config = None
+        if partitions is not None:
+            config = TopicConfig(
+                num_partitions=partitions,
+                replication_factor=self.settings.runtime_replication_factor,
+                extra_config={"retention.ms": "3600000", "cleanup.policy": "delete"},
+            )
+        return self.app.topic(
+            name,
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+            key_serializer="bytes",
+            value_serializer=_EmitValue(),
+            config=config,
+        )
+
+    def _output(self, name: str) -> Any:
+        if name not in self._outputs:
+            self._outputs[name] = self._topic(name)
+        return self._outputs[name]
+
+    def _wire(self, partitions: int) -> None:
+        spec = self.spec
+        streams = []
+        for name in spec.inputs:
+            sdf = self.app.dataframe(self._topic(name))
+            rekey = spec.rekey.get(name)
+            if rekey is not None:
+                sdf = sdf.filter(partial(_has_key, rekey)).group_by(
+                    partial(_safe_key, rekey),
+                    name=f"{spec.name}-{name}",
+                    value_deserializer="bytes",
+                    value_serializer="bytes",
+                    key_deserializer="bytes",
+                    key_serializer="bytes",
+                )
+            streams.append(sdf.apply(partial(_tag, name), metadata=True))
+        clock = self.app.dataframe(self._topic(clock_topic_name(spec.name), partitions))
+        streams.append(clock.apply(partial(_tag, CLOCK_PREFIX), metadata=True))
+        merged = streams[0]
+        for sdf in streams[1:]:
+            merged = merged.concat(sdf)
+        merged = merged.apply(self._handle, stateful=True, metadata=True, expand=True)
+        merged.to_topic(self._route, key=_emit_key)
+        for name in (*spec.outputs, self.deadletter_topic):
+            self._output(name)
+
+    def _route(self, value: Emit, key: Any, timestamp: int, headers: Any) -> Any:
+        return self._output(value.topic)
+
+    # -- processing ------------------------------------------------------------------------------------------
+    def _handle(
+        self, tagged: tuple[str, bytes], key: Any, timestamp: int, headers: Any, state: TransactionState
+    ) -> list[Emit]:
+        source, value = tagged
+        ctx = message_context()
+        part_state = TransactionState(PARTITION_PREFIX, state._transaction)  # the partition's store
+        buffered = RecordState(part_state)
+        t0 = time.perf_counter()
+        try:
+            if source == CLOCK_PREFIX:
+                now_ms = decode_tick(value)
+                out = list(self.processor.on_tick(now_ms, ctx.partition, buffered))
+                self.health.ticked(now_ms)
+            else:
+                self.health.record_in(1)
+                record = Record(source, ctx.partition, ctx.offset, key, value, timestamp)
+                out = list(self.processor.on_record(record, buffered))
+        except TransientError as exc:
+            self.health.transient(exc)
+            raise  # stops the run uncommitted; the supervisor restarts it with backoff
+        except Exception as exc:  # noqa: BLE001 - a poison record must not stop the stage
+            self.health.failed_record(exc)
+            log.warning(
+                "%s: record %s/%d/%d dead-lettered: %s: %s",
+                self.spec.name,
+                source,
+                ctx.partition,
+                ctx.offset,
+                type(exc).__name__,
+                exc,
+            )
+            return [self._dead_letter(source, ctx.partition, ctx.offset, key, value, exc)]
+        buffered.commit()
+        self.health.processed(len(out), time.perf_counter() - t0)
+        return out
+
+    def _dead_letter(
+        self, topic: str, partition: int, offset: int, key: Any, value: bytes, exc: BaseException
+    ) -> Emit:
+        rec = dead_letter(topic, partition, offset, key, value, f"stage:{self.spec.name}", exc)
+        body = self.serde.encode("DeadLetter", rec, self.deadletter_topic)
+        return Emit(self.deadletter_topic, topic.encode(), body)
+
+    def run(self) -> None:
+        self.app.run()
+
+    def stop(self) -> None:
+        self.app.stop()
+
+    def lag(self) -> int | None:
+        """Messages not yet consumed on the assigned input partitions (from cached watermarks)."""
+        try:
+            consumer = self.app._consumer  # noqa: SLF001 - Quix exposes no public accessor
+            assigned = consumer.assignment()
+            total = 0
+            for tp in consumer.position(assigned):
+                lo, hi = consumer.get_watermark_offsets(tp, cached=True)
+                if hi < 0:
+                    continue
+                total += max(0, hi - (tp.offset if tp.offset >= 0 else lo))
+            return total
+        except Exception:  # noqa: BLE001 - health, not control flow
+            return None
+
+
+def _tag(topic: str, value: bytes, key: Any, timestamp: int, headers: Any) -> tuple[str, bytes]:
+    return (topic, value)
+
+
+#: partition key of a record whose state key could not be read: the stage dead-letters it from there
+UNREADABLE_KEY = b"\x00unreadable"
+
+
+def _has_key(rekey: Callable[[bytes], bytes | None], value: bytes) -> bool:
+    """False only for records the stage does not want (re-key None); unreadable ones go on to be dead-lettered."""
+    try:
+        return rekey(value) is not None
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def _safe_key(rekey: Callable[[bytes], bytes | None], value: bytes) -> bytes:
+    try:
+        return rekey(value) or UNREADABLE_KEY
+    except Exception:  # noqa: BLE001
+        return UNREADABLE_KEY
+
+
+def _emit_key(value: Emit) -> bytes | None:
+    return value.key
+
+
+def emits(items: Iterable[tuple[str, bytes | None, bytes]]) -> list[Emit]:
+    """(topic, key, value) triples as :class:`Emit`."""
+    return [Emit(t, k, v) for t, k, v in items]

@@ -1,0 +1,107 @@
+"""Health of a running stage: up/down, last error, events in/out and their rates, lag.
+
+The runtime updates a :class:`StageHealth` from the processing thread; :meth:`StageHealth.snapshot` gives the
+``StageHealth`` record (``avro/StageHealth.avsc``) that the supervisor publishes every few seconds on
+``platform.stage.health.v1`` (compacted, key ``<stage>@<worker>``), so ``/api/status``, ``edream status``, the
+dashboard and ``/metrics`` of any process see every stage of every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+#: a stage whose last report is older than this is shown as DOWN (its process is gone or stalled), in ms
+STALE_AFTER_MS = 15_000
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class StageHealth:
+    stage: str
+    worker: str = field(default_factory=worker_id)
+    status: str = "STARTING"
+    last_error: str | None = None
+    last_error_at: int | None = None
+    events_in: int = 0
+    events_out: int = 0
+    dead_letters: int = 0
+    restarts: int = 0
+    lag: int | None = None
+    last_tick_at: int | None = None
+    busy_s: float = 0.0
+    _last: tuple[int, int, float] = (0, 0, 0.0)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_in(self, n: int) -> None:
+        self.events_in += n
+
+    def processed(self, n_out: int, seconds: float) -> None:
+        self.events_out += n_out
+        self.busy_s += seconds
+        if self.status != "UP":
+            self.status = "UP"
+
+    def ticked(self, tick_ms: int) -> None:
+        self.last_tick_at = tick_ms
+
+    def failed_record(self, exc: BaseException) -> None:
+        self.dead_letters += 1
+        self._error(exc)
+
+    def transient(self, exc: BaseException) -> None:
+        self.status = "RETRYING"
+        self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        self.last_error_at = now_ms()
+
+    def running(self) -> None:
+        self.status = "UP"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The StageHealth record, with rates over the time since the previous snapshot."""
+        with self._lock:
+            t = time.monotonic()
+            n_in, n_out, t0 = self._last
+            dt = t - t0 if t0 else 0.0
+            self._last = (self.events_in, self.events_out, t)
+        return {
+            "stage": self.stage,
+            "worker_id": self.worker,
+            "status": self.status,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "events_in": self.events_in,
+            "events_out": self.events_out,
+            "dead_letters": self.dead_letters,
+            "restarts": self.restarts,
+            "in_per_s": (self.events_in - n_in) / dt if dt > 0 else 0.0,
+            "out_per_s": (self.events_out - n_out) / dt if dt > 0 else 0.0,
+            "lag": self.lag,
+            "last_tick_at": self.last_tick_at,
+            "updated_at": now_ms(),
+        }
+
+
+def effective_status(record: dict[str, Any], at_ms: int | None = None) -> str:
+    """The status an operator should see: DOWN when the stage stopped reporting (killed, stalled, broker away)."""
+    at = now_ms() if at_ms is None else at_ms
+    updated = record.get("updated_at") or 0
+    if hasattr(updated, "timestamp"):
+        updated = int(updated.timestamp() * 1000)
+    if at - updated > STALE_AFTER_MS:
+        return "DOWN"
+    return str(record.get("status", "DOWN"))

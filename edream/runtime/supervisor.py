@@ -1,0 +1,126 @@
+"""Keeps a stage running on this process and reports its health.
+
+:class:`StageSupervisor` builds a :class:`~edream.runtime.engine.StageRun` and runs it; when the run fails (broker
+stalled or gone, a :class:`~edream.runtime.contract.TransientError`, anything unexpected) the stage is marked
+RETRYING with the error, and a fresh run starts after a backoff (:func:`edream.retry.backoff`), forever, from the
+last committed offsets and the state in RocksDB/changelog. A stage therefore never dies silently: it is UP,
+RETRYING with its last error, or (when the process is gone) DOWN because its health record went stale.
+
+It also starts the stage's clock (ticks) and publishes the stage's health record every ``HEALTH_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from edream.kafka import producer_config
+from edream.retry import backoff
+from edream.runtime.clock import Clock
+from edream.runtime.contract import StageSpec
+from edream.runtime.engine import StageRun
+from edream.runtime.health import StageHealth
+from edream.serde import Serde
+from edream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEALTH_EVERY_S = 2.0
+
+
+class StageSupervisor:
+    def __init__(
+        self,
+        spec: StageSpec,
+        settings: Settings,
+        deadletter_topic: str,
+        health_topic: str | None,
+        partitions: int,
+        handle_signals: bool = True,
+    ):
+        self.spec, self.settings = spec, settings
+        self.deadletter_topic, self.health_topic, self.partitions = deadletter_topic, health_topic, partitions
+        self.handle_signals = handle_signals
+        self.health = StageHealth(spec.name)
+        self.stop_event = threading.Event()
+        self.current: StageRun | None = None
+        self._serde = Serde(settings)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.settings.edream_data_dir) / "state" / self.spec.name
+
+    def run(self) -> None:
+        """Run until :meth:`stop` (or SIGTERM/SIGINT when this is the process's main thread)."""
+        clock = None
+        if self.spec.tick_ms:
+            conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
+            clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms).start()
+        reporter = threading.Thread(target=self._report, name=f"health-{self.spec.name}", daemon=True)
+        reporter.start()
+        try:
+            backoff(f"stage {self.spec.name}", sleep=self.stop_event.wait)(self._run_once)
+        finally:
+            self.stop_event.set()
+            if clock is not None:
+                clock.stop()
+            reporter.join(HEALTH_EVERY_S + 1)
+            self.health.status = "STOPPED"
+            self._publish_health()
+
+    def _run_once(self) -> None:
+        if self.stop_event.is_set():
+            return
+        if self.health.status == "RETRYING":
+            self.health.restarts += 1
+        self.current = StageRun(
+            self.spec,
+            self.settings,
+            self.health,
+            self.state_dir,
+            self.deadletter_topic,
+            self.partitions,
+            handle_signals=self.handle_signals,
+        )
+        try:
+            self.current.run()
+        except Exception as exc:
+            self.health.transient(exc)
+            log.error("stage %s stopped: %s: %s", self.spec.name, type(exc).__name__, exc)
+            raise
+        # a normal return is a requested stop (stop() or a signal)
+        self.stop_event.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.current is not None:
+            self.current.stop()
+
+    # -- health ------------------------------------------------------------------------------------------------
+    def _report(self) -> None:
+        producer = None
+        while not self.stop_event.wait(HEALTH_EVERY_S):
+            if self.current is not None:
+                self.health.lag = self.current.lag()
+            producer = self._publish_health(producer)
+        if producer is not None:
+            producer.flush(2)
+
+    def _publish_health(self, producer: Producer | None = None) -> Producer | None:
+        if self.health_topic is None:
+            return producer
+        try:
+            if producer is None:
+                producer = Producer(producer_config(self.settings, self.settings.kafka_bootstrap_servers))
+            rec = self.health.snapshot()
+            key = f"{self.spec.name}@{self.health.worker}".encode()
+            producer.produce(
+                self.health_topic, key=key, value=self._serde.encode("StageHealth", rec, self.health_topic)
+            )
+            producer.poll(0)
+        except Exception as exc:  # noqa: BLE001 - health must never take the stage down
+            log.debug("health of %s not published: %s", self.spec.name, exc)
+        return producer

@@ -1,0 +1,122 @@
+"""The stream runtime on the real broker: keyed partition state, dead letters, ticks, recovery from the changelog,
+two workers in one group.
+
+The toy stage counts records per key (state key ``n:<key>``) and emits ``<key>=<count>``; the value ``poison``
+raises. Outputs are deterministic per (key, count), so replays after a restart or rebalance repeat an output but
+never change or lose one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+from confluent_kafka import Producer
+
+from edream.runtime.contract import Emit, Record, StageSpec
+from edream.runtime.supervisor import StageSupervisor
+from edream.serde import Serde
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
+
+
+class Counter:
+    def __init__(self, out: str):
+        self.out = out
+
+    def on_record(self, record: Record, state):
+        if record.value == b"poison":
+            state.set("n:" + record.key.decode(), b"999")  # must never reach the store
+            raise ValueError("poisoned value")
+        k = "n:" + record.key.decode()
+        n = int(state.get(k) or b"0") + 1
+        state.set(k, str(n).encode())
+        return [Emit(self.out, record.key, f"{record.key.decode()}={n}".encode())]
+
+    def on_tick(self, now_ms, partition, state):
+        state.set("tick", str(now_ms).encode())
+        return []
+
+
+def _produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    p = Producer({"bootstrap.servers": bootstrap})
+    for k, v in items:
+        p.produce(topic, key=k, value=v)
+    p.flush(10)
+
+
+def _start(settings, spec, dlq, partitions=4) -> tuple[StageSupervisor, threading.Thread]:
+    sup = StageSupervisor(spec, settings, dlq, None, partitions, handle_signals=False)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    return sup, t
+
+
+def _stop(sup: StageSupervisor, t: threading.Thread) -> None:
+    sup.stop()
+    t.join(30)
+    assert not t.is_alive()
+
+
+def _latest(read_topic, topic: str, n: int) -> dict[str, int]:
+    got = read_topic(topic, n, timeout=60)
+    best: dict[str, int] = defaultdict(int)
+    for m in got:
+        key, count = m.value().decode().split("=")
+        best[key] = max(best[key], int(count))
+    return dict(best)
+
+
+def test_counts_dead_letters_ticks_and_recovery(test_settings, unique_topic, read_topic, kafka_bootstrap):
+    src, out, dlq = (unique_topic(p, 4, CONFIG) for p in ("rt-in", "rt-out", "rt-dlq"))
+    name = f"toy{int(time.time() * 1000) % 100000}"
+    spec = StageSpec(name, (src,), (out,), lambda: Counter(out), tick_ms=500)
+    keys = [f"k{i}".encode() for i in range(20)]
+    _produce(kafka_bootstrap, src, [(k, b"x") for _ in range(5) for k in keys] + [(b"k0", b"poison")])
+
+    sup, t = _start(test_settings, spec, dlq)
+    assert _latest(read_topic, out, 100) == {k.decode(): 5 for k in keys}
+    letters = read_topic(dlq, 1, timeout=30)
+    assert len(letters) == 1
+    rec = Serde(test_settings).decode(letters[0].value(), dlq)[1]
+    assert rec["stage"] == f"stage:{name}" and "poisoned value" in rec["error"]
+    assert sup.health.dead_letters == 1 and sup.health.events_in >= 101
+    deadline = time.monotonic() + 20
+    while sup.health.last_tick_at is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sup.health.last_tick_at is not None
+    _stop(sup, t)
+
+    # the local RocksDB state is lost: the counts come back from the changelog topic
+    shutil.rmtree(sup.state_dir)
+    _produce(kafka_bootstrap, src, [(k, b"x") for k in keys])
+    sup, t = _start(test_settings, spec, dlq)
+    assert _latest(read_topic, out, 120) == {k.decode(): 6 for k in keys}
+    _stop(sup, t)
+
+
+def test_two_workers_share_partitions_and_agree(test_settings, unique_topic, read_topic, kafka_bootstrap):
+    src, out, dlq = (unique_topic(p, 4, CONFIG) for p in ("rt2-in", "rt2-out", "rt2-dlq"))
+    name = f"toy2{int(time.time() * 1000) % 100000}"
+    spec = StageSpec(name, (src,), (out,), lambda: Counter(out))
+    keys = [f"k{i}".encode() for i in range(40)]
+    a = _start(
+        test_settings.model_copy(update={"edream_data_dir": test_settings.edream_data_dir / "w1"}), spec, dlq
+    )
+    b = _start(
+        test_settings.model_copy(update={"edream_data_dir": test_settings.edream_data_dir / "w2"}), spec, dlq
+    )
+    for _ in range(10):
+        _produce(kafka_bootstrap, src, [(k, b"x") for k in keys])
+        time.sleep(0.3)
+    assert _latest(read_topic, out, 400) == {k.decode(): 10 for k in keys}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (a[0].health.events_in and b[0].health.events_in):
+        time.sleep(0.5)
+    assert a[0].health.events_in > 0 and b[0].health.events_in > 0, "both workers must get partitions"
+    _stop(*a)
+    _stop(*b)
