@@ -63,8 +63,18 @@ class TransientError(RuntimeError):
     """A dependency is unavailable; the record is retried with backoff, never dead-lettered."""
 
 
-#: re-key function of a repartitioned input: (key, value) -> new key (None: drop the record)
-Rekey = Callable[[bytes | None, bytes], bytes | None]
+#: re-key function of a repartitioned input: value -> the state keys it belongs to (none: the stage ignores the
+#: record; several: one copy per key, e.g. a flex order to each of its prosumers). If it raises, the record is
+#: dead-lettered by the stage with the reason.
+Rekey = Callable[[bytes], Iterable[bytes]]
+
+
+class View(Protocol):
+    """Latest value per key of a compacted registry topic, read whole by every worker (see GlobalView)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]: ...
 
 
 @dataclass(frozen=True)
@@ -74,13 +84,16 @@ class StageSpec:
     ``inputs``: topic names (all with the same partition count: state is co-partitioned by key);
     ``rekey``: per input topic, a function giving the state key when the topic is keyed otherwise (the record goes
     through a repartition topic first); ``tick_ms``: period of wall-clock ticks per partition (None: no ticks);
-    ``make``: builds the processor (once per process, before the first record).
+    ``views``: compacted registry topics every worker reads whole before it processes anything (small, slowly
+    changing reference data such as enrolments); ``make``: builds the processor from those views (once per
+    process, before the first record).
     """
 
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    make: Callable[[], StageProcessor]
+    make: Callable[[dict[str, View]], StageProcessor]
     rekey: dict[str, Rekey] = field(default_factory=dict)
+    views: tuple[str, ...] = ()
     tick_ms: int | None = None
     description: str = ""

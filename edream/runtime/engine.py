@@ -21,8 +21,9 @@ Production settings (broker, SASL/TLS, group, state directory) come from :class:
 from __future__ import annotations
 
 import logging
+import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from quixstreams.state.base.state import TransactionState
 from edream.deadletter import dead_letter
 from edream.kafka import client_config
 from edream.runtime.clock import CLOCK_PREFIX, clock_topic_name, decode_tick
-from edream.runtime.contract import Emit, Record, StageProcessor, StageSpec, TransientError
+from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSpec, TransientError, View
 from edream.runtime.health import StageHealth
 from edream.runtime.state import RecordState
 from edream.serde import Serde
@@ -84,11 +85,12 @@ class StageRun:
         deadletter_topic: str,
         partitions: int,
         handle_signals: bool = True,
+        views: dict[str, View] | None = None,
     ):
         self.spec, self.settings, self.health = spec, settings, health
         self.deadletter_topic = deadletter_topic
         self.serde = Serde(settings)
-        self.processor: StageProcessor = spec.make()
+        self.processor: StageProcessor = spec.make(views or {})
         self.app = _StageApplication(
             broker_address=ConnectionConfig.from_librdkafka_dict(
                 client_config(settings.kafka_bootstrap_servers, settings), ignore_extras=True
@@ -136,13 +138,17 @@ class StageRun:
             sdf = self.app.dataframe(self._topic(name))
             rekey = spec.rekey.get(name)
             if rekey is not None:
-                sdf = sdf.filter(partial(_has_key, rekey)).group_by(
-                    partial(_safe_key, rekey),
-                    name=f"{spec.name}-{name}",
-                    value_deserializer="bytes",
-                    value_serializer="bytes",
-                    key_deserializer="bytes",
-                    key_serializer="bytes",
+                sdf = (
+                    sdf.apply(partial(_fan_out, rekey), expand=True)
+                    .group_by(
+                        _packed_key,
+                        name=f"{spec.name}-{name}",
+                        value_deserializer="bytes",
+                        value_serializer="bytes",
+                        key_deserializer="bytes",
+                        key_serializer="bytes",
+                    )
+                    .apply(_packed_value)
                 )
             streams.append(sdf.apply(partial(_tag, name), metadata=True))
         clock = self.app.dataframe(self._topic(clock_topic_name(spec.name), partitions))
@@ -232,19 +238,27 @@ def _tag(topic: str, value: bytes, key: Any, timestamp: int, headers: Any) -> tu
 UNREADABLE_KEY = b"\x00unreadable"
 
 
-def _has_key(rekey: Callable[[bytes], bytes | None], value: bytes) -> bool:
-    """False only for records the stage does not want (re-key None); unreadable ones go on to be dead-lettered."""
-    try:
-        return rekey(value) is not None
-    except Exception:  # noqa: BLE001
-        return True
+_KEYLEN = struct.Struct(">H")
 
 
-def _safe_key(rekey: Callable[[bytes], bytes | None], value: bytes) -> bytes:
+def _fan_out(rekey: Rekey, value: bytes) -> list[bytes]:
+    """One packed copy (key length, key, value) per state key; unreadable records keep going, to be
+    dead-lettered by the stage under :data:`UNREADABLE_KEY`."""
     try:
-        return rekey(value) or UNREADABLE_KEY
+        keys = list(rekey(value))
     except Exception:  # noqa: BLE001
-        return UNREADABLE_KEY
+        keys = [UNREADABLE_KEY]
+    return [_KEYLEN.pack(len(k)) + k + value for k in keys]
+
+
+def _packed_key(packed: bytes) -> bytes:
+    (n,) = _KEYLEN.unpack_from(packed)
+    return packed[2 : 2 + n]
+
+
+def _packed_value(packed: bytes) -> bytes:
+    (n,) = _KEYLEN.unpack_from(packed)
+    return packed[2 + n :]
 
 
 def _emit_key(value: Emit) -> bytes | None:

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from edream.kafka import producer_config
+from edream.kafka import consumer_config, producer_config
 from edream.retry import backoff
 from edream.runtime.clock import Clock
 from edream.runtime.contract import StageSpec
 from edream.runtime.engine import StageRun
+from edream.runtime.global_view import GlobalView
 from edream.runtime.health import StageHealth
 from edream.serde import Serde
 from edream.settings import Settings
@@ -61,10 +62,13 @@ class StageSupervisor:
             clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms).start()
         reporter = threading.Thread(target=self._report, name=f"health-{self.spec.name}", daemon=True)
         reporter.start()
+        self.views: dict[str, GlobalView] = {}
         try:
             backoff(f"stage {self.spec.name}", sleep=self.stop_event.wait)(self._run_once)
         finally:
             self.stop_event.set()
+            for view in self.views.values():
+                view.stop()
             if clock is not None:
                 clock.stop()
             reporter.join(HEALTH_EVERY_S + 1)
@@ -76,6 +80,12 @@ class StageSupervisor:
             return
         if self.health.status == "RETRYING":
             self.health.restarts += 1
+        for topic in self.spec.views:
+            if topic not in self.views:
+                conf = consumer_config(
+                    self.settings, f"{self.spec.name}-view", self.settings.kafka_bootstrap_servers
+                )
+                self.views[topic] = GlobalView(conf, topic).start()
         self.current = StageRun(
             self.spec,
             self.settings,
@@ -84,6 +94,7 @@ class StageSupervisor:
             self.deadletter_topic,
             self.partitions,
             handle_signals=self.handle_signals,
+            views=dict(self.views),
         )
         try:
             self.current.run()

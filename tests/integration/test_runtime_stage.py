@@ -74,7 +74,7 @@ def _latest(read_topic, topic: str, n: int) -> dict[str, int]:
 def test_counts_dead_letters_ticks_and_recovery(test_settings, unique_topic, read_topic, kafka_bootstrap):
     src, out, dlq = (unique_topic(p, 4, CONFIG) for p in ("rt-in", "rt-out", "rt-dlq"))
     name = f"toy{int(time.time() * 1000) % 100000}"
-    spec = StageSpec(name, (src,), (out,), lambda: Counter(out), tick_ms=500)
+    spec = StageSpec(name, (src,), (out,), lambda views: Counter(out), tick_ms=500)
     keys = [f"k{i}".encode() for i in range(20)]
     _produce(kafka_bootstrap, src, [(k, b"x") for _ in range(5) for k in keys] + [(b"k0", b"poison")])
 
@@ -102,7 +102,7 @@ def test_counts_dead_letters_ticks_and_recovery(test_settings, unique_topic, rea
 def test_two_workers_share_partitions_and_agree(test_settings, unique_topic, read_topic, kafka_bootstrap):
     src, out, dlq = (unique_topic(p, 4, CONFIG) for p in ("rt2-in", "rt2-out", "rt2-dlq"))
     name = f"toy2{int(time.time() * 1000) % 100000}"
-    spec = StageSpec(name, (src,), (out,), lambda: Counter(out))
+    spec = StageSpec(name, (src,), (out,), lambda views: Counter(out))
     keys = [f"k{i}".encode() for i in range(40)]
     a = _start(
         test_settings.model_copy(update={"edream_data_dir": test_settings.edream_data_dir / "w1"}), spec, dlq
@@ -120,3 +120,40 @@ def test_two_workers_share_partitions_and_agree(test_settings, unique_topic, rea
     assert a[0].health.events_in > 0 and b[0].health.events_in > 0, "both workers must get partitions"
     _stop(*a)
     _stop(*b)
+
+
+class Fanned:
+    """Counts per key; ``orders`` records name several keys (fan-out); ``vip`` keys come from a registry view."""
+
+    def __init__(self, out: str, views):
+        self.out, self.views = out, views
+
+    def on_record(self, record: Record, state):
+        k = record.key.decode()
+        n = int(state.get("n:" + k) or b"0") + 1
+        state.set("n:" + k, str(n).encode())
+        (view,) = self.views.values()
+        tag = view.get(record.key) or b"-"
+        return [Emit(self.out, record.key, f"{k}={n}:{tag.decode()}".encode())]
+
+    def on_tick(self, now_ms, partition, state):
+        return []
+
+
+def test_fan_out_rekey_and_registry_view(test_settings, unique_topic, read_topic, kafka_bootstrap):
+    orders, reg, out, dlq = (unique_topic(p, 4, CONFIG) for p in ("rt3-ord", "rt3-reg", "rt3-out", "rt3-dlq"))
+    _produce(kafka_bootstrap, reg, [(b"p1", b"vip")])
+    name = f"toy3{int(time.time() * 1000) % 100000}"
+    spec = StageSpec(
+        name,
+        (orders,),
+        (out,),
+        lambda views: Fanned(out, views),
+        rekey={orders: lambda v: [p.encode() for p in v.decode().split(",") if p]},
+        views=(reg,),
+    )
+    _produce(kafka_bootstrap, orders, [(b"o1", b"p1,p2,p3"), (b"o2", b"p2"), (b"o3", b"")])
+    sup, t = _start(test_settings, spec, dlq)
+    got = sorted(m.value().decode() for m in read_topic(out, 4, timeout=60))
+    assert got == ["p1=1:vip", "p2=1:-", "p2=2:-", "p3=1:-"]
+    _stop(sup, t)
