@@ -240,16 +240,38 @@ def _bench_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(tools.bench.__path__))
 
 
-@app.command()
+def _bench_options(extra: list[str]) -> dict[str, object]:
+    """``--meters 1000 --workers 2`` -> {"meters": 1000, "workers": 2} (numbers as int or float)."""
+    out: dict[str, object] = {}
+    it = iter(extra)
+    for flag in it:
+        if not flag.startswith("--"):
+            raise _fail(f"unexpected argument {flag!r}")
+        value = next(it, None)
+        if value is None:
+            raise _fail(f"{flag} needs a value")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        out[flag[2:].replace("-", "_")] = value
+    return out
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
-    name: Annotated[str, typer.Argument(help="benchmark: a module in tools/bench/ (serde, ...)")],
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="benchmark: a module in tools/bench/ (serde, e2e, ...)")],
     seconds: Annotated[float, typer.Option(help="how long each measured phase runs")] = 5.0,
 ):
-    """Run a self-contained benchmark; figures are printed as one JSON object on the last line."""
+    """Run a self-contained benchmark; figures are printed as one JSON object on the last line. Options after
+    the name go to the benchmark, e.g. `edream bench e2e --meters 50000 --workers 2 --seconds 60`."""
     if name not in _bench_names():
         raise _fail(f"unknown benchmark {name!r}; available: {', '.join(_bench_names())}")
     mod = importlib.import_module(f"tools.bench.{name}")
-    result = mod.run(seconds=seconds)
+    result = mod.run(seconds=seconds, **_bench_options(list(ctx.args)))
     typer.echo(json.dumps(result, sort_keys=True))
 
 
