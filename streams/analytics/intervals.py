@@ -18,7 +18,10 @@
 * Replaying a reading (same quantity and ts) never double counts: a reading at an existing ts replaces it.
 
 All emitted dicts match avro/IntervalEnergy.avsc. The aggregator pickles (``snapshot``/``restore``) so a worker
-restart resumes with the same open windows and emitted versions.
+restart resumes with the same open windows and emitted versions. The interval *stage* runs
+:class:`~streams.analytics.interval_processor.IntervalProcessor` instead (the same rules from
+:mod:`streams.analytics.interval_rules`, per-meter state in the runtime's partition store, no pickle); this class
+serves benchmarks, evaluation and the legacy :class:`~streams.analytics.agent.IntervalAgent`.
 """
 
 from __future__ import annotations
