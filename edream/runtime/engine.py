@@ -204,7 +204,8 @@ class StageRun:
     def _dead_letter(
         self, topic: str, partition: int, offset: int, key: Any, value: bytes, exc: BaseException
     ) -> Emit:
-        rec = dead_letter(topic, partition, offset, key, value, f"stage:{self.spec.name}", exc)
+        code = getattr(exc, "error_type", None)  # a processor's machine code for the reason, if it names one
+        rec = dead_letter(topic, partition, offset, key, value, f"stage:{self.spec.name}", exc, code)
         body = self.serde.encode("DeadLetter", rec, self.deadletter_topic)
         return Emit(self.deadletter_topic, topic.encode(), body)
 
