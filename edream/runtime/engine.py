@@ -101,7 +101,12 @@ class StageRun:
             state_dir=state_dir,
             processing_guarantee="at-least-once",
             producer_extra_config={"linger.ms": 20, "compression.type": "lz4", "enable.idempotence": False},
-            consumer_extra_config={"enable.partition.eof": False},
+            consumer_extra_config={
+                "enable.partition.eof": False,
+                # a killed worker's partitions move to the others after this, not librdkafka's default 45 s
+                "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),
+                "heartbeat.interval.ms": max(500, int(settings.kafka_session_timeout_s * 1000) // 4),
+            },
             loglevel=None,
             handle_signals=handle_signals,
         )

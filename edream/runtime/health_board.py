@@ -16,7 +16,7 @@ from prometheus_client import Gauge
 
 from edream.kafka import consumer_config
 from edream.runtime.global_view import GlobalView
-from edream.runtime.health import effective_status, now_ms
+from edream.runtime.health import GONE_AFTER_MS, effective_status, now_ms
 from edream.serde import DecodeError, Serde
 from edream.settings import Settings
 from edream.topology import Topology
@@ -74,6 +74,8 @@ class StageHealthBoard:
                 continue
             for k in ("last_error_at", "last_tick_at", "updated_at"):
                 rec[k] = _ms(rec.get(k))
+            if at - (rec["updated_at"] or 0) > GONE_AFTER_MS:
+                continue
             rec["reported_status"] = rec["status"]
             rec["status"] = effective_status(rec, at)
             out.append(rec)

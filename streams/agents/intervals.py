@@ -36,7 +36,7 @@ def stage(settings: Settings, topology: Topology, cfg: IntervalConfig | None = N
     raw, out = names[RAW_TOPIC], names[INTERVAL_TOPIC]
     validation = ValidationConfig.from_limits(Limits.from_settings(settings))
 
-    def make() -> IntervalStage:
+    def make(views: dict) -> IntervalStage:
         return IntervalStage(Serde(settings), out, cfg, validation)
 
     return StageSpec(

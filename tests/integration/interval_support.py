@@ -11,13 +11,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from interval_stage_child import CFG
 
 from edream.measurements import power_reading
 from edream.runtime.state import MemoryState
 from edream.serde import Serde
 from edream.topology import load_topology
 from streams.analytics.interval_processor import IntervalProcessor
-from tests.integration.interval_stage_child import CFG
 
 PARTITIONS = 4
 TOPIC_CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}

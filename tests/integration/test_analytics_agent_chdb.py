@@ -16,11 +16,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-
-from edream.avro_schemas import contract
-from edream.sink_writer import Positioned, SinkWriter
-from edream.topology import Sink
-from tests.integration.interval_support import (
+from interval_support import (
     MIN,
     PARTITIONS,
     SERDE,
@@ -32,6 +28,10 @@ from tests.integration.interval_support import (
     stage_topics,
     window_start,
 )
+
+from edream.avro_schemas import contract
+from edream.sink_writer import Positioned, SinkWriter
+from edream.topology import Sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHILD = Path(__file__).with_name("interval_stage_child.py")

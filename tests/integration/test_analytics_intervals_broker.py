@@ -10,13 +10,8 @@ import time
 import uuid
 
 import pytest
-
-from edream.deadletter import dead_letter
-from edream.runtime.supervisor import StageSupervisor
-from edream.topology import load_topology
-from streams.agents.intervals import stage
-from tests.integration.interval_stage_child import CFG
-from tests.integration.interval_support import (
+from interval_stage_child import CFG
+from interval_support import (
     MIN,
     SERDE,
     Reference,
@@ -28,6 +23,11 @@ from tests.integration.interval_support import (
     stage_topics,
     window_start,
 )
+
+from edream.deadletter import dead_letter
+from edream.runtime.supervisor import StageSupervisor
+from edream.topology import load_topology
+from streams.agents.intervals import stage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
