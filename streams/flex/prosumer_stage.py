@@ -180,7 +180,12 @@ class FlexProsumerProcessor:
         params: ProsumerParams | None = None,
         clock: Callable[[], int] | None = None,
     ):
-        self.serde, self.enrolled, self.params, self.clock = serde, enrolled, params or ProsumerParams(), clock
+        self.serde, self.enrolled, self.params, self.clock = (
+            serde,
+            enrolled,
+            params or ProsumerParams(),
+            clock,
+        )
         self.topics = dict(topics)
         self.readings = self.topics.get(TOPIC_READINGS, TOPIC_READINGS)
         self.allocations = self.topics.get(TOPIC_ALLOCATIONS, TOPIC_ALLOCATIONS)
@@ -267,7 +272,8 @@ class FlexProsumerProcessor:
                 {t for s in p.orders.values() for t, _k, _b in s["slots"]} & _running_slots(p, ts)
             )
             delivered = [
-                {"slot_start": t, "kw": round(p.engine.delivered_avg_kw(p.prosumer_id, t), 6)} for t in running
+                {"slot_start": t, "kw": round(p.engine.delivered_avg_kw(p.prosumer_id, t), 6)}
+                for t in running
             ]
         rec = {
             "prosumer_id": record.prosumer_id,
@@ -312,7 +318,10 @@ class FlexProsumerProcessor:
             p = _Prosumer(pid, registry.get(pid), self.params, raw)
             events = p.engine.advance_to(now - self.params.close_after_ms)
             outs += self._verdicts(p, registry, events)
-            outs += [out_of(c) for c in p.planner.due(now, p.flex_orders(), registry, self._book(state, registry, pid))]
+            outs += [
+                out_of(c)
+                for c in p.planner.due(now, p.flex_orders(), registry, self._book(state, registry, pid))
+            ]
             self._forget_old(p, now)
             changes[pid] = p.next_due(now, self.params)
             if changes[pid] is None:
@@ -366,4 +375,3 @@ def _running_slots(p: _Prosumer, ts: int) -> set[int]:
         slot_ms = s["slot_minutes"] * MS_PER_MINUTE
         out |= {t for t, _k, _b in s["slots"] if t <= ts < t + slot_ms}
     return out
-
