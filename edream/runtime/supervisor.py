@@ -56,10 +56,7 @@ class StageSupervisor:
 
     def run(self) -> None:
         """Run until :meth:`stop` (or SIGTERM/SIGINT when this is the process's main thread)."""
-        clock = None
-        if self.spec.tick_ms:
-            conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
-            clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms).start()
+        self._clock: Clock | None = None
         reporter = threading.Thread(target=self._report, name=f"health-{self.spec.name}", daemon=True)
         reporter.start()
         self.views: dict[str, GlobalView] = {}
@@ -69,8 +66,8 @@ class StageSupervisor:
             self.stop_event.set()
             for view in self.views.values():
                 view.stop()
-            if clock is not None:
-                clock.stop()
+            if self._clock is not None:
+                self._clock.stop()
             reporter.join(HEALTH_EVERY_S + 1)
             self.health.status = "STOPPED"
             self._publish_health()
@@ -96,6 +93,11 @@ class StageSupervisor:
             handle_signals=self.handle_signals,
             views=dict(self.views),
         )
+        if self.spec.tick_ms and self._clock is None:
+            # only now: the run has created the clock topic with its partitions and config; a tick sent before
+            # would let the broker auto-create it without them (Quix then fails on its missing retention.ms)
+            conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
+            self._clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms).start()
         try:
             self.current.run()
         except Exception as exc:
