@@ -161,6 +161,9 @@ class StageRun:
         merged = streams[0]
         for sdf in streams[1:]:
             merged = merged.concat(sdf)
+        # the store's changelog topic is named after the stream id, by default every concatenated topic name
+        # joined: past 255 characters with a few re-keyed inputs; the stage name identifies the stream instead
+        merged = merged.__dataframe_clone__(stream=merged.stream, stream_id=f"stage-{spec.name}")
         merged = merged.apply(self._handle, stateful=True, metadata=True, expand=True)
         merged.to_topic(self._route, key=_emit_key)
         for name in (*spec.outputs, self.deadletter_topic):
