@@ -4,7 +4,7 @@ Dataflow of a stage, top to bottom:
 
 1. one dataframe per input topic (raw bytes); inputs with a ``rekey`` function go through a repartition topic
    (``group_by``) so that the state key decides the partition;
-2. the stage's clock topic (``edream.clock.<stage>``, same partition count) carries wall-clock ticks
+2. the stage's clock topic (``edream.clock.<consumer group>``, same partition count) carries wall-clock ticks
    (:mod:`edream.runtime.clock`);
 3. all of them are concatenated into one stream whose state store is partitioned like the inputs (RocksDB per
    partition, changelog topic, restored on assignment);
@@ -156,7 +156,9 @@ class StageRun:
                     .apply(_packed_value)
                 )
             streams.append(sdf.apply(partial(_tag, name), metadata=True))
-        clock = self.app.dataframe(self._topic(clock_topic_name(spec.name), partitions))
+        clock = self.app.dataframe(
+            self._topic(clock_topic_name(group_id(self.settings, spec.name)), partitions)
+        )
         streams.append(clock.apply(partial(_tag, CLOCK_PREFIX), metadata=True))
         merged = streams[0]
         for sdf in streams[1:]:
