@@ -18,6 +18,7 @@ from streams.analytics.baseline_processor import (
     INTERVAL_TOPIC,
     ORDERS_TOPIC,
     BaselineProcessor,
+    interval_prosumer_key,
     order_prosumer_keys,
 )
 from streams.analytics.baseline_stream import BaselineStream
@@ -29,8 +30,8 @@ STAGE = "baselines"
 
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
-    """The ``baselines`` stage: ``meter.intervals.15m.v1`` (key prosumer_id) and ``flex.orders.v1`` (key
-    order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out."""
+    """The ``baselines`` stage: ``meter.intervals.15m.v1`` (re-keyed by prosumer_id) and ``flex.orders.v1``
+    (key order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out."""
     names = topic_names(topology)
     intervals, orders, out = names[INTERVAL_TOPIC], names[ORDERS_TOPIC], names[BASELINE_TOPIC]
     serde, limits = Serde(settings), Limits.from_settings(settings)
@@ -45,7 +46,10 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         inputs=(intervals, orders),
         outputs=(out,),
         make=make,
-        rekey={orders: order_prosumer_keys(serde, orders)},
+        rekey={
+            intervals: interval_prosumer_key(serde, intervals),
+            orders: order_prosumer_keys(serde, orders),
+        },
         description="Day-ahead and same-day adjusted customer baselines per prosumer, event days excluded",
     )
 

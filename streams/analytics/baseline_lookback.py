@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, MutableMapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,7 @@ def prune_before_day(watermark_ms: int, cfg: BaselineConfig) -> int:
     return (watermark_ms - (cfg.max_lookback_days + 2) * DAY_MS) // DAY_MS
 
 
+@lru_cache(maxsize=4096)
 def _date(day: int) -> str:
     return datetime.fromtimestamp(day * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
 

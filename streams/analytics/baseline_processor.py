@@ -1,9 +1,10 @@
 """The baseline stage on the runtime: intervals and flexibility orders in, ``baseline.15m.v1`` out, per prosumer.
 
-State is per prosumer (:mod:`streams.analytics.baseline_state`), so the stage's inputs are partitioned by
-prosumer: intervals are keyed by ``prosumer_id``; an order (keyed by ``order_id``) is re-keyed by
-:func:`order_prosumer_keys` to each prosumer its allocations name, and each copy marks that prosumer's event
-days only.
+State is per prosumer (:mod:`streams.analytics.baseline_state`), so both inputs are re-keyed to prosumers
+(through the runtime's repartition topics, so they are co-partitioned whatever partitioner their producers
+used): an interval to its ``prosumer_id`` (:func:`interval_prosumer_key`); an order (keyed by ``order_id``) to
+each prosumer its allocations name (:func:`order_prosumer_keys`), each copy marking that prosumer's event days
+only.
 
 Event time is the prosumer's own: its watermark is the latest valid ``interval_end`` (UTC epoch ms) of its
 intervals. When an interval moves it into a new UTC day D (or on the prosumer's first interval), the 96
@@ -32,7 +33,7 @@ from edream.serde import Serde
 from streams.analytics import baseline_lookback as lookback
 from streams.analytics.baseline_state import ProsumerMeta, ProsumerState
 from streams.analytics.baselines import DAY_MS, RECOMMENDED, SLOT_MS, BaselineConfig
-from streams.validation.fields import InvalidRecord
+from streams.validation.fields import Checker, InvalidRecord
 from streams.validation.flex_order import check_flex_order
 from streams.validation.intervals import check_interval
 from streams.validation.limits import Limits
@@ -53,6 +54,24 @@ def decode_as(serde: Serde, value: bytes, topic: str, contract: str) -> dict[str
     if name != contract:
         raise ValueError(f"expected {contract} on {topic}, got {name}")
     return rec
+
+
+def interval_prosumer_key(serde: Serde, intervals_topic: str) -> Callable[[bytes], list[bytes]]:
+    """Re-key of ``meter.intervals.15m.v1``: an interval's value -> its ``prosumer_id`` (UTF-8).
+
+    The topic is keyed by prosumer already, but by whichever partitioner its producer used; the orders' copies go
+    through the runtime's repartition topic (murmur2, Quix's producer). Re-keying the intervals too puts both
+    inputs of a prosumer on the same partition whatever produced them. Raises on an undecodable interval or a
+    malformed id (the runtime then dead-letters it with the reason)."""
+
+    def key(value: bytes) -> list[bytes]:
+        rec = decode_as(serde, value, intervals_topic, "IntervalEnergy")
+        c = Checker()
+        if not c.identifier("prosumer_id", rec.get("prosumer_id")):
+            raise InvalidRecord("IntervalEnergy", c.errors)
+        return [rec["prosumer_id"].encode()]
+
+    return key
 
 
 def order_prosumer_keys(serde: Serde, orders_topic: str) -> Callable[[bytes], list[bytes]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -83,9 +82,8 @@ class DayBaseline:
 
 def day_kinds(day_start_ms: Sequence[int] | np.ndarray, holidays: set[int] | None = None) -> np.ndarray:
     """0 for Monday-Friday, 1 for Saturday, Sunday or a holiday (given as day indices into the grid)."""
-    kinds = np.array(
-        [1 if datetime.fromtimestamp(ms / 1000, UTC).weekday() >= 5 else 0 for ms in day_start_ms]
-    )
+    weekday = (np.asarray(day_start_ms, dtype=np.int64) // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday (3)
+    kinds = (weekday >= 5).astype(int)
     for h in holidays or ():
         kinds[h] = 1
     return kinds

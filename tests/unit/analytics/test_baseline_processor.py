@@ -16,6 +16,7 @@ from streams.analytics.baseline_processor import (
     INTERVAL_TOPIC,
     ORDERS_TOPIC,
     BaselineProcessor,
+    interval_prosumer_key,
     order_prosumer_keys,
 )
 from streams.analytics.baseline_stream import BaselineStream
@@ -66,16 +67,17 @@ def encode(topic: str, rec: dict) -> bytes:
 
 
 class Stage:
-    """The processor as the runtime drives it: orders re-keyed (fan-out) before they reach it."""
+    """The processor as the runtime drives it: intervals re-keyed by prosumer, orders fanned out to theirs."""
 
     def __init__(self, now_ms=lambda: NOW, state: MemoryState | None = None):
         self.proc = BaselineProcessor(SERDE, now_ms=now_ms)
         self.rekey = order_prosumer_keys(SERDE, ORDERS_TOPIC)
+        self.rekeys = {ORDERS_TOPIC: self.rekey, INTERVAL_TOPIC: interval_prosumer_key(SERDE, INTERVAL_TOPIC)}
         self.state = state or MemoryState()
         self.offset = 0
 
     def records(self, topic: str, key: str, value: bytes) -> list[Record]:
-        keys = self.rekey(value) if topic == ORDERS_TOPIC else [key.encode()]
+        keys = self.rekeys[topic](value)
         self.offset += 1
         return [Record(topic, 0, self.offset, k, value, 0) for k in keys]
 
@@ -209,10 +211,16 @@ def test_invalid_intervals_raise_and_change_nothing(change, field):
 def test_wrong_key_schema_or_bytes_raise():
     stage = Stage()
     good = encode(INTERVAL_TOPIC, interval("p1", START, 1.0))
+    assert stage.rekeys[INTERVAL_TOPIC](good) == [b"p1"]  # whatever the topic's key was
     with pytest.raises(ValueError, match="not the interval's prosumer_id"):
-        stage.send(INTERVAL_TOPIC, "p2", good)
+        stage.proc.on_record(Record(INTERVAL_TOPIC, 0, 0, b"p2", good, 0), stage.state)
     with pytest.raises(DecodeError):
         stage.send(INTERVAL_TOPIC, "p1", b"\x00garbage")
+    with pytest.raises(DecodeError):
+        stage.proc.on_record(Record(INTERVAL_TOPIC, 0, 0, b"\x00unreadable", b"\x00garbage", 0), stage.state)
+    bad_id = encode(INTERVAL_TOPIC, interval("p1", START, 1.0) | {"prosumer_id": "p 1"})
+    with pytest.raises(InvalidRecord, match="prosumer_id"):
+        stage.rekeys[INTERVAL_TOPIC](bad_id)
     with pytest.raises(ValueError, match="expected IntervalEnergy"):
         stage.send(INTERVAL_TOPIC, "p1", encode(ORDERS_TOPIC, flex_order("o", [("p1", START)])))
     with pytest.raises(ValueError, match="does not read"):
