@@ -25,8 +25,13 @@ topology_app = typer.Typer(
     help="Validate and show topology.yaml, the map of topics, agents, connectors, sinks."
 )
 topics_app = typer.Typer(help="Manage Kafka topics declared in topology.yaml.")
+stage_app = typer.Typer(
+    help="Stream stages on the runtime: each runs as its own process in the stage's consumer group (see "
+    "`edream worker` to run several, `edream run` starts them all)."
+)
 app.add_typer(topology_app, name="topology")
 app.add_typer(topics_app, name="topics")
+app.add_typer(stage_app, name="stage")
 
 # Sub-command groups contributed by the platform's areas: (name, "module:attribute").
 SUBAPPS: list[tuple[str, str]] = [
@@ -76,6 +81,80 @@ def run(
         raise _fail(str(exc)) from None
 
 
+@stage_app.command("list")
+def stage_list():
+    """The topology's agents and whether each runs on the stage runtime."""
+    from edream.runtime.stages import runtime_stages
+
+    settings = _settings()
+    topology = load_topology(settings.edream_topology)
+    on_runtime = set(runtime_stages(topology))
+    for agent in topology.agents:
+        where = "runtime" if agent.name in on_runtime else "hosted in edream run (not ported yet)"
+        typer.echo(f"{agent.name:<16} {where:<38} {agent.description}")
+
+
+@stage_app.command("run")
+def stage_run(name: Annotated[str, typer.Argument(help="agent name from topology.yaml, e.g. intervals")]):
+    """Run one stage in the foreground until SIGTERM/Ctrl-C: joins the stage's consumer group on the broker of
+    KAFKA_BOOTSTRAP_SERVERS, keeps its state under EDREAM_DATA_DIR/state/NAME, retries outages forever and
+    publishes its health on the StageHealth topic."""
+    from edream.logs import configure_logging
+    from edream.runtime.stages import UnknownStage, supervisor_for
+
+    settings = _settings()
+    configure_logging(settings.edream_log_level)
+    if not settings.kafka_bootstrap_servers:
+        raise _fail("a stage joins a running broker: set KAFKA_BOOTSTRAP_SERVERS")
+    try:
+        sup = supervisor_for(load_topology(settings.edream_topology), name, settings)
+    except (UnknownStage, TopologyError) as exc:
+        raise _fail(str(exc)) from None
+    sup.run()
+
+
+@app.command()
+def worker(
+    stages: Annotated[
+        str | None, typer.Option(help="comma-separated stages to run (default: every stage on the runtime)")
+    ] = None,
+):
+    """Join a running platform as one more worker: runs stage processes that share each stage's partitions with
+    the other workers (consumer groups). The broker comes from KAFKA_BOOTSTRAP_SERVERS or, on the same machine,
+    from the running `edream run`. The ClickHouse sink stays with the process that owns ClickHouse."""
+    import signal
+    import threading
+
+    from edream.logs import configure_logging
+    from edream.runtime.stages import runtime_stages
+    from edream.runtime.workers import StageProcesses
+    from edream.stack import RunState
+
+    settings = _settings()
+    configure_logging(settings.edream_log_level)
+    if not settings.kafka_bootstrap_servers:
+        live = RunState.load_live(settings)
+        if live is None:
+            raise _fail("no broker: set KAFKA_BOOTSTRAP_SERVERS or start `edream run` on this machine first")
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": live.bootstrap})
+    topology = load_topology(settings.edream_topology)
+    available = runtime_stages(topology)
+    chosen = available if stages is None else [s.strip() for s in stages.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise _fail(f"not stages on the runtime: {', '.join(unknown)} (available: {', '.join(available)})")
+    worker_dir = settings.edream_data_dir / "workers" / str(__import__("os").getpid())
+    env = {**settings.as_env(), "EDREAM_DATA_DIR": str(worker_dir)}
+    procs = StageProcesses(chosen, worker_dir / "logs", settings.edream_data_dir / "run", env).start()
+    typer.echo(f"edream worker: stages {', '.join(chosen)} on {settings.kafka_bootstrap_servers}")
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    procs.stop()
+    typer.echo("edream worker: stopped")
+
+
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False):
     """What is running where (broker, ClickHouse, chain) and whether each is reachable."""
@@ -99,6 +178,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         typer.echo(
             f"last anchor {anchor['kind']} {anchor['window_id']}: {anchor['record_count']} records, "
             f"block {anchor['block_number']}, tx {anchor['tx_hash']}"
+        )
+    for r in live.get("stages") or []:
+        err = f"  last error: {r['last_error']}" if r.get("last_error") else ""
+        typer.echo(
+            f"stage       {r['stage']:<12} {r['status']:<8} {r['worker_id']}  in {r['in_per_s']:.0f}/s "
+            f"out {r['out_per_s']:.0f}/s  lag {r['lag'] if r['lag'] is not None else '?'}  "
+            f"dead letters {r['dead_letters']}  restarts {r['restarts']}{err}"
         )
     lag = st.get("lag") or {}
     if "total" in lag:
@@ -154,16 +240,38 @@ def _bench_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(tools.bench.__path__))
 
 
-@app.command()
+def _bench_options(extra: list[str]) -> dict[str, object]:
+    """``--meters 1000 --workers 2`` -> {"meters": 1000, "workers": 2} (numbers as int or float)."""
+    out: dict[str, object] = {}
+    it = iter(extra)
+    for flag in it:
+        if not flag.startswith("--"):
+            raise _fail(f"unexpected argument {flag!r}")
+        value = next(it, None)
+        if value is None:
+            raise _fail(f"{flag} needs a value")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        out[flag[2:].replace("-", "_")] = value
+    return out
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
-    name: Annotated[str, typer.Argument(help="benchmark: a module in tools/bench/ (serde, ...)")],
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="benchmark: a module in tools/bench/ (serde, e2e, ...)")],
     seconds: Annotated[float, typer.Option(help="how long each measured phase runs")] = 5.0,
 ):
-    """Run a self-contained benchmark; figures are printed as one JSON object on the last line."""
+    """Run a self-contained benchmark; figures are printed as one JSON object on the last line. Options after
+    the name go to the benchmark, e.g. `edream bench e2e --meters 50000 --workers 2 --seconds 60`."""
     if name not in _bench_names():
         raise _fail(f"unknown benchmark {name!r}; available: {', '.join(_bench_names())}")
     mod = importlib.import_module(f"tools.bench.{name}")
-    result = mod.run(seconds=seconds)
+    result = mod.run(seconds=seconds, **_bench_options(list(ctx.args)))
     typer.echo(json.dumps(result, sort_keys=True))
 
 

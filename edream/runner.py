@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import faust
+from mode import Service
 from prometheus_client import Gauge, generate_latest
 
 from edream import web_auth
@@ -14,6 +16,9 @@ from edream.embedded.field_site import FieldSite
 from edream.embedded.process import port_open
 from edream.kafka import apply_topics
 from edream.kafka_security import KafkaSecurity
+from edream.runtime.health_board import StageHealthBoard
+from edream.runtime.stages import runtime_stages
+from edream.runtime.workers import StageProcesses
 from edream.serde import Serde
 from edream.settings import Settings
 from edream.stack import ComponentStatus, RunState, Stack
@@ -63,8 +68,21 @@ def build_worker_app(
     app = create_app(settings, stack.bootstrap, web_port=web_port)
     if web_auth.install(app, settings):
         log.info("web API: bearer token required on /api/* and /metrics")
-    agents = register_agents(app, ctx)
-    log.info("agents registered: %s", ", ".join(agents))
+    on_runtime = runtime_stages(topology)
+    hosted = [a.name for a in topology.agents if a.name not in on_runtime]
+    agents = register_agents(app, ctx, only=hosted) + on_runtime
+    log.info(
+        "agents hosted here: %s; stage processes: %s", ", ".join(hosted), ", ".join(on_runtime) or "none"
+    )
+    health = StageHealthBoard(settings, topology, stack.bootstrap)
+
+    @app.service
+    class _HealthBoard(Service):  # follows platform.stage.health.v1 once the worker runs
+        async def on_start(self) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, health.start)
+
+        async def on_stop(self) -> None:
+            health.stop()
 
     @app.page("/api/status")
     async def status(web, request):  # noqa: ANN001 - faust view signature
@@ -76,6 +94,7 @@ def build_worker_app(
                 "ethereum": stack.eth_rpc_url,
                 "counters": ctx.counters,
                 "agents": agents,
+                "stages": health.rows(),
                 "time_ms": int(time.time() * 1000),
             }
         )
@@ -84,6 +103,7 @@ def build_worker_app(
     async def metrics(web, request):  # noqa: ANN001
         for k, v in ctx.counters.items():
             COUNTERS.labels(k).set(v)
+        health.export_metrics()
         # aiohttp refuses a charset inside content_type; Prometheus' text format 0.0.4 is plain UTF-8 text
         return web.text(generate_latest().decode(), content_type="text/plain")
 
@@ -127,6 +147,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
+    stages: StageProcesses | None = None
     try:
         diff = apply_topics(stack.bootstrap, topology.topics)
         for line in diff.lines():
@@ -136,6 +157,12 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
                 "field site: %s", ", ".join(f"{c.name} pid {c.proc.pid}" for c in field.children if c.proc)
             )
         port = settings.edream_web_port
+        stages = StageProcesses(
+            runtime_stages(topology),
+            settings.edream_data_dir / "logs",
+            stack.state_dir,
+            {**settings.as_env(), **stack.child_env()},
+        ).start()
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
         RunState.of_this_process(
@@ -149,6 +176,8 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
         ).execute_from_commandline()
     finally:
+        if stages is not None:
+            stages.stop()
         field.stop()
         stack.stop()
         state_path.unlink(missing_ok=True)

@@ -103,10 +103,12 @@ class Settings(BaseSettings):
 
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(
-        1.0, description="stream runtime: seconds between checkpoints (state changelog flushed, offsets committed)"
+        1.0,
+        description="stream runtime: seconds between checkpoints (state changelog flushed, offsets committed)",
     )
     runtime_replication_factor: int = Field(
-        1, description="stream runtime: replication factor of the topics it creates (clock, changelog, repartition)"
+        1,
+        description="stream runtime: replication factor of the topics it creates (clock, changelog, repartition)",
     )
     validation_max_future_s: float = Field(
         300.0, ge=0, description="event times may run this far ahead of the wall clock (clock skew), s"
@@ -140,6 +142,25 @@ class Settings(BaseSettings):
     @property
     def chdb_path(self) -> Path:
         return self.edream_data_dir / "chdb"
+
+    def as_env(self) -> dict[str, str]:
+        """The explicitly set settings as environment variables, for child processes (stage processes of
+        ``edream run``) that must see exactly this configuration."""
+        import json
+
+        from pydantic import SecretStr
+
+        env = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, list | dict | tuple):
+                value = json.dumps(value)
+            env[name.upper()] = str(value)
+        return env
 
     @cached_property
     def effective_clickhouse_dsn(self) -> str:

@@ -107,6 +107,16 @@ class Stack:
         """Where the children's records live (see :class:`~edream.embedded.process.ChildRecord`)."""
         return self.settings.edream_data_dir / "run"
 
+    def child_env(self) -> dict[str, str]:
+        """Environment of processes that join this stack (stage processes): its broker, chain and data dir."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "EDREAM_DATA_DIR": str(self.settings.edream_data_dir),
+        }
+        if self.eth_rpc_url:
+            env["ETH_RPC_URL"] = self.eth_rpc_url
+        return env
+
     def start(self, chain: bool = True) -> Stack:
         data = self.settings.edream_data_dir
         for child in reap_orphans(self.state_dir):

@@ -14,6 +14,7 @@ import logging
 import struct
 import threading
 import time
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -34,6 +35,30 @@ def encode_tick(now_ms: int) -> bytes:
 def decode_tick(value: bytes) -> int:
     """UTC epoch ms of a tick (raises on anything but 8 bytes, so a foreign record is dead-lettered)."""
     return _TICK.unpack(value)[0]
+
+
+#: ticks are only "now" for a moment: an hour of them is plenty to recover a lagging stage
+CLOCK_TOPIC_CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
+
+
+def ensure_clock_topic(settings: Any, stage: str, partitions: int) -> None:
+    """Create the stage's clock topic (with explicit configs, which the runtime reads back) if it is missing,
+    before anything produces to it: a broker that auto-creates topics would create it without them."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from edream.kafka import client_config
+
+    admin = AdminClient(client_config(settings.kafka_bootstrap_servers, settings))
+    name = clock_topic_name(stage)
+    if name in admin.list_topics(timeout=10).topics:
+        return
+    topic = NewTopic(name, partitions, settings.runtime_replication_factor, config=CLOCK_TOPIC_CONFIG)
+    for fut in admin.create_topics([topic]).values():
+        try:
+            fut.result(15)
+        except Exception as exc:  # noqa: BLE001 - another worker created it first
+            if "exist" not in str(exc).lower():
+                raise
 
 
 class Clock:

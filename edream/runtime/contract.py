@@ -7,8 +7,9 @@ written incrementally: the runtime persists each write (RocksDB + changelog topi
 only if the record was processed without raising, so a poison record leaves no half-written state behind.
 
 Errors: raise :class:`TransientError` for an outage (broker, ClickHouse, chain, timeout): the record is retried
-with backoff until it succeeds. Any other exception dead-letters the record with the stage and the reason, and
-processing continues with the next record.
+with backoff until it succeeds. Any other exception dead-letters the record with the stage and the reason (its
+``error_type`` is the exception's ``error_type`` attribute when it has one, else its class name), and processing
+continues with the next record.
 """
 
 from __future__ import annotations

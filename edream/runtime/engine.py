@@ -101,7 +101,12 @@ class StageRun:
             state_dir=state_dir,
             processing_guarantee="at-least-once",
             producer_extra_config={"linger.ms": 20, "compression.type": "lz4", "enable.idempotence": False},
-            consumer_extra_config={"enable.partition.eof": False},
+            consumer_extra_config={
+                "enable.partition.eof": False,
+                # a killed worker's partitions move to the others after this, not librdkafka's default 45 s
+                "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),
+                "heartbeat.interval.ms": max(500, int(settings.kafka_session_timeout_s * 1000) // 4),
+            },
             loglevel=None,
             handle_signals=handle_signals,
         )
@@ -156,6 +161,9 @@ class StageRun:
         merged = streams[0]
         for sdf in streams[1:]:
             merged = merged.concat(sdf)
+        # the store's changelog topic is named after the stream id, by default every concatenated topic name
+        # joined: past 255 characters with a few re-keyed inputs; the stage name identifies the stream instead
+        merged = merged.__dataframe_clone__(stream=merged.stream, stream_id=f"stage-{spec.name}")
         merged = merged.apply(self._handle, stateful=True, metadata=True, expand=True)
         merged.to_topic(self._route, key=_emit_key)
         for name in (*spec.outputs, self.deadletter_topic):
@@ -204,7 +212,8 @@ class StageRun:
     def _dead_letter(
         self, topic: str, partition: int, offset: int, key: Any, value: bytes, exc: BaseException
     ) -> Emit:
-        rec = dead_letter(topic, partition, offset, key, value, f"stage:{self.spec.name}", exc)
+        code = getattr(exc, "error_type", None)  # a processor's machine code for the reason, if it names one
+        rec = dead_letter(topic, partition, offset, key, value, f"stage:{self.spec.name}", exc, code)
         body = self.serde.encode("DeadLetter", rec, self.deadletter_topic)
         return Emit(self.deadletter_topic, topic.encode(), body)
 

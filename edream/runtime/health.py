@@ -17,6 +17,8 @@ from typing import Any
 
 #: a stage whose last report is older than this is shown as DOWN (its process is gone or stalled), in ms
 STALE_AFTER_MS = 15_000
+#: a worker's stage silent for longer than this is gone (killed or scaled down) and no longer listed, in ms
+GONE_AFTER_MS = 600_000
 
 
 def worker_id() -> str:
@@ -55,6 +57,8 @@ class StageHealth:
 
     def ticked(self, tick_ms: int) -> None:
         self.last_tick_at = tick_ms
+        if self.status != "UP":
+            self.status = "UP"
 
     def failed_record(self, exc: BaseException) -> None:
         self.dead_letters += 1

@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 
 from edream.kafka import consumer_config, producer_config
 from edream.retry import backoff
-from edream.runtime.clock import Clock
+from edream.runtime.clock import Clock, ensure_clock_topic
 from edream.runtime.contract import StageSpec
 from edream.runtime.engine import StageRun
 from edream.runtime.global_view import GlobalView
@@ -30,6 +30,8 @@ from edream.settings import Settings
 log = logging.getLogger(__name__)
 
 HEALTH_EVERY_S = 2.0
+#: tick period of stages that asked for none (ms): ticks are how an idle stage shows it is alive
+LIVENESS_TICK_MS = 5_000
 
 
 class StageSupervisor:
@@ -56,10 +58,12 @@ class StageSupervisor:
 
     def run(self) -> None:
         """Run until :meth:`stop` (or SIGTERM/SIGINT when this is the process's main thread)."""
-        clock = None
-        if self.spec.tick_ms:
-            conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
-            clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms).start()
+        # every stage gets ticks: they drive its timers and prove its loop alive (health UP) while input is idle
+        conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
+        backoff(f"clock topic of {self.spec.name}", sleep=self.stop_event.wait)(
+            ensure_clock_topic, self.settings, self.spec.name, self.partitions
+        )
+        clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms or LIVENESS_TICK_MS).start()
         reporter = threading.Thread(target=self._report, name=f"health-{self.spec.name}", daemon=True)
         reporter.start()
         self.views: dict[str, GlobalView] = {}
@@ -69,8 +73,7 @@ class StageSupervisor:
             self.stop_event.set()
             for view in self.views.values():
                 view.stop()
-            if clock is not None:
-                clock.stop()
+            clock.stop()
             reporter.join(HEALTH_EVERY_S + 1)
             self.health.status = "STOPPED"
             self._publish_health()
@@ -80,23 +83,23 @@ class StageSupervisor:
             return
         if self.health.status == "RETRYING":
             self.health.restarts += 1
-        for topic in self.spec.views:
-            if topic not in self.views:
-                conf = consumer_config(
-                    self.settings, f"{self.spec.name}-view", self.settings.kafka_bootstrap_servers
-                )
-                self.views[topic] = GlobalView(conf, topic).start()
-        self.current = StageRun(
-            self.spec,
-            self.settings,
-            self.health,
-            self.state_dir,
-            self.deadletter_topic,
-            self.partitions,
-            handle_signals=self.handle_signals,
-            views=dict(self.views),
-        )
         try:
+            for topic in self.spec.views:
+                if topic not in self.views:
+                    conf = consumer_config(
+                        self.settings, f"{self.spec.name}-view", self.settings.kafka_bootstrap_servers
+                    )
+                    self.views[topic] = GlobalView(conf, topic).start()
+            self.current = StageRun(
+                self.spec,
+                self.settings,
+                self.health,
+                self.state_dir,
+                self.deadletter_topic,
+                self.partitions,
+                handle_signals=self.handle_signals,
+                views=dict(self.views),
+            )
             self.current.run()
         except Exception as exc:
             self.health.transient(exc)

@@ -18,7 +18,10 @@
 * Replaying a reading (same quantity and ts) never double counts: a reading at an existing ts replaces it.
 
 All emitted dicts match avro/IntervalEnergy.avsc. The aggregator pickles (``snapshot``/``restore``) so a worker
-restart resumes with the same open windows and emitted versions.
+restart resumes with the same open windows and emitted versions. The interval *stage* runs
+:class:`~streams.analytics.interval_processor.IntervalProcessor` instead (the same rules from
+:mod:`streams.analytics.interval_rules`, per-meter state in the runtime's partition store, no pickle); this class
+serves benchmarks, evaluation and the legacy :class:`~streams.analytics.agent.IntervalAgent`.
 """
 
 from __future__ import annotations
@@ -31,48 +34,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.analytics.registers import RegisterEnergy, integrate_register
-from streams.energy_integration import DEFAULT_MAX_GAP_MS, EMPTY, integrate_power, window_slice
+from streams.analytics.interval_rules import (
+    POWER,
+    REG_EXPORT,
+    REG_IMPORT,
+    USED_QUANTITIES,
+    IntervalConfig,
+    Outcome,
+    counts,
+    owner_of,
+    signature,
+    versioned,
+    window_fields,
+)
 
-POWER = "P_ACTIVE"
-REG_IMPORT = "E_IMPORT"
-REG_EXPORT = "E_EXPORT"
-USED_QUANTITIES = frozenset({POWER, REG_IMPORT, REG_EXPORT})
-
-
-@dataclass(frozen=True)
-class IntervalConfig:
-    """Aggregation parameters (all durations in ms).
-
-    ``expected_period_ms``: nominal meter sampling period (eDREAM field devices: 5 s); gives
-    ``expected_samples``; a segment longer than ``bridge_factor * expected_period_ms`` marks the interval
-    ``estimated``; a segment longer than ``max_gap_ms`` is a gap (not integrated, lowers completeness).
-    ``register_modulus_wh``: value at which energy registers roll over to 0 (None: never).
-    """
-
-    interval_ms: int = 900_000
-    allowed_lateness_ms: int = 30_000
-    correction_horizon_ms: int = 3_600_000
-    expected_period_ms: int = 5_000
-    bridge_factor: float = 2.5
-    max_gap_ms: int = DEFAULT_MAX_GAP_MS
-    register_modulus_wh: float | None = 1e9
-
-    @property
-    def bridge_ms(self) -> int:
-        return int(self.expected_period_ms * self.bridge_factor)
-
-    @property
-    def expected_samples(self) -> int:
-        return max(1, self.interval_ms // self.expected_period_ms)
-
-
-@dataclass(slots=True)
-class Outcome:
-    """Result of one ``process`` call: ``status`` is accepted | duplicate | ignored | too_late."""
-
-    status: str
-    intervals: list[dict[str, Any]]
+__all__ = [
+    "POWER",
+    "REG_EXPORT",
+    "REG_IMPORT",
+    "USED_QUANTITIES",
+    "IntervalAggregator",
+    "IntervalConfig",
+    "Outcome",
+]
 
 
 @dataclass
@@ -134,8 +118,7 @@ class IntervalAggregator:
     # -- public API -------------------------------------------------------------------------------------
     def process(self, m: Mapping[str, Any]) -> Outcome:
         """Feed one validated Measurement; returns its status and any intervals it closed or corrected."""
-        q = m["quantity"]
-        if q not in USED_QUANTITIES or (m.get("phase") or "TOTAL") != "TOTAL" or m.get("value") is None:
+        if not counts(m):
             self.stats["ignored"] += 1
             return Outcome("ignored", [])
         cfg = self.cfg
@@ -146,11 +129,12 @@ class IntervalAggregator:
             return Outcome("too_late", [])
         dev = m["device_id"]
         meter = self.meters.get(dev)
-        owner = m.get("prosumer_id") or m.get("site_id") or dev
+        owner = owner_of(m)
         if meter is None:
             meter = self.meters[dev] = _Meter(dev, owner)
         elif owner != dev:
             meter.prosumer_id = owner
+        q = m["quantity"]
         series = meter.series.get(q)
         if series is None:
             series = meter.series[q] = _Series()
@@ -246,76 +230,17 @@ class IntervalAggregator:
 
     def compute(self, meter: _Meter, ws: int) -> dict[str, Any] | None:
         """The IntervalEnergy fields (without version/ids) of one window, or None when it holds no data."""
-        cfg = self.cfg
-        we = ws + cfg.interval_ms
-        args = (ws, we, cfg.max_gap_ms, cfg.bridge_ms)
-        regs = [
-            integrate_register(s.ts, s.vals, *args, cfg.register_modulus_wh) if s is not None else None
-            for s in (meter.series.get(REG_IMPORT), meter.series.get(REG_EXPORT))
-        ]
-        present = [r for r in regs if r is not None and (r.covered_ms or r.samples)]
-        power_s = meter.series.get(POWER)
-        power = EMPTY
-        if power_s is not None:  # stored in W as received; the integration takes kW
-            near = window_slice(power_s.ts, ws, we)
-            power = integrate_power(power_s.ts[near], [w / 1000.0 for w in power_s.vals[near]], *args)
-        if present:
-            method = "REGISTER_DELTA"
-            imp = regs[0].energy_wh if regs[0] is not None else 0.0
-            exp = regs[1].energy_wh if regs[1] is not None else 0.0
-            covered = min(r.covered_ms for r in present)
-            samples = max(r.samples for r in present)
-            bridged = any(r.bridged for r in present)
-            max_kw = power.max_kw if power.samples else _register_max_kw(regs[0], regs[1])
-        elif power.covered_ms or power.samples:
-            method = "POWER_INTEGRATION"
-            imp, exp, covered = power.import_wh, power.export_wh, power.covered_ms
-            samples, bridged, max_kw = power.samples, power.bridged, power.max_kw
-        else:
-            return None
-        hours = covered / 3_600_000.0
-        return {
-            "prosumer_id": meter.prosumer_id,
-            "device_id": meter.device_id,
-            "interval_start": ws,
-            "interval_end": we,
-            "import_wh": imp,
-            "export_wh": exp,
-            "avg_kw": (imp - exp) / hours / 1000.0 if hours > 0 else 0.0,
-            "max_kw": max_kw or 0.0,
-            "samples": samples,
-            "expected_samples": cfg.expected_samples,
-            "completeness": covered / cfg.interval_ms,
-            "method": method,
-            "estimated": bridged,
-        }
+        series = {q: (s.ts, s.vals) for q, s in meter.series.items()}
+        return window_fields(self.cfg, meter.device_id, meter.prosumer_id, ws, series)
 
     def _emit(self, meter: _Meter, ws: int) -> list[dict[str, Any]]:
         rec = self.compute(meter, ws)
         if rec is None:
             return []
-        sig = (
-            round(rec["import_wh"], 6),
-            round(rec["export_wh"], 6),
-            rec["samples"],
-            round(rec["completeness"], 9),
-            rec["method"],
-        )
+        sig = signature(rec)
         prev = meter.emitted.get(ws)
         if prev is not None and prev[1] == sig:
             return []
         version = prev[0] + 1 if prev is not None else 1
         meter.emitted[ws] = (version, sig)
-        rec["version"] = version
-        rec["event_id"] = f"{meter.device_id}/{ws}/{version}"
-        rec["computed_at"] = self._now()
-        return [rec]
-
-
-def _register_max_kw(imp: RegisterEnergy | None, exp: RegisterEnergy | None) -> float | None:
-    """Highest net power (kW) from register segment means: import peak, or the export peak as a negative number."""
-    if imp is not None and imp.max_w is not None and imp.max_w > 0:
-        return imp.max_w / 1000.0
-    if exp is not None and exp.max_w is not None:
-        return -exp.max_w / 1000.0
-    return None
+        return [versioned(rec, version, self._now())]

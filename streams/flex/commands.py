@@ -187,6 +187,20 @@ class CommandPlanner:
             issued_at=now,
         )
 
+    def export_state(self) -> dict[str, Any]:
+        """JSON-ready state (inverse of :meth:`restore_state`), for stages that keep a planner per prosumer."""
+        return {
+            "now": self.now,
+            "active": [[vars(a.command), vars(a.charger), a.slot_end] for a in self.active.values()],
+            "sent": self.sent,
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.now, self.sent, self.active = int(state["now"]), dict(state["sent"]), {}
+        for command, charger, slot_end in state["active"]:
+            act = _Active(DeviceCommand(**command), EvCharger(**charger), slot_end)
+            self.active[(act.charger.device_id, act.charger.target_id)] = act  # type: ignore[index]
+
     def prune(self, before: int) -> None:
         """Forget ids of commands that expired before ``before`` (they can no longer be re-derived as due)."""
         for cid in [c for c, until in self.sent.items() if until < before]:

@@ -330,6 +330,28 @@ class VerificationEngine:
         for key in [k for k in self._finals if k[0] == order_id]:
             del self._finals[key]
 
+    # -- state --------------------------------------------------------------------------------------------
+    def export_state(self) -> dict[str, Any]:
+        """The engine's tracks, final verdicts and event-time watermark as JSON-ready values (the per-prosumer
+        runtime stage keeps one engine per prosumer in its partition state); inverse of :meth:`restore_state`."""
+        return {
+            "max_ts": self._max_ts,
+            "tracks": [_track_state(tr) for tr in self._tracks.values()],
+            "finals": [vars(ev) for ev in self._finals.values()],
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Replace tracks, final verdicts and watermark with those of :meth:`export_state`."""
+        self._tracks, self._by_prosumer, self._finals = {}, {}, {}
+        self._max_ts = int(state["max_ts"])
+        for t in state["tracks"]:
+            tr = _track_from_state(t)
+            self._tracks[(tr.order_id, tr.prosumer_id, tr.slot_start)] = tr
+            self._by_prosumer.setdefault(tr.prosumer_id, []).append(tr)
+        for f in state["finals"]:
+            ev = DeviationEvent(**f)
+            self._finals[(ev.order_id, ev.prosumer_id, ev.slot_start)] = ev
+
     # -- queries ------------------------------------------------------------------------------------------
     def projection(self, order_id: str, prosumer_id: str, slot_start: int) -> float | None:
         tr = self._tracks.get((order_id, prosumer_id, slot_start))
@@ -378,3 +400,46 @@ class VerificationEngine:
     @property
     def open_tracks(self) -> int:
         return len(self._tracks)
+
+
+def _track_state(tr: _Track) -> dict[str, Any]:
+    e = tr.energy
+    return {
+        "order_id": tr.order_id,
+        "prosumer_id": tr.prosumer_id,
+        "slot_start": tr.slot_start,
+        "slot_end": tr.slot_end,
+        "direction": str(tr.direction),
+        "target_kw": tr.target_kw,
+        "baseline_kw": tr.baseline_kw,
+        "tolerance": tr.tolerance,
+        "verdict": tr.verdict,
+        "candidate": tr.candidate,
+        "pending": tr.pending,
+        "grace_until": tr.grace_until,
+        "energy": [e.start, e.end, e.max_gap_ms, e.ts, e.kw, e.net_kwms, e.uncovered_ms],
+    }
+
+
+def _track_from_state(t: dict[str, Any]) -> _Track:
+    start, end, gap, ts, kw, net, uncovered = t["energy"]
+    energy = WindowIntegrator(start, end, gap)
+    energy.ts, energy.kw, energy.net_kwms, energy.uncovered_ms = list(ts), list(kw), net, uncovered
+    tr = _Track(
+        t["order_id"],
+        t["prosumer_id"],
+        t["slot_start"],
+        t["slot_end"],
+        Direction(t["direction"]),
+        t["target_kw"],
+        t["baseline_kw"],
+        t["tolerance"],
+        energy,
+    )
+    tr.verdict, tr.candidate, tr.pending, tr.grace_until = (
+        t["verdict"],
+        t["candidate"],
+        t["pending"],
+        t["grace_until"],
+    )
+    return tr

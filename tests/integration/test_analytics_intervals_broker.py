@@ -1,110 +1,145 @@
-"""Interval stage over the real embedded broker: dead letters, window closing by timer, restart from snapshot."""
+"""The interval stage on the runtime over the real embedded broker: the records of the processor (per partition,
+out-of-order readings corrected with higher versions), dead letters with their codes, a silent meter's window
+closed by the wall-clock ticks, and two workers in one group producing the same ids and values as one."""
 
 from __future__ import annotations
 
+import random
+import threading
 import time
+import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from interval_stage_child import CFG
+from interval_support import (
+    MIN,
+    SERDE,
+    Reference,
+    collect,
+    encoded,
+    letters,
+    produce,
+    reading,
+    stage_topics,
+    window_start,
+)
 
-from edream.kafka import consumer_config, producer_config
-from edream.measurements import power_reading
-from edream.serde import Serde
-from streams.analytics.intervals import IntervalConfig
-from streams.analytics.worker import IntervalWorker
+from edream.deadletter import dead_letter
+from edream.runtime.supervisor import StageSupervisor
+from edream.topology import load_topology
+from streams.agents.intervals import stage
 
-pytestmark = pytest.mark.integration
-
-T0 = 1_699_999_200_000  # multiple of 15 min
-NOW = T0 + 3 * 3_600_000  # fixed "wall clock" for the validator and computed_at
-
-
-def _drain(c: Consumer, n: int, timeout: float = 30.0) -> list:
-    got, deadline = [], time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and not m.error():
-            got.append(m)
-    return got
-
-
-def _run(worker: IntervalWorker, settings, group: str, src: str, n: int, producer: Producer, commit: bool):
-    """Consume ``n`` messages, produce the worker's outputs; commit offsets after a snapshot when asked."""
-    c = Consumer(consumer_config(settings, group))
-    c.subscribe([src])
-    try:
-        msgs = _drain(c, n)
-        for m in msgs:
-            for topic, key, value in worker.handle(m.value(), m.key(), m.topic(), m.partition(), m.offset()):
-                producer.produce(topic, key=key, value=value)
-        assert producer.flush(15) == 0
-        snap = worker.snapshot()
-        if commit and msgs:
-            last = msgs[-1]
-            c.commit(offsets=[TopicPartition(src, last.partition(), last.offset() + 1)], asynchronous=False)
-        return len(msgs), snap
-    finally:
-        c.close()
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_intervals_dead_letters_and_restart(test_settings, unique_topic):
-    src, out, dlq = unique_topic("raw"), unique_topic("intervals"), unique_topic("dlq")
-    serde = Serde()
-    cfg = IntervalConfig(expected_period_ms=60_000)
-    # m1: 1200 W every 60 s for 40 min; m2: 600 W every 60 s for 10 min then silent
-    readings = [power_reading("m1", T0 + i * 60_000, 1200.0, prosumer_id="p-m1") for i in range(41)]
-    readings += [power_reading("m2", T0 + i * 60_000, 600.0, prosumer_id="p-m2") for i in range(11)]
-    readings.sort(key=lambda r: r["ts"])
-    values = [serde.encode("Measurement", r, src) for r in readings]
-    values.insert(5, b"\x00not avro")  # undecodable
-    values.insert(9, serde.encode("Measurement", dict(readings[3], unit="kW"), src))  # invalid unit
-    values.insert(12, values[11])  # exact duplicate of a reading
-    p = Producer(producer_config(test_settings))
-    for v in values:
-        p.produce(src, key=b"k", value=v)
-    assert p.flush(15) == 0
+def _fleet(t0: int) -> list[tuple[int, dict]]:
+    """Six meters on partitions 0-2 (one reading a minute for 40 min, locally out of order so closed windows get
+    corrections), and a meter alone on partition 3 that goes silent after 10 min."""
+    rnd = random.Random(11)
+    parted = []
+    for i in range(6):
+        rs = [reading(f"a{i}", t0 + k * MIN, 300.0 * (i + 1) + 7 * (k % 5)) for k in range(41)]
+        for j in range(0, 40, 8):
+            burst = rs[j : j + 8]
+            rnd.shuffle(burst)
+            rs[j : j + 8] = burst
+        rs.append(reading(f"a{i}", t0 + 16 * MIN + 30_000, 0.0))  # late, inside a closed window
+        parted += [(i % 3, r) for r in rs]
+    parted += [(3, reading("silent", t0 + k * MIN, 800.0)) for k in range(11)]
+    return parted
 
-    def new_worker(blob: bytes | None = None) -> IntervalWorker:
-        kw = {"interval_topic": out, "deadletter_topic": dlq}
-        if blob is None:
-            return IntervalWorker(serde, cfg, now_ms=lambda: NOW, **kw)
-        return IntervalWorker.restore(serde, blob, now_ms=lambda: NOW, **kw)
 
-    group = f"analytics-{src}"
-    w1 = new_worker()
-    done, snap = _run(w1, test_settings, group, src, 30, p, commit=True)
-    assert done == 30
-    # the worker goes on but is "killed" before committing: its progress after the snapshot is lost
-    _run(w1, test_settings, group, src, 10, p, commit=False)
-    w2 = new_worker(snap)
-    done2, _ = _run(w2, test_settings, group, src, len(values) - 30, p, commit=True)
-    assert done2 == len(values) - 30  # resumed at the committed offset, replaying the uncommitted 10
-    for topic, key, value in w2.tick(T0 + 3_600_000):  # timer closes the silent meter's and the last windows
-        p.produce(topic, key=key, value=value)
-    assert p.flush(15) == 0
+def _poison(topic: str, t0: int) -> list[tuple[int, bytes, bytes]]:
+    bad_unit = reading("a0", t0 + 5 * MIN, 1.0, unit="kW")
+    too_late = reading("a2", t0 - 2 * 3_600_000, 1.0)
+    other = dead_letter("x", 0, 0, None, b"x", "test", "reason")
+    return [
+        (0, b"a0", b"\x00not avro"),
+        (1, b"a1", SERDE.encode("Measurement", bad_unit, topic)),
+        (2, b"a2", SERDE.encode("Measurement", too_late, topic)),
+        (0, b"a0", SERDE.encode("DeadLetter", other, topic)),
+    ]
 
-    c = Consumer(consumer_config(test_settings, f"check-{out}"))
-    c.subscribe([out, dlq])
-    try:
-        msgs = _drain(c, 8, timeout=20)
-        msgs += _drain(c, 100, timeout=3)  # anything extra would be a defect
-    finally:
-        c.close()
-    decoded = [(m.topic(), serde.decode(m.value(), m.topic())[1]) for m in msgs]
-    dead = [r for t, r in decoded if t == dlq]
-    assert sorted(r["error_type"] for r in dead) == ["decode_error", "unit_mismatch"]
-    assert {bytes(r["original"]) for r in dead} >= {b"\x00not avro"}
 
-    ivs = [r for t, r in decoded if t == out]
-    by_id = {r["event_id"]: r for r in ivs}
-    assert all(by_id[r["event_id"]] == r for r in ivs)  # a replay re-sends an identical record under its id
-    latest = {(r["device_id"], r["interval_start"]): r for r in by_id.values()}
-    assert sorted(latest) == [("m1", T0), ("m1", T0 + 900_000), ("m1", T0 + 1_800_000), ("m2", T0)]
-    for ws in (T0, T0 + 900_000):
-        assert latest[("m1", ws)]["import_wh"] == pytest.approx(300.0)  # 1.2 kW for 15 min
-        assert latest[("m1", ws)]["completeness"] == pytest.approx(1.0)
-    tail = latest[("m1", T0 + 1_800_000)]
-    assert tail["import_wh"] == pytest.approx(1200 * 600 / 3_600_000 * 1000)  # 30..40 min covered
-    silent = latest[("m2", T0)]
-    assert silent["import_wh"] == pytest.approx(100.0) and silent["completeness"] == pytest.approx(600 / 900)
-    assert all(r["version"] == 1 for r in latest.values())
+def _worker(settings, topo, app_id: str, data_dir) -> tuple[StageSupervisor, threading.Thread]:
+    s = settings.model_copy(update={"edream_app_id": app_id, "edream_data_dir": data_dir})
+    topology = load_topology(topo.topology_path)
+    sup = StageSupervisor(stage(s, topology, CFG), s, topo.dlq, None, 4, handle_signals=False)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    return sup, t
+
+
+def _stop(*workers: tuple[StageSupervisor, threading.Thread]) -> None:
+    for sup, _ in workers:
+        sup.stop()
+    for _, t in workers:
+        t.join(30)
+        assert not t.is_alive()
+
+
+def _late(t0: int) -> list[tuple[int, dict]]:
+    """Readings for windows the wall clock closed already: every one is a correction (a higher version)."""
+    parted = [
+        (i % 3, reading(f"a{i}", t0 + k * MIN + 15_000, 50.0 * k)) for i in range(6) for k in (3, 17, 33)
+    ]
+    return parted + [(3, reading("silent", t0 + 5 * MIN + 20_000, 0.0))]
+
+
+def _wait_up(*workers: tuple[StageSupervisor, threading.Thread], timeout: float = 60.0) -> None:
+    """Until every worker processed a tick (so each has partitions)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(w[0].health.status == "UP" for w in workers):
+        time.sleep(0.3)
+    assert all(w[0].health.status == "UP" for w in workers)
+
+
+def test_stage_dead_letters_silent_meter_and_two_workers(
+    test_settings, renamed_topology, kafka_bootstrap, tmp_path
+):
+    t0 = window_start(int(time.time() * 1000))
+    fleet, late = _fleet(t0), _late(t0)
+    ref = Reference()
+    ref.feed(fleet)
+    ref.tick(int(time.time() * 1000))
+    first = set(ref.records)
+    ref.feed(late)
+    expected = ref.records
+    assert max(r["version"] for r in expected.values()) >= 3, "the input must produce corrections"
+    assert f"silent/{t0}/1" in first, "the silent meter's window closes by the wall clock"
+    assert len(expected) > len(first)
+
+    one, two = (stage_topics(renamed_topology, kafka_bootstrap) for _ in range(2))
+    for topo in (one, two):
+        produce(kafka_bootstrap, topo.raw, encoded(topo.raw, fleet) + _poison(topo.raw, t0))
+
+    w = _worker(test_settings, one, f"iv1-{uuid.uuid4().hex[:6]}", tmp_path / "one")
+    assert set(collect(kafka_bootstrap, one.out, first, quiet=1.0)) >= first
+    produce(kafka_bootstrap, one.raw, encoded(one.raw, late))
+    got_one = collect(kafka_bootstrap, one.out, set(expected))
+    dead = letters(kafka_bootstrap, one.dlq, 4)
+    _stop(w)
+    assert got_one == expected
+    assert sorted(d["error_type"] for d in dead) == [
+        "decode_error",
+        "too_late",
+        "unit_mismatch",
+        "wrong_schema",
+    ]
+    assert {d["stage"] for d in dead} == {"stage:intervals"}
+    assert b"\x00not avro" in {bytes(d["original"]) for d in dead}
+    assert w[0].health.dead_letters == 4 and w[0].health.last_tick_at is not None
+
+    app = f"iv2-{uuid.uuid4().hex[:6]}"
+    a = _worker(test_settings, two, app, tmp_path / "two-a")
+    b = _worker(test_settings, two, app, tmp_path / "two-b")
+    _wait_up(a, b)
+    assert set(collect(kafka_bootstrap, two.out, first, quiet=1.0)) >= first
+    in_before = (a[0].health.events_in, b[0].health.events_in)
+    produce(kafka_bootstrap, two.raw, encoded(two.raw, late))
+    got_two = collect(kafka_bootstrap, two.out, set(expected))
+    _stop(a, b)
+    assert a[0].health.events_in > in_before[0] and b[0].health.events_in > in_before[1], (
+        "both workers must process the late readings"
+    )
+    assert got_two == got_one

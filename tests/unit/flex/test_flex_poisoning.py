@@ -20,7 +20,7 @@ from streams.flex.desk import FlexDesk
 from streams.flex.enrolment import CurtailableLoad, enrolment_event
 from streams.flex.requests import RequestSlot
 from streams.flex.service import TOPIC_ENROLMENTS, TOPIC_READINGS, TOPIC_REQUESTS, FlexStream
-from streams.flex.sim import T0, flat_outlook, portfolio, prosumer, reduce_request
+from streams.flex.sim import T0, flat_outlook, portfolio, prosumer, reduce_request, signed, sim_dsos
 
 SERDE = Serde()
 NOW = T0 - 3_600_000
@@ -41,7 +41,7 @@ class Clock:
 def stream_with_active_order() -> tuple[FlexStream, Clock]:
     """A flex stage with one accepted 4-slot order from T0; the wall clock is in its first slot."""
     clock = Clock(NOW)
-    stream = FlexStream(SERDE, FlexDesk(portfolio(5), flat_outlook), clock=clock)
+    stream = FlexStream(SERDE, FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos()), clock=clock)
     stream.handle(TOPIC_REQUESTS, None, SERDE.encode("FlexRequest", reduce_request(kw=5.0).to_avro()), NOW)
     names = [SERDE.decode(v)[0] for _, _, v in stream.tick(NOW)]
     assert names == ["FlexOffer", "FlexOrder"]
@@ -89,7 +89,7 @@ def test_reading_with_an_absurd_id_is_dead_lettered():
 
 def submitted(req) -> list[tuple[str, dict]]:
     """Submit ``req`` at NOW through the stream; the decoded outputs of the next tick."""
-    stream = FlexStream(SERDE, FlexDesk(portfolio(5), flat_outlook), clock=lambda: NOW)
+    stream = FlexStream(SERDE, FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos()), clock=lambda: NOW)
     stream.handle(TOPIC_REQUESTS, None, SERDE.encode("FlexRequest", req.to_avro()), NOW)
     out = [SERDE.decode(v) for _, _, v in stream.tick(NOW)]
     assert not stream.desk.orders and not stream.desk.offers
@@ -103,11 +103,11 @@ def submitted(req) -> list[tuple[str, dict]]:
         ({"slots": (RequestSlot(Y2100, 5.0),)}, "BEYOND_HORIZON"),
         ({"slots": (RequestSlot(T0, 1e12),)}, "KW_TOO_LARGE"),
         ({"deadline": Y2100}, "BEYOND_HORIZON"),
-        ({"dso_id": "d" * 2000}, "INVALID_FIELD"),
+        ({"dso_id": "d" * 2000}, "UNKNOWN_DSO"),  # authentication comes first: no DSO has that id
     ],
 )
 def test_out_of_bounds_request_is_rejected_and_nothing_is_dispatched(change, code):
-    out = submitted(dataclasses.replace(reduce_request(kw=5.0), **change))
+    out = submitted(signed(dataclasses.replace(reduce_request(kw=5.0), **change)))
     assert [name for name, _ in out] == ["Rejection"]
     assert out[0][1]["code"] == code and out[0][1]["reason"]
 
@@ -135,7 +135,7 @@ def enrolment_bytes(asset: CurtailableLoad) -> bytes:
     ],
 )
 def test_enrolment_with_unbounded_values_is_rejected_and_not_registered(asset):
-    stream = FlexStream(SERDE, FlexDesk(portfolio(0), flat_outlook), clock=lambda: NOW)
+    stream = FlexStream(SERDE, FlexDesk(portfolio(0), flat_outlook, dsos=sim_dsos()), clock=lambda: NOW)
     out = stream.handle(TOPIC_ENROLMENTS, None, enrolment_bytes(asset), NOW)
     [(name, rej)] = [SERDE.decode(v) for _, _, v in out]
     assert name == "Rejection" and rej["code"] == "INVALID_ENROLMENT" and rej["reason"]

@@ -1,0 +1,93 @@
+"""The platform-wide view of stage health: every stage of every worker, from ``platform.stage.health.v1``.
+
+The process that serves the web API follows the compacted health topic (:class:`~edream.runtime.global_view.
+GlobalView`) and shows each stage's latest record in ``/api/status`` (``stages``), ``edream status``, the dashboard
+and ``/metrics`` (``edream_stage_*`` gauges, which the Grafana panels and the alert rules in ``docker/`` read).
+A stage whose record is older than :data:`~edream.runtime.health.STALE_AFTER_MS` is DOWN: its process died, is
+stopped (SIGSTOP) or cannot reach the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import Gauge
+
+from edream.kafka import consumer_config
+from edream.runtime.global_view import GlobalView
+from edream.runtime.health import GONE_AFTER_MS, effective_status, now_ms
+from edream.serde import DecodeError, Serde
+from edream.settings import Settings
+from edream.topology import Topology
+
+log = logging.getLogger(__name__)
+
+LABELS = ["stage", "worker"]
+STAGE_UP = Gauge("edream_stage_up", "1 when the stage reports UP, 0 when RETRYING or DOWN", LABELS)
+STAGE_IN = Gauge("edream_stage_events_in_per_second", "Records processed per second", LABELS)
+STAGE_OUT = Gauge("edream_stage_events_out_per_second", "Records emitted per second", LABELS)
+STAGE_LAG = Gauge(
+    "edream_stage_lag_messages", "Unconsumed messages on the stage's assigned partitions", LABELS
+)
+STAGE_DEAD = Gauge(
+    "edream_stage_dead_letters", "Records dead-lettered since the stage process started", LABELS
+)
+
+
+def _ms(value: Any) -> int | None:
+    if value is None:
+        return None
+    return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
+
+
+class StageHealthBoard:
+    def __init__(self, settings: Settings, topology: Topology, bootstrap: str):
+        topics = topology.topic_for_schema("StageHealth")
+        self.topic = topics[0].name if len(topics) == 1 else None
+        self.settings, self.bootstrap = settings, bootstrap
+        self.serde = Serde(settings)
+        self.view: GlobalView | None = None
+
+    def start(self) -> None:
+        if self.topic is None:
+            return
+        try:
+            conf = consumer_config(self.settings, "health-board", self.bootstrap)
+            self.view = GlobalView(conf, self.topic).start(timeout_s=30)
+        except Exception as exc:  # noqa: BLE001 - status must work without it
+            log.warning("stage health not followed (%s): %s", self.topic, exc)
+
+    def stop(self) -> None:
+        if self.view is not None:
+            self.view.stop()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Latest record per stage and worker, with the status an operator should see."""
+        if self.view is None:
+            return []
+        at, out = now_ms(), []
+        for _key, value in self.view.items():
+            try:
+                rec = self.serde.decode(value, self.topic)[1]
+            except DecodeError:
+                continue
+            for k in ("last_error_at", "last_tick_at", "updated_at"):
+                rec[k] = _ms(rec.get(k))
+            if at - (rec["updated_at"] or 0) > GONE_AFTER_MS:
+                continue
+            rec["reported_status"] = rec["status"]
+            rec["status"] = effective_status(rec, at)
+            out.append(rec)
+        return sorted(out, key=lambda r: (r["stage"], r["worker_id"]))
+
+    def export_metrics(self) -> None:
+        for gauge in (STAGE_UP, STAGE_IN, STAGE_OUT, STAGE_LAG, STAGE_DEAD):
+            gauge.clear()
+        for r in self.rows():
+            labels = (r["stage"], r["worker_id"])
+            STAGE_UP.labels(*labels).set(1 if r["status"] == "UP" else 0)
+            STAGE_IN.labels(*labels).set(r["in_per_s"])
+            STAGE_OUT.labels(*labels).set(r["out_per_s"])
+            STAGE_LAG.labels(*labels).set(r["lag"] or 0)
+            STAGE_DEAD.labels(*labels).set(r["dead_letters"])

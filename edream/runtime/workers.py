@@ -1,0 +1,125 @@
+"""Stage processes of a worker: one child process per stage (``edream stage run NAME``), kept alive.
+
+Each stage runs in a process of its own, so stages use both cores instead of sharing one interpreter lock, and a
+stage that crashes its interpreter takes nothing else with it. :class:`StageProcesses` starts them, restarts a
+child that exited (with backoff, logged), and stops them all (TERM to each process group, then KILL). Children
+die with the worker (parent-death signal) and are recorded under ``<data dir>/run`` so a restarted platform
+reaps what a killed one left (:func:`edream.embedded.process.reap_orphans`).
+
+Scale-out: every worker process (``edream worker`` on other machines or containers) that runs a stage joins the
+stage's consumer group, so its partitions are shared among them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edream.embedded.process import ChildRecord, create_time, die_with_parent, kill_group
+
+log = logging.getLogger(__name__)
+
+#: backoff between restarts of a child that keeps exiting, in seconds
+RESTART_MIN_S, RESTART_MAX_S = 1.0, 30.0
+
+
+def stage_argv(name: str) -> list[str]:
+    return [sys.executable, "-c", "from edream.cli import main; main()", "stage", "run", name]
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    backoff_s: float = RESTART_MIN_S
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class StageProcesses:
+    def __init__(self, stages: list[str], log_dir: Path, run_dir: Path, env: dict[str, str] | None = None):
+        self.log_dir, self.run_dir = log_dir, run_dir
+        self.env = {**os.environ, **(env or {})}
+        self.children = {name: _Child(name) for name in stages}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._monitor = threading.Thread(target=self._watch, name="stage-processes", daemon=True)
+
+    def start(self) -> StageProcesses:
+        for child in self.children.values():
+            self._spawn(child)
+        self._monitor.start()
+        return self
+
+    def _spawn(self, child: _Child) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"stage-{child.name}.log", "ab") as out:
+            child.proc = subprocess.Popen(
+                stage_argv(child.name),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(os.getpid()),
+                env=self.env,
+            )
+        child.started_at = time.monotonic()
+        self._record(child)
+        log.info("stage %s started (pid %d)", child.name, child.proc.pid)
+
+    def _record(self, child: _Child) -> None:
+        import json
+        from dataclasses import asdict
+
+        import psutil
+
+        me = psutil.Process()
+        pid = child.proc.pid if child.proc else 0
+        rec = ChildRecord(
+            f"stage-{child.name}", pid, create_time(pid) or time.time(), me.pid, me.create_time(), []
+        )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / f"stage-{child.name}.json").write_text(json.dumps(asdict(rec)) + "\n")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            for child in self.children.values():
+                with self._lock:
+                    if self._stop.is_set() or child.proc is None or child.proc.poll() is None:
+                        continue
+                    code = child.proc.returncode
+                    if time.monotonic() - child.started_at > 60:
+                        child.backoff_s = RESTART_MIN_S  # it ran a while: a fresh failure
+                    log.error(
+                        "stage %s exited with %s; restarting in %.0fs (see %s)",
+                        child.name,
+                        code,
+                        child.backoff_s,
+                        self.log_dir / f"stage-{child.name}.log",
+                    )
+                    wait = child.backoff_s
+                    child.backoff_s = min(RESTART_MAX_S, child.backoff_s * 2)
+                if self._stop.wait(wait):
+                    return
+                with self._lock:
+                    if not self._stop.is_set():
+                        child.restarts += 1
+                        self._spawn(child)
+
+    def alive(self) -> dict[str, bool]:
+        return {n: c.proc is not None and c.proc.poll() is None for n, c in self.children.items()}
+
+    def stop(self, grace: float = 10.0) -> None:
+        self._stop.set()
+        with self._lock:
+            for child in self.children.values():
+                if child.proc is not None and child.proc.poll() is None:
+                    kill_group(child.proc.pid, grace)
+                (self.run_dir / f"stage-{child.name}.json").unlink(missing_ok=True)
+        if self._monitor.is_alive():
+            self._monitor.join(2)

@@ -1,0 +1,76 @@
+"""Topology agent ``flex_prosumers`` (runtime stage ``flex-prosumers``): readings re-keyed by prosumer and order
+allocations -> deviations, settlements, device set-points and per-prosumer status for the area desk.
+
+The hot path of flex: every raw reading of the platform passes the re-key, which drops at once what flex cannot
+use (not a net active power reading, or of a prosumer that is not enrolled in ``flex.enrolments.v1``, read whole as
+a registry view) by peeking at the Avro bytes (:mod:`streams.flex.reading_key`); only enrolled prosumers' readings
+reach the repartition topic and the processor (:mod:`streams.flex.prosumer_stage`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from edream.runtime.contract import StageSpec, View
+from edream.serde import Serde
+from edream.settings import Settings
+from streams.app import AgentContext
+from streams.hosting import topic_names
+
+log = logging.getLogger(__name__)
+STAGE = "flex-prosumers"
+TOPIC_ENROLMENTS = "flex.enrolments.v1"
+
+
+class _Enrolment:
+    """The stage's enrolled registry, shared by the re-key function and the processor of one process (set when
+    the runtime builds the processor from the views, before the first record)."""
+
+    def __init__(self) -> None:
+        self.registry: Any = None
+
+    def enrolled(self, prosumer_id: str) -> bool:
+        return self.registry is not None and self.registry.get(prosumer_id) is not None
+
+
+def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageSpec:
+    """The stage; ``processor_options`` go to :class:`~streams.flex.prosumer_stage.FlexProsumerProcessor` (tests:
+    ``clock``, ``params``)."""
+    from streams.flex.desk import TOPIC_COMMANDS, TOPIC_DEVIATIONS, TOPIC_SETTLEMENTS
+    from streams.flex.enrolled import EnrolledRegistry
+    from streams.flex.prosumer_stage import (
+        TOPIC_ALLOCATIONS,
+        TOPIC_READINGS,
+        TOPIC_STATUS,
+        FlexProsumerProcessor,
+    )
+    from streams.flex.reading_key import net_power_prosumer
+
+    names = topic_names(topology)
+    serde = Serde(settings)
+    shared = _Enrolment()
+
+    def rekey_reading(value: bytes) -> list[bytes]:
+        pid = net_power_prosumer(value, serde)
+        return [pid.encode()] if pid is not None and shared.enrolled(pid) else []
+
+    def make(views: dict[str, View]) -> FlexProsumerProcessor:
+        shared.registry = EnrolledRegistry(views.get(names[TOPIC_ENROLMENTS]), serde)
+        return FlexProsumerProcessor(serde, shared.registry, names, **processor_options)
+
+    return StageSpec(
+        STAGE,
+        inputs=(names[TOPIC_READINGS], names[TOPIC_ALLOCATIONS]),
+        outputs=tuple(names[t] for t in (TOPIC_DEVIATIONS, TOPIC_SETTLEMENTS, TOPIC_COMMANDS, TOPIC_STATUS)),
+        make=make,
+        rekey={names[TOPIC_READINGS]: rekey_reading},
+        views=(names[TOPIC_ENROLMENTS],),
+        tick_ms=1000,
+        description="flex per prosumer: verification, settlement, set-points, status for the area desk",
+    )
+
+
+def register(app: Any, ctx: AgentContext) -> None:
+    """Nothing to host on the Faust worker: this stage runs only on the stream runtime (:func:`stage`)."""
+    log.debug("flex_prosumers runs on the stream runtime (stage %s)", STAGE)

@@ -1,0 +1,66 @@
+"""The prosumer registry of a runtime stage, kept in step with the ``flex.enrolments.v1`` registry view.
+
+The runtime gives every worker the compacted enrolment topic as a :class:`~edream.runtime.contract.View` (raw
+FlexEnrolment bytes per prosumer id). :class:`EnrolledRegistry` turns it into a
+:class:`~streams.flex.enrolment.Registry` of *valid* records: a record whose terms hash does not match or whose
+values are out of bounds (:func:`streams.validation.flex.check_enrolment`) is not enrolled (the stage that reads
+the topic as an input turns it into a Rejection). Decoding is incremental: only values whose bytes changed since
+the last look are decoded, and only when the view's ``version`` moved, so a lookup per reading costs a dict get.
+"""
+
+from __future__ import annotations
+
+from edream.runtime.contract import View
+from edream.serde import Serde
+from streams.flex.enrolment import EnrolmentError, ProsumerRecord, Registry, record_from_event
+from streams.validation.fields import describe
+from streams.validation.flex import check_enrolment
+
+
+def enrolment_from_bytes(value: bytes, serde: Serde) -> ProsumerRecord:
+    """The valid ProsumerRecord of a FlexEnrolment message; raises EnrolmentError naming the problem."""
+    name, rec = serde.decode(value)
+    if name != "FlexEnrolment":
+        raise EnrolmentError(f"expected a FlexEnrolment, got {name}")
+    record = record_from_event(rec)
+    if errors := check_enrolment(record):
+        raise EnrolmentError(describe(errors))
+    return record
+
+
+class EnrolledRegistry:
+    """See module doc. ``view`` may be None (no enrolment view: nobody is enrolled)."""
+
+    def __init__(self, view: View | None, serde: Serde):
+        self.view, self.serde = view, serde
+        self.registry = Registry()
+        self._raw: dict[bytes, bytes] = {}
+        self._seen_version: int | None = None
+
+    def refresh(self) -> Registry:
+        """The registry as of the view's latest records."""
+        view = self.view
+        if view is None:
+            return self.registry
+        version = getattr(view, "version", None)
+        if version is not None and version == self._seen_version:
+            return self.registry
+        current = dict(view.items())
+        for key in [k for k in self._raw if k not in current]:  # tombstoned
+            del self._raw[key]
+            self.registry.records.pop(key.decode(), None)
+        for key, value in current.items():
+            if self._raw.get(key) == value:
+                continue
+            self._raw[key] = value
+            try:
+                record = enrolment_from_bytes(value, self.serde)
+            except Exception:  # noqa: BLE001 - an invalid enrolment enrols nobody (its Rejection is elsewhere)
+                self.registry.records.pop(key.decode(), None)
+                continue
+            self.registry.upsert(record)
+        self._seen_version = version
+        return self.registry
+
+    def get(self, prosumer_id: str) -> ProsumerRecord | None:
+        return self.refresh().get(prosumer_id)
