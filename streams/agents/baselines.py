@@ -1,8 +1,8 @@
 """Topology agent ``baselines``: intervals + flex orders (event days) -> baseline.15m.v1.
 
 :func:`stage` is the stage on the one runtime (:mod:`edream.runtime`): per-prosumer state, orders re-keyed to
-their prosumers (see :mod:`streams.analytics.baseline_processor`). :func:`register` is the StatefulLoop hosting
-(:mod:`streams.analytics.baseline_stream`), kept until ``edream run`` starts stages through the runtime.
+their prosumers (see :mod:`streams.analytics.baseline_processor`). :func:`register` is the former StatefulLoop hosting
+(:mod:`streams.analytics.baseline_stream`); ``edream run`` no longer calls it (it starts :func:`stage`).
 """
 
 from __future__ import annotations
