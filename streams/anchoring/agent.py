@@ -161,7 +161,8 @@ class AnchoringAgent(ConsumerAgent):
             except AnchorConflict as exc:
                 self._conflict(batch, exc)
             else:
-                self._produce("AnchorReceipt", self.receipts_topic, receipt["window_id"], receipt)
+                key = f"{receipt['kind']}:{receipt['window_id']}"  # FLEX and MARKET share window ids
+                self._produce("AnchorReceipt", self.receipts_topic, key, receipt)
                 new.append(receipt)
             self.positions.closed(batch.key)
         self.producer.flush(30)
