@@ -4,6 +4,8 @@ after a crash), refusals dead-lettered, outages as TransientError."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from web3 import Web3
 
@@ -176,3 +178,37 @@ def test_contract_refusal_is_dead_lettered(client):
         TOPIC,
     )
     assert "ProsumerMismatch" in rec["error"] and state.data == {}
+
+
+def _cost_per_record(pending: int) -> float:
+    """Seconds per enrolment into a partition already holding ``pending`` pending prosumers."""
+    p = TermsProcessor(SERDE, "receipts", "dlq", lambda: None, Limits(), None, 50, lambda: NOW)  # type: ignore[arg-type]
+    state = MemoryState()
+    value = SERDE.encode("FlexEnrolment", enrolment_event(prosumer("seed"), T0), TOPIC)
+    p.on_record(Record(TOPIC, 0, 0, b"seed", value, NOW), state)
+    held = state.get("p|seed") or b""
+    for i in range(pending):  # the same pending record under many prosumer ids: only the queue size matters
+        state.set(f"p|x{i}", held)
+        state.set(f"q|{i + 1}", f"x{i}".encode())
+    state.set("q|tail", str(pending + 1).encode())
+    probe = [
+        Record(
+            TOPIC,
+            0,
+            i,
+            b"k",
+            SERDE.encode("FlexEnrolment", enrolment_event(prosumer(f"n{i}"), T0), TOPIC),
+            NOW,
+        )
+        for i in range(300)
+    ]
+    t0 = time.perf_counter()
+    for r in probe:
+        p.on_record(r, state)
+    return (time.perf_counter() - t0) / len(probe)
+
+
+def test_record_cost_does_not_grow_with_pending():
+    small, large = _cost_per_record(10), _cost_per_record(20_000)
+    print(f"terms on_record: {1 / small:,.0f} enrolments/s with 10 pending, {1 / large:,.0f} with 20,000")
+    assert large < 1.5 * small + 50e-6
