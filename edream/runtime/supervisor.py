@@ -12,6 +12,7 @@ It also starts the stage's clock (ticks) and publishes the stage's health record
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from pathlib import Path
 
@@ -105,6 +106,9 @@ class StageSupervisor:
         except Exception as exc:
             self.health.transient(exc)
             log.error("stage %s stopped: %s: %s", self.spec.name, type(exc).__name__, exc)
+            # the failed run's local RocksDB may hold writes its changelog never got (Quix then refuses to open
+            # it: InvalidStoreChangelogOffset); the changelog is the truth, so the next run restores from it
+            shutil.rmtree(self.state_dir, ignore_errors=True)
             raise
         # a normal return is a requested stop (stop() or a signal)
         self.stop_event.set()
