@@ -196,7 +196,7 @@ def test_vpp_agent_answers_exports_on_timers_and_survives_restart(
         out = stop_platform(proc)
     assert "Traceback" not in out, out[-3000:]
     assert (data / "state" / "vpp").is_dir(), "the vpp stage process keeps its RocksDB state under state/vpp"
-    assert not list((data / "state").glob("*.pkl")), "no whole-state pickles any more"
+    assert not list((data / "state").glob("*-vpp.pkl")), "no whole-state pickle of the VPP any more"
 
     # restart: the stage's state (RocksDB, backed by its changelog topic) keeps the answered requests and the
     # portfolio
