@@ -30,7 +30,7 @@ from streams.market.market_order import MarketOrder
 from streams.market.metering import check_interval, metered_of, slot_interval_starts
 from streams.market.session_state import Party, Phase, SessionHeader, SessionStore
 from streams.market.settlement import settle_session
-from streams.market.validation import OrderValidator, Participants, bounds_verdict
+from streams.market.validation import OrderValidator, Participants, Verdict, bounds_verdict
 from streams.outputs import Out
 from streams.validation.limits import Limits, current_limits
 from streams.validation.market import check_market_order
@@ -88,7 +88,11 @@ class MarketProcessor:
             header = SessionHeader(slot_start=order.slot_start)
         out = self._advance(store, session, header, event_time - self.config.allowed_lateness_ms)
         closed = header.phase is not Phase.OPEN
-        verdict = self.validator.admit(order, closed, store.nonce_owner(session, order.address, order.nonce))
+        if closed and store.was_in_cleared_book(session, order.order_id):
+            verdict = Verdict(True, duplicate=True)  # redelivery of an order the cleared book held
+        else:
+            owner = store.nonce_owner(session, order.address, order.nonce)
+            verdict = self.validator.admit(order, closed, owner)
         if verdict.accepted and not verdict.duplicate:
             self._admit(store, session, header, order)
             out.append(Out(TOPIC_ORDERS_ACCEPTED, "MarketOrder", session, order.to_avro()))
@@ -173,6 +177,7 @@ class MarketProcessor:
         book = store.orders(session, header)
         result = clear([o.to_book() for o in book], self.config.rule, self.config.rationing)
         trades = trades_of(result, session, slot)
+        store.put_cleared_book(session, [o.order_id for o in book])
         store.drop_book(session, header)
         header.n_orders = 0
         if trades:

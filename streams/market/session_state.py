@@ -15,6 +15,8 @@ key                         value
 ``S|d|<device>``            participant ids whose meter the device is
 ``S|i|<device>|<start>``    :class:`~streams.market.metering.MeteredInterval` of one meter's 15-min interval
 ``S|t``                     the session's trades (written once at clearing, read once at settlement)
+``S|a``                     8-byte digests of the orders the cleared book held (kept until expiry, so a
+                            redelivered accepted order stays a duplicate, never a GATE_CLOSED rejection)
 ``due|<hour>``              :class:`DueIndex` bucket: session -> UTC epoch ms its next timer is due
 ``due|next``                the first hour (epoch ms // 3.6e6) that may hold due timers
 ==========================  ==========================================================================
@@ -22,6 +24,7 @@ key                         value
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -98,6 +101,7 @@ class SessionStore:
 
     def delete_header(self, session: str) -> None:
         self.state.delete(session)
+        self.state.delete(f"{session}|a")
 
     # -- book ------------------------------------------------------------------------------------------------
     def add_order(self, session: str, header: SessionHeader, order: MarketOrder) -> None:
@@ -118,6 +122,14 @@ class SessionStore:
             self.state.delete(_nonce_key(session, order.address, order.nonce))
         for i in range(header.n_orders):
             self.state.delete(f"{session}|o|{i}")
+
+    def put_cleared_book(self, session: str, order_ids: list[str]) -> None:
+        self.state.set(f"{session}|a", b"".join(_digest(o) for o in order_ids))
+
+    def was_in_cleared_book(self, session: str, order_id: str) -> bool:
+        raw = self.state.get(f"{session}|a") or b""
+        d = _digest(order_id)
+        return any(raw[i : i + 8] == d for i in range(0, len(raw), 8))
 
     def nonce_owner(self, session: str, address: str, nonce: int) -> str | None:
         raw = self.state.get(_nonce_key(session, address, nonce))
@@ -186,6 +198,10 @@ class SessionStore:
     # -- timers ----------------------------------------------------------------------------------------------
     def due(self) -> DueIndex:
         return DueIndex(self.state)
+
+
+def _digest(order_id: str) -> bytes:
+    return hashlib.blake2b(order_id.encode(), digest_size=8).digest()
 
 
 def _nonce_key(session: str, address: str, nonce: int) -> str:

@@ -117,8 +117,9 @@ def test_session_state_is_dropped_when_done_and_the_header_expires():
         p.on_interval(interval(dev, SLOT, export_wh=1000.0), SLOT + Q + 1, state, SLOT + Q + 1)
     store = SessionStore(state)
     assert store.header(SESSION).phase is Phase.DONE
-    session_keys = [k for k in state.data if k.startswith(SESSION)]
-    assert session_keys == [SESSION]  # book, nonces, parties, meters, intervals, trades are gone
+    session_keys = sorted(k for k in state.data if k.startswith(SESSION))
+    assert session_keys == [SESSION, f"{SESSION}|a"]  # book, nonces, parties, meters, intervals, trades gone
+    assert p.on_order(bid_and_offer()[0], SLOT + Q + 2, state, SLOT + Q + 2) == []  # redelivered: duplicate
     # a late order of the done session is refused; after expiry the header is gone too
     late = order(CFG, 0, Side.BID, SLOT, SLOT - 2 * Q, nonce=9)
     assert p.on_order(late, SLOT + Q + 2, state, SLOT + Q + 2)[0].record["code"] == "GATE_CLOSED"
