@@ -3,8 +3,9 @@ trades, settlement, rejections, as a runtime stage (:func:`stage`).
 
 State is per market session (one delivery slot) in the partition that owns the session id: the book, the
 nonces, the session's clock, the trades and the delivery data that settle them
-(:mod:`streams.market.session_state`). Orders are keyed by session id on the wire; 15-min intervals (keyed by
-prosumer) are re-keyed to the session of their slot; participants are a view every worker reads whole.
+(:mod:`streams.market.session_state`). 15-min intervals (keyed by prosumer) are re-keyed to the session of their slot, orders to their session id (through the runtime's
+partitioner, see :func:`~streams.market.stream.order_session_keys`); participants are a view every worker
+reads whole.
 
 Market parameters come from ``<EDREAM_DATA_DIR>/market.yaml`` when present (see
 :class:`~streams.market.config.MarketConfig`), else the defaults.
@@ -40,6 +41,7 @@ from streams.market.stream import (
     PARTICIPANTS_TOPIC,
     MarketStage,
     interval_session_keys,
+    order_session_keys,
 )
 
 NAME = "market"
@@ -69,7 +71,10 @@ def stage(settings: Settings, topology: Any, config: MarketConfig | None = None)
         inputs=(names[ORDERS_TOPIC], names[INTERVALS_TOPIC]),
         outputs=tuple(names[t] for t in outputs),
         make=make,
-        rekey={names[INTERVALS_TOPIC]: partial(interval_session_keys, cfg, serde)},
+        rekey={
+            names[ORDERS_TOPIC]: partial(order_session_keys, serde),
+            names[INTERVALS_TOPIC]: partial(interval_session_keys, cfg, serde),
+        },
         views=(participants,),
         tick_ms=TICK_MS,
         description="P2P market per session: validation, gate closure on event time, clearing, settlement",

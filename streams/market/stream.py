@@ -1,13 +1,13 @@
 """The market as a runtime stage (:class:`~edream.runtime.contract.StageProcessor`): bytes in, bytes out.
 
-Inputs: ``market.orders.v1`` (key session_id; the event time of an order is its message timestamp, i.e. the
-broker's arrival time, never the client's clock) and ``meter.intervals.15m.v1`` re-keyed to the session of the
-slot each interval settles (:func:`interval_session_keys`), so a session's orders and delivery data share one
-partition and its state. ``market.participants.v1`` is a registry view
+Inputs: ``market.orders.v1`` re-keyed by session id (:func:`order_session_keys`; the event time of an order is
+its message timestamp, i.e. the broker's arrival time, never the client's clock) and ``meter.intervals.15m.v1``
+re-keyed to the session of the slot each interval settles (:func:`interval_session_keys`), so a session's orders
+and delivery data share one partition and its state. ``market.participants.v1`` is a registry view
 (:class:`~streams.market.participants.ParticipantView`). Ticks of the wall clock close gates when no order comes.
 Outputs are :class:`~streams.market.processor.MarketProcessor`'s events, routed to the topology's topic names.
 
-A record that cannot be read (undecodable, another contract, an order whose message key is not its session,
+A record that cannot be read (undecodable, another contract, an order under a key that is not its session,
 an interval out of bounds) raises, so the runtime dead-letters it with the reason.
 """
 
@@ -25,6 +25,16 @@ from streams.outputs import Out, encode_outs
 ORDERS_TOPIC = "market.orders.v1"
 INTERVALS_TOPIC = "meter.intervals.15m.v1"
 PARTICIPANTS_TOPIC = "market.participants.v1"
+
+
+def order_session_keys(serde: Serde, value: bytes) -> list[bytes]:
+    """Re-key of a ``MarketOrder`` record: its ``session_id``. The orders topic is keyed by session id already,
+    but its producers partition with librdkafka's default (CRC32) while the runtime's repartition topics use
+    murmur2: both inputs go through the runtime's partitioner so a session's orders and intervals meet."""
+    name, rec = serde.decode(value)
+    if name != "MarketOrder":
+        raise DecodeError(f"expected MarketOrder, got {name}")
+    return [rec["session_id"].encode()]
 
 
 def interval_session_keys(config: MarketConfig, serde: Serde, value: bytes) -> list[bytes]:
