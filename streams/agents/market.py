@@ -95,6 +95,7 @@ class _HostedStage:
         from edream.runtime.supervisor import StageSupervisor
 
         names = topic_names(topology)
+        self.settings, self.partitions = settings, partitions(topology)
         self.supervisor = StageSupervisor(
             stage(settings, topology),
             settings,
@@ -104,7 +105,23 @@ class _HostedStage:
             handle_signals=False,
         )
 
+    def _create_clock_topic(self) -> None:
+        """Workaround: the supervisor's clock may auto-create its topic (without ``retention.ms``, which Quix
+        then fails on) before the stage run declares it; create it with explicit configs first."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        from edream.kafka import client_config
+        from edream.runtime.clock import clock_topic_name
+
+        admin = AdminClient(client_config(self.settings.kafka_bootstrap_servers, self.settings))
+        name = clock_topic_name(NAME)
+        if name not in admin.list_topics(timeout=10).topics:
+            config = {"retention.ms": "3600000", "cleanup.policy": "delete"}
+            for fut in admin.create_topics([NewTopic(name, self.partitions, 1, config=config)]).values():
+                fut.result(15)
+
     def run(self, stop: threading.Event) -> None:
+        self._create_clock_topic()
         watcher = threading.Thread(target=lambda: (stop.wait(), self.supervisor.stop()), daemon=True)
         watcher.start()
         self.supervisor.run()
