@@ -117,7 +117,9 @@ class _HostedStage:
         name = clock_topic_name(NAME)
         if name not in admin.list_topics(timeout=10).topics:
             config = {"retention.ms": "3600000", "cleanup.policy": "delete"}
-            for fut in admin.create_topics([NewTopic(name, self.partitions, 1, config=config)]).values():
+            for fut in admin.create_topics(
+                [NewTopic(name, self.partitions, self.settings.runtime_replication_factor, config=config)]
+            ).values():
                 fut.result(15)
 
     def run(self, stop: threading.Event) -> None:
