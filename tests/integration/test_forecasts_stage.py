@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
 STEP = 900_000
 DAY_MS = 86_400_000
-DAY0 = (int(time.time() * 1000) // DAY_MS - 3) * DAY_MS  # event time three days back (within the valid window)
+#: event time starts three days back, well within the valid window of interval ends (31 days)
+DAY0 = (int(time.time() * 1000) // DAY_MS - 3) * DAY_MS
 PROSUMERS = [f"p{i}" for i in range(8)]
 SERDE = Serde()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -53,7 +55,7 @@ def test_rebuilt_forecaster_forecasts_and_learns_exactly_like_the_original(model
         original.observe(ts, wh)
         rebuilt.observe(ts, wh)
     assert rebuilt.predict_steps(data[-1][0] + STEP, 96) == original.predict_steps(data[-1][0] + STEP, 96)
-    assert dump_forecaster(rebuilt) == dump_forecaster(original)
+    assert dump_forecaster(rebuilt).model_dump_json() == dump_forecaster(original).model_dump_json()
 
 
 def test_state_is_plain_json_and_nan_survives():
@@ -61,12 +63,13 @@ def test_state_is_plain_json_and_nan_survives():
     f.observe(DAY0, 100.0)
     f.observe(DAY0 + 3 * STEP, 120.0)  # two missing steps: NaN in the history
     blob = dump_forecaster(f).model_dump_json()
-    as_json = json.loads(blob)  # Python's json reads NaN; nothing but numbers, strings, lists and objects
-    hist = as_json["hist"]
-    assert hist[0] == 100.0 and math.isnan(hist[1]) and math.isnan(hist[2]) and hist[3] == 120.0
+    as_json = json.loads(blob)  # nothing but numbers, strings, lists and objects
+    hist = np.frombuffer(base64.b64decode(as_json["hist"]), dtype="<f8")
+    assert hist[0] == 100.0 and np.isnan(hist[1]) and np.isnan(hist[2]) and hist[3] == 120.0
     assert as_json["regression"]["features"] == ["d1", "d7", "prof", "wk"]
     back = round_trip(f)
     assert math.isnan(back.value_at(DAY0 + STEP)) and back.value_at(DAY0 + 3 * STEP) == 120.0
+    assert back.profile == f.profile
 
 
 def test_holt_winters_and_malformed_values_are_refused():
@@ -80,3 +83,7 @@ def test_holt_winters_and_malformed_values_are_refused():
     state = dump_forecaster(f).model_copy(update={"hist": [1.0] * (7 * DAY_MS // STEP + 2)})
     with pytest.raises(ValueError, match="at most"):
         load_forecaster(state)
+    with pytest.raises(ValidationError, match="multiple of 8"):
+        ForecasterState.model_validate_json(
+            dump_forecaster(f).model_dump_json().replace('"hist":"', '"hist":"AAAA')
+        )
