@@ -18,9 +18,9 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError
-from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from edream.avro_schemas import AvroContract
+from edream.retry import backoff
 from edream.settings import Settings
 from edream.topology import Sink
 
@@ -283,14 +283,9 @@ def insert_columns(client: Any, table: str, columns: Sequence[str], data: Sequen
 
 
 def _with_retry(fn: Any, *args: Any, max_wait_s: float = 300.0, **kwargs: Any) -> Any:
-    r = retry(
-        retry=retry_if_exception_type(Exception),
-        wait=wait_exponential(multiplier=0.2, max=10),
-        stop=stop_after_delay(max_wait_s),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    )
     try:
-        return r(fn)(*args, **kwargs)
+        return backoff("ClickHouse call", initial_s=0.2, max_s=10.0, give_up_after_s=max_wait_s)(
+            fn, *args, **kwargs
+        )
     except Exception as exc:
         raise ClickHouseUnavailable(f"ClickHouse call failed after retries: {exc}") from exc

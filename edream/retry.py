@@ -13,8 +13,11 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
     stop_after_delay,
     stop_never,
+    wait_exponential,
     wait_exponential_jitter,
 )
 
@@ -43,15 +46,34 @@ def backoff(
     max_s: float = 30.0,
     give_up_after_s: float | None = None,
     sleep: Callable[[float], None] | None = None,
+    never_retry: tuple[type[BaseException], ...] = (),
+    give_up_after_attempts: int | None = None,
+    jitter: bool = True,
 ) -> Retrying:
     """A tenacity ``Retrying``: ``for attempt in backoff("x"): with attempt: ...`` or ``backoff("x")(fn, *args)``.
-    Retries ``retry_on`` exceptions with exponential backoff (``initial_s`` doubling, jittered, capped at
-    ``max_s``), forever unless ``give_up_after_s``; then the last exception is raised."""
+    Retries ``retry_on`` exceptions (except ``never_retry`` ones, raised at once) with exponential backoff
+    (``initial_s`` doubling, jittered, capped at ``max_s``), forever unless ``give_up_after_s`` or
+    ``give_up_after_attempts``; then the last exception is raised. ``jitter=False``: exact doubling (a single
+    client retrying, where spreading clients apart does not matter)."""
     kwargs = {"sleep": sleep} if sleep is not None else {}
+    retry = retry_if_exception_type(retry_on)
+    if never_retry:
+        retry = retry & retry_if_not_exception_type(never_retry)
+    stop = stop_never
+    if give_up_after_s is not None:
+        stop = stop_after_delay(give_up_after_s)
+    if give_up_after_attempts is not None:
+        stop = (
+            stop | stop_after_attempt(give_up_after_attempts)
+            if stop is not stop_never
+            else stop_after_attempt(give_up_after_attempts)
+        )
     return Retrying(
-        retry=retry_if_exception_type(retry_on),
-        wait=wait_exponential_jitter(initial=initial_s, max=max_s),
-        stop=stop_never if give_up_after_s is None else stop_after_delay(give_up_after_s),
+        retry=retry,
+        wait=wait_exponential_jitter(initial=initial_s, max=max_s)
+        if jitter
+        else wait_exponential(multiplier=initial_s, min=initial_s, max=max_s),
+        stop=stop,
         before_sleep=_log_wait(what),
         reraise=True,
         **kwargs,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from eth_hash.auto import keccak
 from web3.exceptions import ContractLogicError
 
+from edream.retry import backoff
 from streams.anchoring.artifacts import revert_reason
 from streams.anchoring.chain import AnchorRegistryClient, AnchorTx, OnChainAnchor
 from streams.anchoring.merkle import MerkleTree
@@ -94,27 +95,17 @@ class Anchorer:
 
     # -- internals ------------------------------------------------------------------------------------
     def _retrying(self, fn: Callable[[], T], key: WindowKey) -> T:
-        delay = self.config.backoff_initial_s
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn()
-            except (AnchorConflict, AnchorRejected):
-                raise
-            except Exception as exc:
-                if self.config.max_attempts is not None and attempt >= self.config.max_attempts:
-                    raise
-                log.warning(
-                    "anchoring %s %s failed (attempt %d): %s; retrying in %.1fs",
-                    key.kind,
-                    key.window_id,
-                    attempt,
-                    exc,
-                    delay,
-                )
-                self._sleep(delay)
-                delay = min(delay * 2, self.config.backoff_max_s)
+        """``fn`` retried with backoff (chain outages, timeouts); a conflict or a refusal is final."""
+        cfg = self.config
+        return backoff(
+            f"anchoring {key.kind} {key.window_id}",
+            initial_s=cfg.backoff_initial_s,
+            max_s=cfg.backoff_max_s,
+            give_up_after_attempts=cfg.max_attempts,
+            never_retry=(AnchorConflict, AnchorRejected),
+            jitter=False,
+            sleep=self._sleep,
+        )(fn)
 
     def _anchor_once(self, key: WindowKey, tree: MerkleTree) -> dict[str, Any]:
         c = self.client
