@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         1.0,
         description="stream runtime: seconds between checkpoints (state changelog flushed, offsets committed)",
     )
+    runtime_trust_local_state: bool = Field(
+        True,
+        description="stream runtime: reuse a stage's local RocksDB state on start (false: always restore it from "
+        "the changelog; the embedded Tansu broker reports a partition's end as the start of its last batch, which "
+        "makes kept state look ahead of its changelog)",
+    )
     runtime_replication_factor: int = Field(
         1,
         description="stream runtime: replication factor of the topics it creates (clock, changelog, repartition)",
