@@ -111,10 +111,13 @@ class Stack:
         """Environment of processes that join this stack (stage processes): its broker, chain and data dir."""
         # an embedded chain is found (with its dev key and deployments) from the shared data dir, not ETH_RPC_URL,
         # which means an external chain whose key must be configured
-        return {
+        env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "EDREAM_DATA_DIR": str(self.settings.edream_data_dir),
         }
+        if self.broker is not None:
+            env["RUNTIME_TRUST_LOCAL_STATE"] = "false"
+        return env
 
     def start(self, chain: bool = True) -> Stack:
         data = self.settings.edream_data_dir

@@ -59,6 +59,8 @@ class StageSupervisor:
 
     def run(self) -> None:
         """Run until :meth:`stop` (or SIGTERM/SIGINT when this is the process's main thread)."""
+        if not self.settings.runtime_trust_local_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)  # restored from the changelog instead
         # every stage gets ticks: they drive its timers and prove its loop alive (health UP) while input is idle
         conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
         backoff(f"clock topic of {self.spec.name}", sleep=self.stop_event.wait)(
