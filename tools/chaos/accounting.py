@@ -11,7 +11,8 @@
   ``intervals``, hostile orders in the accepted book or a trade, hostile requests in an offer or order, any device
   command (the suite enrols no prosumer, so nothing may be dispatched).
 
-Dead letters duplicated for one (stage, source position) count as duplicates of their kind.
+A record dead-lettered again at the same (stage, source position) after a restart is shown as ``re-lettered``,
+not as a duplicate: dead letters are keyed by stage + position + run (issue 14), and a replay is a new run.
 
 With the embedded chDB only one process may open the data dir: run ``python -m tools.chaos.accounting DATA_DIR
 MANIFEST.json`` after the platform stopped; it prints the accounts as one JSON object.
@@ -108,16 +109,18 @@ def _refused(kind: str, sent: list[str], found: dict[str, set[str]], dup: Counte
     acc = KindAccount(kind, len(set(sent)))
     stages: Counter[str] = Counter()
     missing = []
+    relettered = 0
     for ident in set(sent):
         where = found.get(ident)
         if where:
             acc.accounted += 1
             stages.update(where)
-            acc.duplicated += dup.get(ident, 0)
+            relettered += dup.get(ident, 0)
         else:
             missing.append(ident)
     acc.lost = len(missing)
     acc.where = {f"dead letter {s}": n for s, n in sorted(stages.items())}
+    acc.where["re-lettered after a restart"] = relettered
     acc.examples = sorted(missing)[:5]
     return acc
 

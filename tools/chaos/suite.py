@@ -56,7 +56,8 @@ class ChaosPlan:
     good_per_s: int = 100
     settlements_per_window: int = 3
     seed: int = 14
-    ready_timeout_s: float = 240.0
+    ready_timeout_s: float = 240.0  # also the bound of each recovery after a fault
+    settle_timeout_s: float = 240.0  # for the last records to be stored, and for each window to verify VALID
 
 
 FULL = ChaosPlan(
@@ -74,9 +75,11 @@ QUICK = ChaosPlan(
     absurd=2_000,
     wrong_contract=500,
     platform_kills=1,
-    child_kills=(),
+    child_kills=("tansu-broker",),
     stalls=(("tansu-broker", 20.0),),
     good_per_s=50,
+    ready_timeout_s=120.0,
+    settle_timeout_s=90.0,
 )
 
 
@@ -142,11 +145,11 @@ def _settle_a_window(run: _Run) -> None:
         run.window_ends[wid] = start + MINUTE_MS
 
 
-def _verify_windows(run: _Run, after: str, closed_before_ms: int, timeout: float = 150.0) -> None:
+def _verify_windows(run: _Run, after: str, closed_before_ms: int) -> None:
     """``edream verify window`` of every window closed (end + grace + margin) before ``closed_before_ms``;
     each is retried until VALID or ``timeout`` (the anchor may still be on its way after a restart)."""
     due = sorted(w for w in run.windows if run.window_ends[w] + GRACE_MS + 20_000 < closed_before_ms)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + run.plan.settle_timeout_s
     for wid in due:
         while True:
             code, line = run.platform.verify_window("FLEX", wid)
@@ -235,11 +238,12 @@ def _drain(run: _Run, timeout: float = 180.0) -> None:
         run.report.problems.append(f"{len(run.feed.pending)} records never acknowledged by the broker")
 
 
-def _wait_stored(run: _Run, timeout: float = 240.0) -> None:
+def _wait_stored(run: _Run) -> None:
     """Until the status API counts at least the acknowledged good readings and settlements (FINAL counts)."""
     counts = run.feed.counts()
     want = {"measurements": counts["good_reading"], "settlement_flex": counts["good_settlement"]}
     want["market_orders_accepted"] = counts["canary_order"]
+    timeout = run.plan.settle_timeout_s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tables = ((run.platform.status() or {}).get("clickhouse") or {}).get("tables") or {}
