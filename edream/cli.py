@@ -273,6 +273,8 @@ def bench(
     mod = importlib.import_module(f"tools.bench.{name}")
     result = mod.run(seconds=seconds, **_bench_options(list(ctx.args)))
     typer.echo(json.dumps(result, sort_keys=True))
+    if result.get("passed") is False:  # a benchmark that checks invariants (chaos) failed them
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -148,6 +148,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
     stages: StageProcesses | None = None
+    watchdog = stack.watchdog().start()  # a killed broker, object store or anvil is started again
     try:
         diff = apply_topics(stack.bootstrap, topology.topics)
         for line in diff.lines():
@@ -176,6 +177,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
         ).execute_from_commandline()
     finally:
+        watchdog.stop()
         if stages is not None:
             stages.stop()
         field.stop()

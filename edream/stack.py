@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from edream.embedded.broker import EmbeddedBroker
 from edream.embedded.object_store import EmbeddedObjectStore
 from edream.embedded.process import create_time, reap_orphans, same_process
+from edream.embedded.watchdog import ChildWatchdog, Watched
 from edream.kafka import client_config
 from edream.settings import Settings
 from edream.web_auth import auth_headers
@@ -139,6 +140,19 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def watchdog(self) -> ChildWatchdog:
+        """A (not yet started) watchdog that restarts the embedded children this stack started if one exits,
+        object store first (see :mod:`edream.embedded.watchdog`)."""
+        watched = []
+        if self.object_store:
+            store = self.object_store
+            watched.append(Watched("object store", lambda: store.process.running, store.start))
+        if self.broker:
+            watched.append(Watched("broker", lambda: self.broker.running, self.broker.start))
+        if self.chain:
+            watched.append(Watched("anvil", lambda: self.chain.process.running, self.chain.start))
+        return ChildWatchdog(watched)
 
     def stop(self) -> None:
         if self.chain:

@@ -152,7 +152,8 @@ class EmbeddedAnvil:
         Raises :class:`StateFileLocked` if another anvil holds this data dir's state file."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.persist:
-            self.lock.acquire()
+            if self.lock.fd is None:  # a restart by the same owner keeps the lock it holds
+                self.lock.acquire()
             keep_good_state(self.state_file)
             self.process.pass_fds = (self.lock.fd,)
         try:

@@ -1,6 +1,7 @@
 """Generic ClickHouse sink agent: one batched consumer per sink in topology.yaml.
 
-Decodes each message (either framing); undecodable ones, and rows the sink's table cannot store (see
+Decodes each message (either framing); undecodable ones, records outside their contract
+(:mod:`streams.validation.sink`: readings), and rows the sink's table cannot store (see
 :class:`edream.sink_writer.SinkWriter`), go to the dead-letter topic with the reason and the original bytes (stage
 ``sink:<name>``). Batches are bounded by the sink's ``batch_rows`` and ``batch_seconds``; offsets are committed only
 after the batch is in ClickHouse (at-least-once), and the writes are idempotent. While ClickHouse is unreachable a
@@ -19,6 +20,8 @@ from edream.serde import DecodeError
 from edream.sink_writer import Positioned, SinkWriter, write_retrying
 from streams.app import AgentContext, raw_topic
 from streams.deadletter import sink_letter
+from streams.validation.fields import InvalidRecord
+from streams.validation.sink import sink_check
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,9 @@ def register(app: faust.App, ctx: AgentContext) -> None:
     for sink in ctx.topology.sinks:
         schema_name = Path(ctx.topology.topic(sink.topic).value_schema).stem
         writer = SinkWriter(ctx.clickhouse, sink, contract(schema_name))
+        check = sink_check(schema_name)  # readings outside their contract never become rows
 
-        async def consume(stream, sink=sink, writer=writer, schema_name=schema_name):
+        async def consume(stream, sink=sink, writer=writer, schema_name=schema_name, check=check):
             stage = f"sink:{sink.name}"
 
             async def to_dlq(
@@ -63,6 +67,8 @@ def register(app: faust.App, ctx: AgentContext) -> None:
                         name, record = ctx.serde.decode(ev.value, msg.topic)
                         if name != schema_name:
                             raise DecodeError(f"expected {schema_name}, got {name}")
+                        if check is not None and (errors := check(record)):
+                            raise InvalidRecord(schema_name, errors)
                     except DecodeError as exc:
                         await to_dlq(p, exc)
                         continue
