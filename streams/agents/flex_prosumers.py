@@ -23,22 +23,11 @@ STAGE = "flex-prosumers"
 TOPIC_ENROLMENTS = "flex.enrolments.v1"
 
 
-class _Enrolment:
-    """The stage's enrolled registry, shared by the re-key function and the processor of one process (set when
-    the runtime builds the processor from the views, before the first record)."""
-
-    def __init__(self) -> None:
-        self.registry: Any = None
-
-    def enrolled(self, prosumer_id: str) -> bool:
-        return self.registry is not None and self.registry.get(prosumer_id) is not None
-
-
 def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageSpec:
     """The stage; ``processor_options`` go to :class:`~streams.flex.prosumer_stage.FlexProsumerProcessor` (tests:
     ``clock``, ``params``)."""
     from streams.flex.desk import TOPIC_COMMANDS, TOPIC_DEVIATIONS, TOPIC_SETTLEMENTS
-    from streams.flex.enrolled import EnrolledRegistry
+    from streams.flex.enrolled import EnrolledRegistry, StageEnrolment
     from streams.flex.prosumer_stage import (
         TOPIC_ALLOCATIONS,
         TOPIC_READINGS,
@@ -49,15 +38,15 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
 
     names = topic_names(topology)
     serde = Serde(settings)
-    shared = _Enrolment()
+    shared = StageEnrolment()
 
     def rekey_reading(value: bytes) -> list[bytes]:
         pid = net_power_prosumer(value, serde)
-        return [pid.encode()] if pid is not None and shared.enrolled(pid) else []
+        return [pid.encode()] if pid is not None and shared.get(pid) is not None else []
 
     def make(views: dict[str, View]) -> FlexProsumerProcessor:
-        shared.registry = EnrolledRegistry(views.get(names[TOPIC_ENROLMENTS]), serde)
-        return FlexProsumerProcessor(serde, shared.registry, names, **processor_options)
+        shared.enrolled = EnrolledRegistry(views.get(names[TOPIC_ENROLMENTS]), serde)
+        return FlexProsumerProcessor(serde, shared.enrolled, names, **processor_options)
 
     return StageSpec(
         STAGE,
