@@ -15,7 +15,6 @@ from typing import Any
 from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.app import AgentContext
 from streams.hosting import topic_names
 
 log = logging.getLogger(__name__)
@@ -58,8 +57,3 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
         tick_ms=1000,
         description="flex per prosumer: verification, settlement, set-points, status for the area desk",
     )
-
-
-def register(app: Any, ctx: AgentContext) -> None:
-    """Nothing to host on the Faust worker: this stage runs only on the stream runtime (:func:`stage`)."""
-    log.debug("flex_prosumers runs on the stream runtime (stage %s)", STAGE)

@@ -22,7 +22,6 @@ from streams.flex.prosumer_stage import FlexProsumerProcessor
 from streams.flex.requests import RequestSlot
 from streams.flex.signing import sign_request
 from streams.flex.sim import (
-    SIM_DSO_ID,
     SLOT_MS,
     T0,
     Devices,
@@ -32,7 +31,6 @@ from streams.flex.sim import (
     portfolio,
     prosumer,
     reduce_request,
-    sim_dso,
     sim_dsos,
     stoppers,
 )
@@ -253,18 +251,3 @@ def test_state_is_forgotten_after_retention_and_the_tick_touches_only_due_keys()
     assert {k for k in pipe.area_state.data if not k.startswith("s:")} == {"due"} and pipe.area_state.data[
         "due"
     ] == b"{}"
-
-
-def test_dso_view_follows_revocation_and_ignores_a_malformed_record():
-    view = dso_view(SERDE)
-    dsos = DsoView(view, SERDE)
-    assert dsos.refresh().active(SIM_DSO_ID) == sim_dso()
-    view.put(
-        b"dso-x", SERDE.encode("FlexDso", sim_dso().to_avro() | {"dso_id": "dso-x", "eth_address": "0x12"})
-    )
-    assert dsos.refresh().active("dso-x") is None
-    revoked = sim_dso().model_copy(update={"active": False, "updated_at": 10})
-    view.put(SIM_DSO_ID.encode(), SERDE.encode("FlexDso", revoked.to_avro()))
-    assert dsos.refresh().active(SIM_DSO_ID) is None
-    view.put(SIM_DSO_ID.encode(), SERDE.encode("FlexDso", sim_dso().to_avro()))  # older: cannot re-activate
-    assert dsos.refresh().active(SIM_DSO_ID) is None
