@@ -161,6 +161,9 @@ class StageRun:
         merged = streams[0]
         for sdf in streams[1:]:
             merged = merged.concat(sdf)
+        # the state store (and its changelog topic) is named after the stage, not after the joined names of every
+        # input and repartition topic, which exceed Kafka's 255 characters for a stage with many inputs
+        merged = merged.__dataframe_clone__(stream=merged.stream, stream_id=f"stage-{spec.name}")
         merged = merged.apply(self._handle, stateful=True, metadata=True, expand=True)
         merged.to_topic(self._route, key=_emit_key)
         for name in (*spec.outputs, self.deadletter_topic):
