@@ -31,6 +31,9 @@ def producer_config(settings: Settings, bootstrap: str | None = None, **override
     conf: dict[str, Any] = {
         **client_config(bootstrap, settings),
         "enable.idempotence": False,
+        # Java clients', Quix's and aiokafka's partitioner: a key lands on the same partition whichever producer
+        # (connector, stage, internal repartition topic) wrote it, so co-partitioned inputs meet in one partition
+        "partitioner": "murmur2_random",
         "acks": "all",
         "linger.ms": 20,
         "batch.num.messages": 10000,

@@ -109,13 +109,12 @@ class Stack:
 
     def child_env(self) -> dict[str, str]:
         """Environment of processes that join this stack (stage processes): its broker, chain and data dir."""
-        env = {
+        # an embedded chain is found (with its dev key and deployments) from the shared data dir, not ETH_RPC_URL,
+        # which means an external chain whose key must be configured
+        return {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "EDREAM_DATA_DIR": str(self.settings.edream_data_dir),
         }
-        if self.eth_rpc_url:
-            env["ETH_RPC_URL"] = self.eth_rpc_url
-        return env
 
     def start(self, chain: bool = True) -> Stack:
         data = self.settings.edream_data_dir

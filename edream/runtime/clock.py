@@ -1,4 +1,4 @@
-"""Wall-clock ticks of a stage: one message per partition of ``edream.clock.<stage>`` every ``tick_ms``.
+"""Wall-clock ticks of a stage: one message per partition of ``edream.clock.<group>`` every ``tick_ms``.
 
 Quix Streams has no punctuation, so time reaches a stage as data: a tick is processed on its partition like any
 record, with that partition's state, and its writes are checkpointed with the rest. Every worker running the
@@ -24,8 +24,9 @@ CLOCK_PREFIX = "edream.clock"
 _TICK = struct.Struct(">q")
 
 
-def clock_topic_name(stage: str) -> str:
-    return f"{CLOCK_PREFIX}.{stage}"
+def clock_topic_name(group: str) -> str:
+    """The clock topic of the stage whose consumer group is ``group`` (one per platform and stage)."""
+    return f"{CLOCK_PREFIX}.{group}"
 
 
 def encode_tick(now_ms: int) -> bytes:
@@ -41,7 +42,7 @@ def decode_tick(value: bytes) -> int:
 CLOCK_TOPIC_CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
 
 
-def ensure_clock_topic(settings: Any, stage: str, partitions: int) -> None:
+def ensure_clock_topic(settings: Any, group: str, partitions: int) -> None:
     """Create the stage's clock topic (with explicit configs, which the runtime reads back) if it is missing,
     before anything produces to it: a broker that auto-creates topics would create it without them."""
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -49,7 +50,7 @@ def ensure_clock_topic(settings: Any, stage: str, partitions: int) -> None:
     from edream.kafka import client_config
 
     admin = AdminClient(client_config(settings.kafka_bootstrap_servers, settings))
-    name = clock_topic_name(stage)
+    name = clock_topic_name(group)
     if name in admin.list_topics(timeout=10).topics:
         return
     topic = NewTopic(name, partitions, settings.runtime_replication_factor, config=CLOCK_TOPIC_CONFIG)
@@ -64,11 +65,11 @@ def ensure_clock_topic(settings: Any, stage: str, partitions: int) -> None:
 class Clock:
     """Sends ticks for one stage on a daemon thread until :meth:`stop`."""
 
-    def __init__(self, producer_conf: dict, stage: str, partitions: int, tick_ms: int):
-        self.topic, self.partitions, self.tick_s = clock_topic_name(stage), partitions, tick_ms / 1000
+    def __init__(self, producer_conf: dict, group: str, partitions: int, tick_ms: int):
+        self.topic, self.partitions, self.tick_s = clock_topic_name(group), partitions, tick_ms / 1000
         self.producer = Producer(producer_conf)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"clock-{stage}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"clock-{group}", daemon=True)
 
     def start(self) -> Clock:
         self._thread.start()

@@ -4,7 +4,7 @@ Dataflow of a stage, top to bottom:
 
 1. one dataframe per input topic (raw bytes); inputs with a ``rekey`` function go through a repartition topic
    (``group_by``) so that the state key decides the partition;
-2. the stage's clock topic (``edream.clock.<stage>``, same partition count) carries wall-clock ticks
+2. the stage's clock topic (``edream.clock.<consumer group>``, same partition count) carries wall-clock ticks
    (:mod:`edream.runtime.clock`);
 3. all of them are concatenated into one stream whose state store is partitioned like the inputs (RocksDB per
    partition, changelog topic, restored on assignment);
@@ -156,13 +156,15 @@ class StageRun:
                     .apply(_packed_value)
                 )
             streams.append(sdf.apply(partial(_tag, name), metadata=True))
-        clock = self.app.dataframe(self._topic(clock_topic_name(spec.name), partitions))
+        clock = self.app.dataframe(
+            self._topic(clock_topic_name(group_id(self.settings, spec.name)), partitions)
+        )
         streams.append(clock.apply(partial(_tag, CLOCK_PREFIX), metadata=True))
         merged = streams[0]
         for sdf in streams[1:]:
             merged = merged.concat(sdf)
-        # the state store (and its changelog topic) is named after the stage, not after the joined names of every
-        # input and repartition topic, which exceed Kafka's 255 characters for a stage with many inputs
+        # the store's changelog topic is named after the stream id, by default every concatenated topic name
+        # joined: past 255 characters with a few re-keyed inputs; the stage name identifies the stream instead
         merged = merged.__dataframe_clone__(stream=merged.stream, stream_id=f"stage-{spec.name}")
         merged = merged.apply(self._handle, stateful=True, metadata=True, expand=True)
         merged.to_topic(self._route, key=_emit_key)

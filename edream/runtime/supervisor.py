@@ -12,6 +12,7 @@ It also starts the stage's clock (ticks) and publishes the stage's health record
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from edream.kafka import consumer_config, producer_config
 from edream.retry import backoff
 from edream.runtime.clock import Clock, ensure_clock_topic
 from edream.runtime.contract import StageSpec
-from edream.runtime.engine import StageRun
+from edream.runtime.engine import StageRun, group_id
 from edream.runtime.global_view import GlobalView
 from edream.runtime.health import StageHealth
 from edream.serde import Serde
@@ -61,9 +62,10 @@ class StageSupervisor:
         # every stage gets ticks: they drive its timers and prove its loop alive (health UP) while input is idle
         conf = producer_config(self.settings, self.settings.kafka_bootstrap_servers)
         backoff(f"clock topic of {self.spec.name}", sleep=self.stop_event.wait)(
-            ensure_clock_topic, self.settings, self.spec.name, self.partitions
+            ensure_clock_topic, self.settings, group_id(self.settings, self.spec.name), self.partitions
         )
-        clock = Clock(conf, self.spec.name, self.partitions, self.spec.tick_ms or LIVENESS_TICK_MS).start()
+        tick_ms = self.spec.tick_ms or LIVENESS_TICK_MS
+        clock = Clock(conf, group_id(self.settings, self.spec.name), self.partitions, tick_ms).start()
         reporter = threading.Thread(target=self._report, name=f"health-{self.spec.name}", daemon=True)
         reporter.start()
         self.views: dict[str, GlobalView] = {}
@@ -104,6 +106,9 @@ class StageSupervisor:
         except Exception as exc:
             self.health.transient(exc)
             log.error("stage %s stopped: %s: %s", self.spec.name, type(exc).__name__, exc)
+            # the failed run's local RocksDB may hold writes its changelog never got (Quix then refuses to open
+            # it: InvalidStoreChangelogOffset); the changelog is the truth, so the next run restores from it
+            shutil.rmtree(self.state_dir, ignore_errors=True)
             raise
         # a normal return is a requested stop (stop() or a signal)
         self.stop_event.set()

@@ -1,13 +1,57 @@
-"""Topology agent ``baselines``: intervals + flex orders (event days) -> baseline.15m.v1 (see baseline_stream)."""
+"""Topology agent ``baselines``: intervals + flex orders (event days) -> baseline.15m.v1.
+
+:func:`stage` is the stage on the one runtime (:mod:`edream.runtime`): per-prosumer state, orders re-keyed to
+their prosumers (see :mod:`streams.analytics.baseline_processor`). :func:`register` is the former StatefulLoop hosting
+(:mod:`streams.analytics.baseline_stream`); ``edream run`` no longer calls it (it starts :func:`stage`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from edream.runtime.contract import StageSpec
 from edream.serde import Serde
+from edream.settings import Settings
 from streams.agents.runtime import host_stateful, topics
-from streams.analytics.baseline_stream import BASELINE_TOPIC, INTERVAL_TOPIC, ORDERS_TOPIC, BaselineStream
+from streams.analytics.baseline_processor import (
+    BASELINE_TOPIC,
+    INTERVAL_TOPIC,
+    ORDERS_TOPIC,
+    BaselineProcessor,
+    interval_prosumer_key,
+    order_prosumer_keys,
+)
+from streams.analytics.baseline_stream import BaselineStream
 from streams.app import AgentContext
+from streams.hosting import topic_names
+from streams.validation.limits import Limits
+
+STAGE = "baselines"
+
+
+def stage(settings: Settings, topology: Any) -> StageSpec:
+    """The ``baselines`` stage: ``meter.intervals.15m.v1`` (re-keyed by prosumer_id) and ``flex.orders.v1``
+    (key order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out."""
+    names = topic_names(topology)
+    intervals, orders, out = names[INTERVAL_TOPIC], names[ORDERS_TOPIC], names[BASELINE_TOPIC]
+    serde, limits = Serde(settings), Limits.from_settings(settings)
+
+    def make(views: dict[str, Any]) -> BaselineProcessor:
+        return BaselineProcessor(
+            serde, intervals_topic=intervals, orders_topic=orders, baseline_topic=out, limits=limits
+        )
+
+    return StageSpec(
+        name=STAGE,
+        inputs=(intervals, orders),
+        outputs=(out,),
+        make=make,
+        rekey={
+            intervals: interval_prosumer_key(serde, intervals),
+            orders: order_prosumer_keys(serde, orders),
+        },
+        description="Day-ahead and same-day adjusted customer baselines per prosumer, event days excluded",
+    )
 
 
 def register(app: Any, ctx: AgentContext) -> None:
@@ -16,4 +60,4 @@ def register(app: Any, ctx: AgentContext) -> None:
     def make(serde: Serde, blob: bytes | None) -> BaselineStream:
         return BaselineStream.restore(serde, blob, **out) if blob else BaselineStream(serde, **out)
 
-    host_stateful(app, ctx, "baselines", [INTERVAL_TOPIC, ORDERS_TOPIC], make)
+    host_stateful(app, ctx, STAGE, [INTERVAL_TOPIC, ORDERS_TOPIC], make)

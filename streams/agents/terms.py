@@ -1,22 +1,73 @@
 """Topology agent ``terms``: DR contract terms of ``flex.enrolments.v1`` registered in ``ContractTermsRegistry``.
 
-Thin wiring: builds a :class:`~streams.anchoring.terms_agent.TermsAgent` (its own confluent-kafka consumer group,
-blocking web3 calls) and hosts it on its own thread with :func:`streams.hosting.host`, like the anchoring agent.
-The build is retried while the chain is unreachable; afterwards chain errors are retried with backoff by the
-agent itself.
+:func:`stage` wires :class:`~streams.anchoring.terms_processor.TermsProcessor` as a stage of the one runtime: the
+enrolment topic (keyed by prosumer) is its input and also its registry view (read whole, so superseded enrolments
+are never registered); ticks every :data:`TICK_MS` register a batch of pending prosumers per partition.
+
+``register`` (the previous thread hosting of :class:`~streams.anchoring.terms_agent.TermsAgent`) stays until the
+platform runs every stage through the runtime.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from edream.runtime.contract import StageSpec
+from edream.settings import Settings
 from streams.hosting import bootstrap_of, host, topic_names
+
+ENROLMENTS_TOPIC = "flex.enrolments.v1"
+RECEIPTS_TOPIC = "chain.terms.receipts.v1"
+#: period of the registration ticks, ms
+TICK_MS = 2_000
+#: prosumers registered per partition and tick (their transactions are sent together, then awaited once)
+BATCH = 50
+
+
+def stage(settings: Settings, topology: Any) -> StageSpec:
+    from edream.serde import Serde
+    from streams.anchoring.service import connect_terms
+    from streams.anchoring.terms_agent import TermsConfig, TermsRegistrar
+    from streams.anchoring.terms_processor import STAGE, TermsProcessor
+    from streams.deadletter import DEADLETTER_TOPIC
+    from streams.validation.limits import Limits
+
+    names = topic_names(topology)
+    enrolments, receipts = names[ENROLMENTS_TOPIC], names[RECEIPTS_TOPIC]
+    # every wait must stay well inside the consumer's max.poll.interval (300 s)
+    config = TermsConfig(receipt_timeout_s=60.0, confirm_timeout_s=60.0, pending_timeout_s=30.0)
+
+    def registrar() -> TermsRegistrar:
+        return TermsRegistrar(
+            connect_terms(settings, sign=True, deploy_if_missing=not settings.eth_rpc_url), config
+        )
+
+    def make(views: dict) -> TermsProcessor:
+        return TermsProcessor(
+            Serde(settings),
+            receipts,
+            names[DEADLETTER_TOPIC],
+            registrar,
+            Limits.from_settings(settings),
+            registry=views.get(enrolments),
+            batch=BATCH,
+        )
+
+    return StageSpec(
+        name=STAGE,
+        inputs=(enrolments,),
+        outputs=(receipts,),
+        make=make,
+        views=(enrolments,),
+        tick_ms=TICK_MS,
+        description="Hash of each prosumer's DR contract terms registered once per version in ContractTermsRegistry",
+    )
 
 
 def register(app: Any, ctx: Any) -> None:
     """Start the terms-registration thread with the Faust worker; stop it with the worker."""
     from streams.anchoring.service import connect_terms
-    from streams.anchoring.terms_agent import ENROLMENTS_TOPIC, RECEIPTS_TOPIC, TermsAgent, TermsRegistrar
+    from streams.anchoring.terms_agent import TermsAgent, TermsRegistrar
     from streams.deadletter import DEADLETTER_TOPIC
 
     def build() -> TermsAgent:

@@ -11,7 +11,10 @@
 * ``slot_ahead(prosumer, slot_start_ms)`` returns the adjusted baseline of one slot, version 2, computable
   ``cfg.adjust_lead_slots`` slots before it starts (the rolling same-day adjustment only uses data before that).
 
-Days are UTC days (see :mod:`streams.analytics.baselines`). The service pickles for restarts.
+Days are UTC days (see :mod:`streams.analytics.baselines`); the look-back and the records come from
+:mod:`streams.analytics.baseline_lookback`. The service pickles for restarts (the StatefulLoop hosting of
+:mod:`streams.analytics.baseline_stream`); the runtime stage keeps per-prosumer state instead
+(:mod:`streams.analytics.baseline_processor`).
 """
 
 from __future__ import annotations
@@ -20,28 +23,12 @@ import pickle
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from streams.analytics.baselines import (
-    DAY_MS,
-    SLOT_MS,
-    SLOTS_PER_DAY,
-    BaselineConfig,
-    DayBaseline,
-    baseline_records,
-    day_baseline,
-    day_kinds,
-)
-
-#: Default from the simbench evaluation: 10-of-10 average with a capped multiplicative same-day adjustment.
-RECOMMENDED = BaselineConfig("AVERAGE_Y", x=10, y=10, adjust="multiplicative", cap=0.2)
-
-
-def _date(day: int) -> str:
-    return datetime.fromtimestamp(day * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
+from streams.analytics import baseline_lookback as lookback
+from streams.analytics.baselines import DAY_MS, RECOMMENDED, SLOT_MS, SLOTS_PER_DAY, BaselineConfig
 
 
 class BaselineService:
@@ -59,10 +46,7 @@ class BaselineService:
         if rec.get("completeness", 1.0) <= 0:
             return
         slot = self.slots[rec["prosumer_id"]].setdefault(int(rec["interval_start"]), {})
-        version = int(rec.get("version", 1))
-        old = slot.get(rec["device_id"])
-        if old is None or old[0] <= version:
-            slot[rec["device_id"]] = (version, float(rec["avg_kw"]))
+        lookback.merge_reading(slot, rec["device_id"], int(rec.get("version", 1)), float(rec["avg_kw"]))
 
     def observe_order(self, order: Mapping[str, Any]) -> None:
         if order.get("status") == "CANCELLED":
@@ -76,45 +60,28 @@ class BaselineService:
             for s in [s for s in slots if s < before_ms]:
                 del slots[s]
 
-    def _grid(self, prosumer: str, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """(load[days, 96], kinds, excluded, index of ``day``) for the look-back window ending at ``day``."""
-        first = day - self.cfg.max_lookback_days - 1
-        n = day - first + 1
-        load = np.full((n, SLOTS_PER_DAY), np.nan)
+    def _rows(self, prosumer: str, day: int) -> dict[int, np.ndarray]:
+        """Daily load rows (kW per slot) of the look-back window ending at UTC day number ``day``."""
+        first, rows = lookback.first_lookback_day(day, self.cfg), {}
         for start, devices in self.slots.get(prosumer, {}).items():
-            d = start // DAY_MS - first
-            if 0 <= d < n:
-                load[d, (start % DAY_MS) // SLOT_MS] = sum(kw for _, kw in devices.values())
-        days = np.arange(first, day + 1)
-        excluded = np.isin(days, list(self.event_days.get(prosumer, ())))
-        return load, day_kinds(days * DAY_MS), excluded, n - 1
-
-    def _baseline(self, prosumer: str, day: int, same_day: bool) -> DayBaseline | None:
-        load, kinds, excluded, d = self._grid(prosumer, day)
-        return day_baseline(load, d, kinds, excluded, self.cfg, same_day=same_day)
-
-    def _records(self, prosumer: str, day: int, bl: DayBaseline, version: int) -> list[dict[str, Any]]:
-        first = day - self.cfg.max_lookback_days - 1
-        dates = [_date(first + i) for i in range(day - first + 1)]
-        return baseline_records(prosumer, day * DAY_MS, dates, bl, self.cfg, self.now(), version)
+            d = start // DAY_MS
+            if first <= d <= day:
+                row = rows.get(d)
+                if row is None:
+                    row = rows[d] = np.full(SLOTS_PER_DAY, np.nan)
+                row[(start % DAY_MS) // SLOT_MS] = lookback.slot_kw(devices)
+        return rows
 
     def day_ahead(self, prosumer: str, day_start_ms: int) -> list[dict[str, Any]]:
         day = day_start_ms // DAY_MS
-        bl = self._baseline(prosumer, day, same_day=False)
-        if bl is None:
-            return []
-        unadjusted = DayBaseline(bl.kw, np.zeros(SLOTS_PER_DAY), bl.source_days)
-        return self._records(prosumer, day, unadjusted, version=1)
+        rows, events = self._rows(prosumer, day), self.event_days.get(prosumer, ())
+        return lookback.day_ahead(prosumer, rows, events, day, self.cfg, self.now())
 
     def slot_ahead(self, prosumer: str, slot_start_ms: int) -> dict[str, Any] | None:
         """Adjusted baseline of one slot (version 2); uses only data before ``slot - lead``."""
-        day = slot_start_ms // DAY_MS
-        bl = self._baseline(prosumer, day, same_day=True)
-        if bl is None:
-            return None
-        slot = (slot_start_ms % DAY_MS) // SLOT_MS
-        recs = self._records(prosumer, day, bl, version=2)
-        return next((r for r in recs if r["isp_start"] == day * DAY_MS + slot * SLOT_MS), None)
+        rows = self._rows(prosumer, slot_start_ms // DAY_MS)
+        events = self.event_days.get(prosumer, ())
+        return lookback.slot_ahead(prosumer, rows, events, slot_start_ms, self.cfg, self.now())
 
     def prosumers(self) -> list[str]:
         return sorted(self.slots)

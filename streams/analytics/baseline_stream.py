@@ -15,13 +15,12 @@ import pickle
 from typing import Any
 
 from edream.serde import DecodeError, Serde
+from streams.analytics.baseline_processor import BASELINE_TOPIC, INTERVAL_TOPIC, ORDERS_TOPIC
 from streams.analytics.baseline_service import BaselineService
 from streams.analytics.baselines import DAY_MS, SLOT_MS
 from streams.stateful_loop import Emit
 
-INTERVAL_TOPIC = "meter.intervals.15m.v1"
-ORDERS_TOPIC = "flex.orders.v1"
-BASELINE_TOPIC = "baseline.15m.v1"
+__all__ = ["BASELINE_TOPIC", "INTERVAL_TOPIC", "ORDERS_TOPIC", "BaselineStream"]
 
 
 class BaselineStream:

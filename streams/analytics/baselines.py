@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -68,6 +67,10 @@ class BaselineConfig:
         return p
 
 
+#: Default from the simbench evaluation: 10-of-10 average with a capped multiplicative same-day adjustment.
+RECOMMENDED = BaselineConfig("AVERAGE_Y", x=10, y=10, adjust="multiplicative", cap=0.2)
+
+
 @dataclass(frozen=True)
 class DayBaseline:
     """Baseline of one day: ``kw`` (adjusted, per slot), ``adjustment_kw`` (included in ``kw``), source days."""
@@ -79,9 +82,8 @@ class DayBaseline:
 
 def day_kinds(day_start_ms: Sequence[int] | np.ndarray, holidays: set[int] | None = None) -> np.ndarray:
     """0 for Monday-Friday, 1 for Saturday, Sunday or a holiday (given as day indices into the grid)."""
-    kinds = np.array(
-        [1 if datetime.fromtimestamp(ms / 1000, UTC).weekday() >= 5 else 0 for ms in day_start_ms]
-    )
+    weekday = (np.asarray(day_start_ms, dtype=np.int64) // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday (3)
+    kinds = (weekday >= 5).astype(int)
     for h in holidays or ():
         kinds[h] = 1
     return kinds
@@ -195,6 +197,37 @@ def day_baseline(
     return DayBaseline(base + adj, adj, chosen)
 
 
+def baseline_record(
+    prosumer_id: str,
+    day_start_ms: int,
+    slot: int,
+    source_dates: list[str],
+    bl: DayBaseline,
+    cfg: BaselineConfig,
+    computed_at: int,
+    version: int = 1,
+) -> dict[str, Any] | None:
+    """Baseline (avro/Baseline.avsc) record of slot ``slot`` (0..95) of a day; None where the baseline is NaN.
+
+    Id ``prosumer/isp_start/version``; ``source_dates``: the dates (YYYY-MM-DD) of ``bl.source_days``."""
+    if np.isnan(bl.kw[slot]):
+        return None
+    start = day_start_ms + slot * SLOT_MS
+    return {
+        "event_id": f"{prosumer_id}/{start}/{version}",
+        "prosumer_id": prosumer_id,
+        "isp_start": start,
+        "isp_end": start + SLOT_MS,
+        "baseline_kw": float(bl.kw[slot]),
+        "method": cfg.method,
+        "method_params": cfg.params,
+        "adjustment_kw": float(bl.adjustment_kw[slot]),
+        "source_days": source_dates,
+        "computed_at": computed_at,
+        "version": version,
+    }
+
+
 def baseline_records(
     prosumer_id: str,
     day_start_ms: int,
@@ -206,27 +239,11 @@ def baseline_records(
 ) -> list[dict[str, Any]]:
     """Baseline (avro/Baseline.avsc) records for the 96 slots of a day; ids ``prosumer/isp_start/version``."""
     src = [day_index_to_date[j] for j in bl.source_days]
-    recs = []
-    for s in range(SLOTS_PER_DAY):
-        if np.isnan(bl.kw[s]):
-            continue
-        start = day_start_ms + s * SLOT_MS
-        recs.append(
-            {
-                "event_id": f"{prosumer_id}/{start}/{version}",
-                "prosumer_id": prosumer_id,
-                "isp_start": start,
-                "isp_end": start + SLOT_MS,
-                "baseline_kw": float(bl.kw[s]),
-                "method": cfg.method,
-                "method_params": cfg.params,
-                "adjustment_kw": float(bl.adjustment_kw[s]),
-                "source_days": src,
-                "computed_at": computed_at,
-                "version": version,
-            }
-        )
-    return recs
+    recs = (
+        baseline_record(prosumer_id, day_start_ms, s, src, bl, cfg, computed_at, version)
+        for s in range(SLOTS_PER_DAY)
+    )
+    return [r for r in recs if r is not None]
 
 
 def backtest(

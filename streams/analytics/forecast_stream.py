@@ -50,6 +50,10 @@ class ForecastStream:
         if name != "IntervalEnergy":
             self.skipped += 1
             return []
+        return self.on_interval(rec)
+
+    def on_interval(self, rec: dict[str, Any]) -> list[Emit]:
+        """Learn from one decoded IntervalEnergy record and issue what its ``interval_end`` makes due."""
         self.service.observe_interval(rec)
         return self.advance(int(rec["interval_end"]))
 

@@ -157,8 +157,8 @@ class EntityForecaster:
         if self.last_ts is not None:
             if ts <= self.last_ts:
                 return  # replay or out-of-order correction: the online model does not unlearn
-            for _ in range((ts - self.last_ts) // self.step_ms - 1):
-                self.hist.append(math.nan)
+            missing = (ts - self.last_ts) // self.step_ms - 1
+            self.hist.extend([math.nan] * min(missing, self.hist.maxlen))  # a longer gap empties the week
         if math.isnan(wh):
             self.hist.append(math.nan)
             self.last_ts = ts

@@ -27,6 +27,7 @@ from edream.serde import DecodeError, Serde
 from edream.settings import Settings
 from streams.anchoring.anchorer import AnchorConflict
 from streams.anchoring.merkle import leaf_hash
+from streams.anchoring.rejections import rejection
 from streams.anchoring.service import AnchoringService
 from streams.anchoring.windows import AddResult, WindowGrouper, WindowKey
 from streams.deadletter import DEADLETTER_TOPIC, dead_letter
@@ -36,19 +37,6 @@ log = logging.getLogger(__name__)
 SETTLEMENT_TOPICS = ("settlement.flex.v1", "settlement.market.v1")
 RECEIPTS_TOPIC = "chain.anchor.receipts.v1"
 REJECTIONS_TOPIC = "platform.rejections.v1"
-
-
-def rejection(record: dict[str, Any], code: str, reason: str) -> dict[str, Any]:
-    """Rejection record for a settlement the anchorer cannot anchor; deterministic id and event time."""
-    return {
-        "event_id": f"anchor-reject/{code}/{record['settlement_id']}/{record.get('version', 1)}",
-        "subject_kind": "Settlement",
-        "subject_id": record["settlement_id"],
-        "party_id": record.get("party_id"),
-        "code": code,
-        "reason": reason,
-        "rejected_at": int(record.get("computed_at") or record["window_end"]),
-    }
 
 
 class ConsumerAgent:
@@ -173,7 +161,8 @@ class AnchoringAgent(ConsumerAgent):
             except AnchorConflict as exc:
                 self._conflict(batch, exc)
             else:
-                self._produce("AnchorReceipt", self.receipts_topic, receipt["window_id"], receipt)
+                key = f"{receipt['kind']}:{receipt['window_id']}"  # FLEX and MARKET share window ids
+                self._produce("AnchorReceipt", self.receipts_topic, key, receipt)
                 new.append(receipt)
             self.positions.closed(batch.key)
         self.producer.flush(30)

@@ -39,7 +39,12 @@ class AnchorConflict(RuntimeError):
 
 
 class AnchorRejected(RuntimeError):
-    """The contract refused the anchor for a reason retrying cannot fix (e.g. NotWriter: key not authorised)."""
+    """The contract refused the anchor for a reason retrying cannot fix (e.g. NotWriter: key not authorised);
+    ``reason``: the contract's custom error name, when known."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        self.reason = reason
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ class Anchorer:
                 return None
             if reason is not None or isinstance(exc, ContractLogicError):
                 raise AnchorRejected(
-                    f"{key.window_id}: contract refused the anchor: {reason or exc}"
+                    f"{key.window_id}: contract refused the anchor: {reason or exc}", reason
                 ) from exc
             raise  # transport problem: retried by the caller
         self.sent_txs.append(tx_hash)

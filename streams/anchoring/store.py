@@ -5,7 +5,8 @@ Tables (all ``ReplacingMergeTree``, so replays never duplicate):
 * settlement rows (written by the flexibility and market sinks; table per kind, see :data:`SETTLEMENT_TABLES`),
   read back as Avro-shaped dicts (timestamps as UTC epoch ms), i.e. exactly what was hashed;
 * ``chain_anchors``: one :class:`AnchorReceipt` row per (kind, window_id);
-* ``chain_anchor_leaves``: the anchor *manifest*, (kind, window_id, settlement_id) -> leaf hash as anchored.
+* ``chain_anchor_leaves``: the anchor *manifest* (``AnchorLeaf`` rows), (kind, window_id, settlement_id) -> leaf hash
+  as anchored.
   It is untrusted: verification accepts it only if it rebuilds the on-chain root (see :mod:`.verify`).
 """
 
@@ -64,10 +65,15 @@ class AnchorStore:
             ),
             self._receipt,
         )
-        self.client.command(
-            f"CREATE TABLE IF NOT EXISTS {self.leaves_table} (kind LowCardinality(String), window_id String, "
-            "settlement_id String, leaf String) ENGINE = ReplacingMergeTree "
-            "ORDER BY (kind, window_id, settlement_id) SETTINGS non_replicated_deduplication_window = 10000"
+        ensure_table(
+            self.client,
+            Sink(
+                name=self.leaves_table,
+                topic="chain.anchor.leaves.v1",
+                table=self.leaves_table,
+                order_by=["kind", "window_id", "settlement_id"],
+            ),
+            contract("AnchorLeaf"),
         )
         if settlements:
             for kind, table in self.settlement_tables.items():

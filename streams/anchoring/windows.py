@@ -71,6 +71,11 @@ def _rank(record: dict[str, Any]) -> tuple[int, bytes]:
     return int(record.get("version", 1)), canonical_bytes(record)
 
 
+def supersedes(record: dict[str, Any], held: dict[str, Any]) -> bool:
+    """True if ``record`` replaces ``held`` (same settlement id): higher version, ties by canonical bytes."""
+    return _rank(record) > _rank(held)
+
+
 def dedupe_latest(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per ``settlement_id``: highest version (ties: larger canonical bytes), sorted by id."""
     best: dict[str, dict[str, Any]] = {}

@@ -7,12 +7,16 @@ topic in any order rebuilds the same registry.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from streams.eip712 import checksum_address
+
+log = logging.getLogger(__name__)
 
 
 class ParticipantStatus(StrEnum):
@@ -86,3 +90,41 @@ class ParticipantRegistry:
 
     def __iter__(self):
         return iter(sorted(self._by_id.values(), key=lambda p: p.participant_id))
+
+
+class ParticipantView:
+    """The registry as a :class:`~edream.runtime.contract.View` of the compacted ``market.participants.v1`` (key
+    participant_id): the latest record per participant (compaction keeps the latest by offset, so producers write
+    a participant's versions in ``updated_at`` order). Decoded records are cached by their bytes; an undecodable
+    or invalid record counts as not registered (its orders are rejected UNKNOWN_PARTICIPANT) and is logged."""
+
+    def __init__(
+        self, view: Any, decode: Callable[[bytes], tuple[str, dict[str, Any]]], cache_size: int = 65_536
+    ):
+        self.view = view
+        self._decode = decode
+        self._cache: dict[bytes, Participant | None] = {}
+        self._cache_size = cache_size
+
+    def get(self, participant_id: str) -> Participant | None:
+        raw = self.view.get(participant_id.encode())
+        if raw is None:
+            return None
+        if raw not in self._cache:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[raw] = self._parse(participant_id, raw)
+        return self._cache[raw]
+
+    def _parse(self, participant_id: str, raw: bytes) -> Participant | None:
+        try:
+            name, rec = self._decode(raw)
+            if name != "MarketParticipant":
+                raise ValueError(f"a {name} record on the participant registry")
+            p = Participant.from_avro(rec)
+            if p.participant_id != participant_id:
+                raise ValueError(f"record of {p.participant_id} under key {participant_id}")
+            return p
+        except Exception as exc:  # noqa: BLE001 - a broken registry entry must not take orders down
+            log.warning("market: registry entry %s unusable: %s", participant_id, exc)
+            return None

@@ -1,62 +1,78 @@
-"""Stream processor of the P2P market for :class:`~streams.stateful_loop.StatefulLoop`.
+"""The market as a runtime stage (:class:`~edream.runtime.contract.StageProcessor`): bytes in, bytes out.
 
-Inputs: ``market.participants.v1`` (registry), ``market.orders.v1`` (signed orders; the event time of an order
-is its message timestamp, i.e. the broker's arrival time, never the client's clock) and
-``meter.intervals.15m.v1`` (metering for settlement). Timer ticks come from the hosting worker's clock once the
-consumer is caught up, so gates close on time even when no order arrives. Outputs are
-:class:`~streams.market.processor.MarketProcessor`'s events, routed to the topology's topic names.
+Inputs: ``market.orders.v1`` re-keyed by session id (:func:`order_session_keys`; the event time of an order is
+its message timestamp, i.e. the broker's arrival time, never the client's clock) and ``meter.intervals.15m.v1``
+re-keyed to the session of the slot each interval settles (:func:`interval_session_keys`), so a session's orders
+and delivery data share one partition and its state. ``market.participants.v1`` is a registry view
+(:class:`~streams.market.participants.ParticipantView`). Ticks of the wall clock close gates when no order comes.
+Outputs are :class:`~streams.market.processor.MarketProcessor`'s events, routed to the topology's topic names.
+
+A record that cannot be read (undecodable, another contract, an order under a key that is not its session,
+an interval out of bounds) raises, so the runtime dead-letters it with the reason.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from edream.runtime.contract import Emit, KeyValueState, Record
 from edream.serde import DecodeError, Serde
-from streams import snapshots
 from streams.market.config import MarketConfig
 from streams.market.market_order import MarketOrder
-from streams.market.participants import Participant
 from streams.market.processor import MarketProcessor
-from streams.outputs import Emit, Out, encode_outs
+from streams.outputs import Out, encode_outs
 
-log = logging.getLogger(__name__)
-INPUT_TOPICS = ("market.participants.v1", "market.orders.v1", "meter.intervals.15m.v1")
+ORDERS_TOPIC = "market.orders.v1"
+INTERVALS_TOPIC = "meter.intervals.15m.v1"
+PARTICIPANTS_TOPIC = "market.participants.v1"
 
 
-class MarketStream:
-    def __init__(
-        self, serde: Serde, processor: MarketProcessor | None = None, topics: Mapping[str, str] | None = None
-    ):
-        self.serde = serde
-        self.processor = processor or MarketProcessor(MarketConfig())
-        self.topics = dict(topics or {})
+def order_session_keys(serde: Serde, value: bytes) -> list[bytes]:
+    """Re-key of a ``MarketOrder`` record: its ``session_id``. The orders topic is keyed by session id already,
+    but its producers partition with librdkafka's default (CRC32) while the runtime's repartition topics use
+    murmur2: both inputs go through the runtime's partitioner so a session's orders and intervals meet."""
+    name, rec = serde.decode(value)
+    if name != "MarketOrder":
+        raise DecodeError(f"expected MarketOrder, got {name}")
+    return [rec["session_id"].encode()]
 
-    def handle(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int) -> list[Emit]:
-        try:
-            name, rec = self.serde.decode(value, topic)
-        except DecodeError as exc:
-            log.warning("market: skipping undecodable message on %s: %s", topic, exc)
-            return []
-        proc = self.processor
-        if name == "MarketParticipant":
-            proc.on_participant(Participant.from_avro(rec))
-            return []
-        if name == "MarketOrder":
-            return self._encode(proc.on_order(MarketOrder.from_avro(rec), timestamp_ms))
-        if name == "IntervalEnergy":
-            return self._encode(proc.on_interval(rec, timestamp_ms))
-        return []
 
-    def tick(self, now_ms: int) -> list[Emit]:
-        return self._encode(self.processor.on_tick(now_ms))
+def interval_session_keys(config: MarketConfig, serde: Serde, value: bytes) -> list[bytes]:
+    """Re-key of an ``IntervalEnergy`` record (keyed by prosumer): the session of the slot holding its start."""
+    name, rec = serde.decode(value)
+    if name != "IntervalEnergy":
+        raise DecodeError(f"expected IntervalEnergy, got {name}")
+    start = rec["interval_start"]
+    return [config.session_id(config.slot_of(start)).encode()]
+
+
+class MarketStage:
+    """``topics``: canonical -> loaded topic names (:func:`streams.hosting.topic_names`)."""
+
+    def __init__(self, processor: MarketProcessor, serde: Serde, topics: Mapping[str, str]):
+        self.processor, self.serde, self.topics = processor, serde, dict(topics)
+        self.orders_topic = self.topics.get(ORDERS_TOPIC, ORDERS_TOPIC)
+        self.intervals_topic = self.topics.get(INTERVALS_TOPIC, INTERVALS_TOPIC)
+
+    def on_record(self, record: Record, state: KeyValueState) -> Iterable[Emit]:
+        name, rec = self.serde.decode(record.value, record.topic)
+        if record.topic == self.orders_topic:
+            if name != "MarketOrder":
+                raise DecodeError(f"expected MarketOrder, got {name}")
+            order = MarketOrder.from_avro(rec)
+            if record.key != order.session_id.encode():
+                raise DecodeError(
+                    f"message key {record.key!r} is not the order's session_id {order.session_id!r}"
+                )
+            return self._encode(self.processor.on_order(order, record.timestamp_ms, state))
+        if record.topic == self.intervals_topic:
+            if name != "IntervalEnergy":
+                raise DecodeError(f"expected IntervalEnergy, got {name}")
+            return self._encode(self.processor.on_interval(rec, record.timestamp_ms, state))
+        raise DecodeError(f"not an input of the market: {record.topic}")
+
+    def on_tick(self, now_ms: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
+        return self._encode(self.processor.on_tick(now_ms, state))
 
     def _encode(self, outs: list[Out]) -> list[Emit]:
-        return encode_outs(self.serde, self.topics, outs)
-
-    def snapshot(self) -> bytes:
-        return snapshots.dump(self.processor)
-
-    @classmethod
-    def restore(cls, serde: Serde, blob: bytes, topics: Mapping[str, str] | None = None) -> MarketStream:
-        return cls(serde, snapshots.load(blob, MarketProcessor), topics)
+        return [Emit(t, k, v) for t, k, v in encode_outs(self.serde, self.topics, outs)]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from streams.market.config import MarketConfig
-from streams.market.gate import GateClock
 from streams.market.market_order import MarketOrder
-from streams.market.participants import ParticipantRegistry
+from streams.market.participants import Participant
 from streams.market.signing import verify_order
 from streams.validation.fields import FieldError, describe
 
@@ -45,8 +45,15 @@ class Verdict:
 ACCEPTED = Verdict(True)
 
 
+class Participants(Protocol):
+    """Where the validator looks participants up: the registry view of the stage, or an in-memory registry."""
+
+    def get(self, participant_id: str) -> Participant | None: ...
+
+
 class OrderValidator:
-    """Stateful validator: remembers accepted nonces per address. Checks run in the order of :class:`RejectCode`:
+    """Order checks in the order of :class:`RejectCode`; the state they need (the gate, the nonces already used
+    in the session) is handed in by the caller, so the validator itself holds none:
 
     1. ``participant_id`` registered, else UNKNOWN_PARTICIPANT;
     2. the id is the EIP-712 digest of the terms and the signature recovers to the participant's registered
@@ -54,24 +61,19 @@ class OrderValidator:
     3. participant ACTIVE, else INACTIVE_PARTICIPANT;
     4. ``session_id``/``slot_minutes`` match the market's slot grid, else UNKNOWN_SESSION;
     5. quantity > 0 Wh, else NON_POSITIVE_QUANTITY; 6. floor <= limit price <= cap, else PRICE_OUT_OF_BOUNDS;
-    7. ``client_ts`` strictly before the gate closure and the slot not yet closed by the watermark (so a back-dated
+    7. ``client_ts`` strictly before the gate closure and the session not yet closed by its clock (so a back-dated
        order that arrives after the gate still fails), else GATE_CLOSED;
-    8. (address, nonce) not used by another order, else REPLAYED_NONCE.
+    8. (address, nonce) not used by another order of the session, else REPLAYED_NONCE. The order id commits to
+       the session (it is signed), so a signed order can never be replayed into another session.
     """
 
-    def __init__(self, config: MarketConfig, registry: ParticipantRegistry, clock: GateClock):
-        self.config, self.registry, self.clock = config, registry, clock
-        self._nonces: dict[tuple[str, int], str] = {}
-
-    def validate(self, order: MarketOrder) -> Verdict:
-        """Validate one order (:meth:`check_terms`, then :meth:`admit`); an accepted order's nonce is recorded."""
-        verdict = self.check_terms(order)
-        return self.admit(order) if verdict.accepted else verdict
+    def __init__(self, config: MarketConfig, participants: Participants):
+        self.config, self.participants = config, participants
 
     def check_terms(self, order: MarketOrder) -> Verdict:
-        """Checks 1-6, which do not depend on the gate clock: an order failing them must not move it."""
+        """Checks 1-6, which do not depend on the session's state: an order failing them must not move its clock."""
         cfg = self.config
-        p = self.registry.get(order.participant_id)
+        p = self.participants.get(order.participant_id)
         if p is None:
             return Verdict(
                 False, RejectCode.UNKNOWN_PARTICIPANT, f"participant {order.participant_id} not registered"
@@ -99,19 +101,19 @@ class OrderValidator:
             )
         return ACCEPTED
 
-    def admit(self, order: MarketOrder) -> Verdict:
-        """Checks 7-8 (gate closure by the clock, nonce replay) of an order that passed :meth:`check_terms`."""
-        cfg = self.config
-        gate = cfg.gate_closure(order.slot_start)
-        if order.client_ts >= gate or self.clock.is_closed(order.slot_start):
+    def admit(self, order: MarketOrder, session_closed: bool, nonce_owner: str | None) -> Verdict:
+        """Checks 7-8 of an order that passed :meth:`check_terms`. ``session_closed``: the session's clock passed
+        its gate (or it was cleared); ``nonce_owner``: the order id that already used (address, nonce) in the
+        session, if any. The same order again is a ``duplicate`` (at-least-once redelivery)."""
+        gate = self.config.gate_closure(order.slot_start)
+        if order.client_ts >= gate or session_closed:
             return Verdict(False, RejectCode.GATE_CLOSED, f"gate of {order.session_id} closed at {gate}")
-        key = (order.address.lower(), order.nonce)
-        seen = self._nonces.get(key)
-        if seen == order.order_id:
+        if nonce_owner == order.order_id:
             return Verdict(True, duplicate=True)
-        if seen is not None:
-            return Verdict(False, RejectCode.REPLAYED_NONCE, f"nonce {order.nonce} already used by {seen}")
-        self._nonces[key] = order.order_id
+        if nonce_owner is not None:
+            return Verdict(
+                False, RejectCode.REPLAYED_NONCE, f"nonce {order.nonce} already used by {nonce_owner}"
+            )
         return ACCEPTED
 
 

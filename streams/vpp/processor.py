@@ -44,6 +44,8 @@ class VppConfig(BaseModel):
     """Export schedule and market parameters (``<EDREAM_DATA_DIR>/vpp.yaml`` when present).
 
     Minutes as named; prices in currency micro-units per kWh; ``offer_quantile`` 0.1 = firm (P10), 0.5 = median.
+    Answered request ids are remembered: the last ``remember_requests`` (:class:`VppProcessor`), or for
+    ``remember_requests_hours`` after the request's record time (the runtime stage, :mod:`streams.vpp.stage`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,6 +58,8 @@ class VppConfig(BaseModel):
     price_forecast_micro_per_kwh: int = Field(default=150_000, ge=0)
     threshold_micro_per_kwh: int = Field(default=100_000, ge=0)
     remember_requests: int = Field(default=10_000, gt=0)
+    #: how long the runtime stage remembers an answered request id (by the request's record time), hours
+    remember_requests_hours: float = Field(default=168.0, gt=0)
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> VppConfig:

@@ -14,10 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from edream.measurements import power_reading
-from edream.runtime.clock import clock_topic_name
 from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
 from edream.runtime.supervisor import StageSupervisor
@@ -109,13 +107,6 @@ def expected(enrol, allocs, readings) -> set[tuple[str, bytes]]:
 
 
 def setup(unique_topic, kafka_bootstrap):
-    # the stage's clock topic must exist with explicit configs before the supervisor's clock thread produces to
-    # it (a broker-default topic has no retention.ms, which Quix needs)
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    clock = clock_topic_name("flex-prosumers")
-    if clock not in admin.list_topics(timeout=10).topics:
-        for fut in admin.create_topics([NewTopic(clock, 4, 1, config=CONFIG)]).values():
-            fut.result(15)
     names = {c: unique_topic(c, 4, COMPACT if c == "flex.enrolments.v1" else CONFIG) for c in CANONICAL}
     topology = SimpleNamespace(topics=[SimpleNamespace(name=n) for n in names.values()])
     names["group"] = f"fp-{time.time_ns()}"

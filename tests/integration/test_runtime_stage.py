@@ -91,11 +91,17 @@ def test_counts_dead_letters_ticks_and_recovery(test_settings, unique_topic, rea
     assert sup.health.last_tick_at is not None
     _stop(sup, t)
 
+    # a restart with the local RocksDB state kept continues the counts
+    _produce(kafka_bootstrap, src, [(k, b"x") for k in keys])
+    sup, t = _start(test_settings, spec, dlq)
+    assert _latest(read_topic, out, 120) == {k.decode(): 6 for k in keys}
+    _stop(sup, t)
+
     # the local RocksDB state is lost: the counts come back from the changelog topic
     shutil.rmtree(sup.state_dir)
     _produce(kafka_bootstrap, src, [(k, b"x") for k in keys])
     sup, t = _start(test_settings, spec, dlq)
-    assert _latest(read_topic, out, 120) == {k.decode(): 6 for k in keys}
+    assert _latest(read_topic, out, 140) == {k.decode(): 7 for k in keys}
     _stop(sup, t)
 
 

@@ -1,7 +1,7 @@
 """PV degradation end to end on the real embedded broker: three years of synthetic production with an injected
 -0.8 %/year (pvlib clear sky, clouds, clipping, outages) -> `edream vpp degradation --csv` (the operator command,
 in process) -> one PvDegradation record on the renamed compacted topic with Rd within +-0.2 %/year -> the VPP
-stream consumes the message bytes and evaluates the export with the derated PV. A history shorter than a year
+stage (streams/vpp/stage.py) consumes the message bytes and evaluates the export with the derated PV. A history shorter than a year
 publishes nothing (exit code 1)."""
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from typer.testing import CliRunner
 
+from edream.runtime.contract import Record
+from edream.runtime.state import MemoryState
 from edream.serde import Serde
 from streams.vpp.cli import app
 from streams.vpp.export import derate_from_rd
-from streams.vpp.processor import VppConfig, VppProcessor
+from streams.vpp.processor import VppConfig
 from streams.vpp.pv_model import PvSystem
 from streams.vpp.pv_synthetic import simulate_pv
 from streams.vpp.registry import asset_record, load_portfolio_file
-from streams.vpp.stream import VppStream
+from streams.vpp.stage import VppStage
+from streams.vpp.stage_state import StageState
 
 pytestmark = pytest.mark.integration
 
@@ -91,17 +94,28 @@ def test_degradation_published_by_the_cli_derates_the_vpp_export(
     assert rec["ci_low"] <= rec["rd_pct_per_year"] <= rec["ci_high"]
     assert rec["data_from"] == START
 
-    # the VPP stream reads the registry entry and the published bytes, then evaluates its export
+    # the vpp stage (one partition, its links fed back) reads the registry entry and the published bytes, then
+    # evaluates its export on a tick
     [spec] = load_portfolio_file(pf)
-    stream = VppStream(serde, VppProcessor(VppConfig()), topics)
-    t_assets = topics["vpp.assets.v1"]
+    stage = VppStage(serde, VppConfig(), topics)
+    state = MemoryState()
+    t_assets, t_links = topics["vpp.assets.v1"], topics["vpp.links.v1"]
+
+    def feed(topic: str, value: bytes) -> list:
+        queue, out = [(topic, value)], []
+        while queue:
+            t, v = queue.pop(0)
+            for e in stage.on_record(Record(t, 0, 0, None, v, now), state):
+                (queue.append((e.topic, e.value)) if e.topic == t_links else out.append(e))
+        return out
+
     now = int(datetime(2024, 6, 3, 12, 7, tzinfo=UTC).timestamp() * 1000)
     asset = asset_record(spec, now - MIN)
-    stream.handle(t_assets, b"pv-roof", serde.encode("VppAsset", asset, t_assets), now - MIN)
-    undegraded = stream.processor.evaluate_export(vpp, now)["export_p50_kw"]
+    assert feed(t_assets, serde.encode("VppAsset", asset, t_assets)) == []
+    undegraded = stage.portfolio(vpp, StageState(state)).evaluate_export(vpp, now)["export_p50_kw"]
     assert undegraded == pytest.approx(6.0)
-    assert stream.handle(topic, msg.key(), msg.value(), msg.timestamp()[1]) == []
-    [(out_topic, out_key, out_value)] = stream.tick(now)
+    assert feed(topic, msg.value()) == []
+    [(out_topic, out_key, out_value)] = stage.on_tick(now, 0, state)
     assert (out_topic, out_key) == (topics["vpp.export.v1"], vpp.encode())
     exported = serde.decode(out_value, out_topic)[1]
     slot_start = exported["slot_start"]

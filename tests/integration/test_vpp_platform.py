@@ -195,9 +195,11 @@ def test_vpp_agent_answers_exports_on_timers_and_survives_restart(
     finally:
         out = stop_platform(proc)
     assert "Traceback" not in out, out[-3000:]
-    assert any(f.name.endswith("-vpp.pkl") for f in (data / "state").iterdir())
+    assert (data / "state" / "vpp").is_dir(), "the vpp stage process keeps its RocksDB state under state/vpp"
+    assert not list((data / "state").glob("*-vpp.pkl")), "no whole-state pickle of the VPP any more"
 
-    # restart: the snapshot keeps the answered requests and the portfolio (the registry is also re-read)
+    # restart: the stage's state (RocksDB, backed by its changelog topic) keeps the answered requests and the
+    # portfolio
     proc = start_platform(env, "--no-demo")
     try:
         wait_status(port, lambda s: "vpp" in s.get("agents", []))

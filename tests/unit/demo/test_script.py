@@ -9,6 +9,7 @@ import pytest
 from edream.demo.community import Community
 from edream.demo.responder import FlexResponder
 from edream.demo.script import DemoConfig, DemoScript, demo_market_config
+from edream.runtime.state import MemoryState
 from edream.serde import Serde
 from streams.flex.desk import FlexDesk
 from streams.flex.dsos import dso_from_record
@@ -17,7 +18,7 @@ from streams.flex.orders import FlexOrder
 from streams.flex.requests import FlexRequest
 from streams.flex.sim import flat_outlook
 from streams.market.market_order import MarketOrder
-from streams.market.participants import Participant
+from streams.market.participants import Participant, ParticipantRegistry
 from streams.market.processor import MarketProcessor
 
 START = 1_795_435_237_123  # 2026-11-23T12:00:37.123Z
@@ -64,16 +65,17 @@ def test_same_start_same_events_deterministic_ids(events):
 
 
 def test_market_orders_are_accepted_and_the_first_gate_clears_with_trades(script, events):
-    proc = MarketProcessor(script.market)
+    registry, state = ParticipantRegistry(), MemoryState()
+    proc = MarketProcessor(script.market, registry)
     first_gate = next(script.gates())
     outs = []
     for e in (e for e in events if e.at_ms < first_gate):
         if e.schema == "MarketParticipant":
-            proc.on_participant(Participant.from_avro(e.record))
+            registry.upsert(Participant.from_avro(e.record))
         elif e.schema == "MarketOrder":
-            outs += proc.on_order(MarketOrder.from_avro(e.record), e.at_ms, now_ms=e.at_ms)
+            outs += proc.on_order(MarketOrder.from_avro(e.record), e.at_ms, state, now_ms=e.at_ms)
     assert [o.schema for o in outs] == ["MarketOrder"] * len(outs) and outs, "every order accepted"
-    outs = proc.on_tick(first_gate)
+    outs = proc.on_tick(first_gate, state)
     clearing = [o.record for o in outs if o.schema == "ClearingResult"]
     trades = [o for o in outs if o.schema == "Trade"]
     assert len(clearing) == 1 and trades, "bids and offers cross at the first gate"

@@ -6,15 +6,16 @@ from dataclasses import replace
 
 import pytest
 from eth_account import Account
+from market_fixtures import MemoryState, processor
+from market_fixtures import order as fixture_order
 
 from streams.market.config import MarketConfig
-from streams.market.gate import GateClock
 from streams.market.market_order import MarketOrder, OrderTerms
 from streams.market.orders import EnergyType, Side
 from streams.market.participants import Participant, ParticipantRegistry, ParticipantStatus
 from streams.market.profile import net_profile_wh, orders_from_profile
 from streams.market.signing import order_id, recover_signer, sign_order, verify_order
-from streams.market.validation import OrderValidator, RejectCode
+from streams.market.validation import OrderValidator, RejectCode, Verdict
 
 SLOT = 1_795_435_200_000  # 2026-11-23T12:00Z, on the 15-min grid
 MIN = 60_000
@@ -60,7 +61,21 @@ def validator() -> OrderValidator:
             ),
         ]
     )
-    return OrderValidator(CFG, reg, GateClock(CFG))
+    return OrderValidator(CFG, reg)
+
+
+def validate(validator: OrderValidator, order: MarketOrder, closed: bool = False, nonces=None) -> Verdict:
+    """Terms, then admission into a session whose gate is ``closed`` and whose used nonces are ``nonces``
+    ((address, nonce) -> order id; an accepted order's nonce is recorded there)."""
+    nonces = {} if nonces is None else nonces
+    verdict = validator.check_terms(order)
+    if not verdict.accepted:
+        return verdict
+    key = (order.address.lower(), order.nonce)
+    verdict = validator.admit(order, closed, nonces.get(key))
+    if verdict.accepted:
+        nonces[key] = order.order_id
+    return verdict
 
 
 def test_session_ids_and_gate_closure():
@@ -98,10 +113,10 @@ def test_tampered_or_forged_orders_fail_verification():
 
 
 def test_valid_order_is_accepted_once_and_redelivery_is_a_duplicate(validator):
-    o = signed()
-    v = validator.validate(o)
+    o, nonces = signed(), {}
+    v = validate(validator, o, nonces=nonces)
     assert v.accepted and not v.duplicate and v.code is None
-    again = validator.validate(o)
+    again = validate(validator, o, nonces=nonces)
     assert again.accepted and again.duplicate
 
 
@@ -129,46 +144,51 @@ def test_valid_order_is_accepted_once_and_redelivery_is_a_duplicate(validator):
     ids=lambda x: x if isinstance(x, str) else None,
 )
 def test_rejection_codes(validator, order, code):
-    v = validator.validate(order())
+    v = validate(validator, order())
     assert not v.accepted and v.code is code and v.reason
 
 
 def test_price_bounds_are_inclusive(validator):
-    assert validator.validate(signed(limit_price_micro_per_kwh=500_000, nonce=7)).accepted
-    assert validator.validate(signed(limit_price_micro_per_kwh=0, nonce=8)).accepted
+    assert validate(validator, signed(limit_price_micro_per_kwh=500_000, nonce=7)).accepted
+    assert validate(validator, signed(limit_price_micro_per_kwh=0, nonce=8)).accepted
 
 
 def test_replayed_nonce_with_other_terms_is_rejected(validator):
-    assert validator.validate(signed(nonce=5)).accepted
-    v = validator.validate(signed(nonce=5, quantity_wh=1))
+    nonces = {}
+    assert validate(validator, signed(nonce=5), nonces=nonces).accepted
+    v = validate(validator, signed(nonce=5, quantity_wh=1), nonces=nonces)
     assert (v.accepted, v.code) == (False, RejectCode.REPLAYED_NONCE)
-    assert validator.validate(signed(nonce=6, quantity_wh=1)).accepted
+    assert validate(validator, signed(nonce=6, quantity_wh=1), nonces=nonces).accepted
 
 
 def test_backdated_order_arriving_after_gate_closure_is_rejected(validator):
-    validator.clock.advance(CFG.gate_closure(SLOT))  # e.g. a timer tick at the gate
-    v = validator.validate(signed(client_ts=SLOT - 40 * MIN))
+    """The session's clock passed the gate (e.g. a timer tick at the gate): a client_ts before it does not help."""
+    v = validate(validator, signed(client_ts=SLOT - 40 * MIN), closed=True)
     assert v.code is RejectCode.GATE_CLOSED
 
 
-def test_gate_clock_closes_slots_by_watermark_once_and_in_order():
-    clock = GateClock(CFG)
-    assert clock.open(SLOT + 15 * MIN) and clock.open(SLOT) and clock.open(SLOT)
-    assert clock.advance(SLOT - 16 * MIN) == []
-    assert clock.advance(SLOT - 15 * MIN) == [SLOT]  # gate closure of SLOT reached
-    assert clock.advance(SLOT - 20 * MIN) == []  # watermark never goes back
-    assert clock.watermark == SLOT - 15 * MIN
-    assert not clock.open(SLOT)  # already closed
-    assert clock.open_slots == [SLOT + 15 * MIN]
-    assert clock.advance(SLOT + 60 * MIN) == [SLOT + 15 * MIN]
-    assert clock.advance(SLOT + 90 * MIN) == []
+def test_gate_closes_at_the_clock_of_the_session_once_and_in_order():
+    """Gate closure of two sessions by ticks (a tick never goes back), with allowed lateness delaying it."""
+    for lateness in (0, 5 * MIN):
+        cfg = CFG.model_copy(update={"allowed_lateness_ms": lateness, "price_cap_micro_per_kwh": 1_000_000})
+        p, state = processor(cfg), MemoryState()
+        for slot in (SLOT + 15 * MIN, SLOT):
+            p.on_order(
+                fixture_order(cfg, 0, Side.BID, slot, SLOT - 60 * MIN),
+                SLOT - 59 * MIN,
+                state,
+                SLOT - 59 * MIN,
+            )
 
+        def cleared(now, p=p, state=state):
+            return [o.record["slot_start"] for o in p.on_tick(now, state) if o.schema == "ClearingResult"]
 
-def test_gate_clock_allowed_lateness_delays_closure():
-    clock = GateClock(CFG.model_copy(update={"allowed_lateness_ms": 5 * MIN}))
-    clock.open(SLOT)
-    assert clock.advance(SLOT - 15 * MIN) == []
-    assert clock.advance(SLOT - 10 * MIN) == [SLOT]
+        assert cleared(SLOT - 16 * MIN + lateness) == []
+        assert cleared(SLOT - 15 * MIN + lateness - 1) == []
+        assert cleared(SLOT - 15 * MIN + lateness) == [SLOT]  # gate closure of SLOT reached
+        assert cleared(SLOT - 20 * MIN) == [] and cleared(SLOT - 15 * MIN + lateness) == []
+        assert cleared(SLOT + 60 * MIN) == [SLOT + 15 * MIN]
+        assert cleared(SLOT + 90 * MIN) == []
 
 
 def test_orders_from_a_24_value_profile():

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 from streams.market.clearing import clear
 from streams.market.config import MarketConfig
 from streams.market.events import clearing_record, trades_of
-from streams.market.metering import MeterLedger
+from streams.market.metering import check_interval, metered_of, slot_interval_starts
 from streams.market.orders import BookOrder, Side
-from streams.market.participants import Participant
 from streams.market.settlement import POOL, Metered, money_micro, settle_session
 from streams.settlement.canonical import canonical_bytes
 
@@ -121,30 +120,19 @@ def test_amounts_always_sum_to_zero(orders, exports):
             assert d["delivered_wh"] <= d["traded_buy_wh"] + d["traded_sell_wh"]
 
 
-def test_meter_ledger_sums_latest_versions_over_the_slot():
-    p = Participant(participant_id="A1", prosumer_id="x", eth_address="0x" + "ab" * 20, meters=("M1", "M2"))
-    ledger = MeterLedger()
+def test_metered_energy_of_a_slot_sums_its_intervals_to_whole_wh():
+    now = SLOT + 2 * 3_600_000
     hourly = 3_600_000
-
-    def iv(dev, k, exp, version=1):
-        return {
-            "device_id": dev,
-            "interval_start": SLOT + k * 900_000,
-            "import_wh": 0.0,
-            "export_wh": exp,
-            "version": version,
-        }
-
-    for k in range(4):
-        ledger.add(iv("M1", k, 100.4))
-    for k in range(3):
-        ledger.add(iv("M2", k, 50.0))
-    assert not ledger.is_complete(p, SLOT, hourly)
-    assert ledger.is_complete(p, SLOT, 900_000)
-    ledger.add(iv("M2", 3, 10.0))
-    ledger.add(iv("M2", 3, 20.0, version=2))
-    assert not ledger.add(iv("M2", 3, 99.0, version=1))  # stale correction ignored
-    assert ledger.is_complete(p, SLOT, hourly)
-    assert ledger.metered(p, SLOT, hourly) == Metered(import_wh=0, export_wh=round(401.6 + 170.0))
-    ledger.add(iv("M1", 4, 999.0))  # next slot, not counted
-    assert ledger.metered(p, SLOT, hourly).export_wh == 572
+    starts = list(slot_interval_starts(SLOT, hourly))
+    assert starts == [SLOT + k * 900_000 for k in range(4)] and list(slot_interval_starts(SLOT, 900_000)) == [
+        SLOT
+    ]
+    recs = [{"device_id": "M1", "interval_start": s, "import_wh": 0.0, "export_wh": 100.4} for s in starts]
+    recs += [
+        {"device_id": "M2", "interval_start": s, "import_wh": 1.25, "export_wh": 50.0, "version": 2}
+        for s in starts
+    ]
+    intervals = [check_interval(r, now, now) for r in recs]
+    assert intervals[-1].version == 2 and intervals[0].version == 1
+    assert metered_of(intervals) == Metered(import_wh=5, export_wh=round(401.6 + 200.0))
+    assert metered_of([]) == Metered()

@@ -1,0 +1,105 @@
+"""The forecasts stage as a runtime processor: ``meter.intervals.15m.v1`` in, forecasts and accuracy out.
+
+Engine-independent (:class:`~edream.runtime.contract.StageProcessor`). Per prosumer it keeps one state value
+under ``f:<prosumer_id>`` (:mod:`streams.analytics.forecast_state`: the River models' learnt parameters, the
+last week of intervals, pending forecasts to score, accuracy sums, the prosumer's event-time watermark) and runs
+today's :class:`~streams.analytics.forecast_stream.ForecastStream` logic on it, restricted to that prosumer.
+
+Per record: decode; validate (:func:`streams.validation.interval.check_interval`, before anything learns or a
+watermark moves); check the message key is the prosumer id (the topic is keyed by ``prosumer_id``, so one
+prosumer's intervals, and therefore its state, stay on one partition); load the prosumer's state, learn, issue
+the horizons whose issue period the prosumer's watermark entered, score, store. Anything wrong raises, and the
+runtime dead-letters the record with the reason and leaves the state untouched.
+
+Event time is per prosumer. The hosted ForecastStream had one watermark over all prosumers: the first interval of
+a new slot, from whichever prosumer came first, issued forecasts for every prosumer, so the others' forecasts
+missed their own interval of that slot, the values depended on the interleaving of partitions (not
+reproducible on replay) and such state cannot be split over workers. Here a prosumer's forecasts are issued when
+its own interval enters a new issue period, so the output of a prosumer depends on its own intervals only and is
+exactly what the hosted ForecastStream produced for an input of that prosumer alone (same ids and values). A
+prosumer that stops reporting is not forecast any more (before, other prosumers' event time kept issuing its
+forecasts from stale data). Portfolio forecasts are not published (the hosted stage had no portfolio map
+either) and are not part of this stage.
+
+Ids are deterministic (``entity/property/granularity/issued_at`` and ``.../as_of``), so a replay after a crash
+repeats identical records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from edream.runtime.contract import Emit, KeyValueState, Record
+from edream.serde import Serde
+from streams.analytics.forecast_service import ForecastService
+from streams.analytics.forecast_state import decode, dump_stream, encode, load_stream
+from streams.analytics.forecast_stream import ForecastStream
+from streams.validation.fields import InvalidRecord
+from streams.validation.interval import check_interval
+from streams.validation.limits import Limits
+
+STATE_PREFIX = "f:"
+
+
+def state_key(prosumer_id: str) -> str:
+    return STATE_PREFIX + prosumer_id
+
+
+@dataclass(frozen=True)
+class ForecastTopics:
+    """The loaded topology's names of the stage's topics."""
+
+    intervals: str
+    forecasts: str
+    accuracy: str
+
+
+class ForecastProcessor:
+    """See the module docstring. ``clock``: wall clock in seconds (the bound of valid event times)."""
+
+    def __init__(
+        self,
+        serde: Serde,
+        topics: ForecastTopics,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+        model: str = "linear",
+    ):
+        self.serde, self.topics, self.limits, self.clock, self.model = serde, topics, limits, clock, model
+
+    def on_record(self, record: Record, state: KeyValueState) -> Iterable[Emit]:
+        name, rec = self.serde.decode(record.value, record.topic)
+        if name != "IntervalEnergy":
+            raise ValueError(f"{record.topic} carries IntervalEnergy records, got {name}")
+        errors = check_interval(rec, int(self.clock() * 1000), self.limits)
+        if errors:
+            raise InvalidRecord("IntervalEnergy", errors)
+        prosumer = rec["prosumer_id"]
+        if record.key != prosumer.encode():
+            raise ValueError(
+                f"message key {record.key!r} is not the record's prosumer_id {prosumer!r} "
+                f"({record.topic} must be keyed by prosumer_id so a prosumer's state stays on one partition)"
+            )
+        key = state_key(prosumer)
+        old = state.get(key)
+        stream = self._stream(old, prosumer)
+        out = stream.on_interval(rec)
+        new = encode(dump_stream(stream, prosumer))
+        if new != old:
+            state.set(key, new)
+        return [Emit(topic, k, v) for topic, k, v in out]
+
+    def on_tick(self, now_ms: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
+        return ()  # forecasts follow each prosumer's event time, not the wall clock
+
+    def _stream(self, blob: bytes | None, prosumer: str) -> ForecastStream:
+        if blob is None:
+            return ForecastStream(
+                self.serde,
+                ForecastService(model=self.model),
+                forecast_topic=self.topics.forecasts,
+                accuracy_topic=self.topics.accuracy,
+            )
+        return load_stream(decode(blob), prosumer, self.serde, self.topics.forecasts, self.topics.accuracy)
