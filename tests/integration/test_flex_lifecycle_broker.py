@@ -6,9 +6,13 @@ settlements hand-computed. Then the stages restart with their local state delete
 the re-sent request is a duplicate and nothing is re-emitted. With 2 workers per stage the same offers, orders,
 deviations and settlements (ids and values) come out as with 1.
 
-The simulated devices run in lock-step with the stages: before each 15-s reading step, both stages have consumed
-everything sent to them and everything they sent each other (readings, allocations, statuses, shortfalls), and the
-devices read the latest order revision, so the run is deterministic.
+The simulated devices run in lock-step with the stages where the order can change under them: around the
+deviators' stop, before each 15-s reading step both stages have consumed everything sent to them and everything they
+sent each other (readings, allocations, statuses, shortfalls), and the devices read the latest order revision, so
+the run is deterministic. Elsewhere readings go in batches of up to 4 minutes of event time. The stages' simulated
+wall clock moves only at those settle points, to the last reading they have processed: slots close on event time
+(the readings' own timestamps), never because a wall clock jumped ahead of readings still in flight (the last slot
+closes on the wall clock once every reading is processed).
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STEP_MS = 15_000
 STOP_AT = T0 + 180_000
+#: steps sent in lock-step: the deviators stop, their shortfalls show within 2 readings, the re-dispatched revisions
+#: must drive the devices from the next step on
+LOCK_STEP = range(STOP_AT, STOP_AT + 6 * STEP_MS, STEP_MS)
+#: event time sent ahead of the stages' wall clock between settle points (readings may be 5 min ahead of it)
+BATCH_MS = 240_000
 DEVIATORS = {pid(i) for i in range(5)}
 END = T0 + 4 * SLOT_MS
 NOW = T0 - 3_600_000
@@ -62,7 +71,7 @@ def run_lifecycle(
     names, topology = flex_topics(unique_topic, bootstrap)
     serde = Serde(settings)
     wall = {"now": NOW}
-    clock = lambda: wall["now"]  # noqa: E731 - the stages' wall clock: it follows the readings as they are sent
+    clock = lambda: wall["now"]  # noqa: E731 - the stages' wall clock: the last reading they have processed
     prod = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     sent = {"requests": 0, "readings": 0, "enrolments": 0}
 
@@ -104,7 +113,6 @@ def run_lifecycle(
         return {s: stages.events_in(s) for s in ("flex", "flex-prosumers")}
 
     def reading(p: str, ts: int, kw: float, seq: int) -> None:
-        wall["now"] = max(wall["now"], ts)
         send(
             "meter.readings.raw.v1",
             "Measurement",
@@ -121,6 +129,7 @@ def run_lifecycle(
         for i in range(50):  # an hour before delivery every prosumer meters its 5 kW: the METERED outlook
             reading(pid(i), NOW, 5.0, i)
         settle(expected, consumed, timeout=180)
+        start = time.monotonic()
         request("garbage", b"not avro at all")  # -> dead letter, nothing else
         bad = signed(
             dataclasses.replace(reduce_request(request_id="req-bad"), slots=(RequestSlot(T0, -5.0),))
@@ -145,11 +154,27 @@ def run_lifecycle(
             settle(expected, consumed)
             return FlexOrder.from_avro(max(follow["flex.orders.v1"].records, key=lambda r: r["revision"]))
 
+        held = {"order": latest_order(), "steps": 0, "settles": 0}
+        wall["now"] = T0 - STEP_MS
+
+        def order_for_step() -> FlexOrder:
+            """The order the devices follow in the next step (the Devices call this once per step, in order):
+            settled in lock-step or when a batch is full; the wall clock then moves to the last reading sent."""
+            ts = T0 + held["steps"] * STEP_MS
+            held["steps"] += 1
+            if ts in LOCK_STEP or ts - wall["now"] > BATCH_MS:
+                held["order"], held["settles"] = latest_order(), held["settles"] + 1
+                wall["now"] = max(wall["now"], ts - STEP_MS)
+            return held["order"]
+
         devices = Devices([pid(i) for i in range(50)], stoppers(DEVIATORS, STOP_AT))
-        for seq, (p, ts, kw) in enumerate(devices.readings(latest_order, T0, END, STEP_MS), start=100):
+        for seq, (p, ts, kw) in enumerate(devices.readings(order_for_step, T0, END, STEP_MS), start=100):
             reading(p, ts, kw, seq)
-        wall["now"] = END + 180_000  # the prosumers' ticks close the last slot (2 min after its end)
         final_order = latest_order()
+        wall["now"] = END + 180_000  # every reading processed: the prosumers' ticks close the last slot
+        print(
+            f"{held['steps']} reading steps, {held['settles']} settle points: {time.monotonic() - start:.1f} s"
+        )
         settlements = follow["settlement.flex.v1"]
         wait_until(lambda: settlements.poll() >= len(final_order.allocations), 120, "settlements")
         settle(expected, consumed)
@@ -207,6 +232,9 @@ def run_lifecycle(
     # p00: the half steps at start and stop cancel: 3 kW for 180 s = 150 Wh, 600 Wh short
     assert (by[("p00", T0)]["quantity_wh"], by[("p00", T0)]["amount_micro"]) == (150, -270_000)
     assert by[("p20", T0 + SLOT_MS)]["amount_micro"] == 135_000
+    # p10 delivers its 3 kW for the whole of slots 1-3: 750 Wh each, the last slot included (closed on the wall
+    # clock only once its last reading, at its end, was processed)
+    assert [by[("p10", T0 + k * SLOT_MS)]["quantity_wh"] for k in range(4)] == [744, 750, 750, 750]
     finals = [d for d in devs if d["kind"] == "FINAL"]
     assert {d["prosumer_id"] for d in finals if d["verdict"] != "WITHIN"} == DEVIATORS
 
@@ -240,7 +268,7 @@ def run_lifecycle(
     return outputs
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("workers", [1, 2])
 def test_flex_lifecycle_on_broker_and_chdb(
     workers, kafka_bootstrap, unique_topic, test_settings, chdb_client, unique_table
