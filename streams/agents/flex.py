@@ -1,44 +1,92 @@
-"""Topology agent ``flex``: enrolments, the DSO registry, signed DSO requests, readings, baselines and forecasts -> offers, orders,
-deviations, settlements, rejections and device set-points.
+"""Topology agent ``flex`` (runtime stage ``flex``): the per-area flexibility desk. Signed DSO requests, the DSO and
+enrolment registries, baselines, forecasts, per-prosumer status and projected shortfalls -> offers, orders (with
+re-dispatch revisions), rejections and per-prosumer allocations for the ``flex-prosumers`` stage.
 
-Hosts :class:`~streams.flex.service.FlexStream` on a :class:`~streams.stateful_loop.StatefulLoop`: state is
-snapshotted under ``<EDREAM_DATA_DIR>/state/`` and restored on restart, the compacted registry is re-read from the
-beginning on every start, and the slot outlook is the :class:`~streams.flex.outlook.OutlookBook` fed from
-``baseline.15m.v1``, ``forecast.profiles.v1`` and the readings.
+Every input but the enrolments is re-keyed by congestion area (:mod:`streams.flex.area_stage`): requests and status
+records name their area; baselines, forecasts and deviations name a prosumer, whose area comes from the enrolment
+view (a record of a prosumer that is not enrolled, a portfolio forecast or a deviation that is not a PROJECTED
+SHORTFALL is dropped before the repartition hop). An undecodable record reaches the processor unread and is
+dead-lettered there with the reason.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
-from streams.agents.runtime import host_stateful, topics
-from streams.app import AgentContext
+from edream.settings import Settings
+from streams.hosting import topic_names
+
+STAGE = "flex"
 
 
-def register(app: Any, ctx: AgentContext) -> None:
-    from streams.flex.desk import FlexDesk
-    from streams.flex.dsos import TOPIC_DSOS
-    from streams.flex.enrolment import Registry
-    from streams.flex.outlook import OutlookBook
-    from streams.flex.service import CAUGHT_UP_SLACK, INPUT_TOPICS, TOPIC_ENROLMENTS, FlexStream
+def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageSpec:
+    """The stage; ``processor_options`` go to :class:`~streams.flex.area_stage.FlexAreaProcessor` (tests:
+    ``clock``, ``params``)."""
+    from streams.flex.area_stage import (
+        INPUTS,
+        OUTPUTS,
+        TOPIC_BASELINES,
+        TOPIC_DEVIATIONS,
+        TOPIC_DSOS,
+        TOPIC_ENROLMENTS,
+        TOPIC_FORECASTS,
+        TOPIC_REQUESTS,
+        TOPIC_STATUS,
+        FlexAreaProcessor,
+    )
+    from streams.flex.dso_view import DsoView
+    from streams.flex.enrolled import EnrolledRegistry, StageEnrolment
+    from streams.flex.outlook import CONSUMPTION, PRODUCTION
 
-    names = topics(ctx)
+    names = topic_names(topology)
+    serde = Serde(settings)
+    shared = StageEnrolment()
 
-    def make(serde: Serde, blob: bytes | None) -> FlexStream:
-        if blob:
-            desk = FlexStream.restore_desk(blob)
-        else:
-            registry = Registry()
-            desk = FlexDesk(registry, OutlookBook(registry))
-        return FlexStream(serde, desk, names)
+    def keys(area: str | None) -> list[bytes]:
+        return [area.encode()] if area else []
 
-    host_stateful(
-        app,
-        ctx,
-        "flex",
-        INPUT_TOPICS,
-        make,
-        replay_from_start=(TOPIC_ENROLMENTS, TOPIC_DSOS),
-        caught_up_slack=CAUGHT_UP_SLACK,
+    def request_area(value: bytes) -> list[bytes]:
+        return keys(serde.decode(value)[1]["area_id"])
+
+    def status_area(value: bytes) -> list[bytes]:
+        return keys(serde.decode(value)[1]["area_id"])
+
+    def baseline_area(value: bytes) -> list[bytes]:
+        return keys(shared.area_of(serde.decode(value)[1]["prosumer_id"]))
+
+    def forecast_area(value: bytes) -> list[bytes]:
+        rec = serde.decode(value)[1]
+        if rec.get("entity_kind") != "PROSUMER" or rec.get("property") not in (CONSUMPTION, PRODUCTION):
+            return []
+        return keys(shared.area_of(rec["entity_id"]))
+
+    def shortfall_area(value: bytes) -> list[bytes]:
+        rec = serde.decode(value)[1]
+        if rec.get("kind") != "PROJECTED" or rec.get("verdict") != "SHORTFALL":
+            return []
+        return keys(shared.area_of(rec["prosumer_id"]))
+
+    def make(views: dict[str, View]) -> FlexAreaProcessor:
+        shared.enrolled = EnrolledRegistry(views.get(names[TOPIC_ENROLMENTS]), serde)
+        dsos = DsoView(views.get(names[TOPIC_DSOS]), serde)
+        return FlexAreaProcessor(serde, shared.enrolled, dsos, names, **processor_options)
+
+    rekey = {
+        TOPIC_REQUESTS: request_area,
+        TOPIC_BASELINES: baseline_area,
+        TOPIC_FORECASTS: forecast_area,
+        TOPIC_STATUS: status_area,
+        TOPIC_DEVIATIONS: shortfall_area,
+    }
+    return StageSpec(
+        STAGE,
+        inputs=tuple(names[t] for t in INPUTS),
+        outputs=tuple(names[t] for t in OUTPUTS),
+        make=make,
+        rekey={names[t]: fn for t, fn in rekey.items()},
+        views=(names[TOPIC_ENROLMENTS], names[TOPIC_DSOS]),
+        tick_ms=1000,
+        description="flex per area: offers, orders, re-dispatch, allocations to the per-prosumer stage",
     )

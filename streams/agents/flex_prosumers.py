@@ -15,7 +15,6 @@ from typing import Any
 from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.app import AgentContext
 from streams.hosting import topic_names
 
 log = logging.getLogger(__name__)
@@ -23,22 +22,11 @@ STAGE = "flex-prosumers"
 TOPIC_ENROLMENTS = "flex.enrolments.v1"
 
 
-class _Enrolment:
-    """The stage's enrolled registry, shared by the re-key function and the processor of one process (set when
-    the runtime builds the processor from the views, before the first record)."""
-
-    def __init__(self) -> None:
-        self.registry: Any = None
-
-    def enrolled(self, prosumer_id: str) -> bool:
-        return self.registry is not None and self.registry.get(prosumer_id) is not None
-
-
 def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageSpec:
     """The stage; ``processor_options`` go to :class:`~streams.flex.prosumer_stage.FlexProsumerProcessor` (tests:
     ``clock``, ``params``)."""
     from streams.flex.desk import TOPIC_COMMANDS, TOPIC_DEVIATIONS, TOPIC_SETTLEMENTS
-    from streams.flex.enrolled import EnrolledRegistry
+    from streams.flex.enrolled import EnrolledRegistry, StageEnrolment
     from streams.flex.prosumer_stage import (
         TOPIC_ALLOCATIONS,
         TOPIC_READINGS,
@@ -49,15 +37,15 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
 
     names = topic_names(topology)
     serde = Serde(settings)
-    shared = _Enrolment()
+    shared = StageEnrolment()
 
     def rekey_reading(value: bytes) -> list[bytes]:
         pid = net_power_prosumer(value, serde)
-        return [pid.encode()] if pid is not None and shared.enrolled(pid) else []
+        return [pid.encode()] if pid is not None and shared.get(pid) is not None else []
 
     def make(views: dict[str, View]) -> FlexProsumerProcessor:
-        shared.registry = EnrolledRegistry(views.get(names[TOPIC_ENROLMENTS]), serde)
-        return FlexProsumerProcessor(serde, shared.registry, names, **processor_options)
+        shared.enrolled = EnrolledRegistry(views.get(names[TOPIC_ENROLMENTS]), serde)
+        return FlexProsumerProcessor(serde, shared.enrolled, names, **processor_options)
 
     return StageSpec(
         STAGE,
@@ -69,8 +57,3 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
         tick_ms=1000,
         description="flex per prosumer: verification, settlement, set-points, status for the area desk",
     )
-
-
-def register(app: Any, ctx: AgentContext) -> None:
-    """Nothing to host on the Faust worker: this stage runs only on the stream runtime (:func:`stage`)."""
-    log.debug("flex_prosumers runs on the stream runtime (stage %s)", STAGE)

@@ -1,9 +1,9 @@
-"""``edream flex``: submit DSO flexibility requests, follow orders, run the flex service or a simulation."""
+"""``edream flex``: submit DSO flexibility requests, follow orders, run a simulation. The desk itself runs as the
+runtime stages ``flex`` and ``flex-prosumers`` (``edream stage run NAME``, started by ``edream run``/``edream worker``)."""
 
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,52 +269,6 @@ def status(
     if result is None:
         raise _fail(f"no order {order_id} on flex.orders.v1")
     typer.echo(json.dumps(result, sort_keys=True))
-
-
-@app.command()
-def serve(
-    prosumers: Annotated[
-        int,
-        typer.Option(
-            help="preload a simulated portfolio of this size (p00.. in area terni-1, flat 5 kW outlook); "
-            "0 = enrolments from flex.enrolments.v1 with the baseline/forecast/metered outlook"
-        ),
-    ] = 0,
-    auto_accept: Annotated[
-        bool, typer.Option(help="accept every feasible offer (stands in for the DSO)")
-    ] = True,
-    group: Annotated[str, typer.Option(help="consumer group (state file <data dir>/state/<group>.pkl)")] = (
-        "edream-flex-serve"
-    ),
-) -> None:
-    """Run a standalone flex desk on the platform's broker until Ctrl-C (``edream run`` already hosts one)."""
-    from streams.agents.runtime import state_dir
-    from streams.flex.desk import FlexDesk
-    from streams.flex.enrolment import Registry
-    from streams.flex.outlook import OutlookBook
-    from streams.flex.service import FlexService
-    from streams.flex.sim import flat_outlook, portfolio
-
-    settings, bootstrap = _bootstrap()
-    if prosumers:
-        desk = FlexDesk(portfolio(prosumers), flat_outlook)  # DSOs from flex.dsos.v1 only
-    else:
-        registry = Registry()
-        desk = FlexDesk(registry, OutlookBook(registry))
-    svc = FlexService(
-        desk,
-        settings,
-        bootstrap,
-        group_id=group,
-        state_file=state_dir(settings) / f"{group}.pkl",
-        auto_accept=auto_accept,
-    )
-    stop = threading.Event()
-    try:
-        svc.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
-    typer.echo(json.dumps({"handled": svc.handled, "emitted": svc.emitted}, sort_keys=True))
 
 
 @app.command()

@@ -11,16 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from streams.flex.authentication import authenticate
 from streams.flex.commands import CommandPlanner, DeviceCommand
+from streams.flex.decisions import offer_for, order_for, redispatched
 from streams.flex.dsos import DsoRegistry
 from streams.flex.enrolment import ProsumerRecord, Registry
-from streams.flex.offers import FlexOffer, OfferParams, OutlookFn, build_offer
-from streams.flex.orders import FlexOrder, create_order
-from streams.flex.redispatch import plan_redispatch
+from streams.flex.offers import FlexOffer, OfferParams, OutlookFn
+from streams.flex.orders import FlexOrder
 from streams.flex.requests import FlexRequest
 from streams.flex.settlement import FlexSettlement, settle
-from streams.flex.validation import Code, Issue, Rejection, rejection, validate_acceptance, validate_request
+from streams.flex.validation import Code, Issue, Rejection, rejection
 from streams.flex.verification import DeviationEvent, VerificationEngine
 from streams.outputs import Out
 
@@ -95,16 +94,21 @@ class FlexDesk:
     def submit(self, req: FlexRequest, now: int) -> list[Out]:
         """Offer for a DSO request. A request not signed by its registered DSO is rejected (UNSIGNED_REQUEST,
         UNKNOWN_DSO, BAD_SIGNATURE) before its content is looked at, and leaves no trace in the desk."""
-        denied = authenticate(req, self.dsos)
-        if denied is not None:
-            return [out_of(rejection("FlexRequest", req.request_id, [denied], now, req.dso_id))]
-        issues = validate_request(req, now, self.registry, self.busy_area_slots(), self.requests.keys())
-        if issues:
-            return [out_of(rejection("FlexRequest", req.request_id, issues, now, req.dso_id))]
+        result = offer_for(
+            req,
+            now,
+            self.dsos,
+            self.registry,
+            self.busy_area_slots(),
+            self.requests.keys(),
+            self.outlook,
+            self.params,
+        )
+        if isinstance(result, Rejection):
+            return [out_of(result)]
         self.requests[req.request_id] = req
-        offer = build_offer(req, self.registry.in_area(req.area_id), self.outlook, now, self.params)
-        self.offers[offer.offer_id] = offer
-        return [out_of(offer)]
+        self.offers[result.offer_id] = result
+        return [out_of(result)]
 
     def accept(self, offer_id: str, now: int) -> list[Out]:
         offer = self.offers.get(offer_id)
@@ -113,15 +117,12 @@ class FlexDesk:
                 out_of(rejection("FlexOffer", offer_id, [Issue(Code.UNKNOWN_OFFER, "no such offer")], now))
             ]
         req = self.requests[offer.request_id]
-        issues = validate_acceptance(
-            offer, now, self.registry, self.committed().keys(), min(req.slot_starts())
-        )
-        if issues:
-            return [out_of(rejection("FlexOffer", offer_id, issues, now))]
-        order = create_order(offer, req, self.outlook, now)
-        self.orders[order.order_id] = order
-        self.engine.apply_order(order, now)
-        return [out_of(order)]
+        result = order_for(offer, req, now, self.registry, self.committed().keys(), self.outlook)
+        if isinstance(result, Rejection):
+            return [out_of(result)]
+        self.orders[result.order_id] = result
+        self.engine.apply_order(result, now)
+        return [out_of(result)]
 
     # -- delivery -------------------------------------------------------------------------------------------
     def on_reading(self, prosumer_id: str, ts: int, kw: float) -> list[Out]:
@@ -202,26 +203,23 @@ class FlexDesk:
             return []
         released.add(ev.prosumer_id)
         order = self.orders[ev.order_id]
-        req = self.requests[order.request_id]
-        # only the new deviator's allocations move; earlier deviators were already released
-        only_new = {ev.prosumer_id: ev.delivered_kw}
         committed = self.committed()
-        plan = plan_redispatch(
+        amended = redispatched(
+            ev,
             order,
-            req,
-            only_new,
-            now,
-            [r for r in self.registry.in_area(req.area_id) if r.prosumer_id not in released],
+            self.requests[order.request_id],
+            released,
+            self.registry.in_area(self.requests[order.request_id].area_id),
             self.outlook,
             lambda pid, t: committed.get((pid, t), 0.0),
             self.params,
             self.engine.delivered_avg_kw,
         )
-        if plan is None:
+        if amended is None:
             return []
-        self.orders[order.order_id] = plan.order
-        self.engine.apply_order(plan.order, now)
-        return [out_of(plan.order)]
+        self.orders[order.order_id] = amended
+        self.engine.apply_order(amended, now)
+        return [out_of(amended)]
 
     # -- queries ----------------------------------------------------------------------------------------------
     def status(self, order_id: str) -> dict[str, Any]:

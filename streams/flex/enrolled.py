@@ -64,3 +64,18 @@ class EnrolledRegistry:
 
     def get(self, prosumer_id: str) -> ProsumerRecord | None:
         return self.refresh().get(prosumer_id)
+
+
+class StageEnrolment:
+    """The enrolled registry of one stage process, shared by its re-key functions and its processor: set when the
+    runtime builds the processor from the views (before the first record); until then nobody is enrolled."""
+
+    def __init__(self) -> None:
+        self.enrolled: EnrolledRegistry | None = None
+
+    def get(self, prosumer_id: str) -> ProsumerRecord | None:
+        return None if self.enrolled is None else self.enrolled.get(prosumer_id)
+
+    def area_of(self, prosumer_id: str) -> str | None:
+        rec = self.get(prosumer_id)
+        return None if rec is None else rec.area_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
@@ -138,3 +139,41 @@ class Devices:
 
 def stoppers(ids: Collection[str], at: int) -> dict[str, int]:
     return dict.fromkeys(ids, at)
+
+
+class StaticView:
+    """A registry view (:class:`~edream.runtime.contract.View`) over fixed bytes, for processors without a broker."""
+
+    def __init__(self, items: dict[bytes, bytes]):
+        self.data, self.version = dict(items), 1
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return list(self.data.items())
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """A new record (None: a tombstone); moves the version as a followed topic does."""
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        self.version += 1
+
+
+def enrolment_view(registry: Registry, serde: Any, updated_at: int = T0 - 86_400_000) -> StaticView:
+    """The FlexEnrolment records of ``registry`` as the ``flex.enrolments.v1`` view."""
+    from streams.flex.enrolment import enrolment_event
+
+    return StaticView(
+        {
+            r.prosumer_id.encode(): serde.encode("FlexEnrolment", enrolment_event(r, updated_at))
+            for r in registry.records.values()
+        }
+    )
+
+
+def dso_view(serde: Any) -> StaticView:
+    """The simulated DSO as the ``flex.dsos.v1`` view."""
+    return StaticView({SIM_DSO_ID.encode(): serde.encode("FlexDso", sim_dso().to_avro())})

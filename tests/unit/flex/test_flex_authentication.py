@@ -8,16 +8,17 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from edream.serde import DecodeError, Serde
+from edream.serde import Serde
 from streams.flex.desk import FlexDesk
+from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry, DsoRegistryError, dso_from_record, load_dso_file
 from streams.flex.requests import FlexRequest, RequestSlot
-from streams.flex.service import FlexStream
 from streams.flex.signing import request_signer, sign_request
 from streams.flex.sim import (
     SIM_DSO_ID,
     SLOT_MS,
     T0,
+    dso_view,
     flat_outlook,
     portfolio,
     reduce_request,
@@ -119,14 +120,19 @@ def test_an_unsigned_record_of_the_previous_contract_decodes_with_signature_none
     assert FlexRequest.from_avro(rec).signature is None
 
 
-def test_the_stream_registers_dsos_and_dead_letters_a_malformed_registry_record():
+def test_the_stage_view_registers_dsos_follows_revocation_and_ignores_a_malformed_record():
     serde = Serde()
-    stream = FlexStream(serde, FlexDesk(portfolio(3), flat_outlook), clock=lambda: NOW)
-    stream.handle("flex.dsos.v1", None, serde.encode("FlexDso", sim_dso().to_avro(), "flex.dsos.v1"), 0)
-    assert stream.desk.dsos.active(SIM_DSO_ID) == sim_dso()
+    view = dso_view(serde)
+    dsos = DsoView(view, serde)
+    assert dsos.refresh().active(SIM_DSO_ID) == sim_dso()
     bad = sim_dso().to_avro() | {"dso_id": "dso-x", "eth_address": "0x12"}
-    with pytest.raises(DecodeError, match="FlexDso 'dso-x': field 'eth_address'"):
-        stream.handle("flex.dsos.v1", None, serde.encode("FlexDso", bad, "flex.dsos.v1"), 0)
+    view.put(b"dso-x", serde.encode("FlexDso", bad))  # logged and ignored: dso-x stays unknown
+    assert dsos.refresh().active("dso-x") is None and dsos.refresh().active(SIM_DSO_ID) == sim_dso()
+    revoked = sim_dso().model_copy(update={"active": False, "updated_at": 10})
+    view.put(SIM_DSO_ID.encode(), serde.encode("FlexDso", revoked.to_avro()))
+    assert dsos.refresh().active(SIM_DSO_ID) is None
+    view.put(SIM_DSO_ID.encode(), serde.encode("FlexDso", sim_dso().to_avro()))  # older: cannot re-activate
+    assert dsos.refresh().active(SIM_DSO_ID) is None
 
 
 def test_dso_record_round_trip():

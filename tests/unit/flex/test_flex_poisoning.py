@@ -1,9 +1,10 @@
-"""Poisoning cases of issue 14 on the flex stage's entry point (:class:`FlexStream`), without a broker.
+"""Poisoning cases of issue 14 on the flex stages' processors (per prosumer: readings; per area: requests and
+enrolments), without a broker.
 
 Each failed on the code before validation at the door: a reading stamped in 2100 settled every open slot, a NaN
 reading crashed the stage, a request created ten years ahead or with a slot in 2100 or asking for 1e12 kW was
-offered (and dispatched). Now readings outside their contract are dead-lettered (``DecodeError`` for the loop)
-before they reach any state, and the requests get a Rejection while nothing is offered or dispatched.
+offered (and dispatched). Now readings outside their contract raise ``DecodeError`` (the runtime dead-letters the
+record) before they reach any state, and the requests get a Rejection while nothing is offered or dispatched.
 """
 
 from __future__ import annotations
@@ -15,17 +16,34 @@ import math
 import pytest
 
 from edream.measurements import power_reading
+from edream.runtime.contract import Record
+from edream.runtime.state import MemoryState
 from edream.serde import DecodeError, Serde
+from streams.flex.allocations import allocation_outs
+from streams.flex.area_stage import FlexAreaProcessor
 from streams.flex.desk import FlexDesk
+from streams.flex.dso_view import DsoView
+from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import CurtailableLoad, enrolment_event
+from streams.flex.prosumer_stage import FlexProsumerProcessor
 from streams.flex.requests import RequestSlot
-from streams.flex.service import TOPIC_ENROLMENTS, TOPIC_READINGS, TOPIC_REQUESTS, FlexStream
-from streams.flex.sim import T0, flat_outlook, portfolio, prosumer, reduce_request, signed, sim_dsos
+from streams.flex.sim import (
+    T0,
+    dso_view,
+    enrolment_view,
+    flat_outlook,
+    portfolio,
+    prosumer,
+    reduce_request,
+    signed,
+    sim_dsos,
+)
 
 SERDE = Serde()
 NOW = T0 - 3_600_000
 YEAR_MS = 365 * 86_400_000
 Y2100 = 4_102_444_800_000  # 2100-01-01T00:00Z, on the 15-min grid
+READINGS, REQUESTS, ENROLMENTS = "meter.readings.raw.v1", "flex.requests.v1", "flex.enrolments.v1"
 
 
 class Clock:
@@ -38,15 +56,23 @@ class Clock:
         return self.now
 
 
-def stream_with_active_order() -> tuple[FlexStream, Clock]:
-    """A flex stage with one accepted 4-slot order from T0; the wall clock is in its first slot."""
-    clock = Clock(NOW)
-    stream = FlexStream(SERDE, FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos()), clock=clock)
-    stream.handle(TOPIC_REQUESTS, None, SERDE.encode("FlexRequest", reduce_request(kw=5.0).to_avro()), NOW)
-    names = [SERDE.decode(v)[0] for _, _, v in stream.tick(NOW)]
-    assert names == ["FlexOffer", "FlexOrder"]
-    clock.now = T0 + 60_000
-    return stream, clock
+def record(topic: str, value: bytes) -> Record:
+    return Record(topic, 0, 0, None, value, NOW)
+
+
+def prosumers_with_active_order() -> tuple[FlexProsumerProcessor, MemoryState, Clock]:
+    """The per-prosumer stage holding one accepted 4-slot order from T0; the wall clock is in its first slot."""
+    desk = FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos())
+    [offer] = desk.submit(reduce_request(kw=5.0), NOW)
+    [order] = desk.accept(offer.record["offer_id"], NOW)
+    clock = Clock(T0 + 60_000)
+    proc = FlexProsumerProcessor(
+        SERDE, EnrolledRegistry(enrolment_view(portfolio(5), SERDE), SERDE), {}, clock=clock
+    )
+    state = MemoryState()
+    for out in allocation_outs(desk.orders[order.record["order_id"]]):
+        proc.on_record(record("flex.allocations.v1", SERDE.encode(out.schema, out.record)), state)
+    return proc, state, clock
 
 
 def reading(prosumer_id: str, ts: int, watts: float) -> bytes:
@@ -56,43 +82,45 @@ def reading(prosumer_id: str, ts: int, watts: float) -> bytes:
 
 
 def test_reading_stamped_in_2100_is_dead_lettered_and_settles_nothing():
-    stream, clock = stream_with_active_order()
-    open_before = stream.desk.engine.open_tracks
-    assert open_before > 0
+    proc, state, clock = prosumers_with_active_order()
+    before = dict(state.data)
     with pytest.raises(DecodeError, match="ts"):
-        stream.handle(TOPIC_READINGS, None, reading("p00", Y2100, 2000.0), clock.now)
-    assert stream.desk.engine.open_tracks == open_before
-    assert not stream.desk.settlements and not stream.desk.deviations
+        proc.on_record(record(READINGS, reading("p00", Y2100, 2000.0)), state)
+    assert state.data == before
     # processing continues: a reading of now is used, and the slot timer of the wall clock settles nothing yet
-    out = stream.handle(TOPIC_READINGS, None, reading("p00", clock.now, 2000.0), clock.now)
-    out += stream.tick(clock.now)
-    assert "Settlement" not in [SERDE.decode(v)[0] for _, _, v in out]
-    assert stream.desk.engine.open_tracks == open_before
+    out = proc.on_record(record(READINGS, reading("p00", clock.now, 2000.0)), state)
+    out += proc.on_tick(clock.now, 0, state)
+    assert "Settlement" not in [SERDE.decode(e.value)[0] for e in out]
 
 
 @pytest.mark.parametrize("watts", [math.nan, math.inf, -math.inf, 1e15])
 def test_non_finite_or_absurd_reading_is_dead_lettered_not_a_crash(watts):
-    stream, clock = stream_with_active_order()
+    proc, state, clock = prosumers_with_active_order()
+    before = dict(state.data)
     with pytest.raises(DecodeError, match="value"):
-        stream.handle(TOPIC_READINGS, None, reading("p00", clock.now, watts), clock.now)
-    assert (
-        stream.handle(TOPIC_READINGS, None, reading("p00", clock.now + 5000, 2000.0), clock.now) is not None
-    )
+        proc.on_record(record(READINGS, reading("p00", clock.now, watts)), state)
+    assert state.data == before
+    assert proc.on_record(record(READINGS, reading("p00", clock.now + 5000, 2000.0)), state) is not None
 
 
 def test_reading_with_an_absurd_id_is_dead_lettered():
-    stream, clock = stream_with_active_order()
+    proc, state, clock = prosumers_with_active_order()
     rec = power_reading("m" * 2000, clock.now, 2000.0, prosumer_id="p00")
     with pytest.raises(DecodeError, match="device_id"):
-        stream.handle(TOPIC_READINGS, None, SERDE.encode("Measurement", rec), clock.now)
+        proc.on_record(record(READINGS, SERDE.encode("Measurement", rec)), state)
+
+
+def area(n: int = 5) -> FlexAreaProcessor:
+    enrolled = EnrolledRegistry(enrolment_view(portfolio(n), SERDE), SERDE)
+    return FlexAreaProcessor(SERDE, enrolled, DsoView(dso_view(SERDE), SERDE), {}, clock=lambda: NOW)
 
 
 def submitted(req) -> list[tuple[str, dict]]:
-    """Submit ``req`` at NOW through the stream; the decoded outputs of the next tick."""
-    stream = FlexStream(SERDE, FlexDesk(portfolio(5), flat_outlook, dsos=sim_dsos()), clock=lambda: NOW)
-    stream.handle(TOPIC_REQUESTS, None, SERDE.encode("FlexRequest", req.to_avro()), NOW)
-    out = [SERDE.decode(v) for _, _, v in stream.tick(NOW)]
-    assert not stream.desk.orders and not stream.desk.offers
+    """Submit ``req`` at NOW to the area desk; the decoded outputs of the next tick (nothing offered or kept)."""
+    proc, state = area(), MemoryState()
+    proc.on_record(record(REQUESTS, SERDE.encode("FlexRequest", req.to_avro())), state)
+    out = [SERDE.decode(e.value) for e in proc.on_tick(NOW, 0, state)]
+    assert not [k for k in state.data if k[:2] in ("r:", "f:", "o:", "a:")]
     return out
 
 
@@ -135,8 +163,10 @@ def enrolment_bytes(asset: CurtailableLoad) -> bytes:
     ],
 )
 def test_enrolment_with_unbounded_values_is_rejected_and_not_registered(asset):
-    stream = FlexStream(SERDE, FlexDesk(portfolio(0), flat_outlook, dsos=sim_dsos()), clock=lambda: NOW)
-    out = stream.handle(TOPIC_ENROLMENTS, None, enrolment_bytes(asset), NOW)
-    [(name, rej)] = [SERDE.decode(v) for _, _, v in out]
+    value = enrolment_bytes(asset)
+    [emit] = area(0).on_record(Record(ENROLMENTS, 0, 0, b"p07", value, NOW), MemoryState())
+    name, rej = SERDE.decode(emit.value)
     assert name == "Rejection" and rej["code"] == "INVALID_ENROLMENT" and rej["reason"]
-    assert "p07" not in stream.desk.registry
+    view = enrolment_view(portfolio(0), SERDE)
+    view.put(b"p07", value)
+    assert EnrolledRegistry(view, SERDE).get("p07") is None

@@ -1,0 +1,314 @@
+"""The per-area half of the flex desk on the stream runtime (stage ``flex``): DSO requests -> offers -> orders,
+re-dispatch of projected shortfalls, and each order revision cut into per-prosumer allocations for the
+per-prosumer stage (:mod:`streams.flex.prosumer_stage`).
+
+A congestion area is the unit of a DSO request, of its offer (the optimiser picks among the area's prosumers) and
+of re-dispatch (the area's other prosumers cover a deviator's shortfall), so the state key is ``area_id``. Inputs,
+all keyed (or re-keyed by :mod:`streams.agents.flex`) by area:
+
+* ``flex.requests.v1``: decoded (undecodable: dead letter) and queued in ``pending``; offered on the partition's
+  next tick, so the offer sees the baselines, forecasts and statuses already consumed. Then, against the wall
+  clock: authentication with the DSO registry view ``flex.dsos.v1``, bounds and business rules, offer, and (with
+  ``auto_accept``, standing in for the DSO's acceptance) the order (:mod:`streams.flex.decisions`);
+* ``baseline.15m.v1``, ``forecast.profiles.v1`` (re-keyed to the prosumer's area through the enrolment view) and
+  ``flex.prosumer.status.v1`` (metered kW, delivery so far): the per-prosumer outlook summaries of
+  :mod:`streams.flex.area_outlook`;
+* ``flex.deviations.v1`` (only PROJECTED SHORTFALL verdicts pass the re-key): re-dispatch of the deviator's
+  allocations to the area's other prosumers, once per prosumer and order (later deviations of a released prosumer
+  change nothing);
+* ``flex.enrolments.v1`` (keyed by prosumer, no state): an enrolment with bad or unbounded values or a terms hash
+  that does not match gets one INVALID_ENROLMENT Rejection (valid ones enrol through the registry view).
+
+State (JSON values, read and written only by the records that need them):
+
+* ``pending``: requests received since the partition's last tick;
+* ``a:<area>``: the area's orders, ``order_id -> end of its last slot`` (busy slots and commitments of a new
+  request or a re-dispatch read only the orders that have not ended);
+* ``r:<request_id>`` (the request and its offer's id), ``f:<offer_id>``: offered requests and their offers;
+* ``o:<order_id>``: the latest order revision and the prosumers released from it by re-dispatch;
+* ``b:``/``fc:``/``s:<prosumer>``: outlook summaries;
+* ``due``: ``o:<order_id>``/``r:<request_id>`` -> wall-clock time (UTC epoch ms) it is forgotten
+  (``retention_ms`` after its last slot), so a tick touches only what is due.
+
+Outputs, with the single-process desk's deterministic ids: FlexOffer (key request_id), FlexOrder (key order_id, every
+revision), Rejection (key subject_id), FlexAllocation (key prosumer_id, one per prosumer of a revision or released
+by it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from edream.runtime.contract import Emit, KeyValueState, Record
+from edream.serde import Serde
+from streams.flex.allocations import TOPIC_ALLOCATIONS, allocation_outs
+from streams.flex.area_outlook import StateOutlook
+from streams.flex.decisions import offer_for, order_for, redispatched
+from streams.flex.desk import TOPIC_OFFERS, TOPIC_ORDERS, TOPIC_REJECTIONS, TOPIC_REQUESTS, out_of
+from streams.flex.dso_view import DsoView
+from streams.flex.enrolled import EnrolledRegistry, enrolment_from_bytes
+from streams.flex.enrolment import EnrolmentError
+from streams.flex.offers import FlexOffer, OfferParams
+from streams.flex.orders import FlexOrder
+from streams.flex.outlook import OutlookConfig
+from streams.flex.requests import FlexRequest, to_ms
+from streams.flex.validation import Code, Issue, Rejection, rejection
+from streams.flex.verification import DeviationEvent
+from streams.outputs import Out, encode_outs
+
+TOPIC_ENROLMENTS = "flex.enrolments.v1"
+TOPIC_DSOS = "flex.dsos.v1"
+TOPIC_BASELINES = "baseline.15m.v1"
+TOPIC_FORECASTS = "forecast.profiles.v1"
+TOPIC_STATUS = "flex.prosumer.status.v1"
+TOPIC_DEVIATIONS = "flex.deviations.v1"
+INPUTS = (TOPIC_REQUESTS, TOPIC_BASELINES, TOPIC_FORECASTS, TOPIC_STATUS, TOPIC_DEVIATIONS, TOPIC_ENROLMENTS)
+OUTPUTS = (TOPIC_OFFERS, TOPIC_ORDERS, TOPIC_REJECTIONS, TOPIC_ALLOCATIONS)
+PENDING, DUE = "pending", "due"
+LIVE = ("ACTIVE", "AMENDED")
+
+
+@dataclass(frozen=True)
+class AreaParams:
+    """offer: optimiser parameters; auto_accept: accept every feasible offer at once (no acceptance event exists
+    yet: it stands in for the DSO); redispatch: cover projected shortfalls; retention_ms: how long after its last
+    slot a request, offer and order are kept (duplicate requests are recognised for that long)."""
+
+    offer: OfferParams = field(default_factory=OfferParams)
+    auto_accept: bool = True
+    redispatch: bool = True
+    retention_ms: int = 2 * 86_400_000
+    outlook: OutlookConfig = field(default_factory=OutlookConfig)
+
+
+def _load(state: KeyValueState, key: str) -> Any:
+    raw = state.get(key)
+    return None if raw is None else orjson.loads(raw)
+
+
+def _save(state: KeyValueState, key: str, value: Any) -> None:
+    state.set(key, orjson.dumps(value))
+
+
+def deviation_event(rec: Mapping[str, Any]) -> DeviationEvent:
+    """A decoded Deviation record as the verification engine's event."""
+    return DeviationEvent(
+        rec["order_id"],
+        rec["prosumer_id"],
+        to_ms(rec["slot_start"]),
+        to_ms(rec["ts"]),
+        rec["kind"],
+        float(rec["target_kw"]),
+        float(rec["delivered_kw"]),
+        float(rec["tolerance"]),
+        rec["verdict"],
+    )
+
+
+class FlexAreaProcessor:
+    """The :class:`~edream.runtime.contract.StageProcessor` of ``flex`` (see module doc).
+
+    ``topics``: canonical -> loaded topic names; ``clock``: the wall clock requests are validated against and
+    ticks use (tests drive a simulated one; None = the later of the tick's time and the process's clock)."""
+
+    def __init__(
+        self,
+        serde: Serde,
+        enrolled: EnrolledRegistry,
+        dsos: DsoView,
+        topics: Mapping[str, str],
+        params: AreaParams | None = None,
+        clock: Callable[[], int] | None = None,
+    ):
+        self.serde, self.enrolled, self.dsos = serde, enrolled, dsos
+        self.params, self.clock = params or AreaParams(), clock
+        self.topics = dict(topics)
+        self.kind = {self.topics.get(t, t): t for t in INPUTS}
+
+    def _wall(self, at_least: int = 0) -> int:
+        return self.clock() if self.clock is not None else max(at_least, int(time.time() * 1000))
+
+    def _outlook(self, state: KeyValueState) -> StateOutlook:
+        return StateOutlook(self.enrolled.refresh(), state, self.params.outlook)
+
+    # -- records ---------------------------------------------------------------------------------------------
+    def on_record(self, record: Record, state: KeyValueState) -> list[Emit]:
+        kind = self.kind.get(record.topic)
+        if kind == TOPIC_ENROLMENTS:
+            return self._encode(self._on_enrolment(record))
+        name, rec = self.serde.decode(record.value, record.topic)
+        if kind == TOPIC_REQUESTS:
+            if name != "FlexRequest":
+                raise ValueError(f"expected a FlexRequest, got {name}")
+            req = FlexRequest.from_avro(rec)  # a malformed one raises here and is dead-lettered
+            _save(state, PENDING, [*(_load(state, PENDING) or []), req.to_avro()])
+            return []
+        if kind == TOPIC_BASELINES and name == "Baseline":
+            self._outlook(state).add_baseline(rec, self._wall())
+        elif kind == TOPIC_FORECASTS and name == "Forecast":
+            self._outlook(state).add_forecast(rec, self._wall())
+        elif kind == TOPIC_STATUS and name == "FlexProsumerStatus":
+            self._outlook(state).set_status(rec, to_ms(rec["ts"]))
+        elif kind == TOPIC_DEVIATIONS and name == "Deviation":
+            return self._encode(self._on_deviation(deviation_event(rec), state))
+        elif kind is None:
+            raise ValueError(f"flex does not read {record.topic}")
+        return []
+
+    def _on_enrolment(self, record: Record) -> list[Out]:
+        """One Rejection per invalid enrolment record, stamped with the record's time (same value on replay)."""
+        try:
+            enrolment_from_bytes(record.value, self.serde)
+        except EnrolmentError as exc:
+            subject = record.key.decode(errors="replace") if record.key else ""
+            issue = Issue(Code.INVALID_ENROLMENT, str(exc))
+            return [out_of(rejection("FlexEnrolment", subject, [issue], record.timestamp_ms))]
+        return []
+
+    # -- the area's orders -----------------------------------------------------------------------------------
+    def _order(self, state: KeyValueState, order_id: str) -> tuple[FlexOrder, dict[str, Any]] | None:
+        raw = _load(state, "o:" + order_id)
+        return None if raw is None else (FlexOrder.from_avro(raw["order"]), raw)
+
+    def _live_orders(self, state: KeyValueState, area: str, now: int) -> list[FlexOrder]:
+        """The area's live orders whose last slot has not ended before ``now``."""
+        out = []
+        for oid, end in sorted((_load(state, "a:" + area) or {}).items()):
+            if end > now and (o := self._order(state, oid)) is not None and o[0].status in LIVE:
+                out.append(o[0])
+        return out
+
+    def _store_order(self, state: KeyValueState, order: FlexOrder, area: str, released: list[str]) -> None:
+        _save(state, "o:" + order.order_id, {"order": order.to_avro(), "area": area, "released": released})
+        end = max(order.slot_starts(), default=0) + order.slot_ms
+        index = _load(state, "a:" + area) or {}
+        if index.get(order.order_id) != end:
+            index[order.order_id] = end
+            _save(state, "a:" + area, index)
+        self._due(state, {"o:" + order.order_id: end + self.params.retention_ms})
+
+    def _due(self, state: KeyValueState, changes: Mapping[str, int | None]) -> None:
+        due = _load(state, DUE) or {}
+        for key, at in changes.items():
+            if at is None:
+                due.pop(key, None)
+            else:
+                due[key] = at
+        _save(state, DUE, due)
+
+    # -- request -> offer -> order ---------------------------------------------------------------------------
+    def _submit(self, req: FlexRequest, now: int, state: KeyValueState) -> list[Out]:
+        area, registry = req.area_id, self.enrolled.refresh()
+        live = self._live_orders(state, area, now)
+        outlook = StateOutlook(registry, state, self.params.outlook)
+        known = {req.request_id} if state.get("r:" + req.request_id) is not None else set()
+        busy = {(area, t) for o in live for t in o.slot_starts()}
+        offer = offer_for(req, now, self.dsos.refresh(), registry, busy, known, outlook, self.params.offer)
+        if isinstance(offer, Rejection):
+            return [out_of(offer)]
+        _save(state, "r:" + req.request_id, {"request": req.to_avro(), "offer_id": offer.offer_id})
+        _save(state, "f:" + offer.offer_id, offer.to_avro())
+        self._due(
+            state, {"r:" + req.request_id: max(req.slot_starts()) + req.slot_ms + self.params.retention_ms}
+        )
+        outs = [out_of(offer)]
+        if self.params.auto_accept and offer.status != "INFEASIBLE":
+            outs += self._accept(offer, req, now, live, outlook, state)
+        return outs
+
+    def _accept(
+        self,
+        offer: FlexOffer,
+        req: FlexRequest,
+        now: int,
+        live: list[FlexOrder],
+        outlook: StateOutlook,
+        state: KeyValueState,
+    ) -> list[Out]:
+        committed = {(a.prosumer_id, a.slot_start) for o in live for a in o.allocations}
+        order = order_for(offer, req, now, self.enrolled.refresh(), committed, outlook)
+        if isinstance(order, Rejection):
+            return [out_of(order)]
+        self._store_order(state, order, req.area_id, [])
+        return [out_of(order), *allocation_outs(order)]
+
+    # -- re-dispatch -------------------------------------------------------------------------------------------
+    def _on_deviation(self, ev: DeviationEvent, state: KeyValueState) -> list[Out]:
+        if not (self.params.redispatch and ev.kind == "PROJECTED" and ev.verdict == "SHORTFALL"):
+            return []
+        found = self._order(state, ev.order_id)
+        if found is None:  # not this desk's order, or forgotten
+            return []
+        order, raw = found
+        released: list[str] = raw["released"]
+        if ev.prosumer_id in released or order.status not in LIVE:
+            return []
+        req = FlexRequest.from_avro(_load(state, "r:" + order.request_id)["request"])
+        registry = self.enrolled.refresh()
+        outlook = StateOutlook(registry, state, self.params.outlook)
+        committed: dict[tuple[str, int], float] = {}
+        for o in self._live_orders(state, raw["area"], ev.ts):
+            for a in o.allocations:
+                committed[(a.prosumer_id, a.slot_start)] = (
+                    committed.get((a.prosumer_id, a.slot_start), 0.0) + a.kw
+                )
+        amended = redispatched(
+            ev,
+            order,
+            req,
+            released,
+            registry.in_area(req.area_id),
+            outlook,
+            lambda pid, t: committed.get((pid, t), 0.0),
+            self.params.offer,
+            outlook.delivered_kw,
+        )
+        released = [*released, ev.prosumer_id]
+        if amended is None:
+            _save(state, "o:" + order.order_id, {**raw, "released": released})
+            return []
+        self._store_order(state, amended, raw["area"], released)
+        return [out_of(amended), *allocation_outs(amended, order)]
+
+    # -- ticks -----------------------------------------------------------------------------------------------
+    def on_tick(self, now_ms: int, partition: int, state: KeyValueState) -> list[Emit]:
+        now = self._wall(now_ms)
+        outs: list[Out] = []
+        pending = _load(state, PENDING)
+        if pending:
+            state.delete(PENDING)
+            for raw in pending:
+                outs += self._submit(FlexRequest.from_avro(raw), now, state)
+        due: dict[str, int] = _load(state, DUE) or {}
+        expired = sorted(k for k, at in due.items() if at <= now)
+        if expired:
+            for key in expired:
+                self._forget(state, key)
+            self._due(state, dict.fromkeys(expired))
+        return self._encode(outs)
+
+    def _forget(self, state: KeyValueState, key: str) -> None:
+        """Forget an order (and its place in the area index) or a request and its offer, past retention."""
+        if key.startswith("o:"):
+            raw = _load(state, key)
+            state.delete(key)
+            if raw is not None:
+                index = _load(state, "a:" + raw["area"]) or {}
+                index.pop(key[2:], None)
+                if index:
+                    _save(state, "a:" + raw["area"], index)
+                else:
+                    state.delete("a:" + raw["area"])
+        elif key.startswith("r:"):
+            raw = _load(state, key)
+            state.delete(key)
+            if raw is not None:
+                state.delete("f:" + raw["offer_id"])
+
+    def _encode(self, outs: list[Out]) -> list[Emit]:
+        return [Emit(t, k, v) for t, k, v in encode_outs(self.serde, self.topics, outs)]

@@ -1,0 +1,90 @@
+"""The desk's three decisions, as pure functions shared by the in-process :class:`~streams.flex.desk.FlexDesk`
+and the per-area runtime stage (:mod:`streams.flex.area_stage`): a DSO request becomes an offer or a Rejection, an
+accepted offer an order or a Rejection, a prosumer's projected shortfall an amended order (or nothing).
+
+They read the desk's state through arguments (registry, DSO registry, area slots and prosumer slots already
+committed, the slot outlook) and change nothing; storing the result is the caller's business. Times are UTC epoch
+ms, power kW.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+
+from streams.flex.authentication import authenticate
+from streams.flex.dsos import DsoRegistry
+from streams.flex.enrolment import ProsumerRecord, Registry
+from streams.flex.offers import FlexOffer, OfferParams, OutlookFn, build_offer
+from streams.flex.orders import FlexOrder, create_order
+from streams.flex.redispatch import plan_redispatch
+from streams.flex.requests import FlexRequest
+from streams.flex.validation import Rejection, rejection, validate_acceptance, validate_request
+from streams.flex.verification import DeviationEvent
+
+
+def offer_for(
+    req: FlexRequest,
+    now: int,
+    dsos: DsoRegistry,
+    registry: Registry,
+    busy_area_slots: Collection[tuple[str, int]],
+    known_request_ids: Collection[str],
+    outlook: OutlookFn,
+    params: OfferParams,
+) -> FlexOffer | Rejection:
+    """The offer for a DSO request. A request not signed by its registered DSO is rejected (UNSIGNED_REQUEST,
+    UNKNOWN_DSO, BAD_SIGNATURE) before its content is looked at; then its bounds and the business rules
+    (:func:`~streams.flex.validation.validate_request`) are checked against the wall clock ``now``."""
+    denied = authenticate(req, dsos)
+    if denied is not None:
+        return rejection("FlexRequest", req.request_id, [denied], now, req.dso_id)
+    issues = validate_request(req, now, registry, busy_area_slots, known_request_ids)
+    if issues:
+        return rejection("FlexRequest", req.request_id, issues, now, req.dso_id)
+    return build_offer(req, registry.in_area(req.area_id), outlook, now, params)
+
+
+def order_for(
+    offer: FlexOffer,
+    req: FlexRequest,
+    now: int,
+    registry: Registry,
+    committed: Collection[tuple[str, int]],
+    outlook: OutlookFn,
+) -> FlexOrder | Rejection:
+    """The revision-1 order of an accepted offer, or the Rejection of the acceptance (infeasible offer, delivery
+    started, prosumer unknown, or a (prosumer, slot) in ``committed`` already ordered)."""
+    issues = validate_acceptance(offer, now, registry, committed, min(req.slot_starts()))
+    if issues:
+        return rejection("FlexOffer", offer.offer_id, issues, now)
+    return create_order(offer, req, outlook, now)
+
+
+def redispatched(
+    ev: DeviationEvent,
+    order: FlexOrder,
+    req: FlexRequest,
+    released: Collection[str],
+    candidates: Iterable[ProsumerRecord],
+    outlook: OutlookFn,
+    committed_kw: Callable[[str, int], float],
+    params: OfferParams,
+    delivered_kw: Callable[[str, int], float],
+) -> FlexOrder | None:
+    """The amended order after ``ev`` (a PROJECTED SHORTFALL of ``ev.prosumer_id``, the newest deviator, at
+    event time ``ev.ts``): only the new deviator's allocations move, to ``candidates`` of the area that are not
+    ``released`` (earlier deviators, and this one). None when nothing is missing. ``committed_kw(pid, slot)``: kW
+    that prosumer owes over every live order; ``delivered_kw(pid, slot)``: flexibility delivered so far in the
+    running slot (energy / slot length, kW)."""
+    plan = plan_redispatch(
+        order,
+        req,
+        {ev.prosumer_id: ev.delivered_kw},
+        ev.ts,
+        [r for r in candidates if r.prosumer_id not in released and r.prosumer_id != ev.prosumer_id],
+        outlook,
+        committed_kw,
+        params,
+        delivered_kw,
+    )
+    return None if plan is None else plan.order
