@@ -15,7 +15,7 @@ import pytest
 
 from tools.chaos.suite import QUICK, run_plan
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("chaos")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos, pytest.mark.xdist_group("chaos")]
 
 
 @pytest.mark.timeout(600)
