@@ -84,23 +84,37 @@ def _meas(prosumer: str, device: str, ts: int, value: float, unit: str = "W", se
     )
 
 
-def test_load_panel_sums_meters_per_prosumer_and_portfolio_and_converts_forecast_wh_to_kw(
-    chdb_client, tables
-):
-    t0 = NOW - 10 * MIN  # bucket-aligned (15 s)
+def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosumers(chdb_client, tables):
+    t0 = NOW - 10 * MIN  # on the 15-s grid
     _fill(
         chdb_client,
         tables["measurements"],
         "Measurement",
         ["device_id", "quantity", "phase", "ts"],
         [
-            _meas("p1", "m1", t0, 1000),
-            _meas("p1", "m1", t0 + 5000, 3000),  # avg 2 kW
-            _meas("p1", "m2", t0, 0.5, unit="kW"),  # second meter of p1: +0.5 kW
+            _meas("p1", "m1", t0 - 20_000, 1000),
+            _meas("p1", "m1", t0, 2000),  # newest reading at t0 wins: 2 kW
+            _meas("p1", "m1", t0 + 30_000, 3000),  # every 30 s: held (not 0 kW) at t0 + 15 s
+            _meas("p1", "m2", t0, 0.5, unit="kW"),  # second meter of p1, then silent: stale after 90 s
             _meas("p2", "m3", t0, 4000),
+            _meas("p2", "m3", t0 + 30_000, 4000),
+            _meas("p3", "m4", t0, 7000),  # p3 is not enrolled: not in the portfolio
             _meas("p2", "m3", t0 - 3 * 3_600_000, 9999),  # outside the 2 h window
         ],
         version="seq",
+    )
+    _fill(
+        chdb_client,
+        tables["flex_enrolments"],
+        "FlexEnrolment",
+        ["prosumer_id"],
+        [
+            dict(event_id="e1", prosumer_id="p1", active=True),
+            dict(event_id="e2", prosumer_id="p2", active=True),
+            dict(event_id="e4", prosumer_id="p4", active=True),  # enrolled, no meter yet
+            dict(event_id="e5", prosumer_id="p5", active=False),
+        ],
+        version="updated_at",
     )
     pts = [{"ts": t0, "value": 250.0, "lower": None, "upper": None}]  # 250 Wh in 15 min = 1 kW
     _fill(
@@ -143,13 +157,27 @@ def test_load_panel_sums_meters_per_prosumer_and_portfolio_and_converts_forecast
     )
     p = _panel(chdb_client, tables, "load")
     charts = {b["title"]: {s["name"]: s["points"] for s in b["series"]} for b in _blocks(p, "series")}
-    assert charts["p1"]["measured"] == [[t0, 2.5]]
-    assert charts["p2"]["measured"] == [[t0, 4.0]]
+    at = {t: kw for t, kw in charts["p1"]["measured"]}
+    assert (at[t0 - 15_000], at[t0], at[t0 + 15_000], at[t0 + 30_000]) == (1.0, 2.5, 2.5, 3.5)
+    assert at[t0 + 90_000] == 3.5 and at[t0 + 105_000] == 3.0  # m2 stale after 90 s, m1 held from t0 + 30 s
+    assert at[t0 + 135_000] is None  # no meter of p1 has reported within 90 s
+    assert {t: kw for t, kw in charts["p2"]["measured"]}[t0 + 15_000] == 4.0
     assert charts["p1"]["forecast"] == [[t0, 1.0]]
     assert charts["p2"]["baseline"] == [[t0, 3.5]]
-    portfolio = charts["Portfolio (2 prosumers)"]
-    assert portfolio["measured"] == [[t0, 6.5]] and portfolio["forecast"] == [[t0, 1.0]]
+    assert set(charts) == {"Portfolio: 3 prosumers, 0 of 3 meters reporting", "p1", "p2", "p4"}
+    (portfolio_block,) = [b for b in _blocks(p, "series") if b["title"].startswith("Portfolio")]
+    portfolio = {s["name"]: s["points"] for s in portfolio_block["series"]}
+    measured = {t: kw for t, kw in portfolio["measured"]}
+    assert measured[t0] == 6.5 and measured[t0 + 15_000] == 6.5 and measured[t0 + 30_000] == 7.5
+    reporting = dict(zip([t for t, _ in portfolio["measured"]], portfolio_block["reporting"], strict=True))
+    assert (reporting[t0 - 15_000], reporting[t0], reporting[t0 + 105_000]) == (1, 3, 2)
+    assert portfolio["forecast"] == [[t0, 1.0]]
+    assert _stats(p)["prosumers enrolled"] == 3 and _stats(p)["meters reporting"] == "0 of 3"
     assert p["note"] is None
+
+
+def _stats(p: dict[str, Any]) -> dict[str, Any]:
+    return {s["label"]: s["value"] for b in _blocks(p, "stats") for s in b["stats"]}
 
 
 def test_pipeline_panel_rates_lag_dead_letters_and_stale_connectors(chdb_client, tables):
