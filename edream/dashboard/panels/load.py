@@ -171,6 +171,7 @@ def load(src: PanelSource) -> dict[str, Any]:
                 "baseline": portfolio_sum({k: v for k, v in baseline.items() if k in members}),
             },
             reporting=portfolio.reporting,
+            wide=True,
         ),
     ]
     for pid in sorted(members)[:MAX_PROSUMERS]:
