@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
@@ -179,6 +180,11 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
         ).execute_from_commandline()
     finally:
+        # The stopped services' Kafka clients sit in reference cycles (a consumer's callbacks point back at their
+        # service): collect them now, while the broker still runs, or librdkafka keeps reconnecting to it and
+        # prints "Connection refused" after the broker is gone.
+        released = gc.collect()
+        log.debug("released %d objects of stopped services before stopping the broker", released)
         if stages is not None:
             stages.stop()
         field.stop()

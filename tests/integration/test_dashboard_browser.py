@@ -12,10 +12,8 @@ Screenshots: ``test-output/dashboard-*.png``.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +21,20 @@ import httpx
 import psutil
 import pytest
 import yaml
-from browser import OUT, chromium, chromium_missing_reason
+from browser import (
+    OUT,
+    chromium,
+    chromium_missing_reason,
+    first_paint_ms,
+    portfolio_kw_in_clickhouse,
+    portfolio_tooltip,
+)
 from confluent_kafka import Producer
-from platform_process import platform_env, start_platform, stop_platform
+from platform_process import noisy_lines_after_stopping, platform_env, start_platform, stop_platform
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
 from edream.clickhouse import get_client
-from edream.dashboard.panels.load import STALE_AFTER_MS
 from edream.kafka import producer_config
 from edream.paths import AVRO_DIR, TOPOLOGY_FILE
 from edream.runtime.health import STALE_AFTER_MS as STAGE_STALE_AFTER_MS
@@ -363,65 +367,11 @@ def _round_shown(n: int):
     return check
 
 
-def _portfolio_tooltip(page) -> tuple[int, float, str]:
-    """Hover the portfolio chart at its newest measured point; (UTC ms, kW, tooltip text) as the operator sees it."""
-    chart = page.locator("#panel-load .chart").first
-    x, y = chart.evaluate(
-        """c => { const u = c._uplot, ys = u.data[1];
-                 let i = ys.length - 1; while (i > 0 && (ys[i] === null || ys[i] === undefined)) i--;
-                 const r = u.over.getBoundingClientRect();
-                 return [r.left + u.valToPos(u.data[0][i], 'x'), r.top + r.height / 2]; }"""
-    )
-    page.mouse.move(x, y)
-    tip = chart.locator(".u-tooltip")
-    tip.wait_for(state="visible", timeout=5000)
-    text = tip.inner_text()
-    when = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text).group(1)
-    kw = float(re.search(r"measured: (-?[\d.]+) kW", text).group(1))
-    t_ms = int(datetime.strptime(when, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() * 1000)
-    return t_ms, kw, text
-
-
-def _portfolio_kw_in_clickhouse(client: Any, t_ms: int) -> tuple[float, int]:
-    """Independent of the dashboard's code: per meter of an enrolled prosumer, its newest active-power reading at
-    or before ``t_ms`` no older than the staleness limit; their sum (kW) and how many meters."""
-    (row,) = client.query(
-        """SELECT sum(kw), count() FROM (
-               SELECT device_id, argMax(if(unit = 'W', value / 1000, value), ts) AS kw FROM measurements FINAL
-               WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL
-                 AND ts <= fromUnixTimestamp64Milli({t:Int64}) AND ts >= fromUnixTimestamp64Milli({t:Int64} - {stale:Int64})
-                 AND prosumer_id IN (SELECT prosumer_id FROM flex_enrolments FINAL WHERE active)
-               GROUP BY device_id)""",
-        parameters={"t": t_ms, "stale": STALE_AFTER_MS},
-    ).result_rows
-    return float(row[0]), int(row[1])
-
-
-def _first_paint_ms(page, url: str) -> float:
-    """Load the page; ms from navigation until every panel is painted (fails after 3 s)."""
-    page.goto(url, wait_until="commit")
-    page.wait_for_function(
-        f"""() => document.body.dataset.firstPaint
-              && document.querySelectorAll('section.panel[data-empty="false"]').length === {len(PANELS)}""",
-        timeout=3000,
-    )
-    return page.evaluate("() => performance.now()")
-
-
 def _stage_process(platform_pid: int) -> psutil.Process:
     for child in psutil.Process(platform_pid).children(recursive=True):
         if child.cmdline()[-3:] == ["stage", "run", STAGE]:
             return child
     raise AssertionError(f"no stage process {STAGE} under the platform")
-
-
-def _lines_after_stopping(out: str) -> list[str]:
-    """Warning and error lines printed after the platform began stopping."""
-    idx = out.lower().find("stopping")
-    tail = out[idx:].splitlines()[1:] if idx >= 0 else out.splitlines()
-    return [
-        line for line in tail if re.search(r"\b(WARNING|ERROR|CRITICAL|Traceback|Connection refused)\b", line)
-    ]
 
 
 def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_failures(
@@ -447,7 +397,7 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
             assert page.locator("#conn").inner_text() == "live"
             page.screenshot(path=OUT / "dashboard-round1.png", full_page=True)
 
-            t_ms, page_kw, tip = _portfolio_tooltip(page)
+            t_ms, page_kw, tip = portfolio_tooltip(page)
             page.screenshot(path=OUT / "dashboard-tooltip.png")
 
             feed.round(2)
@@ -473,7 +423,7 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
             assert "0.15 EUR\npenalties" in order and "2\nrevisions" in order
 
             # first paint from /api/dashboard: every panel within 3 s, 10 loads in a row
-            paints = [_first_paint_ms(page, url) for _ in range(10)]
+            paints = [first_paint_ms(page, url, len(PANELS)) for _ in range(10)]
             print(f"first paint of all {len(PANELS)} panels (ms): {[round(p) for p in paints]}")
             assert max(paints) < 3000
 
@@ -508,10 +458,10 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
     for k in ("EDREAM_DATA_DIR", "KAFKA_BOOTSTRAP_SERVERS", "EDREAM_TOPOLOGY", "CLICKHOUSE_DSN"):
         if k in env:
             monkeypatch.setenv(k, env[k])
-    ch_kw, meters = _portfolio_kw_in_clickhouse(get_client(load_settings()), t_ms)
+    ch_kw, meters = portfolio_kw_in_clickhouse(get_client(load_settings()), t_ms)
     assert meters == 3, tip
     assert page_kw == pytest.approx(ch_kw, rel=0.01), (
         f"page {page_kw} kW vs ClickHouse {ch_kw} kW at {t_ms}: {tip}"
     )
-    assert not _lines_after_stopping(out), _lines_after_stopping(out)
+    assert not noisy_lines_after_stopping(out), noisy_lines_after_stopping(out)
     assert "edream: stopped" in out

@@ -184,7 +184,6 @@ def load(src: PanelSource) -> dict[str, Any]:
                     "forecast": forecast.get(pid, []),
                     "baseline": baseline.get(pid, []),
                 },
-                href=f"/page/prosumer/{pid}",
             )
         )
     return {"blocks": blocks, "note": "; ".join(notes) or None}

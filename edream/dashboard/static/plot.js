@@ -92,7 +92,7 @@
       scales: { x: { time: true, range: xRange } },
       axes: [
         {},
-        { label: unit, labelSize: 14, size: 52, values: (u, vals) => vals.map(fmt) },
+        { label: unit, labelSize: 14, size: 56 },
       ],
       series: [
         { label: "time (UTC)", value: (u, v) => (v === null ? "-" : utcText(v * 1000)) },
