@@ -165,7 +165,16 @@ def test_grafana_is_provisioned_with_prometheus_and_the_platform_metrics(service
     host_dir = Path(mounted[prov["options"]["path"]])
     dashboards = list((DOCKER / host_dir).glob("*.json"))
     assert dashboards
-    known = set(METRIC_NAMES) | {"edream_counter"}
+    from edream.dashboard import console_metrics
+    from edream.runtime import health_board as hb
+
+    stage_gauges = (hb.STAGE_UP, hb.STAGE_IN, hb.STAGE_OUT, hb.STAGE_LAG, hb.STAGE_DEAD)
+    known = (
+        set(METRIC_NAMES)
+        | {"edream_counter"}
+        | {g._name for g in stage_gauges}
+        | set(console_metrics.METRIC_NAMES)
+    )
     for path in dashboards:
         d = json.loads(path.read_text())
         exprs = [t["expr"] for p in d["panels"] for t in p["targets"]]
