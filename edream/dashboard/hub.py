@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ LagFn = Callable[[], dict[str, Any]]
 StagesFn = Callable[[], list[dict[str, Any]]]
 #: Seconds the ClickHouse probe may wait for the ClickHouse thread.
 CLICKHOUSE_PROBE_S = 5.0
+log = logging.getLogger(__name__)
 
 
 class DashboardHub:
@@ -77,6 +79,7 @@ class DashboardHub:
             self._refresh is None or self._refresh.done()
         ):
             self._refresh = asyncio.ensure_future(self.latest())
+            self._refresh.add_done_callback(_log_failure)
         return self._last
 
     async def _compute(self) -> dict[str, Any]:
@@ -133,3 +136,8 @@ class DashboardHub:
                 self._lag = {"error": f"lag unavailable: {exc}"}
             self._lag_at = time.monotonic()
         return self._lag
+
+
+def _log_failure(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("dashboard snapshot refresh failed: %s", task.exception())
