@@ -190,7 +190,8 @@ def load(src: PanelSource) -> dict[str, Any]:
 
 
 def _last_value(points: list[list[float | None]]) -> float | str:
-    return next((p[1] for p in reversed(points) if p[1] is not None), "n/a")
+    """The newest non-empty value, in 10 W steps."""
+    return next((round(p[1], 2) for p in reversed(points) if p[1] is not None), "n/a")
 
 
 def _chart(title: str, series: dict[str, Any], **extra: Any) -> dict[str, Any]:
