@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# the dashboard's chart library, copied from node_modules by `npm run vendor` (gitignored, never from a CDN)
+VENDORED   := edream/dashboard/static/uPlot.iife.min.js
 CHROMIUM   := /usr/bin/chromium
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # two pytest workers (integration tests mostly wait on timers); tests marked xdist_group share one worker
@@ -14,7 +16,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup -m "not chaos"
 
 .PHONY: setup run test lint format bench clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(VENDORED)
 
 # Debian's Chromium drives the dashboard's headless-browser test (only `make test` needs it).
 $(CHROMIUM):
@@ -30,6 +32,9 @@ $(PY_STAMP): pyproject.toml
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(VENDORED): $(NODE_STAMP)
+	npm run --silent vendor
 
 run: setup
 	$(BIN)/edream run

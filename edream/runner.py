@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
@@ -99,17 +100,20 @@ def build_worker_app(
             }
         )
 
+    from edream.dashboard import register_dashboard
+
+    console = register_dashboard(app, ctx, stages_fn=health.rows, eth_rpc_url=stack.eth_rpc_url)
+
     @app.page("/metrics")
     async def metrics(web, request):  # noqa: ANN001
         for k, v in ctx.counters.items():
             COUNTERS.labels(k).set(v)
         health.export_metrics()
+        await (
+            console.latest()
+        )  # the console's alert inputs (edream_flex_shortfall_kw, ...) for the alert rules
         # aiohttp refuses a charset inside content_type; Prometheus' text format 0.0.4 is plain UTF-8 text
         return web.text(generate_latest().decode(), content_type="text/plain")
-
-    from edream.dashboard import register_dashboard
-
-    register_dashboard(app, ctx)
 
     if demo:
         from edream.demo.wiring import register_demo
@@ -178,6 +182,11 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         ).execute_from_commandline()
     finally:
         watchdog.stop()
+        # The stopped services' Kafka clients sit in reference cycles (a consumer's callbacks point back at their
+        # service): collect them now, while the broker still runs, or librdkafka keeps reconnecting to it and
+        # prints "Connection refused" after the broker is gone.
+        released = gc.collect()
+        log.debug("released %d objects of stopped services before stopping the broker", released)
         if stages is not None:
             stages.stop()
         field.stop()

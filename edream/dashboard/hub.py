@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from edream.dashboard import console_metrics
+from edream.dashboard.alerts import ANCHOR_SLACK_MS, LagTrend, stage_key
+from edream.dashboard.probes import chain_status, clickhouse_status
 from edream.dashboard.rates import RateTracker
 from edream.dashboard.registry import Panel, PanelSource, snapshot
 from edream.dashboard.tables import table_names
 
 LagFn = Callable[[], dict[str, Any]]
+StagesFn = Callable[[], list[dict[str, Any]]]
+#: Seconds the ClickHouse probe may wait for the ClickHouse thread.
+CLICKHOUSE_PROBE_S = 5.0
+log = logging.getLogger(__name__)
 
 
 class DashboardHub:
     """Shared, rate-limited snapshot source for the JSON endpoints and every SSE client.
 
     ``ctx`` is the worker's :class:`streams.app.AgentContext` (ClickHouse thread, counters); ``lag_fn`` is a
-    blocking function returning consumer lag (run on its own thread, refreshed every ``lag_every_s``).
+    blocking function returning consumer lag (run on its own thread, refreshed every ``lag_every_s``);
+    ``stages_fn`` returns the stage health rows of ``/api/status``; ``eth_rpc_url`` is probed for the chain alert.
     """
 
     def __init__(
@@ -30,6 +39,8 @@ class DashboardHub:
         interval_s: float = 2.0,
         lag_every_s: float = 5.0,
         window_ms: int = 2 * 3_600_000,
+        stages_fn: StagesFn | None = None,
+        eth_rpc_url: str | None = None,
     ):
         self.ctx = ctx
         self.panels = panels
@@ -42,9 +53,13 @@ class DashboardHub:
         self._lag_at = 0.0
         self._lag_pool = ThreadPoolExecutor(1, "dashboard-lag")
         self._rates = RateTracker()
+        self._stages_fn = stages_fn
+        self._eth_rpc_url = eth_rpc_url
+        self._trend = LagTrend()
         self._lock = asyncio.Lock()
         self._last: dict[str, Any] | None = None
         self._last_at = 0.0
+        self._refresh: asyncio.Task | None = None
         self.version = 0
 
     async def latest(self) -> dict[str, Any]:
@@ -55,10 +70,26 @@ class DashboardHub:
                 self._last_at = time.monotonic()
             return self._last
 
+    async def cached(self) -> dict[str, Any]:
+        """The newest snapshot at once if there is one (refreshed in the background when older than
+        ``interval_s``): a page's first paint never waits for the panels' queries after the first."""
+        if self._last is None:
+            return await self.latest()
+        if time.monotonic() - self._last_at >= self.interval_s and (
+            self._refresh is None or self._refresh.done()
+        ):
+            self._refresh = asyncio.ensure_future(self.latest())
+            self._refresh.add_done_callback(_log_failure)
+        return self._last
+
     async def _compute(self) -> dict[str, Any]:
         now_ms = int(time.time() * 1000)
         counters = dict(self.ctx.counters)
         rates = self._rates.update(counters, now_ms)
+        stages = self._stages_fn() if self._stages_fn else []
+        for s in stages:
+            self._trend.observe(stage_key(s), now_ms, s.get("lag"))
+        deps = await self._deps_now()
         src = PanelSource(
             client=self.ctx.clickhouse,
             now_ms=now_ms,
@@ -67,11 +98,33 @@ class DashboardHub:
             lag=await self._lag_now(),
             tables=self.tables,
             window_ms=self.window_ms,
+            stages=stages,
+            lag_growing=frozenset(k for s in stages if self._trend.growing(k := stage_key(s))),
+            deps=deps,
+            anchor_allowed_ms=self._anchor_allowed_ms(),
         )
         snap = await self.ctx.in_clickhouse_thread(snapshot, self.panels, src)
+        if "health" in snap["panels"]:
+            console_metrics.export(snap["panels"]["health"], deps)
         self.version += 1
         snap["version"] = self.version
         return snap
+
+    def _anchor_allowed_ms(self) -> int:
+        st = getattr(self.ctx, "settings", None)
+        minutes = (st.anchor_window_minutes + st.anchor_grace_minutes) if st is not None else 30.0
+        return int(minutes * 60_000) + ANCHOR_SLACK_MS
+
+    async def _deps_now(self) -> dict[str, dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        chain = loop.run_in_executor(self._lag_pool, chain_status, self._eth_rpc_url)
+        try:
+            ch = await asyncio.wait_for(
+                self.ctx.in_clickhouse_thread(clickhouse_status, self.ctx.clickhouse), CLICKHOUSE_PROBE_S
+            )
+        except TimeoutError:
+            ch = {"up": False, "detail": f"no answer within {CLICKHOUSE_PROBE_S:.0f} s"}
+        return {"chain": await chain, "clickhouse": ch}
 
     async def _lag_now(self) -> dict[str, Any]:
         if self._lag_fn is None:
@@ -83,3 +136,8 @@ class DashboardHub:
                 self._lag = {"error": f"lag unavailable: {exc}"}
             self._lag_at = time.monotonic()
         return self._lag
+
+
+def _log_failure(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("dashboard snapshot refresh failed: %s", task.exception())

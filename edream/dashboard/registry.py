@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,14 @@ class PanelSource:
     lag: Mapping[str, Any] = field(default_factory=dict)
     tables: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TABLES))
     window_ms: int = 2 * 3_600_000
+    #: per stage and worker, as ``/api/status`` ``stages`` (status, last_error, in/out per s, lag, ...)
+    stages: Sequence[Mapping[str, Any]] = ()
+    #: ``<stage>@<worker>`` keys whose consumer lag has been growing (:class:`~edream.dashboard.alerts.LagTrend`)
+    lag_growing: frozenset[str] = frozenset()
+    #: ``{"chain": {"up": bool, "detail": str}, "clickhouse": {...}}``; empty = not probed
+    deps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: settlements may wait this long (ms) after their window ends before "anchoring behind" fires
+    anchor_allowed_ms: int = 35 * 60_000
 
 
 PanelFn = Callable[[PanelSource], dict[str, Any]]

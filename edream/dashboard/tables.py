@@ -11,6 +11,7 @@ DEFAULT_TABLES: dict[str, str] = {
     "intervals": "intervals_15m",  # meter.intervals.15m.v1 (IntervalEnergy)
     "forecasts": "forecasts",  # forecast.profiles.v1 (Forecast)
     "baselines": "baselines",  # baseline.15m.v1 (Baseline)
+    "flex_enrolments": "flex_enrolments",  # flex.enrolments.v1 (FlexEnrolment), topology sink
     "flex_orders": "flex_orders",  # streams/flex/sinks.py
     "flex_deviations": "flex_deviations",
     "settlement_flex": "settlement_flex",

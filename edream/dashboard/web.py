@@ -1,19 +1,22 @@
-"""Faust web pages of the dashboard: HTML at ``/``, static files, JSON per panel, SSE at ``/api/stream``."""
+"""Faust web pages of the dashboard: HTML at ``/``, static files, JSON per panel, SSE at ``/api/stream``, drill-down
+pages at ``/page/<kind>/<key>`` (data at ``/api/page/<kind>/<key>``)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web as aioweb
 
-from edream.dashboard.hub import DashboardHub
+from edream.dashboard.hub import DashboardHub, StagesFn
 from edream.dashboard.lag import consumer_lag
-from edream.dashboard.registry import discover
+from edream.dashboard.pages import NotFound, discover_pages
+from edream.dashboard.registry import PanelSource, discover
 from edream.dashboard.sse import sse_comment, sse_event
 
 log = logging.getLogger(__name__)
@@ -40,12 +43,22 @@ def consumed_topics(ctx: Any) -> list[str]:
     return sorted(names)
 
 
-def register_dashboard(app: Any, ctx: Any, hub: DashboardHub | None = None) -> DashboardHub:
-    """Add the dashboard's pages to the Faust ``app``; ``ctx`` is the worker's AgentContext."""
+def register_dashboard(
+    app: Any,
+    ctx: Any,
+    hub: DashboardHub | None = None,
+    stages_fn: StagesFn | None = None,
+    eth_rpc_url: str | None = None,
+) -> DashboardHub:
+    """Add the dashboard's pages to the Faust ``app``; ``ctx`` is the worker's AgentContext, ``stages_fn`` the
+    stage health rows (``/api/status`` ``stages``), ``eth_rpc_url`` the chain the console probes."""
     panels = discover()
+    pages = discover_pages()
     if hub is None:
         lag_fn = functools.partial(consumer_lag, _bootstrap_of(app), app.conf.id, consumed_topics(ctx))
-        hub = DashboardHub(ctx, panels, lag_fn=lag_fn, interval_s=PUSH_EVERY_S)
+        hub = DashboardHub(
+            ctx, panels, lag_fn=lag_fn, interval_s=PUSH_EVERY_S, stages_fn=stages_fn, eth_rpc_url=eth_rpc_url
+        )
 
     @app.page("/")
     async def index(web, request):  # noqa: ANN001 - faust view signature
@@ -70,8 +83,22 @@ def register_dashboard(app: Any, ctx: Any, hub: DashboardHub | None = None) -> D
         return web.json(snap["panels"][panel_id])
 
     @app.page("/api/dashboard")
-    async def dashboard(web, request):  # noqa: ANN001
-        return web.json(await hub.latest())
+    async def dashboard(web, request):  # noqa: ANN001 - the first paint: the newest snapshot at once
+        return web.json(await hub.cached())
+
+    @app.page("/page/{kind}/{key}")
+    async def drill_down(web, request, kind: str, key: str):  # noqa: ANN001
+        return web.bytes((STATIC_DIR / "page.html").read_bytes(), content_type="text/html")
+
+    @app.page("/api/page/{kind}/{key}")
+    async def drill_down_data(web, request, kind: str, key: str):  # noqa: ANN001
+        if kind not in pages:
+            return web.json({"error": f"no page kind {kind}; known: {', '.join(sorted(pages))}"}, status=404)
+        src = PanelSource(client=ctx.clickhouse, now_ms=int(time.time() * 1000), tables=hub.tables)
+        try:
+            return web.json(await ctx.in_clickhouse_thread(pages[kind], src, key))
+        except NotFound as exc:
+            return web.json({"error": str(exc)}, status=404)
 
     @app.page("/api/stream")
     async def stream(web, request):  # noqa: ANN001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,3 +65,13 @@ def stop_platform(proc: subprocess.Popen) -> str:
         out, _ = proc.communicate()
         raise AssertionError(f"edream run did not stop on Ctrl-C:\n{out[-3000:]}") from None
     return out
+
+
+#: A warning or error in `edream run`'s output: JSON log records, librdkafka's own lines (%0-%4), tracebacks.
+_NOISY = re.compile(r'"level": "(warning|error|critical)"|Traceback|Connection refused|^%[0-4]\|')
+
+
+def noisy_lines_after_stopping(out: str) -> list[str]:
+    """Warning and error lines printed after the platform began stopping (the first "Stopping..." log line)."""
+    at = out.find("Stopping...")
+    return [line for line in out[at if at >= 0 else 0 :].splitlines() if _NOISY.search(line)]

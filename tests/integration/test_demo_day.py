@@ -1,6 +1,8 @@
 """`make run` as a newcomer sees it: `edream run` (demo on) with its embedded broker and chain as children,
 `edream status`, a refused second start, the field site's devices arriving through the connector, every
-dashboard panel filled within minutes, and Ctrl-C stopping everything.
+dashboard panel filled within minutes, the console in Chromium (portfolio kW against ClickHouse, the defector's
+order page with its shortfall, re-dispatch revision and penalty, 10 first paints within 3 s), and Ctrl-C stopping
+everything quietly.
 
 Real embedded stack (Tansu, chDB, anvil), real services; the demo's community, DSO request and signed market
 orders go through the same topics as production traffic. Bounded waits only (no timing assertions). This is the
@@ -17,11 +19,27 @@ import time
 import httpx
 import psutil
 import pytest
-from platform_process import start_platform, stop_platform, wait_status
+from browser import (
+    OUT,
+    chromium,
+    chromium_missing_reason,
+    first_paint_ms,
+    portfolio_kw_in_clickhouse,
+    portfolio_tooltip,
+)
+from platform_process import noisy_lines_after_stopping, start_platform, stop_platform, wait_status
 
+from edream.clickhouse import get_client
 from edream.embedded.process import free_port
+from edream.settings import load_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason())),
+]
+#: Panels of the console (all must paint on the first load).
+PANELS = 7
 
 #: ClickHouse tables behind the panels that the demo must fill (see docker/README.md)
 PANEL_TABLES = (
@@ -70,13 +88,48 @@ def _stats(panel: dict) -> dict:
     return {s["label"]: s["value"] for b in panel["blocks"] if b["kind"] == "stats" for s in b["stats"]}
 
 
+def _defector_order(port: int, timeout: float) -> tuple[str, dict]:
+    """The demo's defector order once it has a FINAL shortfall, a re-dispatch revision and a penalty settled."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        (orders,) = [b for b in _panel(port, "flex")["blocks"] if b["kind"] == "table"]
+        for row in orders["rows"]:
+            if row["shortfall"] > 0:
+                oid = row["order_id"]["text"]
+                page = httpx.get(f"http://127.0.0.1:{port}/api/page/order/{oid}", timeout=30).json()
+                last = (oid, _stats(page))
+                if last[1]["revisions"] >= 2 and last[1]["penalties"] > 0:
+                    return last
+        time.sleep(3)
+    raise AssertionError(f"no order with a shortfall, a re-dispatch and a penalty; last: {last}")
+
+
+def _console_in_chromium(port: int) -> tuple[int, float, str]:
+    """First paint x10, the defector's order page; returns the portfolio tooltip (UTC ms, kW, text)."""
+    oid, stats = _defector_order(port, timeout=240)
+    url = f"http://127.0.0.1:{port}/"
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        paints = [first_paint_ms(page, url, PANELS) for _ in range(10)]
+        print(f"demo: first paint of all {PANELS} panels (ms): {[round(p) for p in paints]}")
+        page.screenshot(path=OUT / "demo-dashboard.png", full_page=True)
+        tooltip = portfolio_tooltip(page)
+        page.locator("#panel-flex a", has_text=oid).first.click()
+        page.wait_for_function("() => Number(document.getElementById('page').dataset.loaded) >= 1")
+        text = page.locator("#page").inner_text()
+        page.screenshot(path=OUT / "demo-order.png", full_page=True)
+        assert "SHORTFALL" in text and "PENALTY" in text, text[:2000]
+        assert f"{stats['revisions']}\nrevisions" in text and "penalties" in text
+    return tooltip
+
+
 @pytest.mark.timeout(600)
-def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_path):
+def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_path, monkeypatch):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
     env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
     proc = start_platform(env)
-    out, reporting = "", 0
+    out, reporting, t_ms, page_kw, tip = "", 0, 0, 0.0, ""
     try:
         st = wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
         tansu = _tansu_children(proc.pid)
@@ -119,6 +172,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
             and vpp["next window offered"] > 0
             and vpp["capability answers"] >= 1
         )
+        t_ms, page_kw, tip = _console_in_chromium(port)
         # the field site: protocol simulators -> connector process -> broker -> sink (devices beyond the demo's)
         reporting = _devices_reporting(port, more_than=50, timeout=150)
         if reporting > 50:
@@ -127,6 +181,13 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
             assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
         out = stop_platform(proc)
+    # the portfolio on the page equals an independent query over the enrolled prosumers' meters (chDB is free now)
+    monkeypatch.setenv("EDREAM_DATA_DIR", str(tmp_path))
+    ch_kw, meters = portfolio_kw_in_clickhouse(get_client(load_settings()), t_ms)
+    assert meters == 50, tip
+    assert page_kw == pytest.approx(ch_kw, rel=0.01), f"page {page_kw} kW vs ClickHouse {ch_kw} kW: {tip}"
+    noisy = noisy_lines_after_stopping(out)
+    assert not noisy, noisy[:20]
     field = [line for line in out.splitlines() if "field" in line]
     assert reporting > 50, f"only {reporting} devices reporting: the field site never arrived: {field}"
     assert "edream: stopped (embedded broker and chain shut down)" in out

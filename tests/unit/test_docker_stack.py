@@ -165,7 +165,16 @@ def test_grafana_is_provisioned_with_prometheus_and_the_platform_metrics(service
     host_dir = Path(mounted[prov["options"]["path"]])
     dashboards = list((DOCKER / host_dir).glob("*.json"))
     assert dashboards
-    known = set(METRIC_NAMES) | {"edream_counter"}
+    from edream.dashboard import console_metrics
+    from edream.runtime import health_board as hb
+
+    stage_gauges = (hb.STAGE_UP, hb.STAGE_IN, hb.STAGE_OUT, hb.STAGE_LAG, hb.STAGE_DEAD)
+    known = (
+        set(METRIC_NAMES)
+        | {"edream_counter"}
+        | {g._name for g in stage_gauges}
+        | set(console_metrics.METRIC_NAMES)
+    )
     for path in dashboards:
         d = json.loads(path.read_text())
         exprs = [t["expr"] for p in d["panels"] for t in p["targets"]]
@@ -190,3 +199,31 @@ def test_web_api_token_is_set_and_prometheus_scrapes_with_it(services, compose):
     scrape = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
     [worker] = [j for j in scrape["scrape_configs"] if j["job_name"] == "edream-worker"]
     assert worker["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/edream_api_token"}
+
+
+def test_prometheus_loads_alert_rules_on_metrics_the_platform_exports(services):
+    from edream.dashboard import alerts, console_metrics
+    from edream.runtime import health_board
+
+    prom = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
+    mounted = {
+        v.split(":")[1]: DOCKER / v.split(":")[0]
+        for v in services["prometheus"]["volumes"]
+        if v.startswith("./")
+    }
+    (rule_file,) = prom["rule_files"]
+    rules = yaml.safe_load(mounted[rule_file].read_text())["groups"][0]["rules"]
+    stage_gauges = (
+        health_board.STAGE_UP,
+        health_board.STAGE_IN,
+        health_board.STAGE_LAG,
+        health_board.STAGE_DEAD,
+    )
+    exported = {g._name for g in stage_gauges} | set(console_metrics.METRIC_NAMES)
+    for rule in rules:
+        used = set(re.findall(r"edream_[a-z_]+", rule["expr"]))
+        assert used <= exported, f"{rule['alert']}: {used - exported} is exported by no code"
+        assert rule["labels"]["severity"] in {"critical", "warning"} and rule["annotations"]["summary"]
+    # every alert the console raises has a Prometheus rule of the same name (RETRYING is edream_stage_up == 0 too)
+    console = set(re.findall(r'Alert\(\s*"(Edream[A-Za-z]+)"', Path(alerts.__file__).read_text()))
+    assert console - {"EdreamStageRetrying"} <= {r["alert"] for r in rules}, console

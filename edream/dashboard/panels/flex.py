@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edream.dashboard.pages import page_href
 from edream.dashboard.query import missing_note, require, rows
 from edream.dashboard.registry import PanelSource, panel
 
@@ -45,6 +46,7 @@ def order_rows(src: PanelSource) -> list[dict[str, Any]]:
             ORDER BY created_ms DESC, order_id LIMIT {MAX_ORDERS}""",
     )
     for r in data:
+        r["order_id"] = page_href("order", r["order_id"])  # the order's drill-down page
         r["direction"], r["status"] = str(r["direction"]), str(r["status"])
         r["progress_pct"] = round(100 * int(r["slots_final"]) / int(r["slots"]), 1) if r["slots"] else 0.0
     return data

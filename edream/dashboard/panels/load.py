@@ -3,34 +3,62 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
+from edream.dashboard.grid import Grid, GridSum, grid_sum
 from edream.dashboard.query import require, rows
 from edream.dashboard.registry import PanelSource, panel
 
 #: Plot at most this many prosumers (alphabetically) next to the portfolio.
 MAX_PROSUMERS = 6
 PORTFOLIO = "portfolio"
-BUCKET_MS = 15_000
+#: The measured curves' common time grid, ms.
+GRID_STEP_MS = 15_000
+#: A meter's reading is held at most this long (ms); older, the meter counts as not reporting (not as 0 kW).
+STALE_AFTER_MS = 90_000
 
 
-def measured_kw(src: PanelSource) -> dict[str, list[list[float]]]:
-    """Average active power (kW) per prosumer and minute, summed over the prosumer's meters."""
+@dataclass(frozen=True)
+class MeterSamples:
+    """Per meter: its prosumer and readings ``(t_ms, kW)``, the newest reading of each grid bucket (UTC epoch
+    ms; a bucket ``(t - step, t]`` ends at grid time ``t``), oldest first."""
+
+    prosumer: dict[str, str | None]
+    samples: dict[str, list[tuple[int, float]]]
+
+
+def meter_samples(src: PanelSource, grid: Grid) -> MeterSamples:
+    """Active power (kW) of every meter with readings in the look-back window (plus the staleness limit, so the
+    first grid times can hold earlier readings)."""
     table = src.tables["measurements"]
     data = rows(
         src.client,
-        f"""SELECT entity, bucket, sum(kw) AS kw FROM (
-                SELECT ifNull(prosumer_id, device_id) AS entity, device_id,
-                       intDiv(toUnixTimestamp64Milli(ts), {BUCKET_MS}) * {BUCKET_MS} AS bucket,
-                       avg(if(unit = 'W', value / 1000, value)) AS kw
-                FROM {table} FINAL
-                WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL
-                  AND unit IN ('W', 'kW') AND ts >= fromUnixTimestamp64Milli({{since:Int64}})
-                GROUP BY entity, device_id, bucket)
-            GROUP BY entity, bucket ORDER BY entity, bucket""",
-        {"since": src.now_ms - src.window_ms},
+        f"""SELECT device_id, argMax(prosumer_id, ts) AS prosumer,
+                   intDiv(toUnixTimestamp64Milli(ts) - 1, {grid.step_ms}) * {grid.step_ms} + {grid.step_ms} AS bucket,
+                   toUnixTimestamp64Milli(max(ts)) AS t, argMax(if(unit = 'W', value / 1000, value), ts) AS kw
+            FROM {table} FINAL
+            WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL AND unit IN ('W', 'kW')
+              AND ts > fromUnixTimestamp64Milli({{since:Int64}}) AND ts <= fromUnixTimestamp64Milli({{until:Int64}})
+            GROUP BY device_id, bucket ORDER BY device_id, bucket""",
+        {"since": grid.start_ms - STALE_AFTER_MS, "until": grid.end_ms},
     )
-    return _by_entity(data, "entity", "bucket", "kw")
+    prosumer: dict[str, str | None] = {}
+    samples: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in data:
+        meter = str(r["device_id"])
+        prosumer[meter] = r["prosumer"] or None
+        samples[meter].append((int(r["t"]), float(r["kw"])))
+    return MeterSamples(prosumer, dict(samples))
+
+
+def enrolled_prosumers(src: PanelSource) -> set[str] | None:
+    """Prosumers with an active DR enrolment (``flex.enrolments.v1``), or None if that table does not exist."""
+    table = src.tables["flex_enrolments"]
+    if require(src.client, table):
+        return None
+    data = rows(src.client, f"SELECT prosumer_id FROM {table} FINAL WHERE active")
+    return {str(r["prosumer_id"]) for r in data}
 
 
 def forecast_kw(src: PanelSource) -> dict[str, list[list[float]]]:
@@ -73,7 +101,8 @@ def _by_entity(data: list[dict[str, Any]], entity: str, t: str, y: str) -> dict[
 
 
 def portfolio_sum(per_entity: dict[str, list[list[float]]]) -> list[list[float]]:
-    """Point-wise sum over entities (a timestamp missing for some entity counts as 0 for it)."""
+    """Point-wise sum of curves that share their time steps (forecasts and baselines: one value per 15-min
+    period); a period missing for some entity counts as 0 for it."""
     total: dict[int, float] = defaultdict(float)
     for points in per_entity.values():
         for t, y in points:
@@ -81,44 +110,95 @@ def portfolio_sum(per_entity: dict[str, list[list[float]]]) -> list[list[float]]
     return [[t, round(total[t], 4)] for t in sorted(total)]
 
 
+def measured_curves(src: PanelSource, enrolled: set[str] | None) -> tuple[GridSum, dict[str, GridSum]]:
+    """The portfolio's measured kW on the common grid (meters of enrolled prosumers, or of any prosumer when
+    enrolments are not sunk) and the curve of each prosumer of the portfolio."""
+    grid = Grid.aligned(src.now_ms - src.window_ms, src.now_ms, GRID_STEP_MS)
+    meters = meter_samples(src, grid)
+    by_prosumer: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(dict)
+    for meter, pid in meters.prosumer.items():
+        if pid and (enrolled is None or pid in enrolled):
+            by_prosumer[pid][meter] = meters.samples[meter]
+    portfolio = {m: s for per in by_prosumer.values() for m, s in per.items()}
+    if portfolio:  # the grid starts at the first reading (no empty hours on the time axis)
+        first = min(s[0][0] for s in portfolio.values())
+        grid = Grid.aligned(max(grid.start_ms, first), grid.end_ms, grid.step_ms)
+    return (
+        grid_sum(portfolio, grid, STALE_AFTER_MS),
+        {pid: grid_sum(by_prosumer[pid], grid, STALE_AFTER_MS) for pid in sorted(by_prosumer)},
+    )
+
+
 @panel("load", "Measured vs forecast vs baseline", order=20)
 def load(src: PanelSource) -> dict[str, Any]:
-    """Active power in kW: measured (15-second averages of the meters), the latest consumption forecast and the
-    baseline, for the portfolio and per prosumer."""
-    sources = {
-        "measured": ("measurements", measured_kw),
-        "forecast": ("forecasts", forecast_kw),
-        "baseline": ("baselines", baseline_kw),
-    }
-    curves: dict[str, dict[str, list[list[float]]]] = {}
+    """Active power in kW (time axis in UTC): measured (each meter's newest reading held for at most 90 s, summed
+    on a 15-second grid), the latest consumption forecast and the baseline, for the portfolio of enrolled
+    prosumers and per prosumer."""
     notes = []
-    for name, (logical, fn) in sources.items():
-        table = src.tables[logical]
-        if require(src.client, table):
-            notes.append(f"{name}: table {table} does not exist yet")
-            curves[name] = {}
-        else:
-            curves[name] = fn(src)
-    prosumers = sorted(
-        set(curves["measured"]) | set(curves["baseline"]) | (set(curves["forecast"]) - {PORTFOLIO})
+    for name, logical in (("measured", "measurements"), ("forecast", "forecasts"), ("baseline", "baselines")):
+        if require(src.client, src.tables[logical]):
+            notes.append(f"{name}: table {src.tables[logical]} does not exist yet")
+    enrolled = enrolled_prosumers(src)
+    if enrolled is None:
+        notes.append(
+            f"enrolments: table {src.tables['flex_enrolments']} does not exist; portfolio = every prosumer"
+        )
+    empty = GridSum([], [], 0)
+    portfolio, per_prosumer = (
+        (empty, {}) if require(src.client, src.tables["measurements"]) else measured_curves(src, enrolled)
     )
-    blocks: list[dict[str, Any]] = []
-    portfolio = {
-        "measured": portfolio_sum(curves["measured"]),
-        "forecast": curves["forecast"].get(PORTFOLIO)
-        or portfolio_sum({k: v for k, v in curves["forecast"].items() if k != PORTFOLIO}),
-        "baseline": portfolio_sum(curves["baseline"]),
-    }
-    blocks.append(_chart(f"Portfolio ({len(prosumers)} prosumers)", portfolio))
-    for p in prosumers[:MAX_PROSUMERS]:
-        blocks.append(_chart(p, {name: curves[name].get(p, []) for name in sources}))
+    forecast = {} if require(src.client, src.tables["forecasts"]) else forecast_kw(src)
+    baseline = {} if require(src.client, src.tables["baselines"]) else baseline_kw(src)
+    members = enrolled if enrolled is not None else set(per_prosumer)
+    blocks: list[dict[str, Any]] = [
+        {
+            "kind": "stats",
+            "stats": [
+                {
+                    "label": "prosumers enrolled" if enrolled is not None else "prosumers with readings",
+                    "value": len(members),
+                },
+                {"label": "meters reporting", "value": f"{portfolio.reporting_now} of {portfolio.meters}"},
+                {"label": "portfolio now", "value": _last_value(portfolio.points), "unit": "kW"},
+            ],
+        },
+        _chart(
+            f"Portfolio: {len(members)} prosumers, {portfolio.reporting_now} of {portfolio.meters} meters reporting",
+            {
+                "measured": portfolio.points,
+                "forecast": forecast.get(PORTFOLIO)
+                or portfolio_sum({k: v for k, v in forecast.items() if k in members}),
+                "baseline": portfolio_sum({k: v for k, v in baseline.items() if k in members}),
+            },
+            reporting=portfolio.reporting,
+            wide=True,
+        ),
+    ]
+    for pid in sorted(members)[:MAX_PROSUMERS]:
+        curve = per_prosumer.get(pid, empty)
+        blocks.append(
+            _chart(
+                pid,
+                {
+                    "measured": curve.points,
+                    "forecast": forecast.get(pid, []),
+                    "baseline": baseline.get(pid, []),
+                },
+            )
+        )
     return {"blocks": blocks, "note": "; ".join(notes) or None}
 
 
-def _chart(title: str, series: dict[str, list[list[float]]]) -> dict[str, Any]:
+def _last_value(points: list[list[float | None]]) -> float | str:
+    """The newest non-empty value, in 10 W steps."""
+    return next((round(p[1], 2) for p in reversed(points) if p[1] is not None), "n/a")
+
+
+def _chart(title: str, series: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "kind": "series",
         "title": title,
         "unit": "kW",
         "series": [{"name": k, "points": v} for k, v in series.items()],
+        **extra,
     }

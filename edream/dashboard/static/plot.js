@@ -1,68 +1,117 @@
-// Minimal SVG line/step charts (no dependencies): plotSeries(title, unit, series, step) -> HTMLElement.
-// series = [{name, points: [[t_ms, y], ...]}]; x is UTC epoch ms, shown in the browser's local time.
+// Time-series charts with uPlot (vendored from npm by `npm run vendor`): plotSeries(title, unit, series, opts).
+// series = [{name, points: [[t_ms, y|null], ...]}]; x is UTC epoch ms, shown in UTC. Drag to zoom (double-click
+// resets), hover for a tooltip with every series' value, click a legend entry to hide/show its series.
 (function () {
   "use strict";
-  const NS = "http://www.w3.org/2000/svg";
   const COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#be123c"];
-  const W = 520, H = 170, L = 44, R = 8, T = 8, B = 20;
+  const utc = ts => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
+  const pad = n => String(n).padStart(2, "0");
 
-  function el(name, attrs, text) {
-    const e = document.createElementNS(NS, name);
-    for (const k in attrs) e.setAttribute(k, attrs[k]);
-    if (text !== undefined) e.textContent = text;
-    return e;
+  function utcText(ms) {
+    const d = new Date(ms);
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+      `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
   }
   function fmt(v) {
+    if (v === null || v === undefined) return "-";
     const a = Math.abs(v);
-    return a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : a >= 100 ? v.toFixed(0) : v.toFixed(a >= 1 ? 2 : 3);
+    return a >= 1e4 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : v.toFixed(3);
   }
-  function hhmm(t) { const d = new Date(t); return d.toTimeString().slice(0, 5); }
 
-  function plotSeries(title, unit, series, step) {
-    const wrap = document.createElement("div");
-    wrap.className = "chart";
-    const h = document.createElement("h3");
-    h.textContent = title + (unit ? " (" + unit + ")" : "");
-    wrap.appendChild(h);
-    const pts = series.flatMap(s => s.points.filter(p => p[1] !== null));
-    const svg = el("svg", { class: "plot", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none" });
-    if (!pts.length) {
-      svg.appendChild(el("text", { x: W / 2 - 30, y: H / 2 }, "no data yet"));
-    } else {
-      let x0 = Math.min(...pts.map(p => p[0])), x1 = Math.max(...pts.map(p => p[0]));
-      let y0 = Math.min(0, ...pts.map(p => p[1])), y1 = Math.max(...pts.map(p => p[1]));
-      if (x1 === x0) { x0 -= 60000; x1 += 60000; }
-      if (y1 === y0) { y1 = y0 + 1; }
-      const sx = t => L + (t - x0) / (x1 - x0) * (W - L - R);
-      const sy = y => H - B - (y - y0) / (y1 - y0) * (H - T - B);
-      svg.appendChild(el("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
-      svg.appendChild(el("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
-      [y0, (y0 + y1) / 2, y1].forEach(v => svg.appendChild(el("text", { x: 2, y: sy(v) + 3 }, fmt(v))));
-      [x0, (x0 + x1) / 2, x1].forEach((t, i) => svg.appendChild(el("text", { x: sx(t) - (i === 2 ? 28 : i ? 14 : 0), y: H - 5 }, hhmm(t))));
-      series.forEach((s, i) => {
-        const p = s.points.filter(q => q[1] !== null);
-        if (!p.length) return;
-        let d = "";
-        p.forEach((q, j) => {
-          if (j === 0) d += `M${sx(q[0]).toFixed(1)},${sy(q[1]).toFixed(1)}`;
-          else if (step) d += `H${sx(q[0]).toFixed(1)}V${sy(q[1]).toFixed(1)}`;
-          else d += `L${sx(q[0]).toFixed(1)},${sy(q[1]).toFixed(1)}`;
-        });
-        svg.appendChild(el("path", { d: d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.6, "data-series": s.name }));
-        if (p.length === 1) svg.appendChild(el("circle", { cx: sx(p[0][0]), cy: sy(p[0][1]), r: 3, fill: COLORS[i % COLORS.length] }));
-      });
-    }
-    wrap.appendChild(svg);
-    const legend = document.createElement("div");
-    legend.className = "legend";
-    series.forEach((s, i) => {
-      const span = document.createElement("span");
-      span.innerHTML = `<i style="background:${COLORS[i % COLORS.length]}"></i>`;
-      span.appendChild(document.createTextNode(`${s.name} (${s.points.length})`));
-      legend.appendChild(span);
+  // All series on one x axis: the union of their times; a series without a point at a time gets `undefined`
+  // (uPlot draws across it) while a real `null` (nothing reporting) stays a gap.
+  function align(series) {
+    const xs = [...new Set(series.flatMap(s => s.points.map(p => p[0])))].sort((a, b) => a - b);
+    const idx = new Map(xs.map((t, i) => [t, i]));
+    const ys = series.map(s => {
+      const y = new Array(xs.length).fill(undefined);
+      s.points.forEach(p => { y[idx.get(p[0])] = p[1]; });
+      return y;
     });
-    wrap.appendChild(legend);
+    return [xs.map(t => t / 1000), ...ys];
+  }
+
+  function tooltipPlugin(unit, extra) {
+    let tip;
+    return {
+      hooks: {
+        init: u => {
+          tip = document.createElement("div");
+          tip.className = "u-tooltip";
+          tip.style.display = "none";
+          u.over.appendChild(tip);
+          u.over.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+        },
+        setCursor: u => {
+          const i = u.cursor.idx;
+          if (i === null || i === undefined) { tip.style.display = "none"; return; }
+          const t = Math.round(u.data[0][i] * 1000);
+          const lines = [utcText(t)];
+          u.series.slice(1).forEach((s, k) => {
+            if (s.show) lines.push(`${s.label}: ${fmt(u.data[k + 1][i])} ${unit}`);
+          });
+          if (extra) { const e = extra(t); if (e) lines.push(e); }
+          tip.textContent = lines.join("\n");
+          tip.dataset.t = String(t);
+          tip.style.display = "block";
+          const left = u.cursor.left, w = u.over.clientWidth;
+          tip.style.left = (left > w / 2 ? left - tip.offsetWidth - 10 : left + 10) + "px";
+          tip.style.top = Math.max(0, u.cursor.top - 10) + "px";
+        },
+      },
+    };
+  }
+
+  // one time only (a single slot): show 15 minutes either side instead of uPlot's multi-year default
+  function xRange(u, min, max) { return min === max ? [min - 900, max + 900] : [min, max]; }
+
+  function plotSeries(title, unit, series, opts) {
+    opts = opts || {};
+    const wrap = document.createElement("div");
+    wrap.className = opts.wide ? "chart wide" : "chart";
+    const h = document.createElement("h3");
+    if (opts.href) { const a = document.createElement("a"); a.href = opts.href; a.textContent = title; h.appendChild(a); }
+    else h.textContent = title;
+    h.appendChild(document.createTextNode(unit ? ` (${unit}, UTC)` : " (UTC)"));
+    wrap.appendChild(h);
+    if (!series.some(s => s.points.some(p => p[1] !== null))) {
+      wrap.appendChild(Object.assign(document.createElement("p"), { className: "note", textContent: "no data yet" }));
+      return wrap;
+    }
+    const host = document.createElement("div");
+    wrap.appendChild(host);
+    const data = align(series);
+    const paths = opts.step ? uPlot.paths.stepped({ align: 1 }) : undefined;
+    const reporting = opts.reporting && opts.reportingTimes ? new Map(opts.reportingTimes.map((t, i) => [t, opts.reporting[i]])) : null;
+    const chart = () => new uPlot({
+      width: Math.max(240, host.clientWidth || 520),
+      height: 190,
+      tzDate: utc,
+      cursor: { drag: { x: true, y: false } },
+      legend: { live: true },
+      scales: { x: { time: true, range: xRange } },
+      axes: [
+        {},
+        { label: unit, labelSize: 14, size: 56 },
+      ],
+      series: [
+        { label: "time (UTC)", value: (u, v) => (v === null ? "-" : utcText(v * 1000)) },
+        ...series.map((s, i) => ({
+          label: s.name,
+          stroke: COLORS[i % COLORS.length],
+          width: 1.6,
+          paths: paths,
+          points: { show: s.points.length < 3 },
+          value: (u, v) => `${fmt(v)} ${unit}`,
+        })),
+      ],
+      plugins: [tooltipPlugin(unit, reporting ? t => (reporting.has(t) ? `meters reporting: ${reporting.get(t)}` : "") : null)],
+    }, data, host);
+    // size to the card once it is in the document
+    requestAnimationFrame(() => { const u = chart(); wrap._uplot = u; });
     return wrap;
   }
+
   window.plotSeries = plotSeries;
+  window.utcText = utcText;
 })();

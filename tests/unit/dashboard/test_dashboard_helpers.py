@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edream.dashboard.grid import Grid, grid_sum
 from edream.dashboard.lag import partition_lag
 from edream.dashboard.panels.load import portfolio_sum
 from edream.dashboard.rates import RateTracker
@@ -55,3 +56,33 @@ def test_portfolio_sum_preserves_the_total(curves):
     total = portfolio_sum(per_entity)
     assert [t for t, _ in total] == sorted({t for v in per_entity.values() for t, _ in v})
     assert sum(y for _, y in total) == pytest.approx(sum(y for v in per_entity.values() for _, y in v))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["m1", "m2", "m3"]),
+        st.lists(
+            st.tuples(st.integers(0, 300_000), st.integers(-5_000, 5_000)),
+            max_size=8,
+            unique_by=lambda s: s[0],
+        ),
+    ),
+    st.integers(1_000, 120_000),
+)
+def test_grid_sum_holds_each_meters_newest_fresh_reading(per_meter, stale_ms):
+    grid = Grid.aligned(0, 300_000, 15_000)
+    out = grid_sum({m: [(t, kw / 1000) for t, kw in s] for m, s in per_meter.items()}, grid, stale_ms)
+    assert [t for t, _ in out.points] == list(range(0, 300_001, 15_000)) and out.meters == len(per_meter)
+    for (t, total), n in zip(out.points, out.reporting, strict=True):
+        fresh = [
+            max(s)[1] / 1000
+            for s in ([x for x in v if t - stale_ms <= x[0] <= t] for v in per_meter.values())
+            if s
+        ]
+        assert n == len(fresh)
+        assert total == (pytest.approx(sum(fresh), abs=1e-3) if fresh else None)
+
+
+def test_grid_rejects_a_non_positive_step():
+    with pytest.raises(ValueError, match="step"):
+        Grid(0, 10, 0)

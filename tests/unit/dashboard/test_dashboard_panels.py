@@ -49,7 +49,7 @@ def _blocks(p: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def test_registry_discovers_every_panel_in_display_order():
     ids = [p.id for p in discover()]
-    assert ids == ["pipeline", "load", "flex", "market", "anchoring", "vpp"]
+    assert ids == ["health", "pipeline", "load", "flex", "market", "anchoring", "vpp"]
     assert all(p.description and "  " not in p.description for p in discover())
 
 
@@ -84,23 +84,37 @@ def _meas(prosumer: str, device: str, ts: int, value: float, unit: str = "W", se
     )
 
 
-def test_load_panel_sums_meters_per_prosumer_and_portfolio_and_converts_forecast_wh_to_kw(
-    chdb_client, tables
-):
-    t0 = NOW - 10 * MIN  # bucket-aligned (15 s)
+def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosumers(chdb_client, tables):
+    t0 = NOW - 10 * MIN  # on the 15-s grid
     _fill(
         chdb_client,
         tables["measurements"],
         "Measurement",
         ["device_id", "quantity", "phase", "ts"],
         [
-            _meas("p1", "m1", t0, 1000),
-            _meas("p1", "m1", t0 + 5000, 3000),  # avg 2 kW
-            _meas("p1", "m2", t0, 0.5, unit="kW"),  # second meter of p1: +0.5 kW
+            _meas("p1", "m1", t0 - 20_000, 1000),
+            _meas("p1", "m1", t0, 2000),  # newest reading at t0 wins: 2 kW
+            _meas("p1", "m1", t0 + 30_000, 3000),  # every 30 s: held (not 0 kW) at t0 + 15 s
+            _meas("p1", "m2", t0, 0.5, unit="kW"),  # second meter of p1, then silent: stale after 90 s
             _meas("p2", "m3", t0, 4000),
+            _meas("p2", "m3", t0 + 30_000, 4000),
+            _meas("p3", "m4", t0, 7000),  # p3 is not enrolled: not in the portfolio
             _meas("p2", "m3", t0 - 3 * 3_600_000, 9999),  # outside the 2 h window
         ],
         version="seq",
+    )
+    _fill(
+        chdb_client,
+        tables["flex_enrolments"],
+        "FlexEnrolment",
+        ["prosumer_id"],
+        [
+            dict(event_id="e1", prosumer_id="p1", active=True),
+            dict(event_id="e2", prosumer_id="p2", active=True),
+            dict(event_id="e4", prosumer_id="p4", active=True),  # enrolled, no meter yet
+            dict(event_id="e5", prosumer_id="p5", active=False),
+        ],
+        version="updated_at",
     )
     pts = [{"ts": t0, "value": 250.0, "lower": None, "upper": None}]  # 250 Wh in 15 min = 1 kW
     _fill(
@@ -143,13 +157,27 @@ def test_load_panel_sums_meters_per_prosumer_and_portfolio_and_converts_forecast
     )
     p = _panel(chdb_client, tables, "load")
     charts = {b["title"]: {s["name"]: s["points"] for s in b["series"]} for b in _blocks(p, "series")}
-    assert charts["p1"]["measured"] == [[t0, 2.5]]
-    assert charts["p2"]["measured"] == [[t0, 4.0]]
+    at = {t: kw for t, kw in charts["p1"]["measured"]}
+    assert (at[t0 - 15_000], at[t0], at[t0 + 15_000], at[t0 + 30_000]) == (1.0, 2.5, 2.5, 3.5)
+    assert at[t0 + 90_000] == 3.5 and at[t0 + 105_000] == 3.0  # m2 stale after 90 s, m1 held from t0 + 30 s
+    assert at[t0 + 135_000] is None  # no meter of p1 has reported within 90 s
+    assert {t: kw for t, kw in charts["p2"]["measured"]}[t0 + 15_000] == 4.0
     assert charts["p1"]["forecast"] == [[t0, 1.0]]
     assert charts["p2"]["baseline"] == [[t0, 3.5]]
-    portfolio = charts["Portfolio (2 prosumers)"]
-    assert portfolio["measured"] == [[t0, 6.5]] and portfolio["forecast"] == [[t0, 1.0]]
+    assert set(charts) == {"Portfolio: 3 prosumers, 0 of 3 meters reporting", "p1", "p2", "p4"}
+    (portfolio_block,) = [b for b in _blocks(p, "series") if b["title"].startswith("Portfolio")]
+    portfolio = {s["name"]: s["points"] for s in portfolio_block["series"]}
+    measured = {t: kw for t, kw in portfolio["measured"]}
+    assert measured[t0] == 6.5 and measured[t0 + 15_000] == 6.5 and measured[t0 + 30_000] == 7.5
+    reporting = dict(zip([t for t, _ in portfolio["measured"]], portfolio_block["reporting"], strict=True))
+    assert (reporting[t0 - 15_000], reporting[t0], reporting[t0 + 105_000]) == (1, 3, 2)
+    assert portfolio["forecast"] == [[t0, 1.0]]
+    assert _stats(p)["prosumers enrolled"] == 3 and _stats(p)["meters reporting"] == "0 of 3"
     assert p["note"] is None
+
+
+def _stats(p: dict[str, Any]) -> dict[str, Any]:
+    return {s["label"]: s["value"] for b in _blocks(p, "stats") for s in b["stats"]}
 
 
 def test_pipeline_panel_rates_lag_dead_letters_and_stale_connectors(chdb_client, tables):
@@ -392,3 +420,197 @@ def test_vpp_panel_plots_the_latest_evaluation_per_window_and_lists_answers(chdb
     windows, answers = _blocks(p, "table")
     assert windows["rows"][0]["slot_ms"] == slot + 30 * MIN
     assert answers["rows"][0]["request_id"] == "r1" and answers["rows"][0]["capacity_kw"] == 210.0
+
+
+def _order_with_a_shortfall(client: Any, tables: dict[str, str]) -> list[int]:
+    """Order o1 re-dispatched (revision 1), p1 short by 0.8 kW in slot 0, within in slot 1, settled."""
+    slots = [NOW - 60 * MIN + i * 15 * MIN for i in range(2)]
+    allocs = [dict(prosumer_id="p1", slot_start=s, kw=1.0, baseline_kw=3.0) for s in slots]
+    _fill(
+        client,
+        tables["flex_orders"],
+        "FlexOrder",
+        ["order_id", "revision"],
+        [
+            dict(
+                event_id="r0", order_id="o1", revision=0, status="ACTIVE", allocations=allocs, created_at=NOW
+            ),
+            dict(
+                event_id="r1", order_id="o1", revision=1, status="AMENDED", allocations=allocs, created_at=NOW
+            ),
+        ],
+    )
+    devs = [
+        dict(
+            order_id="o1",
+            prosumer_id="p1",
+            slot_start=slots[0],
+            ts=slots[0] + MIN,
+            kind="PROJECTED",
+            target_kw=1.0,
+            delivered_kw=0.5,
+            verdict="SHORTFALL",
+        ),
+        dict(
+            order_id="o1",
+            prosumer_id="p1",
+            slot_start=slots[0],
+            ts=slots[1],
+            kind="FINAL",
+            target_kw=1.0,
+            delivered_kw=0.2,
+            verdict="SHORTFALL",
+        ),
+        dict(
+            order_id="o1",
+            prosumer_id="p1",
+            slot_start=slots[1],
+            ts=slots[1] + 15 * MIN,
+            kind="FINAL",
+            target_kw=1.0,
+            delivered_kw=1.0,
+            verdict="WITHIN",
+        ),
+    ]
+    _fill(
+        client,
+        tables["flex_deviations"],
+        "Deviation",
+        ["order_id", "prosumer_id", "slot_start", "kind", "ts"],
+        [dict(d, event_id=f"d{i}") for i, d in enumerate(devs)],
+    )
+    _fill(
+        client,
+        tables["settlement_flex"],
+        "Settlement",
+        ["settlement_id"],
+        [
+            dict(
+                event_id=f"s{i}",
+                settlement_id=f"s{i}",
+                kind="FLEX",
+                window_id=f"w{i}",
+                window_start=s,
+                window_end=s + 15 * MIN,
+                party_id="p1",
+                reference_id="o1",
+                quantity_wh=q,
+                amount_micro=amt,
+                currency="EUR",
+                details=json.dumps({"verdict": v}),
+                version=1,
+            )
+            for i, (s, q, amt, v) in enumerate(
+                [(slots[0], 50, -240_000, "SHORTFALL"), (slots[1], 250, 25_000, "WITHIN")]
+            )
+        ],
+        version="version",
+    )
+    _fill(
+        client,
+        tables["chain_anchors"],
+        "AnchorReceipt",
+        ["kind", "window_id"],
+        [
+            dict(
+                event_id="a1",
+                kind="FLEX",
+                window_id="aw1",
+                window_start=slots[0],
+                window_end=slots[0] + 15 * MIN,
+                record_count=1,
+                block_number=7,
+            )
+        ],
+    )
+    return slots
+
+
+def test_health_panel_lists_stages_in_red_and_alerts_for_shortfall_anchoring_and_dependencies(
+    chdb_client, tables
+):
+    slots = _order_with_a_shortfall(chdb_client, tables)
+    stages = [
+        {
+            "stage": "intervals",
+            "worker_id": "h:1",
+            "status": "DOWN",
+            "last_error": None,
+            "in_per_s": 0.0,
+            "out_per_s": 0.0,
+            "lag": 5,
+            "dead_letters": 0,
+            "restarts": 0,
+            "updated_at": NOW - 20_000,
+        },
+        {
+            "stage": "vpp",
+            "worker_id": "h:2",
+            "status": "UP",
+            "last_error": None,
+            "in_per_s": 3.5,
+            "out_per_s": 1.0,
+            "lag": 900,
+            "dead_letters": 1,
+            "restarts": 2,
+            "updated_at": NOW - 1_000,
+        },
+    ]
+    deps = {"chain": {"up": False, "detail": "ConnectError"}, "clickhouse": {"up": True, "detail": "ok"}}
+    p = _panel(
+        chdb_client,
+        tables,
+        "health",
+        stages=stages,
+        deps=deps,
+        lag_growing=frozenset({"vpp@h:2"}),
+        anchor_allowed_ms=10 * MIN,
+    )
+    (alerts,) = _blocks(p, "alerts")
+    got = {(a["name"], a["subject"]) for a in alerts["alerts"]}
+    assert got == {
+        ("EdreamDependencyDown", "chain"),
+        ("EdreamStageDown", "intervals@h:1"),
+        ("EdreamStageLagGrowing", "vpp@h:2"),
+        ("EdreamFlexShortfall", "o1"),
+        (
+            "EdreamAnchoringBehind",
+            "anchoring",
+        ),  # the second slot's settlement (ended 30 min ago) is unanchored
+    }
+    assert p["metrics"]["shortfall_kw"] == {"o1": 0.8}
+    assert p["metrics"]["anchoring_behind_s"] == (NOW - slots[1] - 15 * MIN) / 1000
+    tbl = {b["title"]: b["rows"] for b in _blocks(p, "table")}
+    assert [r["status"] for r in tbl["Stages"]] == ["DOWN", "UP"]
+    assert tbl["Dependencies"][0] == {"dependency": "chain", "status": "DOWN", "detail": "ConnectError"}
+    assert _stats(p)["stages up"] == "1 of 2" and _stats(p)["alerts"] == 5
+
+
+def test_order_page_shows_slots_revisions_settlements_penalty_and_the_covering_anchor(chdb_client, tables):
+    from edream.dashboard.pages import NotFound, discover_pages
+
+    slots = _order_with_a_shortfall(chdb_client, tables)
+    order_page = discover_pages()["order"]
+    p = order_page(_src(chdb_client, tables), "o1")
+    assert p["title"] == "Order o1"
+    stats = {s["label"]: s["value"] for b in p["blocks"] if b["kind"] == "stats" for s in b["stats"]}
+    assert stats["status"] == "AMENDED" and stats["revisions"] == 2 and stats["slots evaluated"] == 2
+    assert (
+        stats["shortfalls (prosumer-slots)"] == 1
+        and stats["penalties"] == 0.24
+        and stats["incentives"] == 0.03
+    )
+    tbl = {b["title"].split(" (")[0]: b["rows"] for b in p["blocks"] if b["kind"] == "table"}
+    per_slot = tbl["Per prosumer and slot"]
+    assert [(r["slot_ms"], r["evaluation"], r["verdict"], r["short_kw"]) for r in per_slot] == [
+        (slots[0], "FINAL", "SHORTFALL", 0.8),
+        (slots[1], "FINAL", "WITHIN", 0.0),
+    ]
+    assert [r["status"] for r in tbl["Revisions"]] == ["ACTIVE", "AMENDED"]
+    assert [r["kind"] for r in tbl["Settlements"]] == ["PENALTY", "INCENTIVE"]
+    (anchor,) = tbl["Anchors"]
+    assert anchor["window_id"] == "aw1" and anchor["verify"]["href"] == verify_link("FLEX", "aw1")
+    assert [b["url"] for b in p["blocks"] if b["kind"] == "verify"] == [verify_link("FLEX", "aw1")]
+    assert len(tbl["Deviation events"]) == 3
+    with pytest.raises(NotFound):
+        order_page(_src(chdb_client, tables), "nope")

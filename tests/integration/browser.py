@@ -1,0 +1,95 @@
+"""Playwright on Debian's Chromium (``/usr/bin/chromium``, installed by ``make test``; Playwright downloads no
+browser): one headless browser per test module, screenshots under ``test-output/``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, sync_playwright
+
+from edream.dashboard.panels.load import STALE_AFTER_MS
+from edream.paths import REPO_ROOT
+
+CHROMIUM = Path(os.environ.get("EDREAM_CHROMIUM", "/usr/bin/chromium"))
+OUT = REPO_ROOT / "test-output"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-first-run",
+    "--no-default-browser-check",
+]
+
+
+def chromium_missing_reason() -> str | None:
+    """Why the browser tests cannot run here (None: they can). In CI a missing browser is a failure."""
+    if CHROMIUM.is_file() or os.environ.get("CI"):
+        return None
+    return f"needs Debian chromium at {CHROMIUM}: apt-get install -y chromium (make test does it)"
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def portfolio_tooltip(page) -> tuple[int, float, str]:
+    """Hover the portfolio chart at its newest measured point; (UTC ms, kW, tooltip text) as the operator sees it."""
+    chart = page.locator("#panel-load .chart").first
+    x, y = chart.evaluate(
+        """c => { const u = c._uplot, ys = u.data[1];
+                 let i = ys.length - 1; while (i > 0 && (ys[i] === null || ys[i] === undefined)) i--;
+                 const r = u.over.getBoundingClientRect();
+                 return [r.left + u.valToPos(u.data[0][i], 'x'), r.top + r.height / 2]; }"""
+    )
+    page.mouse.move(x, y)
+    tip = chart.locator(".u-tooltip")
+    tip.wait_for(state="visible", timeout=5000)
+    text = tip.inner_text()
+    when = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text).group(1)
+    kw = float(re.search(r"measured: (-?[\d.]+) kW", text).group(1))
+    t_ms = int(datetime.strptime(when, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() * 1000)
+    return t_ms, kw, text
+
+
+def portfolio_kw_in_clickhouse(client: Any, t_ms: int) -> tuple[float, int]:
+    """Independent of the dashboard's code: per meter of an enrolled prosumer, its newest active-power reading at
+    or before ``t_ms`` no older than the staleness limit; their sum (kW) and how many meters."""
+    (row,) = client.query(
+        """SELECT sum(kw), count() FROM (
+               SELECT device_id, argMax(if(unit = 'W', value / 1000, value), ts) AS kw FROM measurements FINAL
+               WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL
+                 AND ts <= fromUnixTimestamp64Milli({t:Int64}) AND ts >= fromUnixTimestamp64Milli({t:Int64} - {stale:Int64})
+                 AND prosumer_id IN (SELECT prosumer_id FROM flex_enrolments FINAL WHERE active)
+               GROUP BY device_id)""",
+        parameters={"t": t_ms, "stale": STALE_AFTER_MS},
+    ).result_rows
+    return float(row[0]), int(row[1])
+
+
+def first_paint_ms(page, url: str, panels: int, timeout_ms: int = 3000) -> float:
+    """Load the dashboard; ms from navigation until all ``panels`` are painted with data (fails after
+    ``timeout_ms``)."""
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(
+        f"""() => document.body.dataset.firstPaint
+              && document.querySelectorAll('section.panel[data-empty="false"]').length === {panels}""",
+        timeout=timeout_ms,
+    )
+    return page.evaluate("() => performance.now()")
