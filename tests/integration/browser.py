@@ -93,3 +93,25 @@ def first_paint_ms(page, url: str, panels: int, timeout_ms: int = 3000) -> float
         timeout=timeout_ms,
     )
     return page.evaluate("() => performance.now()")
+
+
+def portfolio_kw_of_stopped_platform(data_dir: Any, t_ms: int) -> tuple[float, int]:
+    """:func:`portfolio_kw_in_clickhouse` on a stopped platform's chDB, opened in a child process (a process can
+    open only one chDB path, and pytest workers may already hold the session's)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import json, sys, clickhouse_connect\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from browser import portfolio_kw_in_clickhouse\n"
+        f"c = clickhouse_connect.get_client(dsn='chdb://{Path(data_dir) / 'chdb'}')\n"
+        f"print(json.dumps(portfolio_kw_in_clickhouse(c, {int(t_ms)})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    kw, meters = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(kw), int(meters)

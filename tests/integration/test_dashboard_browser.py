@@ -26,7 +26,7 @@ from browser import (
     chromium,
     chromium_missing_reason,
     first_paint_ms,
-    portfolio_kw_in_clickhouse,
+    portfolio_kw_of_stopped_platform,
     portfolio_tooltip,
 )
 from confluent_kafka import Producer
@@ -34,12 +34,11 @@ from platform_process import noisy_lines_after_stopping, platform_env, start_pla
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
-from edream.clickhouse import get_client
 from edream.kafka import producer_config
 from edream.paths import AVRO_DIR, TOPOLOGY_FILE
 from edream.runtime.health import STALE_AFTER_MS as STAGE_STALE_AFTER_MS
 from edream.serde import Serde
-from edream.settings import Settings, load_settings
+from edream.settings import Settings
 
 pytestmark = [
     pytest.mark.integration,
@@ -455,10 +454,7 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
         (OUT / "dashboard-run.log").parent.mkdir(parents=True, exist_ok=True)
         (OUT / "dashboard-run.log").write_text(out or "")
 
-    for k in ("EDREAM_DATA_DIR", "KAFKA_BOOTSTRAP_SERVERS", "EDREAM_TOPOLOGY", "CLICKHOUSE_DSN"):
-        if k in env:
-            monkeypatch.setenv(k, env[k])
-    ch_kw, meters = portfolio_kw_in_clickhouse(get_client(load_settings()), t_ms)
+    ch_kw, meters = portfolio_kw_of_stopped_platform(env["EDREAM_DATA_DIR"], t_ms)
     assert meters == 3, tip
     assert page_kw == pytest.approx(ch_kw, rel=0.01), (
         f"page {page_kw} kW vs ClickHouse {ch_kw} kW at {t_ms}: {tip}"

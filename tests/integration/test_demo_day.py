@@ -24,14 +24,12 @@ from browser import (
     chromium,
     chromium_missing_reason,
     first_paint_ms,
-    portfolio_kw_in_clickhouse,
+    portfolio_kw_of_stopped_platform,
     portfolio_tooltip,
 )
 from platform_process import noisy_lines_after_stopping, start_platform, stop_platform, wait_status
 
-from edream.clickhouse import get_client
 from edream.embedded.process import free_port
-from edream.settings import load_settings
 
 pytestmark = [
     pytest.mark.integration,
@@ -182,8 +180,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
     finally:
         out = stop_platform(proc)
     # the portfolio on the page equals an independent query over the enrolled prosumers' meters (chDB is free now)
-    monkeypatch.setenv("EDREAM_DATA_DIR", str(tmp_path))
-    ch_kw, meters = portfolio_kw_in_clickhouse(get_client(load_settings()), t_ms)
+    ch_kw, meters = portfolio_kw_of_stopped_platform(tmp_path, t_ms)
     assert meters == 50, tip
     assert page_kw == pytest.approx(ch_kw, rel=0.01), f"page {page_kw} kW vs ClickHouse {ch_kw} kW: {tip}"
     noisy = noisy_lines_after_stopping(out)

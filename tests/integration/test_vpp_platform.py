@@ -103,6 +103,16 @@ def test_vpp_agent_answers_exports_on_timers_and_survives_restart(
             "assets": 4
         }  # the registry topic holds what was sent; the agent refuses the bad one
 
+        # the registry reaches the VPP's partition through vpp.links (asset partition -> VPP partition); a request
+        # is evaluated against the portfolio known when it is processed, so wait until an export shows all of it
+        _wait_records(
+            read_topic,
+            t_export,
+            serde,
+            lambda rs: any(r["vpp_id"] == vpp and r["export_p50_kw"] == 50.0 for r in rs),
+            "an export of the whole portfolio",
+        )
+
         # a request redelivered twice is answered once; a later request proves the duplicate was processed
         first = request(f"{suffix}-r1")
         produce(t_req, "VppCapabilityRequest", vpp, first)
@@ -146,7 +156,7 @@ def test_vpp_agent_answers_exports_on_timers_and_survives_restart(
         assert all(
             r["slot_end"] - r["slot_start"] == 30 * MIN and r["slot_start"] > r["evaluated_at"] for r in mine
         )
-        assert mine[0]["export_p50_kw"] == 50.0
+        assert mine[-1]["export_p50_kw"] == 50.0
 
         # a PV forecast of 3000 Wh per 30 min (6 kW) for the site is used by the next evaluation
         now = int(time.time() * 1000)
