@@ -107,10 +107,11 @@ class Settings(BaseSettings):
         description="stream runtime: seconds between checkpoints (state changelog flushed, offsets committed)",
     )
     runtime_trust_local_state: bool = Field(
-        True,
-        description="stream runtime: reuse a stage's local RocksDB state on start (false: always restore it from "
-        "the changelog; the embedded Tansu broker reports a partition's end as the start of its last batch, which "
-        "makes kept state look ahead of its changelog)",
+        False,
+        description="stream runtime: reuse a stage's local RocksDB state on start (default false: always restore "
+        "it from the changelog; Tansu reports a partition's end as its last batch's base offset + 1, which makes "
+        "kept state look ahead of its changelog, and Quix can then hang closing its consumer; true is for Apache "
+        "Kafka)",
     )
     runtime_replication_factor: int = Field(
         1,
