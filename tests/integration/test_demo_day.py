@@ -12,6 +12,7 @@ suite's only run with the demo: its field simulators listen on fixed ports.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -117,7 +118,10 @@ def _console_in_chromium(port: int) -> tuple[int, float, str]:
         text = page.locator("#page").inner_text()
         page.screenshot(path=OUT / "demo-order.png", full_page=True)
         assert "SHORTFALL" in text and "PENALTY" in text, text[:2000]
-        assert f"{stats['revisions']}\nrevisions" in text and "penalties" in text
+        shown = re.search(
+            r"(\d+)\nrevisions", text
+        )  # re-dispatch may add revisions after the stats were read
+        assert shown and int(shown.group(1)) >= stats["revisions"] and "penalties" in text, text[:300]
     return tooltip
 
 
