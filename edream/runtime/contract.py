@@ -87,7 +87,9 @@ class StageSpec:
     through a repartition topic first); ``tick_ms``: period of wall-clock ticks per partition (None: no ticks);
     ``views``: compacted registry topics every worker reads whole before it processes anything (small, slowly
     changing reference data such as enrolments); ``make``: builds the processor from those views (once per
-    process, before the first record).
+    process, before the first record); ``ticks_wait_for_inputs_ms``: hold ticks until the stage has processed
+    everything that was on its inputs (:mod:`edream.runtime.input_frontier`), for at most this long (None: ticks
+    pass at once); for stages that close something for good on the wall clock.
     """
 
     name: str
@@ -97,4 +99,5 @@ class StageSpec:
     rekey: dict[str, Rekey] = field(default_factory=dict)
     views: tuple[str, ...] = ()
     tick_ms: int | None = None
+    ticks_wait_for_inputs_ms: int | None = None
     description: str = ""

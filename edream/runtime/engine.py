@@ -39,6 +39,7 @@ from edream.kafka import client_config
 from edream.runtime.clock import CLOCK_PREFIX, clock_topic_name, decode_tick
 from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSpec, TransientError, View
 from edream.runtime.health import StageHealth
+from edream.runtime.input_frontier import InputFrontier
 from edream.runtime.state import RecordState
 from edream.serde import Serde
 from edream.settings import Settings
@@ -111,6 +112,15 @@ class StageRun:
             handle_signals=handle_signals,
         )
         self._outputs: dict[str, Any] = {}
+        self.frontier: InputFrontier | None = None
+        if spec.ticks_wait_for_inputs_ms is not None:
+            self.frontier = InputFrontier(
+                lambda: self.app._consumer,  # noqa: SLF001 - Quix exposes no public accessor
+                frozenset(spec.rekey),
+                lambda topic: topic.startswith((CLOCK_PREFIX, "changelog__")),
+            )
+        self._held_since: float | None = None
+        self._warned_hold = False
         self._wire(partitions)
 
     # -- wiring ----------------------------------------------------------------------------------------------
@@ -186,12 +196,15 @@ class StageRun:
         try:
             if source == CLOCK_PREFIX:
                 now_ms = decode_tick(value)
-                out = list(self.processor.on_tick(now_ms, ctx.partition, buffered))
+                out = (
+                    [] if self._hold_tick() else list(self.processor.on_tick(now_ms, ctx.partition, buffered))
+                )
                 self.health.ticked(now_ms)
             else:
                 self.health.record_in(1)
                 record = Record(source, ctx.partition, ctx.offset, key, value, timestamp)
                 out = list(self.processor.on_record(record, buffered))
+                self._processed(ctx)
         except TransientError as exc:
             self.health.transient(exc)
             raise  # stops the run uncommitted; the supervisor restarts it with backoff
@@ -206,10 +219,36 @@ class StageRun:
                 type(exc).__name__,
                 exc,
             )
+            self._processed(ctx)
             return [self._dead_letter(source, ctx.partition, ctx.offset, key, value, exc)]
         buffered.commit()
         self.health.processed(len(out), time.perf_counter() - t0)
         return out
+
+    def _processed(self, ctx: Any) -> None:
+        if self.frontier is not None:
+            self.frontier.processed(ctx.topic, ctx.partition, ctx.offset)
+
+    def _hold_tick(self) -> bool:
+        """Hold this tick (the processor does not see it) while the inputs are not processed up to their end, for
+        at most the spec's ``ticks_wait_for_inputs_ms``; after that ticks pass (logged) until it caught up."""
+        if self.frontier is None or self.frontier.caught_up():
+            self._held_since, self._warned_hold = None, False
+            return False
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        held_s, limit_s = now - self._held_since, (self.spec.ticks_wait_for_inputs_ms or 0) / 1000
+        if held_s < limit_s:
+            return True
+        if not self._warned_hold:  # one warning per hold, not one per tick
+            self._warned_hold = True
+            log.warning(
+                "%s: inputs still not processed to their end after %.0f s: ticks pass anyway",
+                self.spec.name,
+                held_s,
+            )
+        return False
 
     def _dead_letter(
         self, topic: str, partition: int, offset: int, key: Any, value: bytes, exc: BaseException

@@ -2,7 +2,8 @@
 
 :func:`stage` wires :class:`~streams.anchoring.processor.AnchoringProcessor`: both settlement topics re-keyed to
 ``<kind>:<window_id>`` of their anchor window (``ANCHOR_WINDOW_MINUTES``), ticks every
-:data:`TICK_MS` close the windows whose end + ``ANCHOR_GRACE_MINUTES`` has passed. Outputs: ``AnchorReceipt`` s
+:data:`TICK_MS` close the windows whose end + ``ANCHOR_GRACE_MINUTES`` has passed, once the stage has processed
+everything that was on its inputs (at most :data:`TICK_HOLD_MS` late). Outputs: ``AnchorReceipt`` s
 (ClickHouse ``chain_anchors``), the windows' manifests (``chain_anchor_leaves``) and rejections.
 
 ``register`` (the previous thread hosting) stays until the platform runs every stage through the runtime.
@@ -27,6 +28,9 @@ REJECTIONS_TOPIC = "platform.rejections.v1"
 #: how often due windows are looked at (a window waits at most this long after its end + grace), ms
 TICK_MS = 5_000
 MINUTE_MS = 60_000
+#: a window is closed only once every settlement that was on the inputs has been processed (a restarted or
+#: lagging stage, or a second worker still re-keying its share, must not close it early), but at most this late
+TICK_HOLD_MS = 10 * MINUTE_MS
 
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
@@ -61,5 +65,6 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         make=make,
         rekey={t: window_of(serde, timing) for t in inputs},
         tick_ms=TICK_MS,
+        ticks_wait_for_inputs_ms=TICK_HOLD_MS,
         description="Merkle root per settlement kind and window, anchored once on Ethereum",
     )

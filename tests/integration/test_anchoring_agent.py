@@ -180,10 +180,6 @@ def test_stage_anchors_rejects_late_and_survives_lost_state(
     assert proof.valid and proof.on_chain_root == "0x" + root_of(slot2).hex()
 
 
-@pytest.mark.skip(
-    reason="open: in the full suite one MARKET window was anchored with 5 records by 2 workers and 3 by 1 worker "
-    "(a window closed on the wall clock before all its records were processed); see the session note"
-)
 def test_two_workers_anchor_the_same_as_one(
     chain, test_settings, kafka_bootstrap, read_topic, tmp_path, monkeypatch
 ):
