@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         description="wait after a window's end (event time, or wall clock when idle) before anchoring",
     )
 
+    flex_auto_accept: bool = Field(
+        False,
+        description="demo setting: order every feasible flex offer at once, standing in for the DSO (off: "
+        "prosumers are ordered only after the DSO's signed acceptance on flex.acceptances.v1); `edream run` with "
+        "the demo turns it on unless set",
+    )
+
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(
         1.0,
