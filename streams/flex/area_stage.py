@@ -59,7 +59,14 @@ from streams.flex.acceptance import FlexAcceptance
 from streams.flex.allocations import TOPIC_ALLOCATIONS, allocation_outs
 from streams.flex.area_outlook import StateOutlook
 from streams.flex.decisions import offer_for, order_for, redispatched
-from streams.flex.desk import TOPIC_OFFERS, TOPIC_ORDERS, TOPIC_REJECTIONS, TOPIC_REQUESTS, out_of
+from streams.flex.desk import (
+    TOPIC_ACCEPTANCES,
+    TOPIC_OFFERS,
+    TOPIC_ORDERS,
+    TOPIC_REJECTIONS,
+    TOPIC_REQUESTS,
+    out_of,
+)
 from streams.flex.dso_acceptance import accepted_part, decide, expiry
 from streams.flex.dso_view import DsoView
 from streams.flex.enrolled import EnrolledRegistry, enrolment_from_bytes
@@ -78,7 +85,6 @@ TOPIC_BASELINES = "baseline.15m.v1"
 TOPIC_FORECASTS = "forecast.profiles.v1"
 TOPIC_STATUS = "flex.prosumer.status.v1"
 TOPIC_DEVIATIONS = "flex.deviations.v1"
-TOPIC_ACCEPTANCES = "flex.acceptances.v1"
 INPUTS = (
     TOPIC_REQUESTS,
     TOPIC_ACCEPTANCES,
