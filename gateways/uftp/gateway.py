@@ -37,9 +37,12 @@ from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
 from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage, UsefRole
 
+from edream.runtime.global_view import GlobalView
+from edream.serde import Serde
 from gateways.uftp.desk_link import DeskLink
 from gateways.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
 from streams.flex.desk import out_of
+from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry
 from streams.flex.offers import FlexOffer
 from streams.flex.requests import FlexRequest
@@ -282,3 +285,25 @@ def _result(refused: str | None) -> dict[str, Any]:
     if refused is None:
         return {"result": AcceptedRejected.ACCEPTED}
     return {"result": AcceptedRejected.REJECTED, "rejection_reason": refused[:1000]}
+
+
+def open_gateway(
+    config: GatewayConfig,
+    client_conf: dict[str, Any],
+    topics: dict[str, str],
+    serde: Serde,
+    now: Callable[[], int],
+) -> tuple[UftpGateway, Callable[[], None]]:
+    """The gateway wired to Kafka (``client_conf``: confluent-kafka settings with ``bootstrap.servers``; ``topics``:
+    canonical -> topology names): the DSO registry read whole and followed, the desk's outcomes followed from now.
+    Returns it (not yet serving: ``run()`` or ``run_in_thread()``) and the function that closes its Kafka side."""
+    view = GlobalView({**client_conf, "group.id": "edream-uftp-dsos"}, topics["flex.dsos.v1"]).start()
+    link = DeskLink(client_conf, serde, topics)
+    gateway = UftpGateway(config, link, DsoView(view, serde).refresh, now)
+    link.start(gateway.on_outcome)
+
+    def close() -> None:
+        link.stop()
+        view.stop()
+
+    return gateway, close

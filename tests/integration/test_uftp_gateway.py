@@ -24,12 +24,9 @@ from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import AcceptedRejected
 
 from edream.embedded.process import free_port
-from edream.runtime.global_view import GlobalView
 from edream.serde import Serde
-from gateways.uftp.desk_link import DeskLink
-from gateways.uftp.gateway import UFTP_PATH, GatewayConfig, UftpGateway
+from gateways.uftp.gateway import UFTP_PATH, GatewayConfig, open_gateway
 from gateways.uftp.keys import UftpKeyPair
-from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
@@ -97,13 +94,8 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
     stages = Stages(
         test_settings, topology, names, group, test_settings.edream_data_dir / group, auto_accept=False
     )
-    view = GlobalView(
-        {"bootstrap.servers": kafka_bootstrap, "group.id": group}, names["flex.dsos.v1"]
-    ).start()
-    link = DeskLink({"bootstrap.servers": kafka_bootstrap}, serde, names)
     config = GatewayConfig(AGR_DOMAIN, agr_keys.secret, ATTEST_KEY, port=agr_port, time_zone=TIME_ZONE)
-    gateway = UftpGateway(config, link, DsoView(view, serde).refresh, now_ms)
-    link.start(gateway.on_outcome)
+    gateway, close = open_gateway(config, {"bootstrap.servers": kafka_bootstrap}, names, serde, now_ms)
     agr_endpoint = f"http://127.0.0.1:{agr_port}{UFTP_PATH}"
     sim = SimDso(dso_keys, dso_port, AGR_DOMAIN, agr_endpoint, agr_keys.public)
     follow = {
@@ -167,8 +159,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
     finally:
         sim.stop()
         gateway.stop()
-        link.stop()
-        view.stop()
+        close()
         stages.stop()
         for f in follow.values():
             f.close()

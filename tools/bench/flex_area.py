@@ -54,12 +54,12 @@ def area_of(i: int) -> str:
     return AREA if i < 1000 else f"area-{i % AREAS}"
 
 
-def build(n: int) -> tuple[FlexAreaProcessor, MemoryState, list[str]]:
+def build(n: int, auto_accept: bool = True) -> tuple[FlexAreaProcessor, MemoryState, list[str]]:
     registry = Registry()
     for i in range(n):
         registry.upsert(prosumer(i, area_of(i)))
     enrolled = EnrolledRegistry(enrolment_view(registry, SERDE), SERDE)
-    params = AreaParams(auto_accept=True)  # one request = offer + order, as before DSO acceptance existed
+    params = AreaParams(auto_accept=auto_accept)  # default: one request = offer + order
     proc = FlexAreaProcessor(SERDE, enrolled, DsoView(dso_view(SERDE), SERDE), {}, params, clock=lambda: NOW)
     state = MemoryState()
     pids = sorted(registry.records)

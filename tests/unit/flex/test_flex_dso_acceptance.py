@@ -234,3 +234,23 @@ def test_decide_authenticates_before_it_looks_at_the_offer():
     good = sign_acceptance(acc, SIM_DSO_KEY)
     assert decide(good, None, None, None, {"acc-1"}, sim_dsos(), NOW).code == "REPLAYED_MESSAGE"
     assert decide(good, None, None, None, (), sim_dsos(), NOW).code == "UNKNOWN_OFFER"
+
+
+def test_cli_accept_signs_the_part_accepted_with_the_dsos_key(tmp_path):
+    import json
+
+    from eth_account import Account
+    from typer.testing import CliRunner
+
+    from streams.flex.cli import app
+    from streams.flex.signing import signer_of
+
+    key = tmp_path / "dso.key"
+    key.write_text(SIM_DSO_KEY)
+    args = ["accept", "off-1", "--key-file", str(key), "--area", "terni-1", "--dry-run"]
+    out = CliRunner().invoke(app, [*args, "--kw", f"{T0}=5,{T0 + SLOT_MS}=4.5"])
+    assert out.exit_code == 0, out.output
+    acc = FlexAcceptance.from_avro(json.loads(out.output.splitlines()[-1]))
+    assert acc.accepted_kw() == {T0: 5.0, T0 + SLOT_MS: 4.5} and acc.decision == "ACCEPTED"
+    assert signer_of(acc) == Account.from_key(SIM_DSO_KEY).address
+    assert CliRunner().invoke(app, args).exit_code == 2  # neither --kw nor --reject
