@@ -109,9 +109,12 @@ class Settings(BaseSettings):
     )
 
     # USEF/UFTP gateway (`edream uftp serve`, gateways/uftp)
-    uftp_domain: str | None = Field(None, description="the aggregator's UFTP sender domain, e.g. agr.example.com")
+    uftp_domain: str | None = Field(
+        None, description="the aggregator's UFTP sender domain, e.g. agr.example.com"
+    )
     uftp_signing_key: SecretStr | None = Field(
-        None, description="base64 Ed25519 secret key (64 bytes) sealing our UFTP messages (`edream uftp keys`)"
+        None,
+        description="base64 Ed25519 secret key (64 bytes) sealing our UFTP messages (`edream uftp keys`)",
     )
     uftp_attest_key: SecretStr | None = Field(
         None,
