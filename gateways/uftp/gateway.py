@@ -37,6 +37,7 @@ from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
 from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage, UsefRole
 
+from edream.deadletter import DEADLETTER_TOPIC, dead_letter
 from edream.runtime.global_view import GlobalView
 from edream.serde import Serde
 from gateways.uftp.desk_link import DeskLink
@@ -48,6 +49,7 @@ from streams.flex.offers import FlexOffer
 from streams.flex.requests import FlexRequest
 from streams.flex.signing import sign_acceptance, sign_request
 from streams.flex.validation import Code, Issue, rejection
+from streams.outputs import Out
 
 log = logging.getLogger(__name__)
 # the library logs every message whole at DEBUG/INFO on its own handler: warnings and errors only
@@ -139,11 +141,28 @@ class UftpGateway(ShapeshifterAgrService):
             )
             raise HTTPException(401, "invalid signature") from exc
         except SchemaException as exc:
+            self._dead_letter(message, exc)
             raise HTTPException(400, "not a UFTP message") from exc
         if inner.sender_domain != message.sender_domain or type(inner) not in self.acceptable_messages:
-            raise HTTPException(400, "sender domain mismatch or message not for the AGR role")
+            reason = f"{type(inner).__name__} from {inner.sender_domain}: sender domain mismatch or not for the AGR role"
+            self._dead_letter(message, reason)
+            raise HTTPException(400, reason)
         self.inbound_executor.submit(self._process_message, inner, message.sender_role)
         return Response(status_code=200)
+
+    def _dead_letter(self, message: SignedMessage, error: Exception | str) -> None:
+        """A sealed message that is not a UFTP message for us, to the dead-letter topic with the reason."""
+        letter = dead_letter(
+            "uftp",
+            -1,
+            -1,
+            message.sender_domain.encode(),
+            bytes(message.body),
+            "uftp-gateway",
+            error,
+            failed_at=self.now(),
+        )
+        self.link.publish([Out(DEADLETTER_TOPIC, "DeadLetter", "uftp", letter)])
 
     def _refuse_transport(self, message: SignedMessage, code: Code, reason: str) -> None:
         """The Rejection event of a message refused before it was unsealed: its subject is the MessageID it claims

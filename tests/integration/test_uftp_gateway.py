@@ -6,22 +6,26 @@ desk offers, and the DSO receives a FlexRequestResponse and a FlexOffer sealed w
 by the library). The DSO orders half of it (ActivationFactor 0.50): a FlexAcceptance of the half is on Kafka, the
 desk orders the prosumers for the half, the DSO gets FlexOrderResponse Accepted. The same FlexOrder sent again is
 refused (REPLAYED_MESSAGE); a FlexRequest sealed with another key and one from an unregistered domain get HTTP 401
-and a Rejection event each, and nothing is offered for them."""
+and a Rejection event each, a sealed body that is no UFTP message HTTP 400 and a dead letter; nothing is offered for
+them."""
 
 from __future__ import annotations
 
 import time
+from base64 import b64decode
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from confluent_kafka import Producer
 from eth_account import Account
 from eth_utils import keccak
 from flex_stages import Follower, Stages, flex_topics, wait_until
-from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse
+from nacl.bindings import crypto_sign
+from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse, transport
 from shapeshifter_uftp.exceptions import ClientTransportException
-from shapeshifter_uftp.uftp import AcceptedRejected
+from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage
 
 from edream.embedded.process import free_port
 from edream.serde import Serde
@@ -106,6 +110,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
             "flex.offers.v1",
             "flex.orders.v1",
             "platform.rejections.v1",
+            "platform.deadletter.v1",
         )
     }
     gateway.run_in_thread()
@@ -151,6 +156,19 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         stranger = flex_request(tomorrow, {51: -5_000}, now_ms() + 3_600_000)
         with pytest.raises(ClientTransportException, match="401"):
             sim.client(domain="mallory.edream.test").send_flex_request(stranger)
+        junk = SignedMessage(
+            sender_domain=SIM_DSO_DOMAIN,
+            sender_role="DSO",
+            body=crypto_sign(b"<Nonsense/>", b64decode(dso_keys.secret)),
+        )
+        assert (
+            httpx.post(
+                agr_endpoint,
+                content=transport.to_xml(junk),
+                headers={"Content-Type": "text/xml; charset=utf-8"},
+            ).status_code
+            == 400
+        )
         rejections = follow["platform.rejections.v1"]
         wait_until(lambda: rejections.poll() >= 3, 60, "three rejections")
         time.sleep(1)  # time for anything wrongly offered or ordered
@@ -171,4 +189,10 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         ("UNKNOWN_DSO", "UftpMessage", stranger.message_id, "mallory.edream.test"),
     ]
     assert [r["request_id"] for r in follow["flex.requests.v1"].records] == [request.message_id]
+    [letter] = follow["platform.deadletter.v1"].records
+    assert (letter["source_topic"], letter["stage"], letter["key"]) == (
+        "uftp",
+        "uftp-gateway",
+        SIM_DSO_DOMAIN.encode(),
+    )
     assert len(follow["flex.offers.v1"].records) == 1 and len(follow["flex.orders.v1"].records) == 1
