@@ -123,8 +123,9 @@ class UftpGateway(ShapeshifterAgrService):
 
     # -- inbound -----------------------------------------------------------------------------------------------
     def _receive_message(self, message: SignedMessage) -> Response:
-        """Verify the sender and the seal (401 and a Rejection when either fails), then process the message on the
-        inbound executor, as the library does."""
+        """Verify the sender and the seal (401 and a Rejection when either fails); a FlexRequest or FlexOrder is then
+        forwarded to Kafka before the HTTP 200 (at least once: a DSO that got no 200 sends again, and the desk refuses
+        the second copy as a replay), other messages are processed on the inbound executor, as the library does."""
         key = self._dso_key(message.sender_domain, message.sender_role)
         if key is None:
             self._refuse_transport(
@@ -147,7 +148,14 @@ class UftpGateway(ShapeshifterAgrService):
             reason = f"{type(inner).__name__} from {inner.sender_domain}: sender domain mismatch or not for the AGR role"
             self._dead_letter(message, reason)
             raise HTTPException(400, reason)
-        self.inbound_executor.submit(self._process_message, inner, message.sender_role)
+        if isinstance(
+            inner, UftpRequest
+        ):  # on Kafka (flushed) before the DSO hears HTTP 200; a failure is a 500
+            self.process_flex_request(inner)
+        elif isinstance(inner, UftpOrder):
+            self.process_flex_order(inner)
+        else:
+            self.inbound_executor.submit(self._process_message, inner, message.sender_role)
         return Response(status_code=200)
 
     def _dead_letter(self, message: SignedMessage, error: Exception | str) -> None:
