@@ -115,11 +115,16 @@ def accepted_part(offer: FlexOffer, accepted_kw: Mapping[int, float]) -> FlexOff
     offered = offer.offered_kw()
     ratio = {t: min(1.0, kw / offered[t]) for t, kw in accepted_kw.items() if offered.get(t, 0.0) > 0}
     allocations = tuple(
-        Allocation(a.prosumer_id, a.slot_start, math.floor(a.kw * ratio[a.slot_start] * 1000) / 1000)
+        Allocation(a.prosumer_id, a.slot_start, _watts_down(a.kw * ratio[a.slot_start]))
         for a in offer.allocations
         if a.slot_start in ratio
     )
     return replace(offer, allocations=tuple(a for a in allocations if a.kw > 0))
+
+
+def _watts_down(kw: float) -> float:
+    """kW rounded down to the watt, ignoring float noise below a microwatt (2.3 kW stays 2.3, not 2.299)."""
+    return math.floor(kw * 1000 + 1e-6) / 1000
 
 
 def expiry(offer: FlexOffer, request: FlexRequest, now: int) -> Rejection:

@@ -219,6 +219,8 @@ def test_accepted_part_scales_each_allocation_and_drops_slots_not_accepted():
         ("p00", T0, 1.5),
         ("p01", T0, 0.5),
     ]
+    whole = accepted_part(_offer({"p00": 2.3, "p01": 0.7}), {T0: 3.0, T0 + SLOT_MS: 3.0})
+    assert [a.kw for a in whole.allocations] == [2.3, 0.7, 2.3, 0.7]  # all of it: no watt lost to float noise
     odd = accepted_part(_offer({"p00": 3.0, "p01": 3.0, "p02": 3.0}), {T0: 1.0})
     assert sum(a.kw for a in odd.allocations) <= 1.0 and [a.kw for a in odd.allocations] == [0.333] * 3
 
