@@ -7,7 +7,12 @@ Modules: :mod:`~gateways.uftp.isp` (ISP numbers <-> UTC epoch ms), :mod:`~gatewa
 contracts, pure), :mod:`~gateways.uftp.gateway` (the HTTP service and its Kafka side).
 """
 
+import logging
+
 from shapeshifter_uftp import transport as _transport
+
+# The library logs every message whole (XML, keys looked up) at DEBUG/INFO on its own handler: warnings and errors only.
+logging.getLogger("shapeshifter-uftp").setLevel(logging.WARNING)
 
 # The library parses a message by looking its root element (FlexRequest, FlexOffer, FlexOrder...) up among *every*
 # imported dataclass; ours carry the same names (streams.flex.requests.FlexRequest...) and would be picked. xsdata's

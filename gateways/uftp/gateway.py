@@ -52,8 +52,6 @@ from streams.flex.validation import Code, Issue, rejection
 from streams.outputs import Out
 
 log = logging.getLogger(__name__)
-# the library logs every message whole at DEBUG/INFO on its own handler: warnings and errors only
-logging.getLogger("shapeshifter-uftp").setLevel(logging.WARNING)
 UFTP_PATH = "/shapeshifter/api/v3/message"
 
 
