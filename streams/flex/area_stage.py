@@ -282,9 +282,7 @@ class FlexAreaProcessor:
             outs = self._accept(
                 accepted_part(offer, acc.accepted_kw()), req, now, live, self._outlook(state), state
             )
-            if (
-                outs[0].schema == "Rejection"
-            ):  # the order's own checks refused it (e.g. prosumers since ordered)
+            if outs[0].schema == "Rejection":  # the order's checks refused it (prosumers since ordered...)
                 return outs
         _save(state, "x:" + offer.offer_id, acc.decision)
         self._due(state, {"e:" + offer.offer_id: None})
