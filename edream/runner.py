@@ -148,6 +148,12 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         # the scripted day settles 1-minute flex slots: anchor them within minutes, not half an hour
         settings = settings.model_copy(update={"anchor_window_minutes": 1.0, "anchor_grace_minutes": 0.25})
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
+    if demo and "flex_auto_accept" not in settings.model_fields_set:
+        # the scripted day has no DSO answering offers: the desk accepts them itself (FLEX_AUTO_ACCEPT overrides)
+        settings = settings.model_copy(update={"flex_auto_accept": True})
+        log.info(
+            "demo: flex offers are accepted at once, standing in for the DSO (FLEX_AUTO_ACCEPT overrides)"
+        )
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)

@@ -101,6 +101,30 @@ class Settings(BaseSettings):
         description="wait after a window's end (event time, or wall clock when idle) before anchoring",
     )
 
+    flex_auto_accept: bool = Field(
+        False,
+        description="demo setting: order every feasible flex offer at once, standing in for the DSO (off: "
+        "prosumers are ordered only after the DSO's signed acceptance on flex.acceptances.v1); `edream run` with "
+        "the demo turns it on unless set",
+    )
+
+    # USEF/UFTP gateway (`edream uftp serve`, gateways/uftp)
+    uftp_domain: str | None = Field(
+        None, description="the aggregator's UFTP sender domain, e.g. agr.example.com"
+    )
+    uftp_signing_key: SecretStr | None = Field(
+        None,
+        description="base64 Ed25519 secret key (64 bytes) sealing our UFTP messages (`edream uftp keys`)",
+    )
+    uftp_attest_key: SecretStr | None = Field(
+        None,
+        description="0x-hex Ethereum key signing what the gateway verified; its address is the eth_address of "
+        "UFTP DSOs on flex.dsos.v1",
+    )
+    uftp_host: str = Field("127.0.0.1", description="UFTP gateway bind address")
+    uftp_port: int = Field(8089, description="UFTP gateway port (path /shapeshifter/api/v3/message)")
+    uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
+
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(
         1.0,

@@ -1,9 +1,10 @@
-"""Topology agent ``flex`` (runtime stage ``flex``): the per-area flexibility desk. Signed DSO requests, the DSO and
+"""Topology agent ``flex`` (runtime stage ``flex``): the per-area flexibility desk. Signed DSO requests and
+acceptances of offers, the DSO and
 enrolment registries, baselines, forecasts, per-prosumer status and projected shortfalls -> offers, orders (with
 re-dispatch revisions), rejections and per-prosumer allocations for the ``flex-prosumers`` stage.
 
-Every input but the enrolments is re-keyed by congestion area (:mod:`streams.flex.area_stage`): requests and status
-records name their area; baselines, forecasts and deviations name a prosumer, whose area comes from the enrolment
+Every input but the enrolments is re-keyed by congestion area (:mod:`streams.flex.area_stage`): requests,
+acceptances and status records name their area; baselines, forecasts and deviations name a prosumer, whose area comes from the enrolment
 view (a record of a prosumer that is not enrolled, a portfolio forecast or a deviation that is not a PROJECTED
 SHORTFALL is dropped before the repartition hop). An undecodable record reaches the processor unread and is
 dead-lettered there with the reason.
@@ -27,6 +28,7 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
     from streams.flex.area_stage import (
         INPUTS,
         OUTPUTS,
+        TOPIC_ACCEPTANCES,
         TOPIC_BASELINES,
         TOPIC_DEVIATIONS,
         TOPIC_DSOS,
@@ -34,6 +36,7 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
         TOPIC_FORECASTS,
         TOPIC_REQUESTS,
         TOPIC_STATUS,
+        AreaParams,
         FlexAreaProcessor,
     )
     from streams.flex.dso_view import DsoView
@@ -46,6 +49,9 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
 
     def keys(area: str | None) -> list[bytes]:
         return [area.encode()] if area else []
+
+    if "params" not in processor_options:  # the demo's stand-in for the DSO, off unless FLEX_AUTO_ACCEPT
+        processor_options = {**processor_options, "params": AreaParams(auto_accept=settings.flex_auto_accept)}
 
     def request_area(value: bytes) -> list[bytes]:
         return keys(serde.decode(value)[1]["area_id"])
@@ -75,6 +81,7 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
 
     rekey = {
         TOPIC_REQUESTS: request_area,
+        TOPIC_ACCEPTANCES: request_area,  # an acceptance names its offer's area too
         TOPIC_BASELINES: baseline_area,
         TOPIC_FORECASTS: forecast_area,
         TOPIC_STATUS: status_area,

@@ -8,8 +8,14 @@ all keyed (or re-keyed by :mod:`streams.agents.flex`) by area:
 
 * ``flex.requests.v1``: decoded (undecodable: dead letter) and queued in ``pending``; offered on the partition's
   next tick, so the offer sees the baselines, forecasts and statuses already consumed. Then, against the wall
-  clock: authentication with the DSO registry view ``flex.dsos.v1``, bounds and business rules, offer, and (with
-  ``auto_accept``, standing in for the DSO's acceptance) the order (:mod:`streams.flex.decisions`);
+  clock: authentication with the DSO registry view ``flex.dsos.v1``, bounds and business rules, offer
+  (:mod:`streams.flex.decisions`), valid until its ``valid_until``;
+* ``flex.acceptances.v1`` (re-keyed by area): the DSO's signed answer to an offer, checked at once against the
+  wall clock (:mod:`streams.flex.dso_acceptance`): ACCEPTED orders the accepted part of the offer (prosumers are
+  ordered only now), REJECTED closes the offer, a refused acceptance is a Rejection and dispatches nothing. An
+  offer still open at its ``valid_until`` expires on the next tick (Rejection OFFER_EXPIRED). With
+  ``auto_accept`` (a demo setting, ``FLEX_AUTO_ACCEPT``) every feasible offer is ordered at once instead, standing
+  in for the DSO;
 * ``baseline.15m.v1``, ``forecast.profiles.v1`` (re-keyed to the prosumer's area through the enrolment view) and
   ``flex.prosumer.status.v1`` (metered kW, delivery so far): the per-prosumer outlook summaries of
   :mod:`streams.flex.area_outlook`;
@@ -25,10 +31,13 @@ State (JSON values, read and written only by the records that need them):
 * ``a:<area>``: the area's orders, ``order_id -> end of its last slot`` (busy slots and commitments of a new
   request or a re-dispatch read only the orders that have not ended);
 * ``r:<request_id>`` (the request and its offer's id), ``f:<offer_id>``: offered requests and their offers;
+  ``x:<offer_id>``: what happened to the offer (ACCEPTED, REJECTED or EXPIRED; absent while it is open);
+  ``m:<acceptance_id>``: DSO acceptances already processed (replays are refused);
 * ``o:<order_id>``: the latest order revision and the prosumers released from it by re-dispatch;
 * ``b:``/``fc:``/``s:<prosumer>``: outlook summaries;
-* ``due``: ``o:<order_id>``/``r:<request_id>`` -> wall-clock time (UTC epoch ms) it is forgotten
-  (``retention_ms`` after its last slot), so a tick touches only what is due.
+* ``due``: ``o:<order_id>``/``r:<request_id>``/``m:<acceptance_id>`` -> wall-clock time (UTC epoch ms) it is
+  forgotten (``retention_ms`` after its last slot, or after it was processed), and ``e:<offer_id>`` -> when the
+  open offer expires, so a tick touches only what is due.
 
 Outputs, with the single-process desk's deterministic ids: FlexOffer (key request_id), FlexOrder (key order_id, every
 revision), Rejection (key subject_id), FlexAllocation (key prosumer_id, one per prosumer of a revision or released
@@ -46,10 +55,19 @@ import orjson
 
 from edream.runtime.contract import Emit, KeyValueState, Record
 from edream.serde import Serde
+from streams.flex.acceptance import FlexAcceptance
 from streams.flex.allocations import TOPIC_ALLOCATIONS, allocation_outs
 from streams.flex.area_outlook import StateOutlook
 from streams.flex.decisions import offer_for, order_for, redispatched
-from streams.flex.desk import TOPIC_OFFERS, TOPIC_ORDERS, TOPIC_REJECTIONS, TOPIC_REQUESTS, out_of
+from streams.flex.desk import (
+    TOPIC_ACCEPTANCES,
+    TOPIC_OFFERS,
+    TOPIC_ORDERS,
+    TOPIC_REJECTIONS,
+    TOPIC_REQUESTS,
+    out_of,
+)
+from streams.flex.dso_acceptance import accepted_part, decide, expiry
 from streams.flex.dso_view import DsoView
 from streams.flex.enrolled import EnrolledRegistry, enrolment_from_bytes
 from streams.flex.enrolment import EnrolmentError
@@ -67,20 +85,31 @@ TOPIC_BASELINES = "baseline.15m.v1"
 TOPIC_FORECASTS = "forecast.profiles.v1"
 TOPIC_STATUS = "flex.prosumer.status.v1"
 TOPIC_DEVIATIONS = "flex.deviations.v1"
-INPUTS = (TOPIC_REQUESTS, TOPIC_BASELINES, TOPIC_FORECASTS, TOPIC_STATUS, TOPIC_DEVIATIONS, TOPIC_ENROLMENTS)
+INPUTS = (
+    TOPIC_REQUESTS,
+    TOPIC_ACCEPTANCES,
+    TOPIC_BASELINES,
+    TOPIC_FORECASTS,
+    TOPIC_STATUS,
+    TOPIC_DEVIATIONS,
+    TOPIC_ENROLMENTS,
+)
 OUTPUTS = (TOPIC_OFFERS, TOPIC_ORDERS, TOPIC_REJECTIONS, TOPIC_ALLOCATIONS)
 PENDING, DUE = "pending", "due"
 LIVE = ("ACTIVE", "AMENDED")
+#: Rejection codes of a message not (provably) from its DSO: its id is not remembered, so a forgery cannot burn it
+UNAUTHENTICATED = ("UNSIGNED_REQUEST", "UNKNOWN_DSO", "BAD_SIGNATURE")
 
 
 @dataclass(frozen=True)
 class AreaParams:
-    """offer: optimiser parameters; auto_accept: accept every feasible offer at once (no acceptance event exists
-    yet: it stands in for the DSO); redispatch: cover projected shortfalls; retention_ms: how long after its last
-    slot a request, offer and order are kept (duplicate requests are recognised for that long)."""
+    """offer: optimiser parameters; auto_accept: demo setting, order every feasible offer at once without waiting
+    for the DSO's acceptance on ``flex.acceptances.v1`` (off: prosumers are ordered only after it);
+    redispatch: cover projected shortfalls; retention_ms: how long after its last slot a request, offer and order
+    are kept (duplicate requests are recognised for that long), and how long acceptance ids are remembered."""
 
     offer: OfferParams = field(default_factory=OfferParams)
-    auto_accept: bool = True
+    auto_accept: bool = False
     redispatch: bool = True
     retention_ms: int = 2 * 86_400_000
     outlook: OutlookConfig = field(default_factory=OutlookConfig)
@@ -142,6 +171,11 @@ class FlexAreaProcessor:
         if kind == TOPIC_ENROLMENTS:
             return self._encode(self._on_enrolment(record))
         name, rec = self.serde.decode(record.value, record.topic)
+        if kind == TOPIC_ACCEPTANCES:
+            if name != "FlexAcceptance":
+                raise ValueError(f"expected a FlexAcceptance, got {name}")
+            acc = FlexAcceptance.from_avro(rec)  # a malformed one raises here and is dead-lettered
+            return self._encode(self._on_acceptance(acc, state))
         if kind == TOPIC_REQUESTS:
             if name != "FlexRequest":
                 raise ValueError(f"expected a FlexRequest, got {name}")
@@ -217,9 +251,47 @@ class FlexAreaProcessor:
             state, {"r:" + req.request_id: max(req.slot_starts()) + req.slot_ms + self.params.retention_ms}
         )
         outs = [out_of(offer)]
-        if self.params.auto_accept and offer.status != "INFEASIBLE":
-            outs += self._accept(offer, req, now, live, outlook, state)
+        if offer.status == "INFEASIBLE":
+            return outs
+        if self.params.auto_accept:
+            _save(state, "x:" + offer.offer_id, "ACCEPTED")
+            return outs + self._accept(offer, req, now, live, outlook, state)
+        if offer.valid_until is not None:
+            self._due(state, {"e:" + offer.offer_id: offer.valid_until + 1})
         return outs
+
+    def _on_acceptance(self, acc: FlexAcceptance, state: KeyValueState) -> list[Out]:
+        """The DSO's answer to an open offer: a Rejection when refused; else the offer closes, and an ACCEPTED
+        answer orders the accepted part of it (or is refused by the order's own checks, see :meth:`_accept`)."""
+        now = self._wall()
+        raw_offer = _load(state, "f:" + acc.offer_id)
+        offer = None if raw_offer is None else FlexOffer.from_avro(raw_offer)
+        raw_req = None if offer is None else _load(state, "r:" + offer.request_id)
+        req = None if raw_req is None else FlexRequest.from_avro(raw_req["request"])
+        seen = {acc.acceptance_id} if state.get("m:" + acc.acceptance_id) is not None else set()
+        fate = _load(state, "x:" + acc.offer_id)
+        refused = decide(acc, offer, req, fate, seen, self.dsos.refresh(), now)
+        if refused is None or refused.code not in UNAUTHENTICATED:
+            self._remember(state, acc.acceptance_id, now)
+        if refused is not None:
+            return [out_of(refused)]
+        assert offer is not None and req is not None  # decide() refuses an unknown offer
+        outs: list[Out] = []
+        if acc.decision == "ACCEPTED":
+            live = self._live_orders(state, req.area_id, now)
+            outs = self._accept(
+                accepted_part(offer, acc.accepted_kw()), req, now, live, self._outlook(state), state
+            )
+            if outs[0].schema == "Rejection":  # the order's checks refused it (prosumers since ordered...)
+                return outs
+        _save(state, "x:" + offer.offer_id, acc.decision)
+        self._due(state, {"e:" + offer.offer_id: None})
+        return outs
+
+    def _remember(self, state: KeyValueState, acceptance_id: str, now: int) -> None:
+        """An authenticated acceptance id, refused as a replay from now on (for ``retention_ms``)."""
+        _save(state, "m:" + acceptance_id, now)
+        self._due(state, {"m:" + acceptance_id: now + self.params.retention_ms})
 
     def _accept(
         self,
@@ -288,9 +360,20 @@ class FlexAreaProcessor:
         expired = sorted(k for k, at in due.items() if at <= now)
         if expired:
             for key in expired:
+                outs += self._expire(state, key[2:], now) if key.startswith("e:") else []
                 self._forget(state, key)
             self._due(state, dict.fromkeys(expired))
         return self._encode(outs)
+
+    def _expire(self, state: KeyValueState, offer_id: str, now: int) -> list[Out]:
+        """An offer still open at the end of its validity: closed as EXPIRED, with a Rejection OFFER_EXPIRED."""
+        raw = _load(state, "f:" + offer_id)
+        if raw is None or state.get("x:" + offer_id) is not None:
+            return []
+        offer = FlexOffer.from_avro(raw)
+        _save(state, "x:" + offer_id, "EXPIRED")
+        req = FlexRequest.from_avro(_load(state, "r:" + offer.request_id)["request"])
+        return [out_of(expiry(offer, req, now))]
 
     def _forget(self, state: KeyValueState, key: str) -> None:
         """Forget an order (and its place in the area index) or a request and its offer, past retention."""
@@ -309,6 +392,9 @@ class FlexAreaProcessor:
             state.delete(key)
             if raw is not None:
                 state.delete("f:" + raw["offer_id"])
+                state.delete("x:" + raw["offer_id"])
+        elif key.startswith("m:"):
+            state.delete(key)
 
     def _encode(self, outs: list[Out]) -> list[Emit]:
         return [Emit(t, k, v) for t, k, v in encode_outs(self.serde, self.topics, outs)]

@@ -124,6 +124,69 @@ def request(
     typer.echo(json.dumps(record, sort_keys=True))
 
 
+@app.command()
+def accept(
+    offer_id: Annotated[str, typer.Argument(help="the offer's offer_id (flex.offers.v1)")],
+    key_file: Annotated[
+        Path, typer.Option(help="file holding the DSO's 0x-hex private key (its address is on flex.dsos.v1)")
+    ],
+    area: Annotated[str, typer.Option(help="the offer's area (congestion point id of the request)")],
+    kw: Annotated[
+        str | None,
+        typer.Option(
+            help="accepted kW per slot as START=KW,... (START ISO-8601 UTC or epoch ms); omit with --reject"
+        ),
+    ] = None,
+    reject: Annotated[bool, typer.Option(help="decline the offer instead")] = False,
+    price: Annotated[
+        int, typer.Option(help="price paid for the accepted flexibility, currency micro-units")
+    ] = 0,
+    valid_minutes: Annotated[
+        float, typer.Option(help="the acceptance is void if processed later than this")
+    ] = 5.0,
+    dso: Annotated[str, typer.Option(help="DSO id (registered with `edream flex dso register`)")] = "dso-1",
+    acceptance_id: Annotated[str | None, typer.Option(help="acceptance id (default: random)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="print the record, do not send")] = False,
+) -> None:
+    """Sign (EIP-712, the DSO's key) and send the DSO's answer to an offer: accepted kW per slot (all or part of
+    what was offered) or --reject; prints the sent FlexAcceptance as the final JSON line. The desk orders the
+    prosumers only after it (unless FLEX_AUTO_ACCEPT); refusals show on platform.rejections.v1."""
+    import time
+
+    from streams.flex.acceptance import AcceptedSlot, FlexAcceptance
+    from streams.flex.desk import TOPIC_ACCEPTANCES
+    from streams.flex.signing import sign_acceptance
+
+    if reject == (kw is not None):
+        raise _fail("give --kw START=KW,... or --reject (not both)")
+    slots = []
+    for part in (kw or "").split(","):
+        if part:
+            start, sep, value = part.rpartition("=")
+            if not sep:
+                raise _fail(f"--kw: {part!r} is not START=KW")
+            slots.append(AcceptedSlot(parse_time_ms(start), float(value)))
+    now = int(time.time() * 1000)
+    acc = FlexAcceptance(
+        acceptance_id=acceptance_id or f"acc-{uuid.uuid4().hex[:12]}",
+        offer_id=offer_id,
+        dso_id=dso,
+        area_id=area,
+        decision="REJECTED" if reject else "ACCEPTED",
+        slots=tuple(slots),
+        valid_until=now + int(valid_minutes * 60_000),
+        created_at=now,
+        price_micro=price,
+    )
+    try:
+        record = sign_acceptance(acc, _key(key_file)).to_avro()
+    except ValueError as exc:
+        raise _fail(f"cannot sign: {exc}") from None
+    if not dry_run:
+        _produce(TOPIC_ACCEPTANCES, "FlexAcceptance", [(offer_id, record)])
+    typer.echo(json.dumps(record, sort_keys=True))
+
+
 dso_app = typer.Typer(
     help="DSO registry (flex.dsos.v1): which DSOs may request flexibility and the Ethereum address whose key "
     "signs their requests. Only the address is registered; the DSO keeps its key.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from streams.flex.acceptance import FlexAcceptance
 from streams.flex.commands import CommandPlanner, DeviceCommand
 from streams.flex.decisions import offer_for, order_for, redispatched
 from streams.flex.dsos import DsoRegistry
@@ -24,6 +25,7 @@ from streams.flex.verification import DeviationEvent, VerificationEngine
 from streams.outputs import Out
 
 TOPIC_REQUESTS = "flex.requests.v1"
+TOPIC_ACCEPTANCES = "flex.acceptances.v1"
 TOPIC_OFFERS = "flex.offers.v1"
 TOPIC_ORDERS = "flex.orders.v1"
 TOPIC_DEVIATIONS = "flex.deviations.v1"
@@ -33,8 +35,21 @@ TOPIC_COMMANDS = "device.commands.v1"
 PRUNE_EVERY_MS = 60_000
 
 
-def out_of(event: FlexOffer | FlexOrder | DeviationEvent | FlexSettlement | Rejection | DeviceCommand) -> Out:
+def out_of(
+    event: FlexRequest
+    | FlexAcceptance
+    | FlexOffer
+    | FlexOrder
+    | DeviationEvent
+    | FlexSettlement
+    | Rejection
+    | DeviceCommand,
+) -> Out:
     match event:
+        case FlexRequest():
+            return Out(TOPIC_REQUESTS, "FlexRequest", event.request_id, event.to_avro())
+        case FlexAcceptance():
+            return Out(TOPIC_ACCEPTANCES, "FlexAcceptance", event.offer_id, event.to_avro())
         case DeviceCommand():
             return Out(TOPIC_COMMANDS, "DeviceCommand", event.device_id, event.to_avro())
         case FlexOffer():

@@ -5,6 +5,10 @@ with the highest ``updated_at`` (UTC epoch ms) per DSO wins, so replaying the to
 registry. ``active: false`` revokes a DSO (its requests are then rejected as UNKNOWN_DSO). Only the address is
 registered: the DSO keeps its private key.
 
+A DSO connected through the USEF/UFTP gateway (:mod:`gateways.uftp`) also names its UFTP sender domain, the base64
+Ed25519 key that verifies its UFTP messages, its UFTP endpoint and which of its congestion points is which flex
+area; its ``eth_address`` is then the gateway's, which signs the requests and acceptances it verified.
+
 Registry file (``edream flex dso load FILE``)::
 
     dsos:
@@ -12,6 +16,12 @@ Registry file (``edream flex dso load FILE``)::
         eth_address: "0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1"
         name: North grid operator
       - {dso_id: dso-south, eth_address: "0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0"}
+      - dso_id: dso-uftp
+        eth_address: "0x..."                      # the UFTP gateway's address (edream uftp keys)
+        uftp_domain: dso.example.com
+        uftp_public_key: "base64 Ed25519 public key"
+        uftp_endpoint: https://dso.example.com/shapeshifter/api/v3/message
+        congestion_points: {"ean.871685900000000001": terni-1}
 
 Errors name the file, the entry and the field: ``dsos.yaml: dsos[1] 'dso-south': field 'eth_address': not an
 Ethereum address (or bad EIP-55 checksum): '0x12'``.
@@ -19,6 +29,8 @@ Ethereum address (or bad EIP-55 checksum): '0x12'``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,11 +57,28 @@ class Dso(BaseModel):
     name: str = Field(default="", max_length=256)
     active: bool = True
     updated_at: int = Field(default=0, ge=0)
+    uftp_domain: str | None = Field(default=None, min_length=3, max_length=253, pattern=r"^[a-z0-9.-]+$")
+    uftp_public_key: str | None = None
+    uftp_endpoint: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+    congestion_points: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("eth_address")
     @classmethod
     def _checksum(cls, v: str) -> str:
         return checksum_address(v)
+
+    @field_validator("uftp_public_key")
+    @classmethod
+    def _ed25519(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            raw = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not base64") from None
+        if len(raw) != 32:
+            raise ValueError(f"an Ed25519 public key has 32 bytes, this one {len(raw)}")
+        return v
 
     def to_avro(self) -> dict[str, Any]:
         return {"event_id": f"{self.dso_id}/{self.updated_at}", **self.model_dump()}
@@ -129,6 +158,13 @@ class DsoRegistry:
         """The DSO's entry if it is registered and active."""
         d = self._by_id.get(dso_id)
         return d if d is not None and d.active else None
+
+    def by_uftp_domain(self, domain: str) -> Dso | None:
+        """The active DSO whose UFTP sender domain is ``domain``."""
+        for d in self._by_id.values():
+            if d.active and d.uftp_domain == domain:
+                return d
+        return None
 
     def __len__(self) -> int:
         return len(self._by_id)

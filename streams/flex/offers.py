@@ -13,7 +13,7 @@ from streams.flex.evaluation import available_kw
 from streams.flex.ids import stable_id
 from streams.flex.model import SlotOutlook
 from streams.flex.optimiser import Backend, Problem, Solution, optimise
-from streams.flex.requests import FlexRequest
+from streams.flex.requests import FlexRequest, to_ms
 
 OutlookFn = Callable[[str, int], SlotOutlook]
 """(prosumer_id, slot_start_ms) -> SlotOutlook from the forecasting/baseline areas."""
@@ -25,12 +25,15 @@ OfferStatus = Literal["FULL", "PARTIAL", "INFEASIBLE"]
 class OfferParams:
     """risk_price_micro_per_kwh: price of forecast risk; a kWh allocated to a prosumer whose relative forecast
     uncertainty is u = min(1, sigma/|baseline|) costs ``incentive * multiplier + risk_price * u``.
-    activation_micro: fixed cost per selected prosumer (makes the model a MILP); 0 = LP."""
+    activation_micro: fixed cost per selected prosumer (makes the model a MILP); 0 = LP.
+    acceptance_lead_ms: the DSO may accept an offer until this long before its first slot starts (the offer's
+    ``valid_until``), ms."""
 
     aggregator_id: str = "aggregator-1"
     risk_price_micro_per_kwh: int = 50_000
     activation_micro: int = 0
     backend: Backend = "highspy"
+    acceptance_lead_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,17 @@ class FlexOffer:
     allocations: tuple[Allocation, ...]
     cost_micro: int
     created_at: int
+    valid_until: int | None = (
+        None  # UTC epoch ms; None: no acceptance deadline (offers from before it existed)
+    )
 
     @property
     def event_id(self) -> str:
         return stable_id("evt", "FlexOffer", self.offer_id)
+
+    def offered_kw(self) -> dict[int, float]:
+        """slot_start -> offered kW."""
+        return {s.slot_start: s.offered_kw for s in self.slots}
 
     @property
     def total_shortfall_kw(self) -> float:
@@ -80,7 +90,33 @@ class FlexOffer:
             "allocations": [vars(a) for a in self.allocations],
             "cost_micro": self.cost_micro,
             "created_at": self.created_at,
+            "valid_until": self.valid_until,
         }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> FlexOffer:
+        """Timestamps as epoch ms ints or datetimes."""
+        return cls(
+            offer_id=r["offer_id"],
+            request_id=r["request_id"],
+            aggregator_id=r["aggregator_id"],
+            status=r["status"],
+            slots=tuple(
+                OfferSlot(
+                    to_ms(s["slot_start"]),
+                    float(s["requested_kw"]),
+                    float(s["offered_kw"]),
+                    float(s["shortfall_kw"]),
+                )
+                for s in r["slots"]
+            ),
+            allocations=tuple(
+                Allocation(a["prosumer_id"], to_ms(a["slot_start"]), float(a["kw"])) for a in r["allocations"]
+            ),
+            cost_micro=int(r["cost_micro"]),
+            created_at=to_ms(r["created_at"]),
+            valid_until=None if r.get("valid_until") is None else to_ms(r["valid_until"]),
+        )
 
 
 def slot_hours(slot_minutes: int) -> float:
@@ -123,8 +159,16 @@ def build_problem(
     return Problem(tuple(r.prosumer_id for r in recs), req, cap, cost, act)
 
 
-def offer_from_solution(request: FlexRequest, problem: Problem, sol: Solution, aggregator_id: str, now: int):
-    """FlexOffer from a solved problem; status FULL (no shortfall), PARTIAL or INFEASIBLE (nothing offered)."""
+def offer_from_solution(
+    request: FlexRequest,
+    problem: Problem,
+    sol: Solution,
+    aggregator_id: str,
+    now: int,
+    acceptance_lead_ms: int = 0,
+):
+    """FlexOffer from a solved problem; status FULL (no shortfall), PARTIAL or INFEASIBLE (nothing offered);
+    valid until ``acceptance_lead_ms`` before the request's first slot."""
     starts = request.slot_starts()
     slots = tuple(
         OfferSlot(
@@ -152,6 +196,7 @@ def offer_from_solution(request: FlexRequest, problem: Problem, sol: Solution, a
         allocations=allocs,
         cost_micro=sol.cost_micro,
         created_at=now,
+        valid_until=min(starts, default=now) - acceptance_lead_ms,
     )
 
 
@@ -166,4 +211,4 @@ def build_offer(
     params = params or OfferParams()
     problem = build_problem(request, candidates, outlook, params)
     sol = optimise(problem, params.backend)
-    return offer_from_solution(request, problem, sol, params.aggregator_id, now)
+    return offer_from_solution(request, problem, sol, params.aggregator_id, now, params.acceptance_lead_ms)

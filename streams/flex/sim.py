@@ -8,21 +8,22 @@ inputs (test use only; never give it value). Devices follow the latest order rev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
 
+from streams.flex.acceptance import AcceptedSlot, Decision, FlexAcceptance
 from streams.flex.delivery import DeliveryMeter
 from streams.flex.dispatch import catch_up_kw
 from streams.flex.dsos import Dso, DsoRegistry
 from streams.flex.enrolment import ContractTerms, CurtailableLoad, ProsumerRecord, Registry
 from streams.flex.model import Direction, SlotOutlook
 from streams.flex.orders import FlexOrder
-from streams.flex.requests import FlexRequest, RequestSlot
-from streams.flex.signing import sign_request
+from streams.flex.requests import FlexRequest, RequestSlot, to_ms
+from streams.flex.signing import sign_acceptance, sign_request
 
 T0 = 1_795_428_000_000  # 2026-11-23T10:00:00Z
 SLOT_MS = 900_000
@@ -97,6 +98,33 @@ def reduce_request(
             created_at=min(start, T0) - 3_600_000 if created_at is None else created_at,
         )
     )
+
+
+def acceptance(
+    offer: Mapping[str, Any],
+    kw: Mapping[int, float] | None = None,
+    acceptance_id: str = "acc-1",
+    at: int = T0 - 3_600_000,
+    decision: Decision = "ACCEPTED",
+    area: str = AREA,
+    key: str = SIM_DSO_KEY,
+) -> FlexAcceptance:
+    """The simulated DSO's signed answer (at ``at``, UTC epoch ms) to a FlexOffer record: ``kw`` (slot_start ->
+    kW) accepted, by default every offered kW; valid for 10 minutes, at the request's 250,000 micro/kWh."""
+    kw = dict(kw) if kw is not None else {to_ms(s["slot_start"]): s["offered_kw"] for s in offer["slots"]}
+    slots = () if decision == "REJECTED" else tuple(AcceptedSlot(t, v) for t, v in sorted(kw.items()))
+    acc = FlexAcceptance(
+        acceptance_id=acceptance_id,
+        offer_id=offer["offer_id"],
+        dso_id=SIM_DSO_ID,
+        area_id=area,
+        decision=decision,
+        slots=slots,
+        valid_until=at + 600_000,
+        created_at=at,
+        price_micro=round(sum(s.kw for s in slots) * SLOT_MS / 3_600_000 * 250_000),
+    )
+    return sign_acceptance(acc, key)
 
 
 @dataclass

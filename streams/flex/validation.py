@@ -18,7 +18,7 @@ from streams.validation.limits import Limits
 
 
 class Code(StrEnum):
-    UNSIGNED_REQUEST = "UNSIGNED_REQUEST"  # a DSO request without a signature
+    UNSIGNED_REQUEST = "UNSIGNED_REQUEST"  # a DSO request (or acceptance) without a signature
     UNKNOWN_DSO = "UNKNOWN_DSO"  # dso_id not registered (or revoked) on flex.dsos.v1
     BAD_SIGNATURE = "BAD_SIGNATURE"  # signature does not recover to the DSO's registered address
     NO_SLOTS = "NO_SLOTS"
@@ -42,6 +42,11 @@ class Code(StrEnum):
     )
     BEYOND_HORIZON = "BEYOND_HORIZON"  # a slot or the deadline further ahead than the horizon
     KW_TOO_LARGE = "KW_TOO_LARGE"  # a slot asks for more kW than the configured limit
+    OFFER_EXPIRED = "OFFER_EXPIRED"  # the offer's validity ended before the DSO accepted it
+    OFFER_CLOSED = "OFFER_CLOSED"  # the offer was already accepted or rejected
+    ACCEPTANCE_EXPIRED = "ACCEPTANCE_EXPIRED"  # the DSO's acceptance arrived after its own valid_until
+    ORDER_EXCEEDS_OFFER = "ORDER_EXCEEDS_OFFER"  # more kW (or another slot) accepted than offered
+    REPLAYED_MESSAGE = "REPLAYED_MESSAGE"  # a DSO message id that was already processed
     INVALID_ENROLMENT = (
         "INVALID_ENROLMENT"  # registry record with bad values or a terms hash that does not match
     )

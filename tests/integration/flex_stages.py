@@ -26,6 +26,7 @@ REGISTRIES = ("flex.enrolments.v1", "flex.dsos.v1")  # read whole as views: comp
 CANONICAL = (
     "meter.readings.raw.v1",
     "flex.requests.v1",
+    "flex.acceptances.v1",
     "baseline.15m.v1",
     "forecast.profiles.v1",
     "flex.enrolments.v1",
@@ -58,7 +59,9 @@ def flex_topics(unique_topic, bootstrap: str) -> tuple[dict[str, str], Any]:
 
 
 class Stages:
-    """``workers`` supervisors of each flex stage in threads, one consumer group per stage (``group`` prefix)."""
+    """``workers`` supervisors of each flex stage in threads, one consumer group per stage (``group`` prefix).
+    ``auto_accept``: the area desk orders every feasible offer at once (the demo setting ``FLEX_AUTO_ACCEPT``);
+    off, it waits for the DSO's acceptances on ``flex.acceptances.v1``."""
 
     def __init__(
         self,
@@ -70,8 +73,11 @@ class Stages:
         workers: int = 1,
         area_options: dict | None = None,
         prosumer_options: dict | None = None,
+        auto_accept: bool = True,
     ):
-        self.settings = settings.model_copy(update={"edream_data_dir": data_dir, "edream_app_id": group})
+        self.settings = settings.model_copy(
+            update={"edream_data_dir": data_dir, "edream_app_id": group, "flex_auto_accept": auto_accept}
+        )
         self.runs: dict[str, list[tuple[StageSupervisor, threading.Thread]]] = {
             "flex": [],
             "flex-prosumers": [],

@@ -17,7 +17,7 @@ import time
 from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
 from edream.serde import Serde
-from streams.flex.area_stage import FlexAreaProcessor
+from streams.flex.area_stage import AreaParams, FlexAreaProcessor
 from streams.flex.dso_view import DsoView
 from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import Registry
@@ -54,12 +54,13 @@ def area_of(i: int) -> str:
     return AREA if i < 1000 else f"area-{i % AREAS}"
 
 
-def build(n: int) -> tuple[FlexAreaProcessor, MemoryState, list[str]]:
+def build(n: int, auto_accept: bool = True) -> tuple[FlexAreaProcessor, MemoryState, list[str]]:
     registry = Registry()
     for i in range(n):
         registry.upsert(prosumer(i, area_of(i)))
     enrolled = EnrolledRegistry(enrolment_view(registry, SERDE), SERDE)
-    proc = FlexAreaProcessor(SERDE, enrolled, DsoView(dso_view(SERDE), SERDE), {}, clock=lambda: NOW)
+    params = AreaParams(auto_accept=auto_accept)  # default: one request = offer + order
+    proc = FlexAreaProcessor(SERDE, enrolled, DsoView(dso_view(SERDE), SERDE), {}, params, clock=lambda: NOW)
     state = MemoryState()
     pids = sorted(registry.records)
     for i, pid in enumerate(pids):  # every prosumer's summaries are in state: a day of baselines, a status

@@ -48,6 +48,7 @@ class Pipeline:
 
     def __init__(self, n: int, clock, params: AreaParams | None = None):
         enrolled = EnrolledRegistry(enrolment_view(portfolio(n), SERDE), SERDE)
+        params = params or AreaParams(auto_accept=True)  # the single-process desk accepts at once too
         self.area = FlexAreaProcessor(SERDE, enrolled, DsoView(dso_view(SERDE), SERDE), {}, params, clock)
         self.prosumers = FlexProsumerProcessor(SERDE, enrolled, {}, clock=clock)
         self.area_state, self.prosumer_state = MemoryState(), MemoryState()
@@ -240,7 +241,7 @@ def test_outlook_summaries_feed_the_offer_and_the_frozen_baseline():
 
 def test_state_is_forgotten_after_retention_and_the_tick_touches_only_due_keys():
     wall = {"now": NOW}
-    pipe = Pipeline(5, lambda: wall["now"], AreaParams(retention_ms=3_600_000))
+    pipe = Pipeline(5, lambda: wall["now"], AreaParams(auto_accept=True, retention_ms=3_600_000))
     pipe.metered()
     pipe.send("flex.requests.v1", request_bytes(reduce_request(kw=6.0, n_slots=1)))
     pipe.tick()

@@ -1,0 +1,21 @@
+"""USEF/UFTP (Shapeshifter 3.x) gateway, aggregator role, on ``shapeshifter-uftp``: DSOs send FlexRequest and
+FlexOrder messages signed with their Ed25519 keys; the gateway verifies them against the DSO registry
+(``flex.dsos.v1``), turns them into signed ``FlexRequest``/``FlexAcceptance`` events for the flex desk, and answers
+with FlexRequestResponse, FlexOffer and FlexOrderResponse from what the desk decided.
+
+Modules: :mod:`~gateways.uftp.isp` (ISP numbers <-> UTC epoch ms), :mod:`~gateways.uftp.mapping` (UFTP messages <->
+contracts, pure), :mod:`~gateways.uftp.gateway` (the HTTP service and its Kafka side).
+"""
+
+import logging
+
+from shapeshifter_uftp import transport as _transport
+
+# The library logs every message whole (XML, keys looked up) at DEBUG/INFO on its own handler: warnings and errors only.
+logging.getLogger("shapeshifter-uftp").setLevel(logging.WARNING)
+
+# The library parses a message by looking its root element (FlexRequest, FlexOffer, FlexOrder...) up among *every*
+# imported dataclass; ours carry the same names (streams.flex.requests.FlexRequest...) and would be picked. xsdata's
+# ``models_package`` restricts the lookup to the library's own models.
+_transport._context.models_package = "shapeshifter_uftp"  # noqa: SLF001 - the library's one XML context
+_transport._context.reset()  # noqa: SLF001

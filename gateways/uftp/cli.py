@@ -1,0 +1,113 @@
+"""``edream uftp``: the USEF/UFTP gateway towards DSOs (aggregator role). ``keys`` makes the gateway's keys,
+``whoami`` prints what a DSO must know about us, ``serve`` runs the gateway against the platform's broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import typer
+
+app = typer.Typer(
+    help="USEF/UFTP (Shapeshifter 3.x) gateway: DSOs send FlexRequests and FlexOrders, the platform answers with "
+    "FlexOffers and FlexOrderResponses. DSOs are registered on flex.dsos.v1 (`edream flex dso load`).",
+    no_args_is_help=True,
+)
+
+
+def _fail(msg: str) -> typer.Exit:
+    typer.echo(f"error: {msg}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def keys() -> None:
+    """Print a fresh Ed25519 key pair (UFTP_SIGNING_KEY; give the public key to the DSOs) and a fresh Ethereum
+    attesting key (UFTP_ATTEST_KEY; its address is the eth_address of every UFTP DSO on flex.dsos.v1) as JSON."""
+    from eth_account import Account
+
+    from gateways.uftp.keys import UftpKeyPair
+
+    pair, attest = UftpKeyPair.generate(), Account.create()
+    typer.echo(
+        json.dumps(
+            {
+                "UFTP_SIGNING_KEY": pair.secret,
+                "uftp_public_key": pair.public,
+                "UFTP_ATTEST_KEY": "0x" + attest.key.hex().removeprefix("0x"),
+                "attest_address": attest.address,
+            }
+        )
+    )
+
+
+def _config():
+    from edream.settings import load_settings
+    from gateways.uftp.gateway import GatewayConfig
+
+    settings = load_settings()
+    missing = [
+        n for n in ("uftp_domain", "uftp_signing_key", "uftp_attest_key") if getattr(settings, n) is None
+    ]
+    if missing:
+        raise _fail(f"set {', '.join(m.upper() for m in missing)} (`edream uftp keys` makes the keys)")
+    return settings, GatewayConfig(
+        domain=settings.uftp_domain,
+        signing_key=settings.uftp_signing_key.get_secret_value(),
+        attest_key=settings.uftp_attest_key.get_secret_value(),
+        host=settings.uftp_host,
+        port=settings.uftp_port,
+        time_zone=settings.uftp_time_zone,
+    )
+
+
+@app.command()
+def whoami() -> None:
+    """What a DSO configures for us: our sender domain, public key, endpoint; and the attesting address to register
+    as the eth_address of its flex.dsos.v1 entry."""
+    import base64
+
+    from eth_account import Account
+
+    from gateways.uftp.gateway import UFTP_PATH
+
+    settings, config = _config()
+    typer.echo(
+        json.dumps(
+            {
+                "uftp_domain": config.domain,
+                "uftp_public_key": base64.b64encode(base64.b64decode(config.signing_key)[32:]).decode(),
+                "endpoint": f"http://{config.host}:{config.port}{UFTP_PATH}",
+                "attest_address": Account.from_key(config.attest_key).address,
+            }
+        )
+    )
+
+
+@app.command()
+def serve() -> None:
+    """Run the gateway until Ctrl-C: reads the DSO registry, forwards verified FlexRequests/FlexOrders to the flex
+    desk, answers DSOs from the desk's offers, orders and rejections."""
+    from edream.kafka import client_config
+    from edream.serde import Serde
+    from edream.stack import NoBroker, resolve_bootstrap
+    from edream.topology import load_topology
+    from gateways.uftp.gateway import open_gateway
+    from streams.hosting import topic_names
+
+    logging.basicConfig(level=logging.INFO)
+    settings, config = _config()
+    try:
+        bootstrap = resolve_bootstrap(settings)
+    except NoBroker as exc:
+        raise _fail(str(exc)) from None
+    names = topic_names(load_topology(settings.edream_topology))
+    gateway, close = open_gateway(
+        config, client_config(bootstrap, settings), names, Serde(settings), lambda: int(time.time() * 1000)
+    )
+    typer.echo(f"uftp gateway {config.domain} on http://{config.host}:{config.port} (Ctrl-C stops)")
+    try:
+        gateway.run()
+    finally:
+        close()

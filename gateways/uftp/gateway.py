@@ -1,0 +1,334 @@
+"""The UFTP gateway: the aggregator's Shapeshifter service (``shapeshifter-uftp``'s AGR role) in front of the flex
+desk.
+
+Inbound (``POST /shapeshifter/api/v3/message``, a SignedMessage): the sender must be an active DSO of the registry
+``flex.dsos.v1`` with a UFTP domain and key, and the message must be sealed with that key; otherwise HTTP 401 (the
+UFTP transport error) and a Rejection event (UNKNOWN_DSO / BAD_SIGNATURE, party = the claimed sender domain).
+A verified FlexRequest or FlexOrder is mapped (:mod:`gateways.uftp.mapping`), signed with the gateway's Ethereum key
+(the address registered as the DSO's ``eth_address``: the gateway attests what it verified) and published as a
+FlexRequest on ``flex.requests.v1`` or a FlexAcceptance on ``flex.acceptances.v1``; one that cannot be mapped is
+answered Rejected at once, with a Rejection event.
+
+Outbound, from what the desk decides (:class:`~gateways.uftp.desk_link.DeskLink`): the request's offer -> a
+FlexRequestResponse (Accepted) and a signed UFTP FlexOffer; a refused request -> FlexRequestResponse (Rejected, the
+code and reason); the order of an acceptance -> FlexOrderResponse (Accepted); a refused acceptance (unknown,
+expired or closed offer, more than offered, replay...) -> FlexOrderResponse (Rejected). Replays are refused by the
+desk, which remembers request and acceptance ids (the UFTP MessageIDs) in its state.
+
+Other UFTP messages of the AGR role (D-Prognosis responses, reservation updates, settlements, portfolio and
+metering responses) are accepted on the wire and logged only: not built yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Response
+from fastapi.exceptions import HTTPException
+from shapeshifter_uftp import FlexOrder as UftpOrder
+from shapeshifter_uftp import FlexOrderResponse, FlexRequestResponse, ShapeshifterAgrService, transport
+from shapeshifter_uftp import FlexRequest as UftpRequest
+from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
+from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage, UsefRole
+
+from edream.deadletter import DEADLETTER_TOPIC, dead_letter
+from edream.runtime.global_view import GlobalView
+from edream.serde import Serde
+from gateways.uftp.desk_link import DeskLink
+from gateways.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
+from streams.flex.desk import out_of
+from streams.flex.dso_view import DsoView
+from streams.flex.dsos import Dso, DsoRegistry
+from streams.flex.offers import FlexOffer
+from streams.flex.requests import FlexRequest
+from streams.flex.signing import sign_acceptance, sign_request
+from streams.flex.validation import Code, Issue, rejection
+from streams.outputs import Out
+
+log = logging.getLogger(__name__)
+UFTP_PATH = "/shapeshifter/api/v3/message"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """domain: our UFTP sender domain; signing_key: our base64 Ed25519 secret key (64 bytes, seed + public key,
+    as ``nacl``'s ``crypto_sign`` takes it); attest_key: the Ethereum private key that signs the contracts the
+    gateway publishes; time_zone: of the ISPs we offer; order_validity_ms: a FlexOrder is void when the desk gets
+    it later than this after its time stamp."""
+
+    domain: str
+    signing_key: str
+    attest_key: str
+    host: str = "127.0.0.1"
+    port: int = 8089
+    time_zone: str = "Europe/Amsterdam"
+    order_validity_ms: int = 300_000
+
+
+@dataclass
+class _Pending:
+    """A forwarded DSO message awaiting the desk's answer."""
+
+    dso: Dso
+    message: UftpRequest | UftpOrder
+    request: FlexRequest | None = None
+
+
+class UftpGateway(ShapeshifterAgrService):
+    """See module doc. ``dsos``: the current DSO registry (e.g. ``DsoView.refresh``); ``now``: wall clock, UTC
+    epoch ms (Rejection times)."""
+
+    def __init__(
+        self, config: GatewayConfig, link: DeskLink, dsos: Callable[[], DsoRegistry], now: Callable[[], int]
+    ):
+        super().__init__(
+            sender_domain=config.domain,
+            signing_key=config.signing_key,
+            key_lookup_function=self._dso_key,
+            endpoint_lookup_function=self._dso_endpoint,
+            host=config.host,
+            port=config.port,
+            path=UFTP_PATH,
+        )
+        self.config, self.link, self.dsos, self.now = config, link, dsos, now
+        self._requests: dict[
+            str, _Pending
+        ] = {}  # request_id -> the FlexRequest awaiting its offer or refusal
+        self._orders: dict[str, _Pending] = {}  # acceptance_id -> the FlexOrder awaiting its order or refusal
+        self._offer_orders: dict[str, str] = {}  # offer_id -> acceptance_id of the FlexOrder that ordered it
+        self._lock = threading.Lock()
+
+    # -- participants ------------------------------------------------------------------------------------------
+    def _dso(self, domain: str) -> Dso | None:
+        dso = self.dsos().by_uftp_domain(domain)
+        return dso if dso is not None and dso.uftp_public_key else None
+
+    def _dso_key(self, domain: str, role: str) -> str | None:
+        dso = self._dso(domain) if role == UsefRole.DSO else None
+        return None if dso is None else dso.uftp_public_key
+
+    def _dso_endpoint(self, domain: str, role: str) -> str:
+        dso = self._dso(domain) if role == UsefRole.DSO else None
+        if dso is None or not dso.uftp_endpoint:
+            raise LookupError(f"no UFTP endpoint registered for {role} {domain}")
+        return dso.uftp_endpoint
+
+    # -- inbound -----------------------------------------------------------------------------------------------
+    def _receive_message(self, message: SignedMessage) -> Response:
+        """Verify the sender and the seal (401 and a Rejection when either fails); a FlexRequest or FlexOrder is then
+        forwarded to Kafka before the HTTP 200 (at least once: a DSO that got no 200 sends again, and the desk refuses
+        the second copy as a replay), other messages are processed on the inbound executor, as the library does."""
+        key = self._dso_key(message.sender_domain, message.sender_role)
+        if key is None:
+            self._refuse_transport(
+                message,
+                Code.UNKNOWN_DSO,
+                f"{message.sender_role} {message.sender_domain} is not a registered UFTP DSO",
+            )
+            raise HTTPException(401, "unknown sender")
+        try:
+            inner = transport.unseal_message(message.body, key)
+        except InvalidSignatureException as exc:
+            self._refuse_transport(
+                message, Code.BAD_SIGNATURE, f"not sealed with the key registered for {message.sender_domain}"
+            )
+            raise HTTPException(401, "invalid signature") from exc
+        except SchemaException as exc:
+            self._dead_letter(message, exc)
+            raise HTTPException(400, "not a UFTP message") from exc
+        if inner.sender_domain != message.sender_domain or type(inner) not in self.acceptable_messages:
+            reason = f"{type(inner).__name__} from {inner.sender_domain}: sender domain mismatch or not for the AGR role"
+            self._dead_letter(message, reason)
+            raise HTTPException(400, reason)
+        if isinstance(
+            inner, UftpRequest
+        ):  # on Kafka (flushed) before the DSO hears HTTP 200; a failure is a 500
+            self.process_flex_request(inner)
+        elif isinstance(inner, UftpOrder):
+            self.process_flex_order(inner)
+        else:
+            self.inbound_executor.submit(self._process_message, inner, message.sender_role)
+        return Response(status_code=200)
+
+    def _dead_letter(self, message: SignedMessage, error: Exception | str) -> None:
+        """A sealed message that is not a UFTP message for us, to the dead-letter topic with the reason."""
+        letter = dead_letter(
+            "uftp",
+            -1,
+            -1,
+            message.sender_domain.encode(),
+            bytes(message.body),
+            "uftp-gateway",
+            error,
+            failed_at=self.now(),
+        )
+        self.link.publish([Out(DEADLETTER_TOPIC, "DeadLetter", "uftp", letter)])
+
+    def _refuse_transport(self, message: SignedMessage, code: Code, reason: str) -> None:
+        """The Rejection event of a message refused before it was unsealed: its subject is the MessageID it claims
+        (read without trusting it) or, when unreadable, a digest of its body."""
+        claimed = None
+        with contextlib.suppress(Exception):  # a forged body need not be readable
+            claimed = transport.from_xml(bytes(message.body)[64:]).message_id
+        subject = claimed or "sha256-" + hashlib.sha256(bytes(message.body)).hexdigest()[:32]
+        rej = rejection(
+            "UftpMessage", subject[:128], [Issue(code, reason)], self.now(), message.sender_domain[:128]
+        )
+        self.link.publish([out_of(rej)])
+
+    def process_flex_request(self, message: UftpRequest) -> None:
+        dso = self._dso(message.sender_domain)
+        assert dso is not None  # verified in _receive_message
+        try:
+            req = request_from_uftp(message, dso)
+        except (UftpRefused, ValueError) as exc:
+            code = exc.code if isinstance(exc, UftpRefused) else Code.INVALID_FIELD
+            self.link.publish(
+                [
+                    out_of(
+                        rejection(
+                            "FlexRequest", message.message_id, [Issue(code, str(exc))], self.now(), dso.dso_id
+                        )
+                    )
+                ]
+            )
+            self._respond_request(dso, message, f"{code}: {exc}")
+            return
+        with self._lock:
+            self._requests[req.request_id] = _Pending(dso, message, req)
+        self.link.publish([out_of(sign_request(req, self.config.attest_key))])
+
+    def process_flex_order(self, message: UftpOrder) -> None:
+        dso = self._dso(message.sender_domain)
+        assert dso is not None
+        try:
+            acc = acceptance_from_uftp(message, dso, self.config.order_validity_ms)
+        except (UftpRefused, ValueError) as exc:
+            code = exc.code if isinstance(exc, UftpRefused) else Code.INVALID_FIELD
+            self.link.publish(
+                [
+                    out_of(
+                        rejection(
+                            "FlexAcceptance",
+                            message.message_id,
+                            [Issue(code, str(exc))],
+                            self.now(),
+                            dso.dso_id,
+                        )
+                    )
+                ]
+            )
+            self._respond_order(dso, message, f"{code}: {exc}")
+            return
+        with self._lock:
+            self._orders[acc.acceptance_id] = _Pending(dso, message)
+            self._offer_orders[acc.offer_id] = acc.acceptance_id
+        self.link.publish([out_of(sign_acceptance(acc, self.config.attest_key))])
+
+    # -- the desk's answers ------------------------------------------------------------------------------------
+    def on_outcome(self, topic: str, rec: dict[str, Any]) -> None:
+        """A record of :data:`~gateways.uftp.desk_link.OUTCOMES`: answer the DSO message it decides, if ours."""
+        if topic == "flex.offers.v1":
+            with self._lock:
+                pending = self._requests.pop(rec["request_id"], None)
+            if pending is not None:
+                self._respond_request(pending.dso, pending.message, None)
+                offer = FlexOffer.from_avro(rec)
+                if offer.status != "INFEASIBLE":
+                    self._send_offer(pending, offer)
+        elif topic == "flex.orders.v1" and rec["revision"] == 1:
+            with self._lock:
+                acceptance_id = self._offer_orders.pop(rec["offer_id"], None)
+                pending = self._orders.pop(acceptance_id, None) if acceptance_id else None
+            if pending is not None:
+                self._respond_order(pending.dso, pending.message, None)
+        elif topic == "platform.rejections.v1":
+            reason = f"{rec['code']}: {rec['reason']}"
+            with self._lock:
+                if rec["subject_kind"] == "FlexRequest":
+                    pending, respond = self._requests.pop(rec["subject_id"], None), self._respond_request
+                elif rec["subject_kind"] == "FlexAcceptance":
+                    pending, respond = self._orders.pop(rec["subject_id"], None), self._respond_order
+                elif rec["subject_kind"] == "FlexOffer" and rec["subject_id"] in self._offer_orders:
+                    acceptance_id = self._offer_orders.pop(rec["subject_id"])
+                    pending, respond = self._orders.pop(acceptance_id, None), self._respond_order
+                else:
+                    pending = None
+            if pending is not None:
+                respond(pending.dso, pending.message, reason)
+
+    def _send_offer(self, pending: _Pending, offer: FlexOffer) -> None:
+        assert pending.request is not None
+        msg = offer_to_uftp(offer, pending.request, pending.message.congestion_point, self.config.time_zone)
+        msg.conversation_id = pending.message.conversation_id
+        self.outbound_executor.submit(self._send, pending.dso, msg)
+
+    def _respond_request(self, dso: Dso, message: UftpRequest, refused: str | None) -> None:
+        response = FlexRequestResponse(
+            flex_request_message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            **_result(refused),
+        )
+        self.outbound_executor.submit(self._send, dso, response)
+
+    def _respond_order(self, dso: Dso, message: UftpOrder, refused: str | None) -> None:
+        response = FlexOrderResponse(
+            flex_order_message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            **_result(refused),
+        )
+        self.outbound_executor.submit(self._send, dso, response)
+
+    def _send(self, dso: Dso, message: Any) -> None:
+        try:
+            self.dso_client(dso.uftp_domain)._send_message(message)  # noqa: SLF001 - the clients' one generic sender
+        except Exception:  # noqa: BLE001 - the DSO unreachable: logged, the desk's state is unaffected
+            log.exception("uftp gateway: %s to %s not delivered", type(message).__name__, dso.uftp_domain)
+
+    # -- AGR-role messages not built yet: accepted on the wire, logged -----------------------------------------
+    def _logged(self, message: Any) -> None:
+        log.info(
+            "uftp gateway: %s from %s logged only (not built yet)",
+            type(message).__name__,
+            message.sender_domain,
+        )
+
+    process_d_prognosis_response = process_flex_offer_response = process_flex_offer_revocation_response = (
+        _logged
+    )
+    process_flex_reservation_update = process_flex_settlement = process_metering_response = _logged
+    process_agr_portfolio_query_response = process_agr_portfolio_update_response = _logged
+
+
+def _result(refused: str | None) -> dict[str, Any]:
+    if refused is None:
+        return {"result": AcceptedRejected.ACCEPTED}
+    return {"result": AcceptedRejected.REJECTED, "rejection_reason": refused[:1000]}
+
+
+def open_gateway(
+    config: GatewayConfig,
+    client_conf: dict[str, Any],
+    topics: dict[str, str],
+    serde: Serde,
+    now: Callable[[], int],
+) -> tuple[UftpGateway, Callable[[], None]]:
+    """The gateway wired to Kafka (``client_conf``: confluent-kafka settings with ``bootstrap.servers``; ``topics``:
+    canonical -> topology names): the DSO registry read whole and followed, the desk's outcomes followed from now.
+    Returns it (not yet serving: ``run()`` or ``run_in_thread()``) and the function that closes its Kafka side."""
+    view = GlobalView({**client_conf, "group.id": "edream-uftp-dsos"}, topics["flex.dsos.v1"]).start()
+    link = DeskLink(client_conf, serde, topics)
+    gateway = UftpGateway(config, link, DsoView(view, serde).refresh, now)
+    link.start(gateway.on_outcome)
+
+    def close() -> None:
+        link.stop()
+        view.stop()
+
+    return gateway, close

@@ -1,0 +1,198 @@
+"""USEF/UFTP between two independent implementations over HTTP: the library's DSO role (tools/sim/uftp_dso.py) and
+the platform's gateway (gateways/uftp), with the flex stages on the real broker (auto-accept off).
+
+The DSO sends a sealed FlexRequest for its congestion point; the gateway verifies it against the DSO registry, the
+desk offers, and the DSO receives a FlexRequestResponse and a FlexOffer sealed with the aggregator's key (verified
+by the library). The DSO orders half of it (ActivationFactor 0.50): a FlexAcceptance of the half is on Kafka, the
+desk orders the prosumers for the half, the DSO gets FlexOrderResponse Accepted. The same FlexOrder sent again is
+refused (REPLAYED_MESSAGE); a FlexRequest sealed with another key and one from an unregistered domain get HTTP 401
+and a Rejection event each, a sealed body that is no UFTP message HTTP 400 and a dead letter; nothing is offered for
+them."""
+
+from __future__ import annotations
+
+import time
+from base64 import b64decode
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+from eth_account import Account
+from eth_utils import keccak
+from flex_stages import Follower, Stages, flex_topics, wait_until
+from nacl.bindings import crypto_sign
+from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse, transport
+from shapeshifter_uftp.exceptions import ClientTransportException
+from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage
+
+from edream.embedded.process import free_port
+from edream.serde import Serde
+from gateways.uftp.gateway import UFTP_PATH, GatewayConfig, open_gateway
+from gateways.uftp.keys import UftpKeyPair
+from streams.flex.dsos import Dso
+from streams.flex.enrolment import enrolment_event
+from streams.flex.requests import to_ms
+from streams.flex.sim import AREA, portfolio
+from tools.sim.uftp_dso import (
+    SIM_CONGESTION_POINT,
+    SIM_DSO_DOMAIN,
+    TIME_ZONE,
+    SimDso,
+    flex_order,
+    flex_request,
+)
+
+pytestmark = [pytest.mark.integration]
+
+AGR_DOMAIN = "agr.edream.test"
+ATTEST_KEY = "0x" + keccak(text="edream-test/uftp-gateway").hex()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@pytest.mark.timeout(240)
+def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
+    kafka_bootstrap, unique_topic, test_settings
+):
+    names, topology = flex_topics(unique_topic, kafka_bootstrap)
+    serde = Serde(test_settings)
+    prod = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+
+    def send(canonical: str, schema: str, key: str, rec: dict) -> None:
+        prod.produce(names[canonical], serde.encode(schema, rec, names[canonical]), key=key.encode())
+        prod.flush()
+
+    dso_keys, agr_keys = UftpKeyPair.generate(b"d" * 32), UftpKeyPair.generate(b"a" * 32)
+    agr_port, dso_port = free_port(), free_port()
+    dso = Dso(
+        dso_id="dso-uftp",
+        eth_address=Account.from_key(ATTEST_KEY).address,  # the gateway attests what it verified
+        uftp_domain=SIM_DSO_DOMAIN,
+        uftp_public_key=dso_keys.public,
+        uftp_endpoint=f"http://127.0.0.1:{dso_port}{UFTP_PATH}",
+        congestion_points={SIM_CONGESTION_POINT: AREA},
+        updated_at=now_ms(),
+    )
+    send("flex.dsos.v1", "FlexDso", dso.dso_id, dso.to_avro())
+    for rec in portfolio(5).records.values():
+        send(
+            "flex.enrolments.v1",
+            "FlexEnrolment",
+            rec.prosumer_id,
+            enrolment_event(rec, now_ms() - 86_400_000),
+        )
+        status = {
+            "prosumer_id": rec.prosumer_id,
+            "area_id": AREA,
+            "ts": now_ms(),
+            "metered_kw": 5.0,
+            "delivered": [],
+        }
+        send("flex.prosumer.status.v1", "FlexProsumerStatus", rec.prosumer_id, status)
+
+    group = f"uftp-{time.time_ns()}"
+    stages = Stages(
+        test_settings, topology, names, group, test_settings.edream_data_dir / group, auto_accept=False
+    )
+    config = GatewayConfig(AGR_DOMAIN, agr_keys.secret, ATTEST_KEY, port=agr_port, time_zone=TIME_ZONE)
+    gateway, close = open_gateway(config, {"bootstrap.servers": kafka_bootstrap}, names, serde, now_ms)
+    agr_endpoint = f"http://127.0.0.1:{agr_port}{UFTP_PATH}"
+    sim = SimDso(dso_keys, dso_port, AGR_DOMAIN, agr_endpoint, agr_keys.public)
+    follow = {
+        c: Follower(kafka_bootstrap, names[c], serde)
+        for c in (
+            "flex.requests.v1",
+            "flex.acceptances.v1",
+            "flex.offers.v1",
+            "flex.orders.v1",
+            "platform.rejections.v1",
+            "platform.deadletter.v1",
+        )
+    }
+    gateway.run_in_thread()
+    sim.run_in_thread()
+    try:
+        tomorrow = (datetime.now(ZoneInfo(TIME_ZONE)) + timedelta(days=1)).date()
+        request = flex_request(tomorrow, {41: -10_000, 42: -10_000}, now_ms() + 3_600_000)
+        sim.client().send_flex_request(request)
+        answer = sim.wait_for(FlexRequestResponse, 120, flex_request_message_id=request.message_id)
+        assert answer.result == AcceptedRejected.ACCEPTED, answer.rejection_reason
+        offer = sim.wait_for(FlexOffer, 30, flex_request_message_id=request.message_id)
+        [option] = offer.offer_options
+        assert [(i.start, i.power) for i in option.isps] == [(41, -10_000), (42, -10_000)]
+        ten_local = datetime.combine(tomorrow, datetime.min.time(), ZoneInfo(TIME_ZONE)) + timedelta(hours=10)
+        assert offer.expiration_date_time == ten_local.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+        order = flex_order(offer, factor="0.50")
+        sim.client().send_flex_order(order)
+        ordered = sim.wait_for(FlexOrderResponse, 60, flex_order_message_id=order.message_id)
+        assert ordered.result == AcceptedRejected.ACCEPTED, ordered.rejection_reason
+        [acc] = follow["flex.acceptances.v1"].wait(1)
+        assert (acc["acceptance_id"], acc["offer_id"], acc["dso_id"]) == (
+            order.message_id,
+            option.option_reference,
+            "dso-uftp",
+        )
+        assert [s["kw"] for s in acc["slots"]] == [5.0, 5.0] and acc["price_micro"] > 0
+        [flex_order_rec] = follow["flex.orders.v1"].wait(1)
+        totals: dict[int, float] = {}
+        for a in flex_order_rec["allocations"]:
+            totals[to_ms(a["slot_start"])] = totals.get(to_ms(a["slot_start"]), 0.0) + a["kw"]
+        assert sorted(round(v, 3) for v in totals.values()) == [5.0, 5.0]
+
+        sim.client().send_flex_order(order)  # the same message again
+        replayed = sim.wait_for(FlexOrderResponse, 60, flex_order_message_id=order.message_id)
+        assert (
+            replayed.result == AcceptedRejected.REJECTED and "REPLAYED_MESSAGE" in replayed.rejection_reason
+        )
+
+        forged = flex_request(tomorrow, {50: -5_000}, now_ms() + 3_600_000)
+        with pytest.raises(ClientTransportException, match="401"):
+            sim.client(keys=UftpKeyPair.generate(b"m" * 32)).send_flex_request(forged)
+        stranger = flex_request(tomorrow, {51: -5_000}, now_ms() + 3_600_000)
+        with pytest.raises(ClientTransportException, match="401"):
+            sim.client(domain="mallory.edream.test").send_flex_request(stranger)
+        junk = SignedMessage(
+            sender_domain=SIM_DSO_DOMAIN,
+            sender_role="DSO",
+            body=crypto_sign(b"<Nonsense/>", b64decode(dso_keys.secret)),
+        )
+        assert (
+            httpx.post(
+                agr_endpoint,
+                content=transport.to_xml(junk),
+                headers={"Content-Type": "text/xml; charset=utf-8"},
+            ).status_code
+            == 400
+        )
+        rejections = follow["platform.rejections.v1"]
+        wait_until(lambda: rejections.poll() >= 3, 60, "three rejections")
+        time.sleep(1)  # time for anything wrongly offered or ordered
+        for f in follow.values():
+            f.poll()
+    finally:
+        sim.stop()
+        gateway.stop()
+        close()
+        stages.stop()
+        for f in follow.values():
+            f.close()
+    assert sorted(
+        (r["code"], r["subject_kind"], r["subject_id"], r["party_id"]) for r in rejections.records
+    ) == [
+        ("BAD_SIGNATURE", "UftpMessage", forged.message_id, SIM_DSO_DOMAIN),
+        ("REPLAYED_MESSAGE", "FlexAcceptance", order.message_id, "dso-uftp"),
+        ("UNKNOWN_DSO", "UftpMessage", stranger.message_id, "mallory.edream.test"),
+    ]
+    assert [r["request_id"] for r in follow["flex.requests.v1"].records] == [request.message_id]
+    [letter] = follow["platform.deadletter.v1"].records
+    assert (letter["source_topic"], letter["stage"], letter["key"]) == (
+        "uftp",
+        "uftp-gateway",
+        SIM_DSO_DOMAIN.encode(),
+    )
+    assert len(follow["flex.offers.v1"].records) == 1 and len(follow["flex.orders.v1"].records) == 1

@@ -1,0 +1,143 @@
+"""A simulated DSO speaking USEF/UFTP with ``shapeshifter-uftp``'s DSO role: an implementation of the protocol
+independent of the gateway's, for tests, the benchmark and demos (not a production path).
+
+:class:`SimDso` serves the DSO's UFTP endpoint (what the aggregator sends: FlexRequestResponse, FlexOffer,
+FlexOrderResponse... lands in :attr:`SimDso.inbox`) and sends FlexRequests and FlexOrders to the aggregator's
+endpoint, sealed with its own Ed25519 key.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from shapeshifter_uftp import (
+    FlexOffer,
+    FlexOrder,
+    FlexOrderISP,
+    FlexRequest,
+    FlexRequestISP,
+    ShapeshifterDsoAgrClient,
+    ShapeshifterDsoService,
+)
+from shapeshifter_uftp.uftp import AvailableRequested
+from xsdata.models.datatype import XmlDate, XmlDuration
+
+from gateways.uftp.isp import ms_iso
+from gateways.uftp.keys import UftpKeyPair
+
+SIM_DSO_DOMAIN = "dso.edream.test"
+SIM_CONGESTION_POINT = "ean.871685900000000001"
+TIME_ZONE = "Europe/Amsterdam"
+
+
+class SimDso(ShapeshifterDsoService):
+    """The DSO's UFTP service on ``port``; ``agr_domain``/``agr_endpoint``/``agr_public_key``: the aggregator."""
+
+    def __init__(self, keys: UftpKeyPair, port: int, agr_domain: str, agr_endpoint: str, agr_public_key: str):
+        super().__init__(
+            sender_domain=SIM_DSO_DOMAIN,
+            signing_key=keys.secret,
+            key_lookup_function=lambda domain, role: agr_public_key if domain == agr_domain else None,
+            endpoint_lookup_function=lambda domain, role: agr_endpoint,
+            host="127.0.0.1",
+            port=port,
+        )
+        self.keys, self.agr_domain, self.agr_endpoint, self.agr_public_key = (
+            keys,
+            agr_domain,
+            agr_endpoint,
+            agr_public_key,
+        )
+        self.inbox: queue.Queue[Any] = queue.Queue()
+
+    def client(
+        self, keys: UftpKeyPair | None = None, domain: str = SIM_DSO_DOMAIN
+    ) -> ShapeshifterDsoAgrClient:
+        """A client to the aggregator sealing with ``keys`` (default: the DSO's own) as ``domain``."""
+        return ShapeshifterDsoAgrClient(
+            sender_domain=domain,
+            signing_key=(keys or self.keys).secret,
+            recipient_domain=self.agr_domain,
+            recipient_endpoint=self.agr_endpoint,
+            recipient_signing_key=self.agr_public_key,
+        )
+
+    def wait_for(self, kind: type, timeout: float = 60.0, **match: Any) -> Any:
+        """The next received message of type ``kind`` whose attributes equal ``match`` (others stay queued)."""
+        deadline, skipped = time.monotonic() + timeout, []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {kind.__name__} {match} within {timeout} s (other: {skipped})")
+                try:
+                    msg = self.inbox.get(timeout=left)
+                except queue.Empty:
+                    continue
+                if isinstance(msg, kind) and all(getattr(msg, k) == v for k, v in match.items()):
+                    return msg
+                skipped.append(msg)
+        finally:
+            for m in skipped:
+                self.inbox.put(m)
+
+    def _keep(self, message: Any) -> None:
+        self.inbox.put(message)
+
+    process_d_prognosis = process_flex_request_response = process_flex_offer = _keep
+    process_flex_order_response = process_flex_offer_revocation = process_metering = _keep
+    process_dso_portfolio_query_response = process_dso_portfolio_update_response = _keep
+    process_flex_reservation_update_response = process_flex_settlement_response = _keep
+
+
+def flex_request(
+    period: date, isps: dict[int, int], expires_ms: int, congestion_point: str = SIM_CONGESTION_POINT
+) -> FlexRequest:
+    """A FlexRequest of ``period`` asking, per ISP number, for ``watts`` (negative: reduction), 15-min ISPs."""
+    return FlexRequest(
+        message_id=str(uuid.uuid4()),
+        isp_duration=XmlDuration("PT15M"),
+        time_zone=TIME_ZONE,
+        period=XmlDate.from_date(period),
+        congestion_point=congestion_point,
+        isps=[
+            FlexRequestISP(
+                disposition=AvailableRequested.REQUESTED,
+                min_power=min(w, 0),
+                max_power=w if w < 0 else 0,
+                start=n,
+                duration=1,
+            )
+            if w < 0
+            else FlexRequestISP(
+                disposition=AvailableRequested.REQUESTED, min_power=w, max_power=w, start=n, duration=1
+            )
+            for n, w in sorted(isps.items())
+        ],
+        revision=1,
+        expiration_date_time=ms_iso(expires_ms),
+    )
+
+
+def flex_order(offer: FlexOffer, factor: str = "1.00", option: int = 0) -> FlexOrder:
+    """The FlexOrder of one option of ``offer``: its ISPs copied, activated by ``factor`` (part of it below 1)."""
+    opt = offer.offer_options[option]
+    return FlexOrder(
+        message_id=str(uuid.uuid4()),
+        isp_duration=offer.isp_duration,
+        time_zone=offer.time_zone,
+        period=offer.period,
+        congestion_point=offer.congestion_point,
+        isps=[FlexOrderISP(power=i.power, start=i.start, duration=i.duration) for i in opt.isps],
+        flex_offer_message_id=offer.message_id,
+        price=opt.price * Decimal(factor),
+        currency=offer.currency,
+        order_reference=f"po-{uuid.uuid4().hex[:8]}",
+        option_reference=opt.option_reference,
+        activation_factor=Decimal(factor),
+    )
