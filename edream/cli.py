@@ -43,7 +43,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("vpp", "streams.vpp.cli:app"),
     ("replay", "edream.ops_cli:app"),
     ("connectors", "connectors.cli:app"),
-    ("uftp", "gateways.uftp.cli:app"),
+    ("uftp", "connectors.uftp.cli:app"),
 ]
 
 

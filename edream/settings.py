@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         "the demo turns it on unless set",
     )
 
-    # USEF/UFTP gateway (`edream uftp serve`, gateways/uftp)
+    # USEF/UFTP gateway (`edream uftp serve`, connectors/uftp)
     uftp_domain: str | None = Field(
         None, description="the aggregator's UFTP sender domain, e.g. agr.example.com"
     )

@@ -5,7 +5,7 @@ with the highest ``updated_at`` (UTC epoch ms) per DSO wins, so replaying the to
 registry. ``active: false`` revokes a DSO (its requests are then rejected as UNKNOWN_DSO). Only the address is
 registered: the DSO keeps its private key.
 
-A DSO connected through the USEF/UFTP gateway (:mod:`gateways.uftp`) also names its UFTP sender domain, the base64
+A DSO connected through the USEF/UFTP gateway (:mod:`connectors.uftp`) also names its UFTP sender domain, the base64
 Ed25519 key that verifies its UFTP messages, its UFTP endpoint and which of its congestion points is which flex
 area; its ``eth_address`` is then the gateway's, which signs the requests and acceptances it verified.
 

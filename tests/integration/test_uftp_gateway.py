@@ -1,5 +1,5 @@
 """USEF/UFTP between two independent implementations over HTTP: the library's DSO role (tools/sim/uftp_dso.py) and
-the platform's gateway (gateways/uftp), with the flex stages on the real broker (auto-accept off).
+the platform's gateway (connectors/uftp), with the flex stages on the real broker (auto-accept off).
 
 The DSO sends a sealed FlexRequest for its congestion point; the gateway verifies it against the DSO registry, the
 desk offers, and the DSO receives a FlexRequestResponse and a FlexOffer sealed with the aggregator's key (verified
@@ -27,10 +27,10 @@ from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse,
 from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage
 
+from connectors.uftp.gateway import UFTP_PATH, GatewayConfig, open_gateway
+from connectors.uftp.keys import UftpKeyPair
 from edream.embedded.process import free_port
 from edream.serde import Serde
-from gateways.uftp.gateway import UFTP_PATH, GatewayConfig, open_gateway
-from gateways.uftp.keys import UftpKeyPair
 from streams.flex.dsos import Dso
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms

@@ -25,13 +25,13 @@ from zoneinfo import ZoneInfo
 from eth_account import Account
 from shapeshifter_uftp import transport
 
-import gateways.uftp  # noqa: F401 - the library's XML lookup restricted to its own models
+import connectors.uftp  # noqa: F401 - the library's XML lookup restricted to its own models
+from connectors.uftp.gateway import UFTP_PATH, GatewayConfig, UftpGateway
+from connectors.uftp.isp import ms_iso
+from connectors.uftp.keys import UftpKeyPair
+from connectors.uftp.mapping import offer_to_uftp, request_from_uftp
 from edream.embedded.process import free_port
 from edream.runtime.contract import Record
-from gateways.uftp.gateway import UFTP_PATH, GatewayConfig, UftpGateway
-from gateways.uftp.isp import ms_iso
-from gateways.uftp.keys import UftpKeyPair
-from gateways.uftp.mapping import offer_to_uftp, request_from_uftp
 from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry
 from streams.flex.offers import FlexOffer

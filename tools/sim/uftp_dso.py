@@ -27,8 +27,8 @@ from shapeshifter_uftp import (
 from shapeshifter_uftp.uftp import AvailableRequested
 from xsdata.models.datatype import XmlDate, XmlDuration
 
-from gateways.uftp.isp import ms_iso
-from gateways.uftp.keys import UftpKeyPair
+from connectors.uftp.isp import ms_iso
+from connectors.uftp.keys import UftpKeyPair
 
 SIM_DSO_DOMAIN = "dso.edream.test"
 SIM_CONGESTION_POINT = "ean.871685900000000001"

@@ -12,16 +12,16 @@ from eth_account import Account
 from shapeshifter_uftp import FlexRequestISP
 from shapeshifter_uftp.uftp import AvailableRequested
 
-from edream.serde import Serde
-from gateways.uftp.isp import IspFrame, iso_ms, ms_iso
-from gateways.uftp.keys import UftpKeyPair
-from gateways.uftp.mapping import (
+from connectors.uftp.isp import IspFrame, iso_ms, ms_iso
+from connectors.uftp.keys import UftpKeyPair
+from connectors.uftp.mapping import (
     UftpRefused,
     acceptance_from_uftp,
     message_id_for,
     offer_to_uftp,
     request_from_uftp,
 )
+from edream.serde import Serde
 from streams.flex.dsos import Dso, DsoRegistryError, dso_from_record, validate_dso
 from streams.flex.model import Direction
 from streams.flex.offers import Allocation, FlexOffer, OfferSlot

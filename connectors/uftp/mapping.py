@@ -29,7 +29,7 @@ from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.uftp import AvailableRequested
 from xsdata.models.datatype import XmlDate, XmlDuration
 
-from gateways.uftp.isp import IspFrame, frame_of, iso_ms, ms_iso
+from connectors.uftp.isp import IspFrame, frame_of, iso_ms, ms_iso
 from streams.flex.acceptance import AcceptedSlot, FlexAcceptance
 from streams.flex.dsos import Dso
 from streams.flex.model import Direction

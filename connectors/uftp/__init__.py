@@ -3,8 +3,8 @@ FlexOrder messages signed with their Ed25519 keys; the gateway verifies them aga
 (``flex.dsos.v1``), turns them into signed ``FlexRequest``/``FlexAcceptance`` events for the flex desk, and answers
 with FlexRequestResponse, FlexOffer and FlexOrderResponse from what the desk decided.
 
-Modules: :mod:`~gateways.uftp.isp` (ISP numbers <-> UTC epoch ms), :mod:`~gateways.uftp.mapping` (UFTP messages <->
-contracts, pure), :mod:`~gateways.uftp.gateway` (the HTTP service and its Kafka side).
+Modules: :mod:`~connectors.uftp.isp` (ISP numbers <-> UTC epoch ms), :mod:`~connectors.uftp.mapping` (UFTP messages <->
+contracts, pure), :mod:`~connectors.uftp.gateway` (the HTTP service and its Kafka side).
 """
 
 import logging

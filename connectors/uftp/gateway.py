@@ -4,12 +4,12 @@ desk.
 Inbound (``POST /shapeshifter/api/v3/message``, a SignedMessage): the sender must be an active DSO of the registry
 ``flex.dsos.v1`` with a UFTP domain and key, and the message must be sealed with that key; otherwise HTTP 401 (the
 UFTP transport error) and a Rejection event (UNKNOWN_DSO / BAD_SIGNATURE, party = the claimed sender domain).
-A verified FlexRequest or FlexOrder is mapped (:mod:`gateways.uftp.mapping`), signed with the gateway's Ethereum key
+A verified FlexRequest or FlexOrder is mapped (:mod:`connectors.uftp.mapping`), signed with the gateway's Ethereum key
 (the address registered as the DSO's ``eth_address``: the gateway attests what it verified) and published as a
 FlexRequest on ``flex.requests.v1`` or a FlexAcceptance on ``flex.acceptances.v1``; one that cannot be mapped is
 answered Rejected at once, with a Rejection event.
 
-Outbound, from what the desk decides (:class:`~gateways.uftp.desk_link.DeskLink`): the request's offer -> a
+Outbound, from what the desk decides (:class:`~connectors.uftp.desk_link.DeskLink`): the request's offer -> a
 FlexRequestResponse (Accepted) and a signed UFTP FlexOffer; a refused request -> FlexRequestResponse (Rejected, the
 code and reason); the order of an acceptance -> FlexOrderResponse (Accepted); a refused acceptance (unknown,
 expired or closed offer, more than offered, replay...) -> FlexOrderResponse (Rejected). Replays are refused by the
@@ -37,11 +37,11 @@ from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
 from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage, UsefRole
 
+from connectors.uftp.desk_link import DeskLink
+from connectors.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
 from edream.deadletter import DEADLETTER_TOPIC, dead_letter
 from edream.runtime.global_view import GlobalView
 from edream.serde import Serde
-from gateways.uftp.desk_link import DeskLink
-from gateways.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
 from streams.flex.desk import out_of
 from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry
@@ -233,7 +233,7 @@ class UftpGateway(ShapeshifterAgrService):
 
     # -- the desk's answers ------------------------------------------------------------------------------------
     def on_outcome(self, topic: str, rec: dict[str, Any]) -> None:
-        """A record of :data:`~gateways.uftp.desk_link.OUTCOMES`: answer the DSO message it decides, if ours."""
+        """A record of :data:`~connectors.uftp.desk_link.OUTCOMES`: answer the DSO message it decides, if ours."""
         if topic == "flex.offers.v1":
             with self._lock:
                 pending = self._requests.pop(rec["request_id"], None)

@@ -27,7 +27,7 @@ def keys() -> None:
     attesting key (UFTP_ATTEST_KEY; its address is the eth_address of every UFTP DSO on flex.dsos.v1) as JSON."""
     from eth_account import Account
 
-    from gateways.uftp.keys import UftpKeyPair
+    from connectors.uftp.keys import UftpKeyPair
 
     pair, attest = UftpKeyPair.generate(), Account.create()
     typer.echo(
@@ -43,8 +43,8 @@ def keys() -> None:
 
 
 def _config():
+    from connectors.uftp.gateway import GatewayConfig
     from edream.settings import load_settings
-    from gateways.uftp.gateway import GatewayConfig
 
     settings = load_settings()
     missing = [
@@ -70,7 +70,7 @@ def whoami() -> None:
 
     from eth_account import Account
 
-    from gateways.uftp.gateway import UFTP_PATH
+    from connectors.uftp.gateway import UFTP_PATH
 
     settings, config = _config()
     typer.echo(
@@ -89,11 +89,11 @@ def whoami() -> None:
 def serve() -> None:
     """Run the gateway until Ctrl-C: reads the DSO registry, forwards verified FlexRequests/FlexOrders to the flex
     desk, answers DSOs from the desk's offers, orders and rejections."""
+    from connectors.uftp.gateway import open_gateway
     from edream.kafka import client_config
     from edream.serde import Serde
     from edream.stack import NoBroker, resolve_bootstrap
     from edream.topology import load_topology
-    from gateways.uftp.gateway import open_gateway
     from streams.hosting import topic_names
 
     logging.basicConfig(level=logging.INFO)
