@@ -146,7 +146,8 @@ def measured_curves(src: PanelSource, enrolled: set[str] | None) -> tuple[GridSu
 def load(src: PanelSource) -> dict[str, Any]:
     """Active power in kW (time axis in UTC): measured (each meter's newest reading held for at most 90 s, summed
     on a 15-second grid), the latest consumption forecast and the baseline, for the portfolio of enrolled
-    prosumers and per prosumer."""
+    prosumers and per prosumer. A grid time sums the readings that had arrived when it was computed: a reading
+    that arrives later but is stamped at or before it changes it at the next refresh."""
     notes = []
     for name, logical in (("measured", "measurements"), ("forecast", "forecasts"), ("baseline", "baselines")):
         if require(src.client, src.tables[logical]):

@@ -63,8 +63,12 @@
     };
   }
 
-  // one time only (a single slot): show 15 minutes either side instead of uPlot's multi-year default
-  function xRange(u, min, max) { return min === max ? [min - 900, max + 900] : [min, max]; }
+  // one time only (a single slot): show 15 minutes either side. uPlot widens a single time by 86400 / ms before
+  // calling this (1000 days with x in seconds), so look at the data, not at min and max.
+  function xRange(u, min, max) {
+    const xs = u.data[0];
+    return xs.length && xs[0] === xs[xs.length - 1] ? [xs[0] - 900, xs[0] + 900] : [min, max];
+  }
 
   function plotSeries(title, unit, series, opts) {
     opts = opts || {};
