@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from test_dashboard_panels import MIN, NOW, _fill, _src
 
