@@ -3,7 +3,8 @@
 Real broker (session Tansu), real Faust worker with the generic ClickHouse sink and one stage process (intervals),
 real chDB, real browser. Events of every kind are produced in two rounds; every panel must show them and change
 between the rounds. The numbers on the page are checked against ClickHouse: the portfolio kW in the chart's
-tooltip at a time equals an independent query over the meters. The order page shows the shortfall, the
+tooltip at a time equals an independent query over the meters; the prosumer, market session and anchor window
+pages show the penalty, the trades and price, and the manifest's records that independent queries find. The order page shows the shortfall, the
 re-dispatch revision and the penalty; each of 10 consecutive loads paints every panel within 3 s; a stage process
 stopped (SIGSTOP) or killed (SIGKILL) turns red with an alert within 10 s; Ctrl-C prints no warning or error after
 "stopping".
@@ -24,17 +25,22 @@ import pytest
 import yaml
 from browser import (
     OUT,
+    PORTFOLIO_SQL,
     chromium,
     chromium_missing_reason,
     first_paint_ms,
-    portfolio_kw_of_stopped_platform,
+    open_page,
+    page_stats,
+    page_table,
     portfolio_tooltip,
+    query_stopped_platform,
 )
 from confluent_kafka import Producer
 from platform_process import noisy_lines_after_stopping, platform_env, start_platform, stop_platform
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
+from edream.dashboard.panels.load import STALE_AFTER_MS as LOAD_STALE_AFTER_MS
 from edream.kafka import producer_config
 from edream.paths import AVRO_DIR, TOPOLOGY_FILE
 from edream.serde import Serde
@@ -273,6 +279,46 @@ class Feed:
             offer_wh=2500,
             n_trades=2 * n,
         )
+        for k, (side, who) in enumerate(
+            (("BID", "prosumer-0"), ("BID", "prosumer-1"), ("OFFER", "prosumer-2"))
+        ):
+            self.send(
+                "market.orders.accepted.v1",
+                "MarketOrder",
+                f"s{n}",
+                event_id=f"mo{n}/{k}",
+                order_id=f"mo{n}-{k}",
+                participant_id=who,
+                session_id=f"session-{n}",
+                side=side,
+                slot_start=slot,
+                quantity_wh=1000 * (k + 1),
+                limit_price_micro_per_kwh=100_000 + 50_000 * k if side == "BID" else 90_000,
+            )
+        for k in range(n):  # round n's session has n trades
+            self.send(
+                "market.trades.v1",
+                "Trade",
+                f"s{n}",
+                event_id=f"t{n}/{k}",
+                trade_id=f"t{n}-{k}",
+                session_id=f"session-{n}",
+                slot_start=slot,
+                buyer_id=f"prosumer-{k}",
+                seller_id="prosumer-2",
+                quantity_wh=500,
+                price_micro_per_kwh=120_000 + 10_000 * n,
+            )
+        for k in range(3 * n):  # the anchored window's manifest (record_count = 3 n)
+            self.send(
+                "chain.anchor.leaves.v1",
+                "AnchorLeaf",
+                f"FLEX:window-{n}",
+                kind="FLEX",
+                window_id=f"window-{n}",
+                settlement_id=f"stl-{n}-{k}",
+                leaf=f"0x{k:064x}",
+            )
         self.send(
             "chain.anchor.receipts.v1",
             "AnchorReceipt",
@@ -376,6 +422,41 @@ def _stage_process(platform_pid: int) -> psutil.Process:
     raise AssertionError(f"no stage process {STAGE} under the platform")
 
 
+def _drill_downs(page, url: str) -> dict[str, Any]:
+    """From the order page, the SHORTFALL prosumer's page; from the dashboard, the newest market session's page and
+    the newest anchor window's page; what each shows, for the comparison with ClickHouse after the run."""
+    open_page(page, page.locator("#page tr.bad a[href^='/page/prosumer/']").first)
+    assert page.locator("#page h2").inner_text() == "Prosumer prosumer-0"
+    (penalty,) = [r for r in page_table(page, "Settlements") if r["amount"].startswith("-")]
+    assert (
+        page_stats(page)["meters reporting"] == "1 of 1" and page.locator("#page .chart .uplot").count() == 1
+    )
+    page.screenshot(path=OUT / "dashboard-prosumer.png", full_page=True)
+
+    page.goto(url)
+    _wait_panels(page, _round_shown(2))
+    open_page(page, page.locator("#panel-market a[href^='/page/slot/']").first)
+    slot = page_stats(page)
+    assert (slot["bids"], slot["offers"]) == ("2", "1") and page.locator("#page .chart .uplot").count() == 1
+    page.screenshot(path=OUT / "dashboard-slot.png", full_page=True)
+    session = page.locator("#page h2").inner_text().removeprefix("Market session ")
+
+    page.goto(url)
+    _wait_panels(page, _round_shown(2))
+    open_page(page, page.locator("#panel-anchoring a[href^='/page/anchor/']").first)
+    window = page.locator("#page h2").inner_text().removeprefix("Anchor FLEX ")
+    records = int(page_stats(page)["records in manifest"])
+    page.screenshot(path=OUT / "dashboard-anchor.png", full_page=True)
+    return {
+        "penalty": float(penalty["amount"]),
+        "session": session,
+        "trades": int(slot["trades"]),
+        "price": float(slot["clearing price"].split()[0]),
+        "window": window,
+        "records": records,
+    }
+
+
 def _red_with_alert(page, reason: str, within_ms: int = 10_000) -> float:
     """Seconds until the health panel shows the stage's row red and an EdreamStageDown alert with ``reason``."""
     t0 = time.monotonic()
@@ -441,6 +522,9 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
             assert "SHORTFALL" in order and "AMENDED" in order and "ACTIVE" in order
             assert "0.15 EUR\npenalties" in order and "2\nrevisions" in order
 
+            # drill-downs from the order page and the dashboard: prosumer, market session, anchor window
+            shown = _drill_downs(page, url)
+
             # first paint from /api/dashboard: every panel within 3 s, 10 loads in a row
             paints = [first_paint_ms(page, url, len(PANELS)) for _ in range(10)]
             print(f"first paint of all {len(PANELS)} panels (ms): {[round(p) for p in paints]}")
@@ -475,10 +559,37 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
         (OUT / "dashboard-run.log").parent.mkdir(parents=True, exist_ok=True)
         (OUT / "dashboard-run.log").write_text(out or "")
 
-    ch_kw, meters = portfolio_kw_of_stopped_platform(env["EDREAM_DATA_DIR"], t_ms)
+    got = query_stopped_platform(
+        env["EDREAM_DATA_DIR"],
+        {
+            "portfolio": (PORTFOLIO_SQL, {"t": t_ms, "stale": LOAD_STALE_AFTER_MS}),
+            "penalty": (
+                "SELECT amount_micro / 1e6 FROM settlement_flex FINAL WHERE party_id = 'prosumer-0' AND amount_micro < 0",
+                {},
+            ),
+            "trades": (
+                "SELECT count() FROM market_trades FINAL WHERE session_id = {s:String}",
+                {"s": shown["session"]},
+            ),
+            "price": (
+                "SELECT price_micro_per_kwh / 1e6 FROM market_clearing FINAL WHERE session_id = {s:String}",
+                {"s": shown["session"]},
+            ),
+            "leaves": (
+                "SELECT count() FROM chain_anchor_leaves FINAL WHERE window_id = {w:String}",
+                {"w": shown["window"]},
+            ),
+        },
+    )
+    ((ch_kw, meters),) = got["portfolio"]
     assert meters == 3, tip
     assert page_kw == pytest.approx(ch_kw, rel=0.01), (
         f"page {page_kw} kW vs ClickHouse {ch_kw} kW at {t_ms}: {tip}"
+    )
+    assert got["penalty"] == [[shown["penalty"]]] and got["trades"] == [[shown["trades"]]], (got, shown)
+    assert got["price"] == [[pytest.approx(shown["price"])]] and got["leaves"] == [[shown["records"]]], (
+        got,
+        shown,
     )
     assert not noisy_lines_after_stopping(out), noisy_lines_after_stopping(out)
     assert "edream: stopped" in out
