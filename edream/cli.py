@@ -146,13 +146,20 @@ def worker(
         raise _fail(f"not stages on the runtime: {', '.join(unknown)} (available: {', '.join(available)})")
     worker_dir = settings.edream_data_dir / "workers" / str(__import__("os").getpid())
     env = {**settings.as_env(), "EDREAM_DATA_DIR": str(worker_dir)}
-    procs = StageProcesses(chosen, worker_dir / "logs", settings.edream_data_dir / "run", env).start()
+    from edream.runtime.down_reporter import down_reporter
+
+    reporter = down_reporter(settings, topology, settings.kafka_bootstrap_servers)
+    procs = StageProcesses(
+        chosen, worker_dir / "logs", settings.edream_data_dir / "run", env, on_down=reporter
+    ).start()
     typer.echo(f"edream worker: stages {', '.join(chosen)} on {settings.kafka_bootstrap_servers}")
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     procs.stop()
+    if reporter is not None:
+        reporter.close()
     typer.echo("edream worker: stopped")
 
 

@@ -17,6 +17,7 @@ from edream.embedded.field_site import FieldSite
 from edream.embedded.process import port_open
 from edream.kafka import apply_topics
 from edream.kafka_security import KafkaSecurity
+from edream.runtime.down_reporter import StageDownReporter, down_reporter
 from edream.runtime.health_board import StageHealthBoard
 from edream.runtime.stages import runtime_stages
 from edream.runtime.workers import StageProcesses
@@ -158,6 +159,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
     stages: StageProcesses | None = None
+    reporter: StageDownReporter | None = None
     watchdog = stack.watchdog().start()  # a killed broker, object store or anvil is started again
     try:
         diff = apply_topics(stack.bootstrap, topology.topics)
@@ -168,11 +170,13 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
                 "field site: %s", ", ".join(f"{c.name} pid {c.proc.pid}" for c in field.children if c.proc)
             )
         port = settings.edream_web_port
+        reporter = down_reporter(settings, topology, stack.bootstrap)
         stages = StageProcesses(
             runtime_stages(topology),
             settings.edream_data_dir / "logs",
             stack.state_dir,
             {**settings.as_env(), **stack.child_env()},
+            on_down=reporter,
         ).start()
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
@@ -195,6 +199,8 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         log.debug("released %d objects of stopped services before stopping the broker", released)
         if stages is not None:
             stages.stop()
+        if reporter is not None:
+            reporter.close()
         field.stop()
         stack.stop()
         state_path.unlink(missing_ok=True)

@@ -15,12 +15,17 @@ DEFAULT_TABLES: dict[str, str] = {
     "flex_orders": "flex_orders",  # streams/flex/sinks.py
     "flex_deviations": "flex_deviations",
     "settlement_flex": "settlement_flex",
+    "market_orders": "market_orders",  # market.orders.v1 (every submitted order), topology sink
+    "market_orders_accepted": "market_orders_accepted",  # market.orders.accepted.v1 (the validated book)
     "market_clearing": "market_clearing",  # streams/market/queries.sql
     "market_trades": "market_trades",
     "market_settlement": "market_settlement",
     "chain_anchors": "chain_anchors",  # streams/anchoring/store.py
+    "chain_anchor_leaves": "chain_anchor_leaves",  # chain.anchor.leaves.v1 (AnchorLeaf), the anchor manifests
     "vpp_export": "vpp_export",  # vpp.export.v1 (VppExportCapacity), topology sink
     "vpp_capability": "vpp_capability",  # vpp.capability.v1 (VppCapability), topology sink
+    "device_commands": "device_commands",  # device.commands.v1 (DeviceCommand), topology sink
+    "device_command_results": "device_command_results",  # device.command.results.v1
     "deadletters": "deadletters",  # platform.deadletter.v1 if sunk
 }
 

@@ -86,11 +86,11 @@ def register_dashboard(
     async def dashboard(web, request):  # noqa: ANN001 - the first paint: the newest snapshot at once
         return web.json(await hub.cached())
 
-    @app.page("/page/{kind}/{key}")
+    @app.page("/page/{kind}/{key:.+}")  # keys may hold "/" (anchor windows)
     async def drill_down(web, request, kind: str, key: str):  # noqa: ANN001
         return web.bytes((STATIC_DIR / "page.html").read_bytes(), content_type="text/html")
 
-    @app.page("/api/page/{kind}/{key}")
+    @app.page("/api/page/{kind}/{key:.+}")
     async def drill_down_data(web, request, kind: str, key: str):  # noqa: ANN001
         if kind not in pages:
             return web.json({"error": f"no page kind {kind}; known: {', '.join(sorted(pages))}"}, status=404)

@@ -4,6 +4,10 @@ The runtime updates a :class:`StageHealth` from the processing thread; :meth:`St
 ``StageHealth`` record (``avro/StageHealth.avsc``) that the supervisor publishes every few seconds on
 ``platform.stage.health.v1`` (compacted, key ``<stage>@<worker>``), so ``/api/status``, ``edream status``, the
 dashboard and ``/metrics`` of any process see every stage of every worker.
+
+A stage process cannot report its own death: the worker that started it (:mod:`edream.runtime.workers`) publishes
+a :func:`process_down_record` for it at once (status EXITED when the process is gone, SUSPENDED when it was
+stopped by a signal); a stage that hangs in any other way turns DOWN when its reports stop for ``STALE_AFTER_MS``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-#: a stage whose last report is older than this is shown as DOWN (its process is gone or stalled), in ms
-STALE_AFTER_MS = 15_000
+#: a stage whose last report is older than this is shown as DOWN (its process is gone or stalled), in ms; the
+#: supervisor reports every 2 s, so this is 4 missed reports
+STALE_AFTER_MS = 8_000
+#: statuses the worker publishes for a stage process it saw exit or stop: the operator sees them as DOWN
+PROCESS_DOWN = frozenset({"EXITED", "SUSPENDED"})
 #: a worker's stage silent for longer than this is gone (killed or scaled down) and no longer listed, in ms
 GONE_AFTER_MS = 600_000
 
@@ -106,6 +113,29 @@ def effective_status(record: dict[str, Any], at_ms: int | None = None) -> str:
     updated = record.get("updated_at") or 0
     if hasattr(updated, "timestamp"):
         updated = int(updated.timestamp() * 1000)
-    if at - updated > STALE_AFTER_MS:
+    if at - updated > STALE_AFTER_MS or record.get("status") in PROCESS_DOWN:
         return "DOWN"
     return str(record.get("status", "DOWN"))
+
+
+def process_down_record(stage: str, worker: str, status: str, reason: str, at_ms: int) -> dict[str, Any]:
+    """The StageHealth record a worker publishes for its stage process ``worker`` (``host:pid``) that exited or
+    was stopped (``status`` in :data:`PROCESS_DOWN`); counters are unknown to the parent and left at 0."""
+    if status not in PROCESS_DOWN:
+        raise ValueError(f"status must be one of {sorted(PROCESS_DOWN)}, got {status!r}")
+    return {
+        "stage": stage,
+        "worker_id": worker,
+        "status": status,
+        "last_error": reason[:500],
+        "last_error_at": at_ms,
+        "events_in": 0,
+        "events_out": 0,
+        "dead_letters": 0,
+        "restarts": 0,
+        "in_per_s": 0.0,
+        "out_per_s": 0.0,
+        "lag": None,
+        "last_tick_at": None,
+        "updated_at": at_ms,
+    }

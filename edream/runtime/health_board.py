@@ -4,7 +4,8 @@ The process that serves the web API follows the compacted health topic (:class:`
 GlobalView`) and shows each stage's latest record in ``/api/status`` (``stages``), ``edream status``, the dashboard
 and ``/metrics`` (``edream_stage_*`` gauges, which the Grafana panels and the alert rules in ``docker/`` read).
 A stage whose record is older than :data:`~edream.runtime.health.STALE_AFTER_MS` is DOWN: its process died, is
-stopped (SIGSTOP) or cannot reach the broker.
+stopped (SIGSTOP) or cannot reach the broker. A record its worker published for an exited process (EXITED) is
+listed until the restarted process on the same host reports UP (:func:`without_replaced`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,26 @@ def _ms(value: Any) -> int | None:
     if value is None:
         return None
     return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
+
+
+def _host(worker_id: str) -> str:
+    return worker_id.rpartition(":")[0]
+
+
+def without_replaced(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop the record of an exited stage process (reported EXITED by its worker) once a process of the same stage
+    on the same host reported UP after it: the worker restarted it. Times are UTC epoch ms."""
+
+    def replaced(r: dict[str, Any]) -> bool:
+        return r["reported_status"] == "EXITED" and any(
+            o["stage"] == r["stage"]
+            and o["status"] == "UP"
+            and _host(o["worker_id"]) == _host(r["worker_id"])
+            and (o["updated_at"] or 0) > (r["updated_at"] or 0)
+            for o in rows
+        )
+
+    return [r for r in rows if not replaced(r)]
 
 
 class StageHealthBoard:
@@ -79,7 +100,7 @@ class StageHealthBoard:
             rec["reported_status"] = rec["status"]
             rec["status"] = effective_status(rec, at)
             out.append(rec)
-        return sorted(out, key=lambda r: (r["stage"], r["worker_id"]))
+        return sorted(without_replaced(out), key=lambda r: (r["stage"], r["worker_id"]))
 
     def export_metrics(self) -> None:
         for gauge in (STAGE_UP, STAGE_IN, STAGE_OUT, STAGE_LAG, STAGE_DEAD):

@@ -68,50 +68,86 @@ def portfolio_tooltip(page) -> tuple[int, float, str]:
     return t_ms, kw, text
 
 
-def portfolio_kw_in_clickhouse(client: Any, t_ms: int) -> tuple[float, int]:
-    """Independent of the dashboard's code: per meter of an enrolled prosumer, its newest active-power reading at
-    or before ``t_ms`` no older than the staleness limit; their sum (kW) and how many meters."""
-    (row,) = client.query(
-        """SELECT sum(kw), count() FROM (
-               SELECT device_id, argMax(if(unit = 'W', value / 1000, value), ts) AS kw FROM measurements FINAL
-               WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL
-                 AND ts <= fromUnixTimestamp64Milli({t:Int64}) AND ts >= fromUnixTimestamp64Milli({t:Int64} - {stale:Int64})
-                 AND prosumer_id IN (SELECT prosumer_id FROM flex_enrolments FINAL WHERE active)
-               GROUP BY device_id)""",
-        parameters={"t": t_ms, "stale": STALE_AFTER_MS},
-    ).result_rows
-    return float(row[0]), int(row[1])
+#: Independent of the dashboard's code: per meter of an enrolled prosumer, its newest active-power reading at or
+#: before ``t`` (UTC ms) no older than the staleness limit ``stale`` (ms); their sum (kW) and how many meters.
+PORTFOLIO_SQL = """SELECT sum(kw), count() FROM (
+    SELECT device_id, argMax(if(unit = 'W', value / 1000, value), ts) AS kw FROM measurements FINAL
+    WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL
+      AND ts <= fromUnixTimestamp64Milli({t:Int64}) AND ts >= fromUnixTimestamp64Milli({t:Int64} - {stale:Int64})
+      AND prosumer_id IN (SELECT prosumer_id FROM flex_enrolments FINAL WHERE active)
+    GROUP BY device_id)"""
 
 
 def first_paint_ms(page, url: str, panels: int, timeout_ms: int = 3000) -> float:
-    """Load the dashboard; ms from navigation until all ``panels`` are painted with data (fails after
-    ``timeout_ms``)."""
+    """Load the dashboard; ms from navigation until all ``panels`` are painted with data, every chart drawn (or
+    saying it has no data), from ``/api/dashboard`` (fails after ``timeout_ms``)."""
     page.goto(url, wait_until="commit")
     page.wait_for_function(
         f"""() => document.body.dataset.firstPaint
-              && document.querySelectorAll('section.panel[data-empty="false"]').length === {panels}""",
+              && document.querySelectorAll('section.panel[data-empty="false"]').length === {panels}
+              && [...document.querySelectorAll('section.panel .chart')].every(c => c.querySelector('.uplot, .note'))""",
         timeout=timeout_ms,
     )
     return page.evaluate("() => performance.now()")
 
 
-def portfolio_kw_of_stopped_platform(data_dir: Any, t_ms: int) -> tuple[float, int]:
-    """:func:`portfolio_kw_in_clickhouse` on a stopped platform's chDB, opened in a child process (a process can
-    open only one chDB path, and pytest workers may already hold the session's)."""
+def open_page(page, link) -> None:
+    """Click a drill-down link (a Playwright locator) and wait until the page has loaded its data."""
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(f"**{href}")
+    page.wait_for_function("() => Number(document.getElementById('page').dataset.loaded) >= 1")
+
+
+def page_stats(page) -> dict[str, str]:
+    """The drill-down page's stats as shown: label -> value text (with its unit)."""
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#page .stat')]
+                 .map(s => [s.querySelector('.l').innerText, s.querySelector('.v').innerText]))"""
+    )
+
+
+def page_table(page, title: str) -> list[dict[str, str]]:
+    """Rows (header -> cell text) of the drill-down page's table whose heading starts with ``title``."""
+    return page.evaluate(
+        """title => { const h = [...document.querySelectorAll('#page h3')].find(e => e.innerText.startsWith(title));
+                      const t = h && h.parentElement.querySelector('table');
+                      if (!t) return [];
+                      const [head, ...rows] = [...t.querySelectorAll('tr')];
+                      const cols = [...head.children].map(c => c.innerText);
+                      return rows.map(r => Object.fromEntries([...r.children].map((c, i) => [cols[i], c.innerText]))); }""",
+        title,
+    )
+
+
+def query_stopped_platform(data_dir: Any, queries: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, list]:
+    """Run ``{name: (sql, parameters)}`` on a stopped platform's chDB, opened in a child process (a process can
+    open only one chDB path, and pytest workers may already hold the session's); ``{name: result rows}``."""
     import json
     import subprocess
     import sys
-    from pathlib import Path
 
     code = (
         "import json, sys, clickhouse_connect\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from browser import portfolio_kw_in_clickhouse\n"
         f"c = clickhouse_connect.get_client(dsn='chdb://{Path(data_dir) / 'chdb'}')\n"
-        f"print(json.dumps(portfolio_kw_in_clickhouse(c, {int(t_ms)})))\n"
+        "qs = json.loads(sys.stdin.read())\n"
+        "print(json.dumps({k: [list(r) for r in c.query(q, parameters=p).result_rows] for k, (q, p) in qs.items()},"
+        " default=str))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code],
+        input=json.dumps(queries),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
-    kw, meters = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(kw), int(meters)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def portfolio_kw_of_stopped_platform(data_dir: Any, t_ms: int) -> tuple[float, int]:
+    """:data:`PORTFOLIO_SQL` at ``t_ms`` on a stopped platform's chDB: (kW, meters)."""
+    (row,) = query_stopped_platform(data_dir, {"kw": (PORTFOLIO_SQL, {"t": t_ms, "stale": STALE_AFTER_MS})})[
+        "kw"
+    ]
+    return float(row[0]), int(row[1])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edream.dashboard.pages import NotFound, page
-from edream.dashboard.panels.anchoring import verify_link
+from edream.dashboard.pages import NotFound, page, page_href
+from edream.dashboard.panels.anchoring import anchor_href, verify_link
 from edream.dashboard.query import require, rows
 from edream.dashboard.registry import PanelSource
 
@@ -112,6 +112,14 @@ def covering_anchors(src: PanelSource, settled: list[dict[str, Any]]) -> list[di
     return data
 
 
+def linked(per_slot: list[dict[str, Any]], anchors: list[dict[str, Any]]) -> None:
+    """Link the tables' prosumers and anchor windows to their drill-down pages (in place, after computing)."""
+    for r in per_slot:
+        r["prosumer_id"] = page_href("prosumer", r["prosumer_id"])
+    for a in anchors:
+        a["window_id"] = anchor_href(a["kind"], a["window_id"])
+
+
 @page("order")
 def order_page(src: PanelSource, order_id: str) -> dict[str, Any]:
     revs = revisions(src, order_id) if not require(src.client, src.tables["flex_orders"]) else []
@@ -125,6 +133,10 @@ def order_page(src: PanelSource, order_id: str) -> dict[str, Any]:
     penalty = -sum(r["amount"] for r in settled if r["amount"] < 0)
     currency = settled[0]["currency"] if settled else ""
     short = [r for r in per_slot if r["verdict"] == "SHORTFALL"]
+    verify_blocks = [
+        {"kind": "verify", "title": f"Verify {a['window_id']}", "url": a["verify"]["href"]} for a in anchors
+    ]
+    linked(per_slot, anchors)
     return {
         "title": f"Order {order_id}",
         "subtitle": f"request {last['request_id']}, {last['direction']}; all times UTC",
@@ -173,10 +185,7 @@ def order_page(src: PanelSource, order_id: str) -> dict[str, Any]:
                 "rows": anchors,
                 "note": None if anchors else "no anchor covers these settlements yet",
             },
-            *(
-                {"kind": "verify", "title": f"Verify {a['window_id']}", "url": a["verify"]["href"]}
-                for a in anchors
-            ),
+            *verify_blocks,
             {
                 "kind": "table",
                 "title": "Deviation events (newest first)",

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from edream.dashboard.pages import page_href
 from edream.dashboard.query import missing_note, require, rows
 from edream.dashboard.registry import PanelSource, panel
 
 MAX_ANCHORS = 20
+
+
+def anchor_href(kind: str, window_id: str) -> dict[str, str]:
+    """A table cell linking to the anchor window's page (key ``KIND/window_id``), showing the window id."""
+    return {**page_href("anchor", f"{kind}/{window_id}"), "text": window_id}
 
 
 def verify_link(kind: str, window_id: str) -> str:
@@ -32,7 +38,8 @@ def anchoring(src: PanelSource) -> dict[str, Any]:
     )
     for r in data:
         r["verify"] = {"href": verify_link(r["kind"], r["window_id"]), "text": "verify"}
-        r["cli"] = f"edream verify window {r['kind']} {r['window_id']}"
+        r["window_id"] = anchor_href(r["kind"], r["window_id"])  # the window's drill-down page
+        r["cli"] = f"edream verify window {r['kind']} {r['window_id']['text']}"
     last = data[0] if data else None
     return {
         "blocks": [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edream.dashboard.grid import Grid, GridSum, grid_sum
+from edream.dashboard.pages import page_href
 from edream.dashboard.query import require, rows
 from edream.dashboard.registry import PanelSource, panel
 
@@ -28,9 +29,9 @@ class MeterSamples:
     samples: dict[str, list[tuple[int, float]]]
 
 
-def meter_samples(src: PanelSource, grid: Grid) -> MeterSamples:
-    """Active power (kW) of every meter with readings in the look-back window (plus the staleness limit, so the
-    first grid times can hold earlier readings)."""
+def meter_samples(src: PanelSource, grid: Grid, prosumer: str | None = None) -> MeterSamples:
+    """Active power (kW) of every meter (of ``prosumer`` if given) with readings in the look-back window (plus the
+    staleness limit, so the first grid times can hold earlier readings)."""
     table = src.tables["measurements"]
     data = rows(
         src.client,
@@ -40,8 +41,9 @@ def meter_samples(src: PanelSource, grid: Grid) -> MeterSamples:
             FROM {table} FINAL
             WHERE quantity = 'P_ACTIVE' AND phase = 'TOTAL' AND value IS NOT NULL AND unit IN ('W', 'kW')
               AND ts > fromUnixTimestamp64Milli({{since:Int64}}) AND ts <= fromUnixTimestamp64Milli({{until:Int64}})
+              AND ({{prosumer:String}} = '' OR prosumer_id = {{prosumer:String}})
             GROUP BY device_id, bucket ORDER BY device_id, bucket""",
-        {"since": grid.start_ms - STALE_AFTER_MS, "until": grid.end_ms},
+        {"since": grid.start_ms - STALE_AFTER_MS, "until": grid.end_ms, "prosumer": prosumer or ""},
     )
     prosumer: dict[str, str | None] = {}
     samples: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -110,19 +112,30 @@ def portfolio_sum(per_entity: dict[str, list[list[float]]]) -> list[list[float]]
     return [[t, round(total[t], 4)] for t in sorted(total)]
 
 
+def from_first_reading(grid: Grid, per_meter: dict[str, list[tuple[int, float]]]) -> Grid:
+    """``grid`` starting at the first reading of ``per_meter`` (no empty hours on the time axis)."""
+    if not per_meter:
+        return grid
+    first = min(s[0][0] for s in per_meter.values())
+    return Grid.aligned(max(grid.start_ms, first), grid.end_ms, grid.step_ms)
+
+
+def measured_grid(src: PanelSource) -> Grid:
+    """The measured curves' grid over the look-back window (UTC epoch ms)."""
+    return Grid.aligned(src.now_ms - src.window_ms, src.now_ms, GRID_STEP_MS)
+
+
 def measured_curves(src: PanelSource, enrolled: set[str] | None) -> tuple[GridSum, dict[str, GridSum]]:
     """The portfolio's measured kW on the common grid (meters of enrolled prosumers, or of any prosumer when
     enrolments are not sunk) and the curve of each prosumer of the portfolio."""
-    grid = Grid.aligned(src.now_ms - src.window_ms, src.now_ms, GRID_STEP_MS)
+    grid = measured_grid(src)
     meters = meter_samples(src, grid)
     by_prosumer: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(dict)
     for meter, pid in meters.prosumer.items():
         if pid and (enrolled is None or pid in enrolled):
             by_prosumer[pid][meter] = meters.samples[meter]
     portfolio = {m: s for per in by_prosumer.values() for m, s in per.items()}
-    if portfolio:  # the grid starts at the first reading (no empty hours on the time axis)
-        first = min(s[0][0] for s in portfolio.values())
-        grid = Grid.aligned(max(grid.start_ms, first), grid.end_ms, grid.step_ms)
+    grid = from_first_reading(grid, portfolio)
     return (
         grid_sum(portfolio, grid, STALE_AFTER_MS),
         {pid: grid_sum(by_prosumer[pid], grid, STALE_AFTER_MS) for pid in sorted(by_prosumer)},
@@ -133,7 +146,8 @@ def measured_curves(src: PanelSource, enrolled: set[str] | None) -> tuple[GridSu
 def load(src: PanelSource) -> dict[str, Any]:
     """Active power in kW (time axis in UTC): measured (each meter's newest reading held for at most 90 s, summed
     on a 15-second grid), the latest consumption forecast and the baseline, for the portfolio of enrolled
-    prosumers and per prosumer."""
+    prosumers and per prosumer. A grid time sums the readings that had arrived when it was computed: a reading
+    that arrives later but is stamped at or before it changes it at the next refresh."""
     notes = []
     for name, logical in (("measured", "measurements"), ("forecast", "forecasts"), ("baseline", "baselines")):
         if require(src.client, src.tables[logical]):
@@ -184,6 +198,7 @@ def load(src: PanelSource) -> dict[str, Any]:
                     "forecast": forecast.get(pid, []),
                     "baseline": baseline.get(pid, []),
                 },
+                href=page_href("prosumer", pid)["href"],  # the prosumer's drill-down page
             )
         )
     return {"blocks": blocks, "note": "; ".join(notes) or None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edream.dashboard.pages import page_href
 from edream.dashboard.query import missing_note, require, rows
 from edream.dashboard.registry import PanelSource, panel
 
@@ -68,6 +69,10 @@ def market(src: PanelSource) -> dict[str, Any]:
                     for name, col in (("cleared", "cleared_wh"), ("bids", "bid_wh"), ("offers", "offer_wh"))
                 ],
             },
-            {"kind": "table", "title": "Latest slots", "rows": data[-8:][::-1]},
+            {
+                "kind": "table",
+                "title": "Latest slots",
+                "rows": [{**r, "session_id": page_href("slot", r["session_id"])} for r in data[-8:][::-1]],
+            },
         ]
     }

@@ -1,5 +1,6 @@
 // Time-series charts with uPlot (vendored from npm by `npm run vendor`): plotSeries(title, unit, series, opts).
-// series = [{name, points: [[t_ms, y|null], ...]}]; x is UTC epoch ms, shown in UTC. Drag to zoom (double-click
+// series = [{name, points: [[t_ms, y|null], ...]}]; x is UTC epoch ms, shown in UTC (with opts.xUnit, x is a plain
+// quantity in that unit, e.g. kWh of a supply curve). opts.band = [upper name, lower name] shades between two series. Drag to zoom (double-click
 // resets), hover for a tooltip with every series' value, click a legend entry to hide/show its series.
 (function () {
   "use strict";
@@ -20,7 +21,7 @@
 
   // All series on one x axis: the union of their times; a series without a point at a time gets `undefined`
   // (uPlot draws across it) while a real `null` (nothing reporting) stays a gap.
-  function align(series) {
+  function align(series, isTime) {
     const xs = [...new Set(series.flatMap(s => s.points.map(p => p[0])))].sort((a, b) => a - b);
     const idx = new Map(xs.map((t, i) => [t, i]));
     const ys = series.map(s => {
@@ -28,10 +29,10 @@
       s.points.forEach(p => { y[idx.get(p[0])] = p[1]; });
       return y;
     });
-    return [xs.map(t => t / 1000), ...ys];
+    return [isTime ? xs.map(t => t / 1000) : xs, ...ys];
   }
 
-  function tooltipPlugin(unit, extra) {
+  function tooltipPlugin(unit, extra, xText) {
     let tip;
     return {
       hooks: {
@@ -45,8 +46,8 @@
         setCursor: u => {
           const i = u.cursor.idx;
           if (i === null || i === undefined) { tip.style.display = "none"; return; }
-          const t = Math.round(u.data[0][i] * 1000);
-          const lines = [utcText(t)];
+          const t = xText ? u.data[0][i] : Math.round(u.data[0][i] * 1000);
+          const lines = [xText ? xText(t) : utcText(t)];
           u.series.slice(1).forEach((s, k) => {
             if (s.show) lines.push(`${s.label}: ${fmt(u.data[k + 1][i])} ${unit}`);
           });
@@ -62,8 +63,12 @@
     };
   }
 
-  // one time only (a single slot): show 15 minutes either side instead of uPlot's multi-year default
-  function xRange(u, min, max) { return min === max ? [min - 900, max + 900] : [min, max]; }
+  // one time only (a single slot): show 15 minutes either side. uPlot widens a single time by 86400 / ms before
+  // calling this (1000 days with x in seconds), so look at the data, not at min and max.
+  function xRange(u, min, max) {
+    const xs = u.data[0];
+    return xs.length && xs[0] === xs[xs.length - 1] ? [xs[0] - 900, xs[0] + 900] : [min, max];
+  }
 
   function plotSeries(title, unit, series, opts) {
     opts = opts || {};
@@ -72,7 +77,8 @@
     const h = document.createElement("h3");
     if (opts.href) { const a = document.createElement("a"); a.href = opts.href; a.textContent = title; h.appendChild(a); }
     else h.textContent = title;
-    h.appendChild(document.createTextNode(unit ? ` (${unit}, UTC)` : " (UTC)"));
+    const isTime = !opts.xUnit;
+    h.appendChild(document.createTextNode(isTime ? (unit ? ` (${unit}, UTC)` : " (UTC)") : ` (${unit} vs ${opts.xUnit})`));
     wrap.appendChild(h);
     if (!series.some(s => s.points.some(p => p[1] !== null))) {
       wrap.appendChild(Object.assign(document.createElement("p"), { className: "note", textContent: "no data yet" }));
@@ -80,7 +86,11 @@
     }
     const host = document.createElement("div");
     wrap.appendChild(host);
-    const data = align(series);
+    const data = align(series, isTime);
+    const xText = isTime ? null : x => `${fmt(x)} ${opts.xUnit}`;
+    const idx = name => series.findIndex(s => s.name === name) + 1;
+    const bands = opts.band && idx(opts.band[0]) && idx(opts.band[1])
+      ? [{ series: [idx(opts.band[0]), idx(opts.band[1])], fill: "rgba(234, 88, 12, 0.12)" }] : undefined;
     const paths = opts.step ? uPlot.paths.stepped({ align: 1 }) : undefined;
     const reporting = opts.reporting && opts.reportingTimes ? new Map(opts.reportingTimes.map((t, i) => [t, opts.reporting[i]])) : null;
     const chart = () => new uPlot({
@@ -89,13 +99,15 @@
       tzDate: utc,
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },
-      scales: { x: { time: true, range: xRange } },
+      scales: { x: isTime ? { time: true, range: xRange } : { time: false } },
       axes: [
-        {},
+        isTime ? {} : { label: opts.xUnit, labelSize: 14 },
         { label: unit, labelSize: 14, size: 56 },
       ],
+      bands: bands,
       series: [
-        { label: "time (UTC)", value: (u, v) => (v === null ? "-" : utcText(v * 1000)) },
+        isTime ? { label: "time (UTC)", value: (u, v) => (v === null ? "-" : utcText(v * 1000)) }
+          : { label: opts.xUnit, value: (u, v) => (v === null ? "-" : xText(v)) },
         ...series.map((s, i) => ({
           label: s.name,
           stroke: COLORS[i % COLORS.length],
@@ -105,7 +117,7 @@
           value: (u, v) => `${fmt(v)} ${unit}`,
         })),
       ],
-      plugins: [tooltipPlugin(unit, reporting ? t => (reporting.has(t) ? `meters reporting: ${reporting.get(t)}` : "") : null)],
+      plugins: [tooltipPlugin(unit, reporting ? t => (reporting.has(t) ? `meters reporting: ${reporting.get(t)}` : "") : null, xText)],
     }, data, host);
     // size to the card once it is in the document
     requestAnimationFrame(() => { const u = chart(); wrap._uplot = u; });

@@ -67,7 +67,7 @@
     },
     series(b) {
       return window.plotSeries(b.title || "", b.unit || "", b.series || [], {
-        step: !!b.step, href: b.href, reporting: b.reporting, wide: !!b.wide,
+        step: !!b.step, href: b.href, reporting: b.reporting, wide: !!b.wide, xUnit: b.x_unit, band: b.band,
         reportingTimes: b.reporting && b.series && b.series[0] ? b.series[0].points.map(p => p[0]) : null,
       });
     },

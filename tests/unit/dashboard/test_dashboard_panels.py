@@ -331,6 +331,8 @@ def test_market_panel_prices_in_eur_and_volumes_per_slot(chdb_client, tables):
     assert stats == {"slots cleared": 3, "last price": 0.150001, "volume": 300}
     price = _blocks(p, "series")[0]["series"][0]["points"]
     assert price == [[NOW, 0.15], [NOW + 15 * MIN, 0.150001]]  # the unpriced slot is not plotted
+    latest = _blocks(p, "table")[0]["rows"]
+    assert latest[0]["session_id"] == {"href": "/page/slot/s2", "text": "s2"}
 
 
 def test_anchoring_panel_links_each_window_to_verification(chdb_client, tables):
@@ -353,6 +355,7 @@ def test_anchoring_panel_links_each_window_to_verification(chdb_client, tables):
     p = _panel(chdb_client, tables, "anchoring")
     (row,) = _blocks(p, "table")[0]["rows"]
     assert row["verify"]["href"] == "/api/verify?kind=FLEX&window=2026-11-23T10%3A15Z%2F15m"
+    assert row["window_id"]["href"] == "/page/anchor/FLEX%2F2026-11-23T10%3A15Z%2F15m"
     assert row["cli"] == "edream verify window FLEX 2026-11-23T10:15Z/15m"
     assert {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}["last block"] == 42
 
@@ -609,7 +612,9 @@ def test_order_page_shows_slots_revisions_settlements_penalty_and_the_covering_a
     assert [r["status"] for r in tbl["Revisions"]] == ["ACTIVE", "AMENDED"]
     assert [r["kind"] for r in tbl["Settlements"]] == ["PENALTY", "INCENTIVE"]
     (anchor,) = tbl["Anchors"]
-    assert anchor["window_id"] == "aw1" and anchor["verify"]["href"] == verify_link("FLEX", "aw1")
+    assert anchor["window_id"] == {"href": "/page/anchor/FLEX%2Faw1", "text": "aw1"}  # the window's page
+    assert anchor["verify"]["href"] == verify_link("FLEX", "aw1")
+    assert per_slot[0]["prosumer_id"] == {"href": "/page/prosumer/p1", "text": "p1"}
     assert [b["url"] for b in p["blocks"] if b["kind"] == "verify"] == [verify_link("FLEX", "aw1")]
     assert len(tbl["Deviation events"]) == 3
     with pytest.raises(NotFound):
