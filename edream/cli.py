@@ -100,6 +100,8 @@ def stage_run(name: Annotated[str, typer.Argument(help="agent name from topology
     """Run one stage in the foreground until SIGTERM/Ctrl-C: joins the stage's consumer group on the broker of
     KAFKA_BOOTSTRAP_SERVERS, keeps its state under EDREAM_DATA_DIR/state/NAME, retries outages forever and
     publishes its health on the StageHealth topic."""
+    import os
+
     from edream.logs import configure_logging
     from edream.runtime.stages import UnknownStage, supervisor_for
 
@@ -108,7 +110,11 @@ def stage_run(name: Annotated[str, typer.Argument(help="agent name from topology
     if not settings.kafka_bootstrap_servers:
         raise _fail("a stage joins a running broker: set KAFKA_BOOTSTRAP_SERVERS")
     try:
-        sup = supervisor_for(load_topology(settings.edream_topology), name, settings)
+        # a hung processing loop ends this process (exit 75) so that its parent, `edream run` or `edream worker`,
+        # starts it again; a thread cannot be killed
+        sup = supervisor_for(
+            load_topology(settings.edream_topology), name, settings, on_hang=lambda: os._exit(75)
+        )
     except (UnknownStage, TopologyError) as exc:
         raise _fail(str(exc)) from None
     sup.run()

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         1.0,
         description="stream runtime: seconds between checkpoints (state changelog flushed, offsets committed)",
     )
+    runtime_hang_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="stream runtime: a stage process whose processing loop handled nothing (no record, no tick) for "
+        "this long while its clock ticks reached the broker reports HUNG and exits, so its parent restarts it",
+    )
     runtime_trust_local_state: bool = Field(
         False,
         description="stream runtime: reuse a stage's local RocksDB state on start (default false: always restore "

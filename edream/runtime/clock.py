@@ -68,6 +68,8 @@ class Clock:
     def __init__(self, producer_conf: dict, group: str, partitions: int, tick_ms: int):
         self.topic, self.partitions, self.tick_s = clock_topic_name(group), partitions, tick_ms / 1000
         self.producer = Producer(producer_conf)
+        #: time.monotonic() when the broker last acknowledged a tick (None: never): the broker is reachable
+        self.delivered_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"clock-{group}", daemon=True)
 
@@ -80,10 +82,20 @@ class Clock:
             now = int(time.time() * 1000)
             try:
                 for p in range(self.partitions):
-                    self.producer.produce(self.topic, value=encode_tick(now), partition=p, timestamp=now)
+                    self.producer.produce(
+                        self.topic,
+                        value=encode_tick(now),
+                        partition=p,
+                        timestamp=now,
+                        on_delivery=self._delivered,
+                    )
                 self.producer.poll(0)
             except Exception as exc:  # noqa: BLE001 - broker away: the next tick tries again
                 log.warning("clock %s: %s", self.topic, exc)
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is None:
+            self.delivered_at = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()

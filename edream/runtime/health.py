@@ -24,6 +24,10 @@ from typing import Any
 STALE_AFTER_MS = 8_000
 #: statuses the worker publishes for a stage process it saw exit or stop: the operator sees them as DOWN
 PROCESS_DOWN = frozenset({"EXITED", "SUSPENDED"})
+#: a stage's own report that its processing loop made no progress while its clock ticked (the process then exits)
+HUNG = "HUNG"
+#: statuses an operator sees as DOWN even while the record is fresh
+DOWN_STATUSES = PROCESS_DOWN | {HUNG}
 #: a worker's stage silent for longer than this is gone (killed or scaled down) and no longer listed, in ms
 GONE_AFTER_MS = 600_000
 
@@ -50,24 +54,37 @@ class StageHealth:
     lag: int | None = None
     last_tick_at: int | None = None
     busy_s: float = 0.0
+    #: time.monotonic() of the processing loop's last handled record or tick in the current run (None: the run
+    #: has handled nothing yet: it is starting, joining its group or restoring state)
+    progress_at: float | None = None
     _last: tuple[int, int, float] = (0, 0, 0.0)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_in(self, n: int) -> None:
         self.events_in += n
 
+    def progressed(self) -> None:
+        """The processing loop handled something: not hung."""
+        self.progress_at = time.monotonic()
+
+    def run_started(self) -> None:
+        self.progress_at = None
+
     def processed(self, n_out: int, seconds: float) -> None:
+        self.progressed()
         self.events_out += n_out
         self.busy_s += seconds
         if self.status != "UP":
             self.status = "UP"
 
     def ticked(self, tick_ms: int) -> None:
+        self.progressed()
         self.last_tick_at = tick_ms
         if self.status != "UP":
             self.status = "UP"
 
     def failed_record(self, exc: BaseException) -> None:
+        self.progressed()
         self.dead_letters += 1
         self._error(exc)
 
@@ -77,6 +94,11 @@ class StageHealth:
 
     def _error(self, exc: BaseException) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        self.last_error_at = now_ms()
+
+    def hung(self, seconds: float) -> None:
+        self.status = HUNG
+        self.last_error = f"processing loop made no progress for {seconds:.0f} s while its clock ticked"
         self.last_error_at = now_ms()
 
     def running(self) -> None:
@@ -113,7 +135,7 @@ def effective_status(record: dict[str, Any], at_ms: int | None = None) -> str:
     updated = record.get("updated_at") or 0
     if hasattr(updated, "timestamp"):
         updated = int(updated.timestamp() * 1000)
-    if at - updated > STALE_AFTER_MS or record.get("status") in PROCESS_DOWN:
+    if at - updated > STALE_AFTER_MS or record.get("status") in DOWN_STATUSES:
         return "DOWN"
     return str(record.get("status", "DOWN"))
 

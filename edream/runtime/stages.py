@@ -8,6 +8,7 @@ An agent module that defines ``stage(settings, topology) -> StageSpec`` runs on 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from edream.runtime.contract import StageSpec
@@ -49,7 +50,11 @@ def _one_topic(topology: Topology, schema: str) -> str | None:
 
 
 def supervisor_for(
-    topology: Topology, name: str, settings: Settings, handle_signals: bool = True
+    topology: Topology,
+    name: str,
+    settings: Settings,
+    handle_signals: bool = True,
+    on_hang: Callable[[], None] | None = None,
 ) -> StageSupervisor:
     """The supervisor of stage ``name`` with the topology's dead-letter and health topics; the partition count of
     the stage's clock is that of its first input."""
@@ -59,5 +64,5 @@ def supervisor_for(
         raise UnknownStage("the topology must declare exactly one DeadLetter topic")
     partitions = topology.topic(spec.inputs[0]).partitions if spec.inputs else 1
     return StageSupervisor(
-        spec, settings, deadletter, _one_topic(topology, HEALTH_SCHEMA), partitions, handle_signals
+        spec, settings, deadletter, _one_topic(topology, HEALTH_SCHEMA), partitions, handle_signals, on_hang
     )

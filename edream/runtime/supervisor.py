@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -44,8 +45,10 @@ class StageSupervisor:
         health_topic: str | None,
         partitions: int,
         handle_signals: bool = True,
+        on_hang: Callable[[], None] | None = None,
     ):
         self.spec, self.settings = spec, settings
+        self.on_hang = on_hang
         self.deadletter_topic, self.health_topic, self.partitions = deadletter_topic, health_topic, partitions
         self.handle_signals = handle_signals
         self.health = StageHealth(spec.name)
@@ -68,6 +71,7 @@ class StageSupervisor:
         )
         tick_ms = self.spec.tick_ms or LIVENESS_TICK_MS
         clock = Clock(conf, group_id(self.settings, self.spec.name), self.partitions, tick_ms).start()
+        self.clock = clock
         reporter = threading.Thread(target=self._report, name=f"health-{self.spec.name}", daemon=True)
         reporter.start()
         self.views: dict[str, GlobalView] = {}
@@ -87,6 +91,7 @@ class StageSupervisor:
             return
         if self.health.status == "RETRYING":
             self.health.restarts += 1
+        self.health.run_started()
         try:
             for topic in self.spec.views:
                 if topic not in self.views:
@@ -126,9 +131,28 @@ class StageSupervisor:
         while not self.stop_event.wait(HEALTH_EVERY_S):
             if self.current is not None:
                 self.health.lag = self.current.lag()
+            hung_s = self._hung_for()
+            if hung_s is not None:
+                self.health.hung(hung_s)
             producer = self._publish_health(producer)
+            if hung_s is not None and self.on_hang is not None:
+                log.error("stage %s: %s", self.spec.name, self.health.last_error)
+                if producer is not None:
+                    producer.flush(2)
+                self.on_hang()
         if producer is not None:
             producer.flush(2)
+
+    def _hung_for(self) -> float | None:
+        """Seconds the processing loop has handled nothing although the broker took this stage's ticks since (it
+        would have handled them), when that exceeds ``runtime_hang_after_s``; None otherwise: while the broker is
+        away (a stall, shown by the lag and the missing ticks, not a hang) and while a run has handled nothing yet
+        (joining its group or restoring a large state takes a while; it shows as STARTING)."""
+        clock, progress_at = getattr(self, "clock", None), self.health.progress_at
+        if self.current is None or clock is None or clock.delivered_at is None or progress_at is None:
+            return None
+        silent = clock.delivered_at - progress_at
+        return silent if silent > self.settings.runtime_hang_after_s else None
 
     def _publish_health(self, producer: Producer | None = None) -> Producer | None:
         if self.health_topic is None:

@@ -163,3 +163,40 @@ def test_fan_out_rekey_and_registry_view(test_settings, unique_topic, read_topic
     got = sorted(m.value().decode() for m in read_topic(out, 4, timeout=60))
     assert got == ["p1=1:vip", "p2=1:-", "p2=2:-", "p3=1:-"]
     _stop(sup, t)
+
+
+class Sleeper(Counter):
+    """A processor whose loop hangs on the value ``hang`` (a stuck library call, a dead lock)."""
+
+    def __init__(self, out: str, release: threading.Event):
+        super().__init__(out)
+        self.release = release
+
+    def on_record(self, record: Record, state):
+        if record.value == b"hang":
+            self.release.wait(120)
+        return super().on_record(record, state)
+
+
+def test_a_hung_processing_loop_is_reported_and_handed_to_on_hang(
+    test_settings, unique_topic, read_topic, kafka_bootstrap
+):
+    src, out, dlq, health = (unique_topic(p, 2, CONFIG) for p in ("hg-in", "hg-out", "hg-dlq", "hg-health"))
+    release, hung = threading.Event(), threading.Event()
+    name = f"hang{int(time.time() * 1000) % 100000}"
+    spec = StageSpec(name, (src,), (out,), lambda views: Sleeper(out, release), tick_ms=500)
+    settings = test_settings.model_copy(update={"runtime_hang_after_s": 4.0})
+    sup = StageSupervisor(spec, settings, dlq, health, 2, handle_signals=False, on_hang=hung.set)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    try:
+        _produce(kafka_bootstrap, src, [(b"a", b"x")])
+        assert _latest(read_topic, out, 1) == {"a": 1}  # alive: nothing reported as hung
+        assert not hung.is_set() and sup.health.status == "UP"
+        _produce(kafka_bootstrap, src, [(b"a", b"hang")])
+        assert hung.wait(60), "a loop stuck in on_record must be detected"
+        reports = [Serde().decode(m.value())[1] for m in read_topic(health, 200, timeout=5)]
+        assert any(r["status"] == "HUNG" and "no progress" in (r["last_error"] or "") for r in reports)
+    finally:
+        release.set()
+        _stop(sup, t)
