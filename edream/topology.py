@@ -7,6 +7,7 @@ the entry and the field, e.g. ``topology.yaml:42: agents[interval_aggregator].in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -127,6 +128,24 @@ class Topology(_Strict):
 
     def topic_for_schema(self, schema_stem: str) -> list[Topic]:
         return [t for t in self.topics if Path(t.value_schema).stem == schema_stem]
+
+
+_CANONICAL = re.compile(r"^(.+?\.v\d+)(?:\..*)?$")
+
+
+def canonical_name(name: str) -> str:
+    """The canonical name of a topic (``meter.readings.raw.v1``) without the suffix a renamed topology may add
+    after the version (``meter.readings.raw.v1.ab12`` in tests)."""
+    m = _CANONICAL.match(name)
+    return m.group(1) if m else name
+
+
+def topic_names(topology: Any) -> dict[str, str]:
+    """Canonical topic name -> the loaded topology's name for it (identity unless the topology adds a suffix).
+
+    Code names topics canonically; every name it reads or writes goes through this map, so a renamed
+    topology (tests, several platforms on one broker) needs no code change."""
+    return {canonical_name(t.name): t.name for t in topology.topics}
 
 
 @dataclass

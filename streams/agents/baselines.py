@@ -1,8 +1,7 @@
 """Topology agent ``baselines``: intervals + flex orders (event days) -> baseline.15m.v1.
 
 :func:`stage` is the stage on the one runtime (:mod:`edream.runtime`): per-prosumer state, orders re-keyed to
-their prosumers (see :mod:`streams.analytics.baseline_processor`). :func:`register` is the former StatefulLoop hosting
-(:mod:`streams.analytics.baseline_stream`); ``edream run`` no longer calls it (it starts :func:`stage`).
+their prosumers (see :mod:`streams.analytics.baseline_processor`).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.agents.runtime import host_stateful, topics
+from edream.topology import topic_names
 from streams.analytics.baseline_processor import (
     BASELINE_TOPIC,
     INTERVAL_TOPIC,
@@ -21,9 +20,6 @@ from streams.analytics.baseline_processor import (
     interval_prosumer_key,
     order_prosumer_keys,
 )
-from streams.analytics.baseline_stream import BaselineStream
-from streams.app import AgentContext
-from streams.hosting import topic_names
 from streams.validation.limits import Limits
 
 STAGE = "baselines"
@@ -52,12 +48,3 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         },
         description="Day-ahead and same-day adjusted customer baselines per prosumer, event days excluded",
     )
-
-
-def register(app: Any, ctx: AgentContext) -> None:
-    out = {"baseline_topic": topics(ctx)[BASELINE_TOPIC]}
-
-    def make(serde: Serde, blob: bytes | None) -> BaselineStream:
-        return BaselineStream.restore(serde, blob, **out) if blob else BaselineStream(serde, **out)
-
-    host_stateful(app, ctx, STAGE, [INTERVAL_TOPIC, ORDERS_TOPIC], make)

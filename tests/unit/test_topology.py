@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from edream.paths import AVRO_DIR, TOPOLOGY_FILE
-from edream.topology import TopologyError, load_topology
+from edream.topology import TopologyError, canonical_name, load_topology, topic_names
 
 
 def test_committed_topology_is_valid():
@@ -119,3 +119,22 @@ def test_sink_string_limit_on_an_unknown_column(tmp_path):
         load_topology(p)
     assert f"sinks[{yaml.safe_load(p.read_text())['sinks'][0]['name']}].string_limits:" in str(e.value)
     assert "'no_such_column' is not a field of Measurement" in str(e.value)
+
+
+def test_topic_names_map_suffixed_topology_names_to_canonical():
+    names = topic_names(load_topology(TOPOLOGY_FILE))
+    assert names["meter.intervals.15m.v1"] == "meter.intervals.15m.v1"
+    assert names["forecast.accuracy.v1"] == "forecast.accuracy.v1"
+
+    class T:
+        def __init__(self, name: str):
+            self.name = name
+
+    class Topo:
+        topics = [T("meter.intervals.15m.v1.ab12"), T("flex.orders.v1")]
+
+    assert topic_names(Topo()) == {
+        "meter.intervals.15m.v1": "meter.intervals.15m.v1.ab12",
+        "flex.orders.v1": "flex.orders.v1",
+    }
+    assert canonical_name("edream.clock.vpp") == "edream.clock.vpp"
