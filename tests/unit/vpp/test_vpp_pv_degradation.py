@@ -30,8 +30,8 @@ from streams.vpp.pv_degradation import (
     to_slots,
 )
 from streams.vpp.pv_model import PvSystem
-from streams.vpp.pv_synthetic import simulate_pv
 from streams.vpp.registry import RegisteredAsset, RegistryError, validate_spec
+from tools.sim.pv_synthetic import simulate_pv
 
 T0 = 1_717_416_000_000  # 2024-06-03 12:00 UTC, a 30-minute boundary
 MIN = 60_000
