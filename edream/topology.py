@@ -129,6 +129,46 @@ class Topology(_Strict):
     def topic_for_schema(self, schema_stem: str) -> list[Topic]:
         return [t for t in self.topics if Path(t.value_schema).stem == schema_stem]
 
+    def agent(self, name: str) -> Agent:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise KeyError(
+            f"no agent {name!r} in the topology (agents: {', '.join(a.name for a in self.agents)})"
+        )
+
+
+class AgentTopics:
+    """The topics one agent reads and writes, as ``topology.yaml`` declares them: a stage names the Avro contract
+    of each of its topics, never the topic itself, so renaming a topic is a change of ``topology.yaml`` only.
+
+    ``input("Measurement")`` is the one declared input carrying ``Measurement.avsc`` (:class:`LookupError` naming
+    the agent and the contract when there is none or more than one); ``inputs(...)`` all of them."""
+
+    def __init__(self, topology: Topology, agent: str):
+        self.topology, self.agent = topology, topology.agent(agent)
+
+    def _carrying(self, names: list[str], schema: str) -> tuple[str, ...]:
+        return tuple(n for n in names if Path(self.topology.topic(n).value_schema).stem == schema)
+
+    def _one(self, names: list[str], schema: str, field: str) -> str:
+        found = self._carrying(names, schema)
+        if len(found) != 1:
+            raise LookupError(
+                f"topology agents[{self.agent.name}].{field}: expected exactly one topic carrying {schema}, "
+                f"found {len(found)} ({', '.join(found) or 'none'})"
+            )
+        return found[0]
+
+    def input(self, schema: str) -> str:
+        return self._one(self.agent.inputs, schema, "inputs")
+
+    def inputs(self, schema: str) -> tuple[str, ...]:
+        return self._carrying(self.agent.inputs, schema)
+
+    def output(self, schema: str) -> str:
+        return self._one(self.agent.outputs, schema, "outputs")
+
 
 _CANONICAL = re.compile(r"^(.+?\.v\d+)(?:\..*)?$")
 

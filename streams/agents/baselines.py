@@ -11,11 +11,8 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from edream.topology import topic_names
+from edream.topology import AgentTopics
 from streams.analytics.baseline_processor import (
-    BASELINE_TOPIC,
-    INTERVAL_TOPIC,
-    ORDERS_TOPIC,
     BaselineProcessor,
     interval_prosumer_key,
     order_prosumer_keys,
@@ -27,9 +24,11 @@ STAGE = "baselines"
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The ``baselines`` stage: ``meter.intervals.15m.v1`` (re-keyed by prosumer_id) and ``flex.orders.v1``
-    (key order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out."""
-    names = topic_names(topology)
-    intervals, orders, out = names[INTERVAL_TOPIC], names[ORDERS_TOPIC], names[BASELINE_TOPIC]
+    (key order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out: the topics
+    the topology declares for agent ``baselines``."""
+    topics = AgentTopics(topology, STAGE)
+    intervals, orders = topics.input("IntervalEnergy"), topics.input("FlexOrder")
+    out = topics.output("Baseline")
     serde, limits = Serde(settings), Limits.from_settings(settings)
 
     def make(views: dict[str, Any]) -> BaselineProcessor:

@@ -10,18 +10,20 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from edream.topology import topic_names
+from edream.topology import AgentTopics
 from streams.analytics.forecast_processor import ForecastProcessor, ForecastTopics
-from streams.analytics.forecast_stream import ACCURACY_TOPIC, FORECAST_TOPIC, INTERVAL_TOPIC
 from streams.validation.limits import Limits
 
 NAME = "forecasts"
 
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
-    """The forecasts stage: intervals keyed by prosumer, state ``f:<prosumer_id>``, no ticks (event time)."""
-    names = topic_names(topology)
-    t = ForecastTopics(names[INTERVAL_TOPIC], names[FORECAST_TOPIC], names[ACCURACY_TOPIC])
+    """The forecasts stage: intervals keyed by prosumer, state ``f:<prosumer_id>``, no ticks (event time); its
+    topics are those the topology declares for agent ``forecasts``."""
+    topics = AgentTopics(topology, NAME)
+    t = ForecastTopics(
+        topics.input("IntervalEnergy"), topics.output("Forecast"), topics.output("ForecastAccuracy")
+    )
     limits = Limits.from_settings(settings)
     return StageSpec(
         name=NAME,

@@ -10,24 +10,23 @@ from __future__ import annotations
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from edream.topology import Topology, topic_names
+from edream.topology import AgentTopics, Topology
 from streams.analytics.interval_rules import IntervalConfig
 from streams.validation.limits import Limits
 from streams.validation.measurement import ValidationConfig
 
 NAME = "intervals"
-RAW_TOPIC = "meter.readings.raw.v1"
-INTERVAL_TOPIC = "meter.intervals.15m.v1"
 #: period of the wall-clock ticks that close silent meters' windows, ms
 TICK_MS = 1000
 
 
 def stage(settings: Settings, topology: Topology, cfg: IntervalConfig | None = None) -> StageSpec:
-    """The interval stage on the loaded topology's topic names, validating readings with ``settings``' limits."""
+    """The interval stage on the topics the topology declares for agent ``intervals`` (its Measurement input and
+    IntervalEnergy output), validating readings with ``settings``' limits."""
     from streams.analytics.interval_stage import IntervalStage
 
-    names = topic_names(topology)
-    raw, out = names[RAW_TOPIC], names[INTERVAL_TOPIC]
+    topics = AgentTopics(topology, NAME)
+    raw, out = topics.input("Measurement"), topics.output("IntervalEnergy")
     validation = ValidationConfig.from_limits(Limits.from_settings(settings))
 
     def make(views: dict) -> IntervalStage:

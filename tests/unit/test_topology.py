@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from edream.paths import AVRO_DIR, TOPOLOGY_FILE
-from edream.topology import TopologyError, canonical_name, load_topology, topic_names
+from edream.topology import AgentTopics, TopologyError, canonical_name, load_topology, topic_names
 
 
 def test_committed_topology_is_valid():
@@ -138,3 +138,22 @@ def test_topic_names_map_suffixed_topology_names_to_canonical():
         "flex.orders.v1": "flex.orders.v1",
     }
     assert canonical_name("edream.clock.vpp") == "edream.clock.vpp"
+
+
+def test_agent_topics_come_from_the_agents_declaration_by_contract(renamed_topology):
+    path, rename = renamed_topology()
+    topo = load_topology(path)
+    intervals = AgentTopics(topo, "intervals")
+    assert intervals.input("Measurement") == rename["meter.readings.raw.v1"]
+    assert intervals.output("IntervalEnergy") == rename["meter.intervals.15m.v1"]
+    anchoring = AgentTopics(topo, "anchoring")
+    assert anchoring.inputs("Settlement") == (rename["settlement.flex.v1"], rename["settlement.market.v1"])
+    with pytest.raises(
+        LookupError,
+        match=r"agents\[anchoring\]\.inputs: expected exactly one topic carrying Settlement, found 2",
+    ):
+        anchoring.input("Settlement")
+    with pytest.raises(LookupError, match=r"agents\[intervals\]\.outputs: .* carrying Forecast, found 0"):
+        intervals.output("Forecast")
+    with pytest.raises(KeyError, match="no agent 'nope'"):
+        AgentTopics(topo, "nope")
