@@ -8,10 +8,11 @@ the entry and the field, e.g. ``topology.yaml:42: agents[interval_aggregator].in
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -61,13 +62,33 @@ class Topic(_Strict):
 
 
 class Agent(_Strict):
-    """A stream agent: what it reads and what it writes."""
+    """A stream agent: what it reads and what it writes; ``repartition``: the inputs a runtime stage re-keys
+    through a repartition topic of its own (see :class:`InternalTopic`)."""
 
     name: str
     module: str = Field(description="Python module that defines it")
     inputs: list[str] = Field(min_length=1)
     outputs: list[str] = []
+    repartition: list[str] = []
     description: str = ""
+
+
+class InternalTopic(_Strict):
+    """A topic the stage runtime (:mod:`edream.runtime`) creates for itself, declared as a name template:
+    ``{app}`` is ``EDREAM_APP_ID``, ``{stage}`` the agent's name, ``{input}`` one of its ``repartition`` inputs.
+    ``per: stage`` topics exist once per runtime stage, ``per: repartition`` ones once per re-keyed input."""
+
+    name: str
+    per: Literal["stage", "repartition"]
+    cleanup_policy: CleanupPolicy
+    retention_ms: int | None = Field(None, ge=-1, description="None: as the runtime derives it")
+    description: str = ""
+
+    def names(self, app_id: str, agent: Agent) -> list[str]:
+        """The concrete topic names of this template for one agent."""
+        if self.per == "stage":
+            return [self.name.format(app=app_id, stage=agent.name)]
+        return [self.name.format(app=app_id, stage=agent.name, input=t) for t in agent.repartition]
 
 
 class Connector(_Strict):
@@ -115,6 +136,7 @@ class Topology(_Strict):
     agents: list[Agent] = []
     connectors: list[Connector] = []
     sinks: list[Sink] = []
+    internal_topics: list[InternalTopic] = []
 
     def topic(self, name: str) -> Topic:
         for t in self.topics:
@@ -334,6 +356,23 @@ def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path)
                 fail(
                     "sinks", i, s.name, "string_limits", f"column '{col}' is not a field of {schema['name']}"
                 )
+    for i, a in enumerate(topo.agents):
+        for j, tname in enumerate(a.repartition):
+            if tname not in a.inputs:
+                fail(
+                    "agents", i, a.name, "repartition", f"topic '{tname}' is not one of the agent's inputs", j
+                )
+    for i, it in enumerate(topo.internal_topics):
+        allowed = {"app", "stage"} | ({"input"} if it.per == "repartition" else set())
+        used = {f for _, f, _, _ in string.Formatter().parse(it.name) if f is not None}
+        if used - allowed:
+            fail(
+                "internal_topics",
+                i,
+                it.name,
+                "name",
+                f"unknown placeholder(s) {sorted(used - allowed)}; allowed: {sorted(allowed)}",
+            )
     names = [a.name for a in topo.agents]
     for i, a in enumerate(topo.agents):
         if names.count(a.name) > 1:

@@ -157,3 +157,19 @@ def test_agent_topics_come_from_the_agents_declaration_by_contract(renamed_topol
         intervals.output("Forecast")
     with pytest.raises(KeyError, match="no agent 'nope'"):
         AgentTopics(topo, "nope")
+
+
+def test_repartition_inputs_and_internal_topic_placeholders_are_checked(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    p = _variant(tmp_path / "a", lambda d: d["agents"][0].__setitem__("repartition", ["vpp.links.v1"]))
+    with pytest.raises(
+        TopologyError, match=r"repartition: topic 'vpp.links.v1' is not one of the agent's inputs"
+    ):
+        load_topology(p)
+    p = _variant(
+        tmp_path / "b", lambda d: d["internal_topics"][0].__setitem__("name", "edream.clock.{app}-{input}")
+    )
+    with pytest.raises(
+        TopologyError, match=r"internal_topics\[.*\]\.name: unknown placeholder\(s\) \['input'\]"
+    ):
+        load_topology(p)
