@@ -11,10 +11,8 @@ from typing import Any
 
 from edream.runtime.contract import StageSpec
 from edream.settings import Settings
-from edream.topology import topic_names
+from edream.topology import AgentTopics
 
-ENROLMENTS_TOPIC = "flex.enrolments.v1"
-RECEIPTS_TOPIC = "chain.terms.receipts.v1"
 #: period of the registration ticks, ms
 TICK_MS = 2_000
 #: prosumers registered per partition and tick (their transactions are sent together, then awaited once)
@@ -26,11 +24,11 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
     from streams.anchoring.service import connect_terms
     from streams.anchoring.terms_processor import STAGE, TermsProcessor
     from streams.anchoring.terms_registrar import TermsConfig, TermsRegistrar
-    from streams.deadletter import DEADLETTER_TOPIC
     from streams.validation.limits import Limits
 
-    names = topic_names(topology)
-    enrolments, receipts = names[ENROLMENTS_TOPIC], names[RECEIPTS_TOPIC]
+    topics = AgentTopics(topology, STAGE)  # its topics as topology.yaml declares them for agent ``terms``
+    enrolments, receipts = topics.input("FlexEnrolment"), topics.output("TermsReceipt")
+    deadletter = topics.output("DeadLetter")
     # every wait must stay well inside the consumer's max.poll.interval (300 s)
     config = TermsConfig(receipt_timeout_s=60.0, confirm_timeout_s=60.0, pending_timeout_s=30.0)
 
@@ -43,7 +41,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         return TermsProcessor(
             Serde(settings),
             receipts,
-            names[DEADLETTER_TOPIC],
+            deadletter,
             registrar,
             Limits.from_settings(settings),
             registry=views.get(enrolments),
