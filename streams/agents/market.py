@@ -20,7 +20,7 @@ from typing import Any
 from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
 from edream.settings import Settings
-from edream.topology import topic_names
+from edream.topology import AgentTopics
 from streams.market.config import MarketConfig
 from streams.market.participants import ParticipantView
 from streams.market.processor import (
@@ -51,8 +51,20 @@ def market_config(data_dir: Path) -> MarketConfig:
 
 
 def stage(settings: Settings, topology: Any, config: MarketConfig | None = None) -> StageSpec:
-    """The market stage on the loaded topology's topic names (``config``: default ``market.yaml``)."""
-    names = topic_names(topology)
+    """The market stage on the topics topology.yaml declares for agent ``market``, found by the contract each
+    carries (``config``: default ``market.yaml``)."""
+    topics = AgentTopics(topology, NAME)
+    #: the processor's canonical topic names -> the declared topics
+    names = {
+        ORDERS_TOPIC: topics.input("MarketOrder"),
+        INTERVALS_TOPIC: topics.input("IntervalEnergy"),
+        PARTICIPANTS_TOPIC: topics.input("MarketParticipant"),
+        TOPIC_ORDERS_ACCEPTED: topics.output("MarketOrder"),
+        TOPIC_CLEARING: topics.output("ClearingResult"),
+        TOPIC_TRADES: topics.output("Trade"),
+        TOPIC_SETTLEMENT: topics.output("Settlement"),
+        TOPIC_REJECTIONS: topics.output("Rejection"),
+    }
     cfg = config or market_config(settings.edream_data_dir)
     serde = Serde(settings)
     participants = names[PARTICIPANTS_TOPIC]
