@@ -15,7 +15,7 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from edream.topology import topic_names
+from edream.topology import AgentTopics
 from streams.vpp.events import TOPIC_CAPABILITY, TOPIC_EXPORT
 from streams.vpp.links import TOPIC_LINKS
 from streams.vpp.processor import load_config
@@ -27,16 +27,24 @@ TICK_MS = 1_000
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The vpp stage for the runtime: inputs re-keyed to asset, entity or VPP ids (see :mod:`streams.vpp.stage`),
-    links both written and read, ticks every :data:`TICK_MS`; ``vpp.yaml`` in the data dir is read once here."""
-    names = topic_names(topology)
+    links both written and read, ticks every :data:`TICK_MS`; ``vpp.yaml`` in the data dir is read once here. Its
+    topics are those topology.yaml declares for agent ``vpp``, found by the contract each carries."""
+    topics = AgentTopics(topology, "vpp")
+    inputs = {canonical: topics.input(contract) for canonical, (contract, _) in INPUTS.items()}
+    links = topics.input("VppLink")  # written and read back
+    #: the stage's canonical topic names -> the declared topics
+    names = {
+        **inputs,
+        TOPIC_LINKS: links,
+        TOPIC_CAPABILITY: topics.output("VppCapability"),
+        TOPIC_EXPORT: topics.output("VppExportCapacity"),
+    }
     config = load_config(settings.edream_data_dir)
     serde = Serde(settings)
-    inputs = {canonical: names.get(canonical, canonical) for canonical in INPUTS}
-    links = names.get(TOPIC_LINKS, TOPIC_LINKS)
     return StageSpec(
         name="vpp",
         inputs=(*inputs.values(), links),
-        outputs=(names.get(TOPIC_CAPABILITY, TOPIC_CAPABILITY), names.get(TOPIC_EXPORT, TOPIC_EXPORT), links),
+        outputs=(names[TOPIC_CAPABILITY], names[TOPIC_EXPORT], topics.output("VppLink")),
         make=lambda views: VppStage(Serde(settings), config, names),
         rekey={topic: state_key_of(serde, topic, canonical) for canonical, topic in inputs.items()},
         tick_ms=TICK_MS,
