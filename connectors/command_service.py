@@ -22,7 +22,6 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from connectors.backoff import Backoff
 from connectors.commands import (
     Command,
     CommandStatus,
@@ -40,6 +39,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.models import now_ms
 from connectors.shard import ALL_DEVICES, Shard
 from edream.kafka import consumer_config, producer_config
+from edream.retry import Delays
 from edream.serde import DecodeError, Serde
 from edream.settings import Settings
 from streams.deadletter import dead_letter
@@ -289,7 +289,7 @@ class CommandService:
     async def _execute(self, cmd: Command, step: Step, device: Any) -> tuple[CommandStatus, str, int]:
         """Attempt ``step`` until the device confirms, refuses, or no retry fits before ``valid_until``."""
         controller = self._controller(device)
-        backoff = Backoff(device.backoff_initial_s, device.backoff_max_s)
+        backoff = Delays(device.backoff_initial_s, device.backoff_max_s)
         attempts, last = 0, ""
         while True:
             if self.clock() >= cmd.valid_until:
@@ -307,7 +307,7 @@ class CommandService:
                 last = f"no answer within {device.timeout_s} s"
             except Exception as exc:  # noqa: BLE001 - unreachable/garbled device: retried with backoff
                 last = f"{type(exc).__name__}: {exc}"
-            delay = backoff.next_delay()
+            delay = backoff.next()
             if not retry_allowed(self.clock(), delay, cmd.valid_until):
                 return CommandStatus.FAILED, f"{last} (no retry fits before valid_until)", attempts
             log.warning(

@@ -16,12 +16,12 @@ from typing import Any
 
 import structlog
 
-from connectors.backoff import Backoff
 from connectors.config import LoadedConfig
 from connectors.metrics import ConnectorMetrics
 from connectors.models import Quality, Reading, now_ms, to_measurement
 from connectors.producer import Sink
 from connectors.shard import ALL_DEVICES, Shard, shard_devices
+from edream.retry import Delays
 
 log = structlog.get_logger("connectors")
 
@@ -48,7 +48,7 @@ class DeviceContext:
         self.runtime = runtime
         self.device = device
         self.status = runtime.statuses.setdefault(device.id, DeviceStatus(device.id, device.protocol))
-        self.backoff = Backoff(device.backoff_initial_s, device.backoff_max_s)
+        self.backoff = Delays(device.backoff_initial_s, device.backoff_max_s)
 
     def emit(self, readings: Iterable[Reading]) -> int:
         return self.runtime.emit(readings, self.status)
@@ -75,7 +75,7 @@ class DeviceContext:
         st.consecutive_failures += 1
         self.runtime.metrics.device_up.labels(st.device_id).set(0)
         self.runtime.metrics.device_errors.labels(st.device_id).inc()
-        delay = self.backoff.next_delay()
+        delay = self.backoff.next()
         log.warning("device failed", device=st.device_id, error=st.last_error, retry_in_s=round(delay, 2))
         return delay
 

@@ -225,10 +225,12 @@ def topology_check(
 
 @topology_app.command("table")
 def topology_table(path: Annotated[Path | None, typer.Argument()] = None):
-    """Print the topic table (Markdown) that the README carries."""
-    from edream.docs import topic_table
+    """Print the topic tables (Markdown) that the README carries: declared topics, then the runtime's internal ones."""
+    from edream.docs import internal_topic_table, topic_table
+    from edream.runtime.stages import runtime_stages
 
-    typer.echo(topic_table(load_topology(path or _settings().edream_topology)))
+    topo = load_topology(path or _settings().edream_topology)
+    typer.echo(topic_table(topo) + "\n\n" + internal_topic_table(topo, runtime_stages(topo)))
 
 
 @topics_app.command("apply")

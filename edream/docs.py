@@ -41,15 +41,35 @@ def topic_table(topo: Topology) -> str:
     return "\n".join(lines)
 
 
-def write_readme_topic_table(readme_path, topology) -> None:
-    """Replace the block between ``<!-- topics:begin -->`` and ``<!-- topics:end -->``."""
+def internal_topic_table(topo: Topology, stages: list[str]) -> str:
+    """The topics the stage runtime creates for each of ``stages`` (the agents running on it), from the
+    topology's ``internal_topics`` templates, ``{app}`` left as the placeholder of ``EDREAM_APP_ID``."""
+    lines = ["| Topic | Stage | Retention / policy | What |", "|---|---|---|---|"]
+    for name in stages:
+        agent = topo.agent(name)
+        for it in topo.internal_topics:
+            retention = "derived" if it.retention_ms is None else _retention(it.retention_ms)
+            for topic in it.names("{app}", agent):
+                lines.append(
+                    f"| `{topic}` | {name} | {retention}, {it.cleanup_policy.value} | {it.description} |"
+                )
+    return "\n".join(lines)
+
+
+def _replace_block(text: str, marker: str, body: str) -> str:
     import re
 
-    text = readme_path.read_text()
-    block = f"<!-- topics:begin -->\n{topic_table(topology)}\n<!-- topics:end -->"
-    readme_path.write_text(
-        re.sub(r"<!-- topics:begin -->.*?<!-- topics:end -->", lambda _: block, text, flags=re.S)
-    )
+    block = f"<!-- {marker}:begin -->\n{body}\n<!-- {marker}:end -->"
+    return re.sub(rf"<!-- {marker}:begin -->.*?<!-- {marker}:end -->", lambda _: block, text, flags=re.S)
+
+
+def write_readme_topic_table(readme_path, topology) -> None:
+    """Replace the blocks between ``<!-- topics:begin/end -->`` and ``<!-- internal-topics:begin/end -->``."""
+    from edream.runtime.stages import runtime_stages
+
+    text = _replace_block(readme_path.read_text(), "topics", topic_table(topology))
+    text = _replace_block(text, "internal-topics", internal_topic_table(topology, runtime_stages(topology)))
+    readme_path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,25 @@ def build_worker_app(
             }
         )
 
+    @app.page("/api/vpp/pv-history")
+    async def pv_history(web, request):  # noqa: ANN001 - faust view signature
+        """A meter's 15-minute intervals for ``edream vpp degradation`` (the embedded chDB is this process's):
+        rows of ``[interval_start ms, interval_end ms, export_wh, completeness]``."""
+        from streams.vpp.pv_degradation import history_sql, intervals_table
+
+        device = request.query.get("device_id", "")
+        if not device:
+            return web.json({"error": "query parameter device_id is required"}, status=400)
+        table = intervals_table(ctx.topology)
+        if ctx.clickhouse is None or table is None:
+            return web.json({"error": "no ClickHouse intervals table in this platform"}, status=503)
+
+        def query() -> list[list]:
+            res = ctx.clickhouse.query(history_sql(table), parameters={"device": device})
+            return [list(r) for r in res.result_rows]
+
+        return web.json({"device_id": device, "table": table, "rows": await ctx.in_clickhouse_thread(query)})
+
     from edream.dashboard import register_dashboard
 
     console = register_dashboard(app, ctx, stages_fn=health.rows, eth_rpc_url=stack.eth_rpc_url)

@@ -22,10 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
-
 from edream.avro_schemas import AvroContract
 from edream.clickhouse import RowEncoder, ensure_table, insert_columns, is_data_error
+from edream.retry import async_backoff
 from edream.sink_validation import RowValidator
 from edream.topology import Sink
 
@@ -139,24 +138,14 @@ async def write_retrying(
     doubling up to ``max_backoff_s``) is awaited outside it. Each retry is logged and reported to ``on_retry``. There is no
     retry limit: offsets must not be committed before the batch is written (at-least-once)."""
 
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "sink %s: ClickHouse unavailable (attempt %d, next in %.1f s): %s",
-            writer.sink.name,
-            state.attempt_number,
-            state.next_action.sleep if state.next_action else 0.0,
-            exc,
-        )
-        if on_retry is not None and exc is not None:
-            on_retry(exc)
-
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(ClickHouseTransient),
-        wait=wait_exponential(multiplier=first_backoff_s, max=max_backoff_s),
-        before_sleep=before_sleep,
-        reraise=True,
+    async for attempt in async_backoff(
+        f"sink {writer.sink.name}: ClickHouse write",
+        retry_on=(ClickHouseTransient,),
+        initial_s=first_backoff_s,
+        max_s=max_backoff_s,
+        jitter=False,
+        on_retry=on_retry,
     ):
         with attempt:
             return await run(writer.write, batch)
-    raise AssertionError("unreachable: AsyncRetrying without stop either returns or re-raises")
+    raise AssertionError("unreachable: a retry without stop either returns or re-raises")

@@ -7,10 +7,12 @@ the entry and the field, e.g. ``topology.yaml:42: agents[interval_aggregator].in
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -60,13 +62,33 @@ class Topic(_Strict):
 
 
 class Agent(_Strict):
-    """A stream agent: what it reads and what it writes."""
+    """A stream agent: what it reads and what it writes; ``repartition``: the inputs a runtime stage re-keys
+    through a repartition topic of its own (see :class:`InternalTopic`)."""
 
     name: str
     module: str = Field(description="Python module that defines it")
     inputs: list[str] = Field(min_length=1)
     outputs: list[str] = []
+    repartition: list[str] = []
     description: str = ""
+
+
+class InternalTopic(_Strict):
+    """A topic the stage runtime (:mod:`edream.runtime`) creates for itself, declared as a name template:
+    ``{app}`` is ``EDREAM_APP_ID``, ``{stage}`` the agent's name, ``{input}`` one of its ``repartition`` inputs.
+    ``per: stage`` topics exist once per runtime stage, ``per: repartition`` ones once per re-keyed input."""
+
+    name: str
+    per: Literal["stage", "repartition"]
+    cleanup_policy: CleanupPolicy
+    retention_ms: int | None = Field(None, ge=-1, description="None: as the runtime derives it")
+    description: str = ""
+
+    def names(self, app_id: str, agent: Agent) -> list[str]:
+        """The concrete topic names of this template for one agent."""
+        if self.per == "stage":
+            return [self.name.format(app=app_id, stage=agent.name)]
+        return [self.name.format(app=app_id, stage=agent.name, input=t) for t in agent.repartition]
 
 
 class Connector(_Strict):
@@ -114,6 +136,7 @@ class Topology(_Strict):
     agents: list[Agent] = []
     connectors: list[Connector] = []
     sinks: list[Sink] = []
+    internal_topics: list[InternalTopic] = []
 
     def topic(self, name: str) -> Topic:
         for t in self.topics:
@@ -127,6 +150,64 @@ class Topology(_Strict):
 
     def topic_for_schema(self, schema_stem: str) -> list[Topic]:
         return [t for t in self.topics if Path(t.value_schema).stem == schema_stem]
+
+    def agent(self, name: str) -> Agent:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise KeyError(
+            f"no agent {name!r} in the topology (agents: {', '.join(a.name for a in self.agents)})"
+        )
+
+
+class AgentTopics:
+    """The topics one agent reads and writes, as ``topology.yaml`` declares them: a stage names the Avro contract
+    of each of its topics, never the topic itself, so renaming a topic is a change of ``topology.yaml`` only.
+
+    ``input("Measurement")`` is the one declared input carrying ``Measurement.avsc`` (:class:`LookupError` naming
+    the agent and the contract when there is none or more than one); ``inputs(...)`` all of them."""
+
+    def __init__(self, topology: Topology, agent: str):
+        self.topology, self.agent = topology, topology.agent(agent)
+
+    def _carrying(self, names: list[str], schema: str) -> tuple[str, ...]:
+        return tuple(n for n in names if Path(self.topology.topic(n).value_schema).stem == schema)
+
+    def _one(self, names: list[str], schema: str, field: str) -> str:
+        found = self._carrying(names, schema)
+        if len(found) != 1:
+            raise LookupError(
+                f"topology agents[{self.agent.name}].{field}: expected exactly one topic carrying {schema}, "
+                f"found {len(found)} ({', '.join(found) or 'none'})"
+            )
+        return found[0]
+
+    def input(self, schema: str) -> str:
+        return self._one(self.agent.inputs, schema, "inputs")
+
+    def inputs(self, schema: str) -> tuple[str, ...]:
+        return self._carrying(self.agent.inputs, schema)
+
+    def output(self, schema: str) -> str:
+        return self._one(self.agent.outputs, schema, "outputs")
+
+
+_CANONICAL = re.compile(r"^(.+?\.v\d+)(?:\..*)?$")
+
+
+def canonical_name(name: str) -> str:
+    """The canonical name of a topic (``meter.readings.raw.v1``) without the suffix a renamed topology may add
+    after the version (``meter.readings.raw.v1.ab12`` in tests)."""
+    m = _CANONICAL.match(name)
+    return m.group(1) if m else name
+
+
+def topic_names(topology: Any) -> dict[str, str]:
+    """Canonical topic name -> the loaded topology's name for it (identity unless the topology adds a suffix).
+
+    Code names topics canonically; every name it reads or writes goes through this map, so a renamed
+    topology (tests, several platforms on one broker) needs no code change."""
+    return {canonical_name(t.name): t.name for t in topology.topics}
 
 
 @dataclass
@@ -275,6 +356,23 @@ def _check_references(topo: Topology, path: Path, lines: _Lines, avro_dir: Path)
                 fail(
                     "sinks", i, s.name, "string_limits", f"column '{col}' is not a field of {schema['name']}"
                 )
+    for i, a in enumerate(topo.agents):
+        for j, tname in enumerate(a.repartition):
+            if tname not in a.inputs:
+                fail(
+                    "agents", i, a.name, "repartition", f"topic '{tname}' is not one of the agent's inputs", j
+                )
+    for i, it in enumerate(topo.internal_topics):
+        allowed = {"app", "stage"} | ({"input"} if it.per == "repartition" else set())
+        used = {f for _, f, _, _ in string.Formatter().parse(it.name) if f is not None}
+        if used - allowed:
+            fail(
+                "internal_topics",
+                i,
+                it.name,
+                "name",
+                f"unknown placeholder(s) {sorted(used - allowed)}; allowed: {sorted(allowed)}",
+            )
     names = [a.name for a in topo.agents]
     for i, a in enumerate(topo.agents):
         if names.count(a.name) > 1:

@@ -1,7 +1,8 @@
 """The Faust application: one per worker process, built from settings once the broker address is known.
 
-Agents live in ``streams/agents/<name>.py`` and expose ``register(app, ctx)``; which ones run is read from
-``topology.yaml`` (the ``module`` of each agent), so the topology stays the one map of the system.
+Stream stages run on the one runtime (:mod:`edream.runtime`, their module defines ``stage()``); the agents this
+worker hosts itself (the ClickHouse sink: this process owns chDB) expose ``register(app, ctx)``. Which ones run is
+read from ``topology.yaml`` (the ``module`` of each agent), so the topology stays the one map of the system.
 """
 
 from __future__ import annotations

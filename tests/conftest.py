@@ -112,7 +112,8 @@ def renamed_topology(tmp_path: Path):
         for t in data["topics"]:
             t["name"] = rename[t["name"]]
         for a in data["agents"]:
-            a["inputs"], a["outputs"] = [rename[x] for x in a["inputs"]], [rename[x] for x in a["outputs"]]
+            for field in ("inputs", "outputs", "repartition"):
+                a[field] = [rename[x] for x in a.get(field, [])]
         for c in data.get("connectors") or []:
             for key in ("output", "commands", "command_results"):
                 if c.get(key):

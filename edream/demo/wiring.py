@@ -21,9 +21,9 @@ from edream.demo.community import Community
 from edream.demo.responder import FlexResponder
 from edream.demo.script import DemoConfig, DemoScript, TimedEvent, demo_market_config
 from edream.serde import DecodeError
+from edream.topology import topic_names
 from streams.app import AgentContext, raw_topic
 from streams.flex.orders import FlexOrder
-from streams.hosting import topic_names
 from streams.market.config import MarketConfig
 
 log = logging.getLogger("edream.demo")

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edream.retry import Delays
+
 log = logging.getLogger(__name__)
 
 BACKOFF_MIN_S, BACKOFF_MAX_S = 1.0, 30.0
@@ -32,7 +34,7 @@ class Watched:
     running: Callable[[], bool]
     restart: Callable[[], object]
     restarts: int = 0
-    backoff_s: float = BACKOFF_MIN_S
+    delays: Delays = field(default_factory=lambda: Delays(BACKOFF_MIN_S, BACKOFF_MAX_S, jitter=False))
     next_try: float = field(default=0.0)
 
 
@@ -66,12 +68,13 @@ class ChildWatchdog:
         try:
             w.restart()
         except Exception as exc:  # noqa: BLE001 - retried with backoff, never raised into the platform
-            log.error("embedded %s did not start again: %s; next try in %.0f s", w.name, exc, w.backoff_s)
-            w.next_try = now + w.backoff_s
-            w.backoff_s = min(BACKOFF_MAX_S, w.backoff_s * 2)
+            wait = w.delays.next()
+            log.error("embedded %s did not start again: %s; next try in %.0f s", w.name, exc, wait)
+            w.next_try = now + wait
             return
         w.restarts += 1
-        w.backoff_s, w.next_try = BACKOFF_MIN_S, 0.0
+        w.delays.reset()
+        w.next_try = 0.0
         log.warning("embedded %s is running again", w.name)
 
     def restarts(self) -> dict[str, int]:

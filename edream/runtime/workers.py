@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from edream.embedded.process import ChildRecord, create_time, die_with_parent, kill_group
+from edream.retry import Delays
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class _Child:
     name: str
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
-    backoff_s: float = RESTART_MIN_S
+    delays: Delays = field(default_factory=lambda: Delays(RESTART_MIN_S, RESTART_MAX_S, jitter=False))
     started_at: float = field(default_factory=time.monotonic)
     suspended: bool = False
 
@@ -141,16 +142,15 @@ class StageProcesses:
                         continue
                     code = child.proc.returncode
                     if time.monotonic() - child.started_at > 60:
-                        child.backoff_s = RESTART_MIN_S  # it ran a while: a fresh failure
+                        child.delays.reset()  # it ran a while: a fresh failure
+                    wait = child.delays.next()
                     log.error(
                         "stage %s exited with %s; restarting in %.0fs (see %s)",
                         child.name,
                         code,
-                        child.backoff_s,
+                        wait,
                         self.log_dir / f"stage-{child.name}.log",
                     )
-                    wait = child.backoff_s
-                    child.backoff_s = min(RESTART_MAX_S, child.backoff_s * 2)
                     self._report(
                         child, "EXITED", f"{exit_text(child.proc.pid, code)}; restarting in {wait:.0f} s"
                     )

@@ -1,1 +1,2 @@
-"""Faust agents: thin wiring between topics and the engine-independent logic in ``streams/``."""
+"""Topology agents: the ``stage()`` of each stream stage on the one runtime (:mod:`edream.runtime`), and the
+ClickHouse sink the worker that owns ClickHouse hosts (``register``)."""

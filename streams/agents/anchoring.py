@@ -5,8 +5,6 @@
 :data:`TICK_MS` close the windows whose end + ``ANCHOR_GRACE_MINUTES`` has passed, once the stage has processed
 everything that was on its inputs (at most :data:`TICK_HOLD_MS` late). Outputs: ``AnchorReceipt`` s
 (ClickHouse ``chain_anchors``), the windows' manifests (``chain_anchor_leaves``) and rejections.
-
-``register`` (the previous thread hosting) stays until the platform runs every stage through the runtime.
 """
 
 from __future__ import annotations
@@ -16,10 +14,9 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.anchoring.faust_agent import register
-from streams.hosting import topic_names
+from edream.topology import topic_names
 
-__all__ = ["TICK_MS", "register", "stage"]
+__all__ = ["TICK_MS", "stage"]
 
 SETTLEMENT_TOPICS = ("settlement.flex.v1", "settlement.market.v1")
 RECEIPTS_TOPIC = "chain.anchor.receipts.v1"

@@ -1,8 +1,7 @@
 """Topology agent ``baselines``: intervals + flex orders (event days) -> baseline.15m.v1.
 
 :func:`stage` is the stage on the one runtime (:mod:`edream.runtime`): per-prosumer state, orders re-keyed to
-their prosumers (see :mod:`streams.analytics.baseline_processor`). :func:`register` is the former StatefulLoop hosting
-(:mod:`streams.analytics.baseline_stream`); ``edream run`` no longer calls it (it starts :func:`stage`).
+their prosumers (see :mod:`streams.analytics.baseline_processor`).
 """
 
 from __future__ import annotations
@@ -12,18 +11,12 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.agents.runtime import host_stateful, topics
+from edream.topology import AgentTopics
 from streams.analytics.baseline_processor import (
-    BASELINE_TOPIC,
-    INTERVAL_TOPIC,
-    ORDERS_TOPIC,
     BaselineProcessor,
     interval_prosumer_key,
     order_prosumer_keys,
 )
-from streams.analytics.baseline_stream import BaselineStream
-from streams.app import AgentContext
-from streams.hosting import topic_names
 from streams.validation.limits import Limits
 
 STAGE = "baselines"
@@ -31,9 +24,11 @@ STAGE = "baselines"
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The ``baselines`` stage: ``meter.intervals.15m.v1`` (re-keyed by prosumer_id) and ``flex.orders.v1``
-    (key order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out."""
-    names = topic_names(topology)
-    intervals, orders, out = names[INTERVAL_TOPIC], names[ORDERS_TOPIC], names[BASELINE_TOPIC]
+    (key order_id, re-keyed to each allocated prosumer) in, ``baseline.15m.v1`` (key prosumer_id) out: the topics
+    the topology declares for agent ``baselines``."""
+    topics = AgentTopics(topology, STAGE)
+    intervals, orders = topics.input("IntervalEnergy"), topics.input("FlexOrder")
+    out = topics.output("Baseline")
     serde, limits = Serde(settings), Limits.from_settings(settings)
 
     def make(views: dict[str, Any]) -> BaselineProcessor:
@@ -52,12 +47,3 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         },
         description="Day-ahead and same-day adjusted customer baselines per prosumer, event days excluded",
     )
-
-
-def register(app: Any, ctx: AgentContext) -> None:
-    out = {"baseline_topic": topics(ctx)[BASELINE_TOPIC]}
-
-    def make(serde: Serde, blob: bytes | None) -> BaselineStream:
-        return BaselineStream.restore(serde, blob, **out) if blob else BaselineStream(serde, **out)
-
-    host_stateful(app, ctx, STAGE, [INTERVAL_TOPIC, ORDERS_TOPIC], make)

@@ -17,7 +17,7 @@ from typing import Any
 from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.hosting import topic_names
+from edream.topology import topic_names
 
 STAGE = "flex"
 

@@ -1,9 +1,6 @@
 """Topology agent ``forecasts``: intervals -> forecast.profiles.v1 + forecast.accuracy.v1.
 
-:func:`stage` is the stage on the runtime (per-prosumer state, see
-:mod:`streams.analytics.forecast_processor`); :func:`register` is the former hosting on StatefulLoop (whole-state
-pickle, one watermark over all prosumers, see :mod:`streams.analytics.forecast_stream`), kept until ``edream
-run``/``edream worker`` start the stages through the runtime.
+:func:`stage` is the stage on the runtime (per-prosumer state, see :mod:`streams.analytics.forecast_processor`).
 """
 
 from __future__ import annotations
@@ -13,20 +10,20 @@ from typing import Any
 from edream.runtime.contract import StageSpec
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.agents.runtime import host_stateful, topics
+from edream.topology import AgentTopics
 from streams.analytics.forecast_processor import ForecastProcessor, ForecastTopics
-from streams.analytics.forecast_stream import ACCURACY_TOPIC, FORECAST_TOPIC, INTERVAL_TOPIC, ForecastStream
-from streams.app import AgentContext
-from streams.hosting import topic_names
 from streams.validation.limits import Limits
 
 NAME = "forecasts"
 
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
-    """The forecasts stage: intervals keyed by prosumer, state ``f:<prosumer_id>``, no ticks (event time)."""
-    names = topic_names(topology)
-    t = ForecastTopics(names[INTERVAL_TOPIC], names[FORECAST_TOPIC], names[ACCURACY_TOPIC])
+    """The forecasts stage: intervals keyed by prosumer, state ``f:<prosumer_id>``, no ticks (event time); its
+    topics are those the topology declares for agent ``forecasts``."""
+    topics = AgentTopics(topology, NAME)
+    t = ForecastTopics(
+        topics.input("IntervalEnergy"), topics.output("Forecast"), topics.output("ForecastAccuracy")
+    )
     limits = Limits.from_settings(settings)
     return StageSpec(
         name=NAME,
@@ -35,13 +32,3 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         make=lambda views: ForecastProcessor(Serde(settings), t, limits),
         description="Online per-prosumer forecasts issued on each prosumer's event time, scored against actuals",
     )
-
-
-def register(app: Any, ctx: AgentContext) -> None:
-    names = topics(ctx)
-    out = {"forecast_topic": names[FORECAST_TOPIC], "accuracy_topic": names[ACCURACY_TOPIC]}
-
-    def make(serde: Serde, blob: bytes | None) -> ForecastStream:
-        return ForecastStream.restore(serde, blob, **out) if blob else ForecastStream(serde, **out)
-
-    host_stateful(app, ctx, NAME, [INTERVAL_TOPIC], make)

@@ -13,7 +13,6 @@ Market parameters come from ``<EDREAM_DATA_DIR>/market.yaml`` when present (see
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,7 @@ from typing import Any
 from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
 from edream.settings import Settings
-from streams.agents.runtime import host, worker_settings
-from streams.app import AgentContext
-from streams.deadletter import DEADLETTER_TOPIC
-from streams.hosting import topic_names
+from edream.topology import AgentTopics
 from streams.market.config import MarketConfig
 from streams.market.participants import ParticipantView
 from streams.market.processor import (
@@ -55,8 +51,20 @@ def market_config(data_dir: Path) -> MarketConfig:
 
 
 def stage(settings: Settings, topology: Any, config: MarketConfig | None = None) -> StageSpec:
-    """The market stage on the loaded topology's topic names (``config``: default ``market.yaml``)."""
-    names = topic_names(topology)
+    """The market stage on the topics topology.yaml declares for agent ``market``, found by the contract each
+    carries (``config``: default ``market.yaml``)."""
+    topics = AgentTopics(topology, NAME)
+    #: the processor's canonical topic names -> the declared topics
+    names = {
+        ORDERS_TOPIC: topics.input("MarketOrder"),
+        INTERVALS_TOPIC: topics.input("IntervalEnergy"),
+        PARTICIPANTS_TOPIC: topics.input("MarketParticipant"),
+        TOPIC_ORDERS_ACCEPTED: topics.output("MarketOrder"),
+        TOPIC_CLEARING: topics.output("ClearingResult"),
+        TOPIC_TRADES: topics.output("Trade"),
+        TOPIC_SETTLEMENT: topics.output("Settlement"),
+        TOPIC_REJECTIONS: topics.output("Rejection"),
+    }
     cfg = config or market_config(settings.edream_data_dir)
     serde = Serde(settings)
     participants = names[PARTICIPANTS_TOPIC]
@@ -79,56 +87,3 @@ def stage(settings: Settings, topology: Any, config: MarketConfig | None = None)
         tick_ms=TICK_MS,
         description="P2P market per session: validation, gate closure on event time, clearing, settlement",
     )
-
-
-def partitions(topology: Any) -> int:
-    """Partition count of the stage's inputs (co-partitioned: the orders topic's)."""
-    orders = topic_names(topology)[ORDERS_TOPIC]
-    return next(t.partitions for t in topology.topics if t.name == orders)
-
-
-class _HostedStage:
-    """Runs the stage's supervisor on the hosting thread until the worker stops (until the runtime starts
-    stages itself)."""
-
-    def __init__(self, settings: Settings, topology: Any):
-        from edream.runtime.supervisor import StageSupervisor
-
-        names = topic_names(topology)
-        self.settings, self.partitions = settings, partitions(topology)
-        self.supervisor = StageSupervisor(
-            stage(settings, topology),
-            settings,
-            names[DEADLETTER_TOPIC],
-            None,
-            partitions(topology),
-            handle_signals=False,
-        )
-
-    def _create_clock_topic(self) -> None:
-        """Workaround: the supervisor's clock may auto-create its topic (without ``retention.ms``, which Quix
-        then fails on) before the stage run declares it; create it with explicit configs first."""
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        from edream.kafka import client_config
-        from edream.runtime.clock import clock_topic_name
-
-        admin = AdminClient(client_config(self.settings.kafka_bootstrap_servers, self.settings))
-        name = clock_topic_name(NAME)
-        if name not in admin.list_topics(timeout=10).topics:
-            config = {"retention.ms": "3600000", "cleanup.policy": "delete"}
-            for fut in admin.create_topics(
-                [NewTopic(name, self.partitions, self.settings.runtime_replication_factor, config=config)]
-            ).values():
-                fut.result(15)
-
-    def run(self, stop: threading.Event) -> None:
-        self._create_clock_topic()
-        watcher = threading.Thread(target=lambda: (stop.wait(), self.supervisor.stop()), daemon=True)
-        watcher.start()
-        self.supervisor.run()
-
-
-def register(app: Any, ctx: AgentContext) -> None:
-    """Host the stage inside the Faust worker (the old StatefulLoop hosting of the market is gone)."""
-    host(app, NAME, lambda: _HostedStage(worker_settings(app, ctx), ctx.topology))

@@ -3,9 +3,6 @@
 :func:`stage` wires :class:`~streams.anchoring.terms_processor.TermsProcessor` as a stage of the one runtime: the
 enrolment topic (keyed by prosumer) is its input and also its registry view (read whole, so superseded enrolments
 are never registered); ticks every :data:`TICK_MS` register a batch of pending prosumers per partition.
-
-``register`` (the previous thread hosting of :class:`~streams.anchoring.terms_agent.TermsAgent`) stays until the
-platform runs every stage through the runtime.
 """
 
 from __future__ import annotations
@@ -14,10 +11,8 @@ from typing import Any
 
 from edream.runtime.contract import StageSpec
 from edream.settings import Settings
-from streams.hosting import bootstrap_of, host, topic_names
+from edream.topology import AgentTopics
 
-ENROLMENTS_TOPIC = "flex.enrolments.v1"
-RECEIPTS_TOPIC = "chain.terms.receipts.v1"
 #: period of the registration ticks, ms
 TICK_MS = 2_000
 #: prosumers registered per partition and tick (their transactions are sent together, then awaited once)
@@ -27,13 +22,13 @@ BATCH = 50
 def stage(settings: Settings, topology: Any) -> StageSpec:
     from edream.serde import Serde
     from streams.anchoring.service import connect_terms
-    from streams.anchoring.terms_agent import TermsConfig, TermsRegistrar
     from streams.anchoring.terms_processor import STAGE, TermsProcessor
-    from streams.deadletter import DEADLETTER_TOPIC
+    from streams.anchoring.terms_registrar import TermsConfig, TermsRegistrar
     from streams.validation.limits import Limits
 
-    names = topic_names(topology)
-    enrolments, receipts = names[ENROLMENTS_TOPIC], names[RECEIPTS_TOPIC]
+    topics = AgentTopics(topology, STAGE)  # its topics as topology.yaml declares them for agent ``terms``
+    enrolments, receipts = topics.input("FlexEnrolment"), topics.output("TermsReceipt")
+    deadletter = topics.output("DeadLetter")
     # every wait must stay well inside the consumer's max.poll.interval (300 s)
     config = TermsConfig(receipt_timeout_s=60.0, confirm_timeout_s=60.0, pending_timeout_s=30.0)
 
@@ -46,7 +41,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         return TermsProcessor(
             Serde(settings),
             receipts,
-            names[DEADLETTER_TOPIC],
+            deadletter,
             registrar,
             Limits.from_settings(settings),
             registry=views.get(enrolments),
@@ -62,24 +57,3 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         tick_ms=TICK_MS,
         description="Hash of each prosumer's DR contract terms registered once per version in ContractTermsRegistry",
     )
-
-
-def register(app: Any, ctx: Any) -> None:
-    """Start the terms-registration thread with the Faust worker; stop it with the worker."""
-    from streams.anchoring.service import connect_terms
-    from streams.anchoring.terms_agent import TermsAgent, TermsRegistrar
-    from streams.deadletter import DEADLETTER_TOPIC
-
-    def build() -> TermsAgent:
-        settings = ctx.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap_of(app)})
-        client = connect_terms(settings, sign=True, deploy_if_missing=not settings.eth_rpc_url)
-        names = topic_names(ctx.topology)  # follow the loaded topology's topic names
-        return TermsAgent(
-            settings,
-            TermsRegistrar(client),
-            topic=names[ENROLMENTS_TOPIC],
-            receipts_topic=names[RECEIPTS_TOPIC],
-            deadletter_topic=names[DEADLETTER_TOPIC],
-        )
-
-    host(app, "terms", build)

@@ -11,8 +11,8 @@ intervals. When an interval moves it into a new UTC day D (or on the prosumer's 
 day-ahead baselines of day D+1 are issued (version 1); when it moves into a new 15-min slot s, the adjusted
 baseline of slot ``s + adjust_lead_slots`` (version 2). ``computed_at`` is the watermark, so a replay after a
 crash re-emits identical records (id ``prosumer/isp_start/version``) and the sink collapses them. For one
-prosumer this is exactly what the StatefulLoop stage (:mod:`streams.analytics.baseline_stream`) emitted; that
-stage moved every prosumer on one global watermark, so its output depended on how prosumers' records
+prosumer this is exactly what the former StatefulLoop stage emitted (its processor is the reference of the
+tests: ``tests/unit/analytics/baseline_stream_reference.py``); that stage moved every prosumer on one global watermark, so its output depended on how prosumers' records
 interleaved (and a prosumer lagging behind the others got nothing), which no partitioned stage can reproduce.
 
 Every record is validated (:mod:`streams.validation.intervals`, :mod:`streams.validation.flex_order`) against
@@ -38,7 +38,7 @@ from streams.validation.flex_order import check_flex_order
 from streams.validation.intervals import check_interval
 from streams.validation.limits import Limits
 
-#: Canonical topic names of the stage (the loaded topology may add a suffix: ``streams.hosting.topic_names``).
+#: Canonical topic names of the stage (the loaded topology may add a suffix: ``edream.topology.topic_names``).
 INTERVAL_TOPIC = "meter.intervals.15m.v1"
 ORDERS_TOPIC = "flex.orders.v1"
 BASELINE_TOPIC = "baseline.15m.v1"

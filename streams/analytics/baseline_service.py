@@ -12,14 +12,12 @@
   ``cfg.adjust_lead_slots`` slots before it starts (the rolling same-day adjustment only uses data before that).
 
 Days are UTC days (see :mod:`streams.analytics.baselines`); the look-back and the records come from
-:mod:`streams.analytics.baseline_lookback`. The service pickles for restarts (the StatefulLoop hosting of
-:mod:`streams.analytics.baseline_stream`); the runtime stage keeps per-prosumer state instead
-(:mod:`streams.analytics.baseline_processor`).
+:mod:`streams.analytics.baseline_lookback`. The runtime stage (:mod:`streams.analytics.baseline_processor`)
+keeps per-prosumer state instead of this in-memory object (evaluation, tests).
 """
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -85,14 +83,3 @@ class BaselineService:
 
     def prosumers(self) -> list[str]:
         return sorted(self.slots)
-
-    def snapshot(self) -> bytes:
-        state = {k: v for k, v in self.__dict__.items() if k != "_now"}
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def restore(cls, blob: bytes, now_ms: Callable[[], int] | None = None) -> BaselineService:
-        svc = cls.__new__(cls)
-        svc.__dict__.update(pickle.loads(blob))
-        svc._now = now_ms
-        return svc

@@ -6,7 +6,7 @@ online. Per portfolio (a ``prosumer -> portfolio`` map) it sums the latest versi
 and learns from the sum once ``close_until(ts)`` says the slot is complete (call it with the interval watermark).
 ``issue(now_ms, horizon)`` returns Forecast records (avro/Forecast.avsc) for every entity; each issued point is
 scored when its actuals have arrived (MAE, NMAE, MAPE, MASE vs seasonal naive) and ``accuracy_records`` returns
-ForecastAccuracy records (avro/ForecastAccuracy.avsc). The whole service pickles (``snapshot``/``restore``).
+ForecastAccuracy records (avro/ForecastAccuracy.avsc).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams import snapshots
 from streams.analytics.accuracy import OnlineAccuracy
 from streams.analytics.forecasting import HORIZONS, EntityForecaster, forecast_record
 
@@ -156,10 +155,3 @@ class ForecastService:
                 }
             )
         return out
-
-    def snapshot(self) -> bytes:
-        return snapshots.dump(self)
-
-    @staticmethod
-    def restore(blob: bytes) -> ForecastService:
-        return snapshots.load(blob, ForecastService)

@@ -1,7 +1,7 @@
-"""Stream processor of the forecasting stage: ``meter.intervals.15m.v1`` in, forecasts and accuracy out.
+"""Forecasting of one prosumer's intervals: ``meter.intervals.15m.v1`` bytes in, forecasts and accuracy out.
 
-Wraps the pure :class:`~streams.analytics.forecast_service.ForecastService` for
-:class:`~streams.stateful_loop.StatefulLoop`. Event time drives everything: the *watermark* is the latest
+Wraps the pure :class:`~streams.analytics.forecast_service.ForecastService`; the forecasts stage
+(:mod:`streams.analytics.forecast_processor`) keeps one per prosumer in its partition state. Event time drives everything: the *watermark* is the latest
 ``interval_end`` seen (UTC epoch ms). Portfolio slots complete up to the watermark are learnt; whenever the
 watermark enters a new issue period of a horizon (hour-ahead every 15 min, intra-day every 30 min, day-ahead
 every UTC day; the first interval issues all three) the service issues Forecast records at the watermark, and
@@ -11,13 +11,12 @@ the ForecastAccuracy records whose ``as_of`` moved since they were last emitted 
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from edream.serde import DecodeError, Serde
 from streams.analytics.forecast_service import ForecastService
 from streams.analytics.forecasting import DAY_MS
-from streams.stateful_loop import Emit
+from streams.outputs import Emit
 
 INTERVAL_TOPIC = "meter.intervals.15m.v1"
 FORECAST_TOPIC = "forecast.profiles.v1"
@@ -87,14 +86,3 @@ class ForecastStream:
 
     def _emit(self, topic: str, schema: str, rec: dict[str, Any]) -> Emit:
         return topic, rec["entity_id"].encode(), self.serde.encode(schema, rec, topic)
-
-    def snapshot(self) -> bytes:
-        state = {"service": self.service, "watermark": self.watermark, "emitted_as_of": self.emitted_as_of}
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def restore(cls, serde: Serde, blob: bytes, **topics: str) -> ForecastStream:
-        state = pickle.loads(blob)
-        out = cls(serde, state["service"], **topics)
-        out.watermark, out.emitted_as_of = state["watermark"], state["emitted_as_of"]
-        return out

@@ -24,7 +24,7 @@ Models (``model=``), all sharing the same online code path:
 * ``holt-winters``: River ``HoltWinters`` with daily seasonality (kept for measurement; slower and weaker here).
 
 Every feature of a target step lies at least one day before it, so the same model serves every lead time up to
-24 h without leaking the future. State pickles (:meth:`EntityForecaster.snapshot`) so a restart resumes learning.
+24 h without leaking the future.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from river import linear_model, time_series
-
-from streams import snapshots
 
 DAY_MS = 86_400_000
 MODELS = ("linear", "profile", "seasonal-naive", "holt-winters")
@@ -226,13 +224,6 @@ class EntityForecaster:
             sum(self.naive(issued_at + (i * per + k) * self.step_ms) for k in range(per))
             for i in range(horizon.points)
         ]
-
-    def snapshot(self) -> bytes:
-        return snapshots.dump(self)
-
-    @staticmethod
-    def restore(blob: bytes) -> EntityForecaster:
-        return snapshots.load(blob, EntityForecaster)
 
 
 def forecast_record(

@@ -17,11 +17,11 @@
   it and re-emits the record with ``version + 1`` (only if the result changed). Older data is ``too_late``.
 * Replaying a reading (same quantity and ts) never double counts: a reading at an existing ts replaces it.
 
-All emitted dicts match avro/IntervalEnergy.avsc. The aggregator pickles (``snapshot``/``restore``) so a worker
-restart resumes with the same open windows and emitted versions. The interval *stage* runs
+All emitted dicts match avro/IntervalEnergy.avsc. ``snapshot``/``restore`` pickle the aggregator (the pipeline
+benchmark reports its state size with it). The interval *stage* runs
 :class:`~streams.analytics.interval_processor.IntervalProcessor` instead (the same rules from
 :mod:`streams.analytics.interval_rules`, per-meter state in the runtime's partition store, no pickle); this class
-serves benchmarks, evaluation and the legacy :class:`~streams.analytics.agent.IntervalAgent`.
+serves benchmarks, evaluation and the reference of the stage tests.
 """
 
 from __future__ import annotations

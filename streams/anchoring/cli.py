@@ -146,9 +146,9 @@ def terms_cmd(
     carries it, MISMATCH (naming a superseded version if it matches one) or NOT_REGISTERED."""
     from edream.settings import load_settings
     from edream.stack import NoBroker, resolve_bootstrap
+    from streams.anchoring.enrolment_lookup import latest_enrolment
     from streams.anchoring.service import connect_terms
     from streams.anchoring.terms import TermsError, contract_key, record_from_document, verify_terms
-    from streams.anchoring.terms_agent import latest_enrolment
 
     settings = load_settings()
     try:

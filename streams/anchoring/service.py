@@ -1,6 +1,6 @@
 """Assembly of the anchoring pieces for one deployment: connect to the chain, anchor, verify.
 
-Used by the CLI, the Kafka agent and the integration tests, so all three run the same code.
+Used by the CLI, the anchoring stage and the integration tests, so all three run the same code.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ registrations and ``TermsReceipt`` s out, per prosumer.
   the prosumer's pending enrolment (:class:`~.terms_pending.PendingQueue`; a newer one replaces it). Undecodable or
   invalid enrolments raise, so the runtime dead-letters them with the reason.
 * **Ticks**: a batch of at most ``batch`` pending prosumers is registered through
-  :class:`~streams.anchoring.terms_agent.TermsRegistrar` (one transaction per contract that needs it, sent
+  :class:`~streams.anchoring.terms_registrar.TermsRegistrar` (one transaction per contract that needs it, sent
   together, one wait for receipts and confirmations; versions already on-chain give the same receipt again, same
   ``event_id``), then the receipts are emitted and the batch leaves the queue. A contract refusal of one record is
   dead-lettered (``ContractRefused``); chain outages and an unauthorised key (``NotWriter``) raise
@@ -27,8 +27,8 @@ from edream.deadletter import dead_letter
 from edream.runtime.contract import Emit, KeyValueState, Record, TransientError, View
 from edream.serde import DecodeError, Serde
 from streams.anchoring.terms import TermsError, TermsVersion, version_from_event
-from streams.anchoring.terms_agent import TermsRegistrar, TermsRejected
 from streams.anchoring.terms_pending import PendingEnrolment, PendingQueue
+from streams.anchoring.terms_registrar import TermsRegistrar, TermsRejected
 from streams.flex.enrolment import EnrolmentError, record_from_event
 from streams.validation.fields import InvalidRecord
 from streams.validation.flex import check_enrolment

@@ -347,7 +347,7 @@ def simulate(
     """In-process acceptance scenario (no broker): request, offer, order, 5-s readings, deviations,
     re-dispatch, settlement. Prints a JSON summary as the final line."""
     from streams.flex.desk import FlexDesk
-    from streams.flex.sim import (
+    from tools.sim.flex_scenario import (
         SLOT_MS,
         T0,
         Devices,

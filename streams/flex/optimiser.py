@@ -22,6 +22,8 @@ from typing import Literal
 import highspy
 import numpy as np
 
+from streams.highs import new_highs
+
 Backend = Literal["highspy", "pyomo"]
 EPS_KW = 1e-6
 
@@ -182,12 +184,7 @@ def _solve_highspy(problem: Problem, time_limit_s: float) -> Solution:
         lp.integrality_ = [highspy.HighsVarType.kContinuous] * (n_x + n_s) + [
             highspy.HighsVarType.kInteger
         ] * n_y
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", time_limit_s)
-    # no "threads" option: HiGHS has one process-wide scheduler, and a Highs run whose "threads" differs from the
-    # scheduler another instance (the VPP capability solver in the same worker) initialised fails with status
-    # "Not Set" (tests/unit/flex/test_flex_highs_shared.py)
+    h = new_highs(time_limit_s)
     h.passModel(lp)
     t1 = time.perf_counter()
     h.run()

@@ -47,7 +47,7 @@ def interval_session_keys(config: MarketConfig, serde: Serde, value: bytes) -> l
 
 
 class MarketStage:
-    """``topics``: canonical -> loaded topic names (:func:`streams.hosting.topic_names`)."""
+    """``topics``: canonical -> loaded topic names (:func:`edream.topology.topic_names`)."""
 
     def __init__(self, processor: MarketProcessor, serde: Serde, topics: Mapping[str, str]):
         self.processor, self.serde, self.topics = processor, serde, dict(topics)

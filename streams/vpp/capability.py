@@ -39,8 +39,6 @@ hand-over to HiGHS, ``solve_seconds`` the HiGHS run.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -51,6 +49,8 @@ import pyomo.environ as pyo
 from pyomo.contrib.appsi.base import TerminationCondition
 from pyomo.contrib.appsi.solvers import Highs
 
+from streams import highs
+from streams.highs import new_highs
 from streams.vpp.assets import (
     DISPATCHABLE,
     LOADS,
@@ -66,7 +66,6 @@ from streams.vpp.assets import (
 
 Backend = Literal["highspy", "pyomo"]
 EPS = 1e-6
-STREAM_SOLVER = False  # set True to see the HiGHS log
 
 
 @dataclass(frozen=True)
@@ -528,7 +527,7 @@ def _solve_highspy(units: GeneratorModel, req: CapabilityRequest, t0: float) -> 
         integrality = np.full(3 * n, highspy.HighsVarType.kContinuous)
         integrality[2 * n :][free_u] = highspy.HighsVarType.kInteger
         lp.integrality_ = integrality.tolist()
-    h = _highs()
+    h = new_highs()
     h.passModel(lp)
     t1 = time.perf_counter()
     start = None
@@ -559,30 +558,6 @@ def _solve_highspy(units: GeneratorModel, req: CapabilityRequest, t0: float) -> 
     return Dispatch(setpoint, reserve, name, gap), t1 - t0, t2 - t1
 
 
-_BANNER_SHOWN = False
-
-
-def _highs() -> highspy.Highs:
-    """A silent HiGHS instance. The first one in a process prints the HiGHS banner on file descriptor 1 (it
-    would end up in front of the CLI's JSON), so that one is created with fd 1 pointing to /dev/null."""
-    global _BANNER_SHOWN
-    if _BANNER_SHOWN or STREAM_SOLVER:
-        h = highspy.Highs()
-    else:
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            with open(os.devnull, "wb") as null:
-                os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        _BANNER_SHOWN = True
-    h.setOptionValue("output_flag", STREAM_SOLVER)
-    return h
-
-
 def stopping_options(model: GeneratorModel, req: CapabilityRequest) -> dict[str, float]:
     """HiGHS options: time limit (s) and the optimality tolerance, for both backends.
 
@@ -606,7 +581,7 @@ def _rounded_start(
     re-solve the LP with the commitments fixed. Better incumbents than HiGHS's own root heuristics found on
     the 10,000-asset benchmark (the relaxation is tight; the incumbent was the bottleneck). None if the
     rounded commitment is infeasible (e.g. too many units above their minimum output)."""
-    relax = _highs()
+    relax = new_highs()
     relax.setOptionValue("time_limit", float(time_limit_s) / 4)
     relax.passModel(lp)
     relax.run()
@@ -690,7 +665,7 @@ def _solve_pyomo(model: GeneratorModel, req: CapabilityRequest, t0: float) -> tu
     solver.config.time_limit = None
     solver.config.mip_gap = None
     solver.highs_options = stopping_options(model, req)
-    solver.config.stream_solver = STREAM_SOLVER
+    solver.config.stream_solver = highs.SHOW_LOG
     solver.config.load_solution = False
     solver.set_instance(m)
     t1 = time.perf_counter()

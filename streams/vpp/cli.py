@@ -205,7 +205,7 @@ def export(
 @app.command("demo-portfolio")
 def demo_portfolio(n: int = typer.Argument(20, help="Number of assets"), seed: int = typer.Option(0)) -> None:
     """Print a random plausible portfolio as JSON (input for `capability` / `export`)."""
-    from streams.vpp.synthetic_portfolio import random_portfolio
+    from tools.sim.vpp_portfolio import random_portfolio
 
     typer.echo(json.dumps([asset_to_dict(a) for a in random_portfolio(n, seed)]))
 
@@ -380,7 +380,7 @@ def degradation_demo(
     """Simulate a 10 kWp PV system (pvlib, clouds, clipping, outages) and estimate Rd with its CI."""
     from streams.vpp.degradation import DegradationConfig, estimate_degradation
     from streams.vpp.pv_model import PvSystem, dc_power_w, expected_clearsky_w
-    from streams.vpp.pv_synthetic import simulate_pv
+    from tools.sim.pv_synthetic import simulate_pv
 
     system = PvSystem(48.14, 11.58, 10_000, ac_limit_w=8_500)
     start = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp() * 1000)

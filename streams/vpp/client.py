@@ -30,8 +30,7 @@ class PlatformClient:
     def connect(cls, settings: Settings) -> PlatformClient:
         """Raises :class:`edream.stack.NoBroker` when no broker is configured and no platform runs."""
         from edream.stack import resolve_bootstrap
-        from edream.topology import load_topology
-        from streams.hosting import topic_names
+        from edream.topology import load_topology, topic_names
 
         return cls(
             settings, resolve_bootstrap(settings), topic_names(load_topology(settings.edream_topology))

@@ -265,7 +265,7 @@ INTERVALS_TOPIC = "meter.intervals.15m.v1"
 
 def intervals_table(topology: Any) -> str | None:
     """ClickHouse table the topology's sinks fill from ``meter.intervals.15m.v1`` (None when not sunk)."""
-    from streams.hosting import topic_names
+    from edream.topology import topic_names
 
     topic = topic_names(topology).get(INTERVALS_TOPIC, INTERVALS_TOPIC)
     return next((s.table for s in topology.sinks if s.topic == topic), None)

@@ -26,8 +26,8 @@ from streams.anchoring.keys import ANVIL_DEV_ACCOUNT_0_KEY, load_account
 from streams.anchoring.merkle import root_of
 from streams.anchoring.service import AnchoringService
 from streams.anchoring.store import AnchorStore
-from streams.anchoring.synthetic import SLOT_MS, synthetic_settlement
 from streams.anchoring.windows import WindowKey
+from tools.sim.settlements import SLOT_MS, synthetic_settlement
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}

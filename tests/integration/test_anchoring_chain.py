@@ -17,8 +17,8 @@ from streams.anchoring.keys import ANVIL_DEV_ACCOUNT_0, load_account
 from streams.anchoring.merkle import root_of
 from streams.anchoring.service import AnchoringService
 from streams.anchoring.store import AnchorStore
-from streams.anchoring.synthetic import synthetic_settlement
 from streams.anchoring.windows import WindowGrouper
+from tools.sim.settlements import synthetic_settlement
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +109,7 @@ KILL_AFTER_SEND = textwrap.dedent("""
     from streams.anchoring.anchorer import AnchorConfig, Anchorer
     from streams.anchoring.chain import AnchorRegistryClient
     from streams.anchoring.keys import load_account
-    from streams.anchoring.synthetic import synthetic_settlement
+    from tools.sim.settlements import synthetic_settlement
     from streams.anchoring.windows import WindowGrouper
 
     rpc, address, slot = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import Producer
@@ -23,6 +22,7 @@ from edream.embedded.anvil import EmbeddedAnvil, ensure_deployed
 from edream.embedded.process import free_port
 from edream.runtime.supervisor import StageSupervisor
 from edream.serde import Serde
+from edream.topology import Topology, load_topology
 from streams.agents.terms import stage
 from streams.anchoring import cli
 from streams.anchoring.keys import ANVIL_DEV_ACCOUNT_0_KEY, load_account
@@ -61,20 +61,20 @@ def send(bootstrap: str, topic: str, events: list[dict], raw: list[bytes] = ()) 
     producer.flush(10)
 
 
-def topics(bootstrap: str) -> dict[str, str]:
-    suffix = uuid.uuid4().hex[:8]
+def topics(renamed_topology, bootstrap: str) -> tuple[dict[str, str], Topology]:
+    """A renamed topology and its terms topics, created on the broker: (canonical -> renamed name, topology)."""
+    path, rename = renamed_topology()
     names = {
-        c: f"{c}.{suffix}"
-        for c in ("flex.enrolments.v1", "chain.terms.receipts.v1", "platform.deadletter.v1")
+        c: rename[c] for c in ("flex.enrolments.v1", "chain.terms.receipts.v1", "platform.deadletter.v1")
     }
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for fut in admin.create_topics([NewTopic(n, 4, 1, config=CONFIG) for n in names.values()]).values():
         fut.result(15)
-    return names
+    return names, load_topology(path)
 
 
-def start(settings, names) -> tuple[StageSupervisor, threading.Thread]:
-    spec = stage(settings, SimpleNamespace(topics=[SimpleNamespace(name=n) for n in names.values()]))
+def start(settings, names, topology) -> tuple[StageSupervisor, threading.Thread]:
+    spec = stage(settings, topology)
     sup = StageSupervisor(spec, settings, names["platform.deadletter.v1"], None, 4, handle_signals=False)
     t = threading.Thread(target=sup.run, daemon=True)
     t.start()
@@ -102,12 +102,12 @@ def receipts_of(read_topic, topic: str, n: int, timeout: float = 90) -> list[dic
 
 
 def test_terms_registered_once_amended_verified(
-    chain, test_settings, kafka_bootstrap, read_topic, tmp_path, monkeypatch
+    chain, test_settings, kafka_bootstrap, read_topic, tmp_path, monkeypatch, renamed_topology
 ):
     node, w3, account, address = chain
     monkeypatch.setenv("ETH_PRIVATE_KEY", ANVIL_DEV_ACCOUNT_0_KEY)
     monkeypatch.setenv("TERMS_REGISTRY_ADDRESS", address)
-    names = topics(kafka_bootstrap)
+    names, topology = topics(renamed_topology, kafka_bootstrap)
     enrol, receipts_t, dlq = (
         names["flex.enrolments.v1"],
         names["chain.terms.receipts.v1"],
@@ -127,7 +127,7 @@ def test_terms_registered_once_amended_verified(
     original = [enrolment_event(prosumer(agg, p), T0) for p in pids]
     send(kafka_bootstrap, enrol, original, raw=[b"\x00not avro"])
     settings = run_settings(test_settings, node.rpc_url, tmp_path / "a")
-    sup, t = start(settings, names)
+    sup, t = start(settings, names, topology)
     first = receipts_of(read_topic, receipts_t, 3)
     assert sorted((r["prosumer_id"], r["version"]) for r in first) == [(p, 1) for p in pids]
     assert registrations() == 3 and [versions(p) for p in pids] == [1, 1, 1]
@@ -161,7 +161,7 @@ def test_terms_registered_once_amended_verified(
     # a fresh group with the local state deleted re-reads the whole (not compacted) history, superseded terms of
     # p1 included: none is registered again, and the receipts name the current versions
     shutil.rmtree(sup.state_dir)
-    sup, t = start(run_settings(test_settings, node.rpc_url, tmp_path / "a"), names)
+    sup, t = start(run_settings(test_settings, node.rpc_url, tmp_path / "a"), names, topology)
     deadline = time.monotonic() + 90
     while sup.health.events_in < 8 and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -214,7 +214,9 @@ def test_terms_registered_once_amended_verified(
     assert code == 2
 
 
-def test_registered_after_chain_outage(tmp_path, test_settings, kafka_bootstrap, read_topic, monkeypatch):
+def test_registered_after_chain_outage(
+    tmp_path, test_settings, kafka_bootstrap, read_topic, monkeypatch, renamed_topology
+):
     port = free_port()
     account = load_account(embedded_chain=True, env={})
     with EmbeddedAnvil(tmp_path, port=port, block_time_s=1) as node:  # deploy, then the node goes down
@@ -223,10 +225,12 @@ def test_registered_after_chain_outage(tmp_path, test_settings, kafka_bootstrap,
         ]
     monkeypatch.setenv("ETH_PRIVATE_KEY", ANVIL_DEV_ACCOUNT_0_KEY)
     monkeypatch.setenv("TERMS_REGISTRY_ADDRESS", address)
-    names = topics(kafka_bootstrap)
+    names, topology = topics(renamed_topology, kafka_bootstrap)
     agg = f"agg-{uuid.uuid4().hex[:8]}"
     send(kafka_bootstrap, names["flex.enrolments.v1"], [enrolment_event(prosumer(agg, "p1"), T0)])
-    sup, t = start(run_settings(test_settings, f"http://127.0.0.1:{port}", tmp_path / "stage"), names)
+    sup, t = start(
+        run_settings(test_settings, f"http://127.0.0.1:{port}", tmp_path / "stage"), names, topology
+    )
     try:
         deadline = time.monotonic() + 60
         while (

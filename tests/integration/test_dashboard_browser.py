@@ -120,6 +120,7 @@ def _topology(tmp: Path, suffix: str) -> tuple[Path, dict[str, str]]:
     (stage,) = [dict(a) for a in data["agents"] if a["name"] == STAGE]
     stage["inputs"] = [rename[t] for t in stage["inputs"]]
     stage["outputs"] = [rename[t] for t in stage["outputs"]]
+    stage["repartition"] = [rename[t] for t in stage.get("repartition", [])]
     data["agents"] = [
         stage,
         {

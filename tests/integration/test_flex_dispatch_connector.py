@@ -27,8 +27,8 @@ from edream.serde import Serde
 from streams.flex.enrolment import ContractTerms, EvCharger, ProsumerRecord, enrolment_event
 from streams.flex.model import Direction
 from streams.flex.requests import FlexRequest, RequestSlot
-from streams.flex.sim import SIM_DSO_ID, signed, sim_dso
 from tools.sim.ev_api import EvApiServer
+from tools.sim.flex_scenario import SIM_DSO_ID, signed, sim_dso
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LAG_MS = 55_000

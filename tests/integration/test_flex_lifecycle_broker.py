@@ -34,7 +34,8 @@ from streams.flex.enrolment import enrolment_event
 from streams.flex.orders import FlexOrder
 from streams.flex.requests import RequestSlot, to_ms
 from streams.flex.signing import sign_request
-from streams.flex.sim import (
+from streams.flex.sinks import sink
+from tools.sim.flex_scenario import (
     SIM_DSO_ID,
     SLOT_MS,
     T0,
@@ -46,7 +47,6 @@ from streams.flex.sim import (
     sim_dso,
     stoppers,
 )
-from streams.flex.sinks import sink
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -26,7 +26,7 @@ from streams.flex.desk import FlexDesk
 from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import enrolment_event
 from streams.flex.prosumer_stage import FlexProsumerProcessor, ProsumerParams
-from streams.flex.sim import (
+from tools.sim.flex_scenario import (
     SLOT_MS,
     T0,
     Devices,

@@ -11,7 +11,8 @@ import pytest
 from edream.avro_schemas import contract
 from edream.sink_writer import Positioned, SinkWriter
 from streams.flex.desk import FlexDesk
-from streams.flex.sim import (
+from streams.flex.sinks import SINKS
+from tools.sim.flex_scenario import (
     SLOT_MS,
     T0,
     Devices,
@@ -22,7 +23,6 @@ from streams.flex.sim import (
     sim_dsos,
     stoppers,
 )
-from streams.flex.sinks import SINKS
 
 pytestmark = pytest.mark.integration
 QUERIES = Path(__file__).resolve().parents[2] / "streams" / "flex" / "queries.sql"

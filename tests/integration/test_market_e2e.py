@@ -28,9 +28,8 @@ from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
 from edream.runtime.supervisor import StageSupervisor
 from edream.serde import Serde
-from edream.topology import load_topology
+from edream.topology import load_topology, topic_names
 from streams.agents.market import stage
-from streams.hosting import topic_names
 from streams.market.participants import ParticipantRegistry
 from streams.market.processor import MarketProcessor
 from streams.market.stream import INTERVALS_TOPIC, ORDERS_TOPIC, PARTICIPANTS_TOPIC, MarketStage

@@ -18,7 +18,7 @@ from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
 from edream.kafka import producer_config
 from edream.serde import DecodeError, Serde
-from streams.anchoring.synthetic import synthetic_settlement
+from tools.sim.settlements import synthetic_settlement
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

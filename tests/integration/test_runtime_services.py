@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 import pytest
 from confluent_kafka import Producer
 from platform_process import platform_env, start_platform, stop_platform, wait_status
@@ -70,6 +71,13 @@ def test_run_hosts_interval_forecast_and_baseline_services(tmp_path, kafka_boots
         # forecasts are issued for every prosumer and property as soon as its first interval is observed
         assert tables["forecasts"] >= METERS * 2
         assert (tmp_path / "data" / "state").is_dir()
+        # `edream vpp degradation` asks the platform that owns chDB for a meter's intervals
+        hist = httpx.get(
+            f"http://127.0.0.1:{port}/api/vpp/pv-history", params={"device_id": "meter-1"}, timeout=30
+        )
+        rows = hist.json()["rows"]
+        assert len(rows) >= closed_windows and all(r[1] - r[0] == WINDOW_MS for r in rows)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/vpp/pv-history", timeout=30).status_code == 400
     finally:
         out = stop_platform(proc)
     assert "Traceback" not in out, out[-3000:]

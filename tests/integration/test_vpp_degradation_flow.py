@@ -23,10 +23,10 @@ from streams.vpp.cli import app
 from streams.vpp.export import derate_from_rd
 from streams.vpp.processor import VppConfig
 from streams.vpp.pv_model import PvSystem
-from streams.vpp.pv_synthetic import simulate_pv
 from streams.vpp.registry import asset_record, load_portfolio_file
 from streams.vpp.stage import VppStage
 from streams.vpp.stage_state import StageState
+from tools.sim.pv_synthetic import simulate_pv
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from edream.paths import AVRO_DIR, TOPOLOGY_FILE
-from edream.topology import TopologyError, load_topology
+from edream.topology import AgentTopics, TopologyError, canonical_name, load_topology, topic_names
 
 
 def test_committed_topology_is_valid():
@@ -119,3 +119,57 @@ def test_sink_string_limit_on_an_unknown_column(tmp_path):
         load_topology(p)
     assert f"sinks[{yaml.safe_load(p.read_text())['sinks'][0]['name']}].string_limits:" in str(e.value)
     assert "'no_such_column' is not a field of Measurement" in str(e.value)
+
+
+def test_topic_names_map_suffixed_topology_names_to_canonical():
+    names = topic_names(load_topology(TOPOLOGY_FILE))
+    assert names["meter.intervals.15m.v1"] == "meter.intervals.15m.v1"
+    assert names["forecast.accuracy.v1"] == "forecast.accuracy.v1"
+
+    class T:
+        def __init__(self, name: str):
+            self.name = name
+
+    class Topo:
+        topics = [T("meter.intervals.15m.v1.ab12"), T("flex.orders.v1")]
+
+    assert topic_names(Topo()) == {
+        "meter.intervals.15m.v1": "meter.intervals.15m.v1.ab12",
+        "flex.orders.v1": "flex.orders.v1",
+    }
+    assert canonical_name("edream.clock.vpp") == "edream.clock.vpp"
+
+
+def test_agent_topics_come_from_the_agents_declaration_by_contract(renamed_topology):
+    path, rename = renamed_topology()
+    topo = load_topology(path)
+    intervals = AgentTopics(topo, "intervals")
+    assert intervals.input("Measurement") == rename["meter.readings.raw.v1"]
+    assert intervals.output("IntervalEnergy") == rename["meter.intervals.15m.v1"]
+    anchoring = AgentTopics(topo, "anchoring")
+    assert anchoring.inputs("Settlement") == (rename["settlement.flex.v1"], rename["settlement.market.v1"])
+    with pytest.raises(
+        LookupError,
+        match=r"agents\[anchoring\]\.inputs: expected exactly one topic carrying Settlement, found 2",
+    ):
+        anchoring.input("Settlement")
+    with pytest.raises(LookupError, match=r"agents\[intervals\]\.outputs: .* carrying Forecast, found 0"):
+        intervals.output("Forecast")
+    with pytest.raises(KeyError, match="no agent 'nope'"):
+        AgentTopics(topo, "nope")
+
+
+def test_repartition_inputs_and_internal_topic_placeholders_are_checked(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    p = _variant(tmp_path / "a", lambda d: d["agents"][0].__setitem__("repartition", ["vpp.links.v1"]))
+    with pytest.raises(
+        TopologyError, match=r"repartition: topic 'vpp.links.v1' is not one of the agent's inputs"
+    ):
+        load_topology(p)
+    p = _variant(
+        tmp_path / "b", lambda d: d["internal_topics"][0].__setitem__("name", "edream.clock.{app}-{input}")
+    )
+    with pytest.raises(
+        TopologyError, match=r"internal_topics\[.*\]\.name: unknown placeholder\(s\) \['input'\]"
+    ):
+        load_topology(p)

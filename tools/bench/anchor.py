@@ -23,8 +23,8 @@ from streams.anchoring.anchorer import AnchorConfig, Anchorer
 from streams.anchoring.chain import AnchorRegistryClient
 from streams.anchoring.keys import load_account
 from streams.anchoring.merkle import MerkleTree, leaf_hash, verify_proof
-from streams.anchoring.synthetic import synthetic_settlement
 from streams.anchoring.windows import WindowBatch, WindowKey
+from tools.sim.settlements import synthetic_settlement
 
 
 def _percentile(xs: list[float], q: float) -> float:

@@ -1,8 +1,7 @@
 """The baselines stage processor alone (MemoryState, no broker): events/s and per-event cost vs state size.
 
-1. ``feed``: 20 prosumers x 15 days of intervals from scratch, through the runtime processor
-   (:class:`~streams.analytics.baseline_processor.BaselineProcessor`) and through the StatefulLoop processor it
-   replaces (:class:`~streams.analytics.baseline_stream.BaselineStream`), intervals/s of each.
+1. ``feed``: 20 prosumers x 15 days of intervals from scratch through the runtime processor
+   (:class:`~streams.analytics.baseline_processor.BaselineProcessor`), intervals/s.
 2. ``per_event``: a state of N prosumers with 15 days of history each (one prosumer's state processed, then
    copied key by key under other ids), then intervals of randomly chosen prosumers entering a new slot (each
    issues an adjusted baseline from its 61-day look-back): mean and p99 microseconds per interval for a small
@@ -21,7 +20,6 @@ from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
 from edream.serde import Serde
 from streams.analytics.baseline_processor import INTERVAL_TOPIC, BaselineProcessor
-from streams.analytics.baseline_stream import BaselineStream
 from streams.analytics.baselines import DAY_MS, SLOT_MS
 from tools.sim.interval_feed import interval, intervals, load_kw
 
@@ -53,16 +51,10 @@ def _feed_rates(serde: Serde) -> dict[str, Any]:
     t0 = time.perf_counter()
     emitted = sum(len(list(proc.on_record(r, state))) for r in records)
     runtime_s = time.perf_counter() - t0
-    old = BaselineStream(serde)
-    t0 = time.perf_counter()
-    old_emitted = sum(len(old.handle(INTERVAL_TOPIC, r.key, r.value, 0)) for r in records)
-    old_s = time.perf_counter() - t0
     return {
         "intervals": len(records),
         "runtime_intervals_per_s": round(len(records) / runtime_s),
         "runtime_baselines": emitted,
-        "statefulloop_intervals_per_s": round(len(records) / old_s),
-        "statefulloop_baselines": old_emitted,
     }
 
 

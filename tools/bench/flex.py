@@ -22,9 +22,9 @@ from streams.flex.model import Direction
 from streams.flex.offers import OfferParams, build_offer, build_problem
 from streams.flex.optimiser import optimise
 from streams.flex.orders import FlexOrder, OrderAllocation
-from streams.flex.portfolio import random_outlook, random_portfolio
 from streams.flex.requests import FlexRequest, RequestSlot
 from streams.flex.verification import VerificationEngine
+from tools.sim.flex_portfolio import random_outlook, random_portfolio
 
 T0 = 1_795_428_000_000  # 2026-11-23T10:00Z
 SLOT_MS = 900_000

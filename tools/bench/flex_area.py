@@ -21,7 +21,7 @@ from streams.flex.area_stage import AreaParams, FlexAreaProcessor
 from streams.flex.dso_view import DsoView
 from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import Registry
-from streams.flex.sim import AREA, SLOT_MS, T0, dso_view, enrolment_view, prosumer, reduce_request
+from tools.sim.flex_scenario import AREA, SLOT_MS, T0, dso_view, enrolment_view, prosumer, reduce_request
 
 SERDE = Serde()
 NOW = T0 - 3_600_000

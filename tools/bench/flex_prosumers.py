@@ -28,7 +28,7 @@ from edream.serde import Serde
 from edream.settings import Settings
 from streams.agents.flex_prosumers import STAGE, stage
 from streams.flex.enrolment import enrolment_event
-from streams.flex.sim import prosumer
+from tools.sim.flex_scenario import prosumer
 
 CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
 CANONICAL = (

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import psutil
 
-from streams.vpp.archetypes import ARCHETYPES, archetype_days
 from streams.vpp.assets import SERVICES
 from streams.vpp.capability import Backend, CapabilityRequest, evaluate_capability
 from streams.vpp.clustering import ProfileClusterer
 from streams.vpp.profiles import SLOT_MS, LoadProfiler
-from streams.vpp.synthetic_portfolio import random_portfolio
+from tools.sim.vpp_archetypes import ARCHETYPES, archetype_days
+from tools.sim.vpp_portfolio import random_portfolio
 
 MONDAY_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, a Monday
 DAY_MS = 86_400_000

@@ -72,19 +72,6 @@ def test_linear_learns_weekly_pattern_and_beats_naive():
     assert accuracy.mape(actual, preds) < 0.1
 
 
-def test_snapshot_restore_gives_identical_forecasts():
-    ts, y = weekly_series(10, noise=0.1)
-    a = EntityForecaster(HOUR)
-    for t, v in zip(ts[:150].tolist(), y[:150].tolist(), strict=True):
-        a.observe(t, v)
-    b = EntityForecaster.restore(a.snapshot())
-    for t, v in zip(ts[150:].tolist(), y[150:].tolist(), strict=True):
-        a.observe(t, v)
-        b.observe(t, v)
-    t_next = int(ts[-1]) + HOUR
-    assert a.predict_steps(t_next, 24) == b.predict_steps(t_next, 24)
-
-
 @pytest.mark.parametrize(
     ("name", "points", "minutes"), [("day-ahead", 24, 60), ("intra-day", 8, 30), ("hour-ahead", 1, 60)]
 )

@@ -7,6 +7,7 @@ import copy
 import math
 
 import pytest
+from baseline_stream_reference import BaselineStream
 
 from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
@@ -19,7 +20,6 @@ from streams.analytics.baseline_processor import (
     interval_prosumer_key,
     order_prosumer_keys,
 )
-from streams.analytics.baseline_stream import BaselineStream
 from streams.analytics.baselines import DAY_MS, SLOT_MS
 from streams.validation.fields import InvalidRecord
 from streams.validation.limits import Limits

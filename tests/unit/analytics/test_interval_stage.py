@@ -8,6 +8,7 @@ import random
 
 import orjson
 import pytest
+from interval_worker_reference import IntervalWorker
 
 from edream.measurements import power_reading
 from edream.runtime.contract import Record
@@ -17,7 +18,6 @@ from streams.analytics.interval_processor import IntervalProcessor
 from streams.analytics.interval_rules import IntervalConfig
 from streams.analytics.interval_stage import IntervalStage, RejectedReading
 from streams.analytics.interval_store import PARTITION_KEY
-from streams.analytics.worker import IntervalWorker
 
 T0 = 1_699_999_200_000  # a multiple of 15 minutes
 S, MIN = 1000, 60_000

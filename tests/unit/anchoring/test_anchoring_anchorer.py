@@ -6,8 +6,8 @@ import pytest
 
 from streams.anchoring.anchorer import AnchorConfig, AnchorConflict, Anchorer, AnchorRejected
 from streams.anchoring.chain import AnchorRegistryClient, deploy
-from streams.anchoring.synthetic import synthetic_settlement
 from streams.anchoring.windows import WindowGrouper
+from tools.sim.settlements import synthetic_settlement
 
 
 class Crash(BaseException):

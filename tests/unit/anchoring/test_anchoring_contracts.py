@@ -13,7 +13,7 @@ from edream.paths import CONTRACTS_DIR, NODE_BIN
 from streams.anchoring.artifacts import ARTIFACTS_DIR, CONTRACT_NAMES, load_artifact, revert_reason
 from streams.anchoring.chain import AnchorRegistryClient, deploy
 from streams.anchoring.merkle import MerkleTree, leaf_hash
-from streams.anchoring.synthetic import synthetic_settlement
+from tools.sim.settlements import synthetic_settlement
 
 ROOT = b"\x11" * 32
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.anchoring.merkle import MerkleTree, leaf_hash, node_hash, root_of, verify_proof
-from streams.anchoring.synthetic import synthetic_settlement as make_settlement
 from streams.settlement.canonical import NotCanonical, canonical_bytes
+from tools.sim.settlements import synthetic_settlement as make_settlement
 
 
 def test_canonical_bytes_sorted_compact_utf8():

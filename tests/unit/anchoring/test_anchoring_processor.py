@@ -15,10 +15,10 @@ from streams.anchoring.anchorer import AnchorConfig, Anchorer
 from streams.anchoring.chain import AnchorRegistryClient, deploy
 from streams.anchoring.merkle import leaf_hash, root_of
 from streams.anchoring.processor import AnchoringProcessor, AnchoringTopics, WindowTiming, window_of
-from streams.anchoring.synthetic import SLOT_MS, T0_MS, synthetic_settlement
 from streams.anchoring.window_state import DueIndex
 from streams.validation.fields import InvalidRecord
 from streams.validation.limits import Limits
+from tools.sim.settlements import SLOT_MS, T0_MS, synthetic_settlement
 
 TOPICS = AnchoringTopics("receipts", "leaves", "rejections")
 TIMING = WindowTiming(period_ms=SLOT_MS, grace_ms=60_000, retain_ms=31 * 86_400_000)

@@ -14,9 +14,9 @@ from edream.runtime.state import MemoryState
 from edream.serde import DecodeError, Serde
 from streams.anchoring.chain import deploy
 from streams.anchoring.terms import TermsError, contract_key
-from streams.anchoring.terms_agent import Outcome, TermsConfig, TermsRegistrar
 from streams.anchoring.terms_chain import TermsRegistryClient
 from streams.anchoring.terms_processor import TermsProcessor
+from streams.anchoring.terms_registrar import Outcome, TermsConfig, TermsRegistrar
 from streams.flex.enrolment import ContractTerms, CurtailableLoad, ProsumerRecord, enrolment_event
 from streams.validation.limits import Limits
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from streams.anchoring.chain import OnChainAnchor
 from streams.anchoring.merkle import MerkleTree, leaf_hash, verify_proof
-from streams.anchoring.synthetic import synthetic_settlement
 from streams.anchoring.verify import verify_record, verify_window
+from tools.sim.settlements import synthetic_settlement
 
 RECS = [synthetic_settlement(i) for i in range(7)]
 TREE = MerkleTree.from_records(RECS)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from streams.anchoring.synthetic import SLOT_MS, T0_MS, synthetic_settlement
 from streams.anchoring.windows import (
     AddResult,
     WindowBatch,
@@ -11,6 +10,7 @@ from streams.anchoring.windows import (
     dedupe_latest,
     period_label,
 )
+from tools.sim.settlements import SLOT_MS, T0_MS, synthetic_settlement
 
 
 def test_window_id_round_trip():

@@ -176,13 +176,13 @@ def test_emit_batch_is_one_sink_batch_and_counts_drops_per_device() -> None:
 
 @pytest.mark.parametrize("initial,maximum", [(0.5, 30.0), (1.0, 2.0)])
 def test_backoff_grows_and_caps(initial: float, maximum: float) -> None:
-    import random
+    from edream.retry import Delays
 
-    from connectors.backoff import Backoff
-
-    b = Backoff(initial, maximum, random.Random(1))
-    delays = [b.next_delay() for _ in range(12)]
-    assert all(initial / 2 <= d <= maximum for d in delays)
-    assert max(delays[-3:]) > maximum / 2
+    b = Delays(initial, maximum)  # the platform's one retry policy: doubling + up to 1 s jitter, capped
+    delays = [b.next() for _ in range(12)]
+    assert all(initial <= d <= maximum for d in delays)
+    assert delays[-1] == maximum and delays[0] <= initial + 1.0
     b.reset()
-    assert b.next_delay() <= initial
+    assert b.next() <= initial + 1.0
+    exact = Delays(initial, maximum, jitter=False)
+    assert [exact.next() for _ in range(3)] == [min(maximum, initial * 2**i) for i in range(3)]

@@ -16,10 +16,10 @@ from streams.flex.dsos import dso_from_record
 from streams.flex.enrolment import Registry, record_from_event
 from streams.flex.orders import FlexOrder
 from streams.flex.requests import FlexRequest
-from streams.flex.sim import flat_outlook
 from streams.market.market_order import MarketOrder
 from streams.market.participants import Participant, ParticipantRegistry
 from streams.market.processor import MarketProcessor
+from tools.sim.flex_scenario import flat_outlook
 
 START = 1_795_435_237_123  # 2026-11-23T12:00:37.123Z
 CFG = DemoConfig(prosumers=20, day_minutes=40)

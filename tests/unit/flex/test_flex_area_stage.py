@@ -21,7 +21,7 @@ from streams.flex.outlook import OutlookBook
 from streams.flex.prosumer_stage import FlexProsumerProcessor
 from streams.flex.requests import RequestSlot
 from streams.flex.signing import sign_request
-from streams.flex.sim import (
+from tools.sim.flex_scenario import (
     SLOT_MS,
     T0,
     Devices,

@@ -14,7 +14,7 @@ from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry, DsoRegistryError, dso_from_record, load_dso_file
 from streams.flex.requests import FlexRequest, RequestSlot
 from streams.flex.signing import request_signer, sign_request
-from streams.flex.sim import (
+from tools.sim.flex_scenario import (
     SIM_DSO_ID,
     SLOT_MS,
     T0,

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 from streams.flex.cli import app, parse_time_ms
 from streams.flex.requests import FlexRequest
 from streams.flex.signing import request_signer
-from streams.flex.sim import SIM_DSO_KEY, sim_dso
 from streams.flex.status import order_status
+from tools.sim.flex_scenario import SIM_DSO_KEY, sim_dso
 
 T = 1_795_428_000_000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.flex.desk import FlexDesk
 from streams.flex.enrolment import ContractTerms, EvCharger, ProsumerRecord, Registry
-from streams.flex.sim import SLOT_MS, T0, flat_outlook, reduce_request, sim_dsos
+from tools.sim.flex_scenario import SLOT_MS, T0, flat_outlook, reduce_request, sim_dsos
 
 NOW = T0 - 3_600_000
 

@@ -10,8 +10,8 @@ from streams.flex.enrolment import EvCharger
 from streams.flex.model import Direction
 from streams.flex.offers import build_offer
 from streams.flex.optimiser import Problem, optimise
-from streams.flex.sim import SLOT_MS, T0, flat_outlook, portfolio, reduce_request
 from streams.flex.validation import Code, validate_acceptance
+from tools.sim.flex_scenario import SLOT_MS, T0, flat_outlook, portfolio, reduce_request
 
 
 def test_catch_up_setpoint():

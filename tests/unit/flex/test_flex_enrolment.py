@@ -16,7 +16,7 @@ from streams.flex.enrolment import (
 )
 from streams.flex.evaluation import evaluate
 from streams.flex.model import Direction, SlotOutlook
-from streams.flex.sim import T0
+from tools.sim.flex_scenario import T0
 
 HOUR = 3_600_000
 

@@ -4,10 +4,10 @@ process-wide thread scheduler, so neither may pin a different thread count than 
 from __future__ import annotations
 
 from streams.flex.offers import build_offer
-from streams.flex.sim import T0, flat_outlook, portfolio, reduce_request
 from streams.vpp.assets import SERVICES
 from streams.vpp.capability import CapabilityRequest, evaluate_capability
-from streams.vpp.synthetic_portfolio import random_portfolio
+from tools.sim.flex_scenario import T0, flat_outlook, portfolio, reduce_request
+from tools.sim.vpp_portfolio import random_portfolio
 
 
 def test_flex_offer_after_a_vpp_capability_solve_in_the_same_process():

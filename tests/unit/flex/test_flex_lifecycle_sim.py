@@ -6,7 +6,7 @@ import pytest
 
 from streams.flex.desk import FlexDesk
 from streams.flex.settlement import energy_wh, money_micro
-from streams.flex.sim import (
+from tools.sim.flex_scenario import (
     BASELINE_KW,
     SLOT_MS,
     STEP_MS,

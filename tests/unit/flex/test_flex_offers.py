@@ -15,7 +15,7 @@ from streams.flex.enrolment import (
 from streams.flex.model import Direction, SlotOutlook
 from streams.flex.offers import OfferParams, build_offer, unit_cost_micro_per_kw
 from streams.flex.requests import FlexRequest, RequestSlot
-from streams.flex.sim import T0
+from tools.sim.flex_scenario import T0
 
 
 def terms(rate: int) -> ContractTerms:

@@ -27,7 +27,7 @@ from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import CurtailableLoad, enrolment_event
 from streams.flex.prosumer_stage import FlexProsumerProcessor
 from streams.flex.requests import RequestSlot
-from streams.flex.sim import (
+from tools.sim.flex_scenario import (
     T0,
     dso_view,
     enrolment_view,

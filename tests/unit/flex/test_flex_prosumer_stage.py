@@ -18,7 +18,8 @@ from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import enrolment_event
 from streams.flex.prosumer_stage import FlexProsumerProcessor
 from streams.flex.reading_key import net_power_prosumer
-from streams.flex.sim import (
+from streams.validation.fields import InvalidRecord
+from tools.sim.flex_scenario import (
     SLOT_MS,
     STEP_MS,
     T0,
@@ -30,7 +31,6 @@ from streams.flex.sim import (
     sim_dsos,
     stoppers,
 )
-from streams.validation.fields import InvalidRecord
 
 SERDE = Serde()
 STOP_AT = T0 + 180_000

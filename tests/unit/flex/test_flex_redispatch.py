@@ -5,7 +5,7 @@ import pytest
 from streams.flex.offers import build_offer
 from streams.flex.orders import create_order
 from streams.flex.redispatch import plan_redispatch
-from streams.flex.sim import SLOT_MS, T0, flat_outlook, portfolio, reduce_request
+from tools.sim.flex_scenario import SLOT_MS, T0, flat_outlook, portfolio, reduce_request
 
 
 def setup(n=6, kw=6.0, n_slots=2):

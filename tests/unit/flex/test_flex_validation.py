@@ -10,8 +10,8 @@ import pytest
 from streams.flex.desk import FlexDesk
 from streams.flex.offers import Allocation
 from streams.flex.requests import RequestSlot
-from streams.flex.sim import SLOT_MS, T0, flat_outlook, portfolio, reduce_request, signed, sim_dsos
 from streams.flex.validation import Code
+from tools.sim.flex_scenario import SLOT_MS, T0, flat_outlook, portfolio, reduce_request, signed, sim_dsos
 
 NOW = T0 - 3_600_000
 

@@ -178,7 +178,7 @@ def test_amendment_retargets_and_drops_unstarted():
 def test_simulated_device_catches_up_with_what_verification_measures(cap_kw, delivered_kw):
     """The meter reads the baseline at slot start, so the switch-on counts as a ramp over the first 5 s; a device
     with headroom makes up for it (it meters its own readings by the same rule), one at its cap cannot."""
-    from streams.flex.sim import Devices
+    from tools.sim.flex_scenario import Devices
 
     e = VerificationEngine()
     o = order()

@@ -26,7 +26,7 @@ from streams.vpp.capability import (
     generator_model,
     identical_groups,
 )
-from streams.vpp.synthetic_portfolio import random_portfolio
+from tools.sim.vpp_portfolio import random_portfolio
 
 UPDOWN = frozenset({Direction.UP, Direction.DOWN})
 DOWN_FR = ServiceSpec("DOWN_FR", Direction.DOWN, 10.0, 30.0)

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from streams.vpp.archetypes import ARCHETYPES, archetype_days
 from streams.vpp.clustering import ProfileClusterer
 from streams.vpp.profiles import FEATURE_DIM, LoadProfiler
 from streams.vpp.quality import adjusted_rand_index, majority_labels
+from tools.sim.vpp_archetypes import ARCHETYPES, archetype_days
 
 MONDAY_MS = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
 DAY_MS = 86_400_000

@@ -8,7 +8,7 @@ import pytest
 
 from streams.vpp.degradation import DegradationConfig, estimate_degradation, slot_mask, yoy_rates
 from streams.vpp.pv_model import PvSystem, dc_power_w, expected_clearsky_w
-from streams.vpp.pv_synthetic import simulate_pv
+from tools.sim.pv_synthetic import simulate_pv
 
 SYSTEM = PvSystem(latitude=48.14, longitude=11.58, dc_capacity_w=10_000, ac_limit_w=8_500)
 START_MS = int(datetime(2021, 1, 1, tzinfo=UTC).timestamp() * 1000)

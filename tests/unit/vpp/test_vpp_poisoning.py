@@ -1,5 +1,5 @@
 """Hostile VPP inputs (issue 14): out-of-bounds capability requests and assets with non-finite or absurd values
-are dead-lettered with the field and the reason (``DecodeError`` for the loop), never evaluated or registered."""
+are dead-lettered with the field and the reason (``DecodeError`` for the runtime), never evaluated or registered."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import time
 
 import pytest
 
+from edream.runtime.contract import Record
+from edream.runtime.state import MemoryState
 from edream.serde import DecodeError, Serde
+from streams.vpp.processor import VppConfig
 from streams.vpp.registry import RegistryError, validate_spec
-from streams.vpp.stream import VppStream
+from streams.vpp.stage import VppStage
 
 SERDE = Serde()
 NOW = int(time.time() * 1000)
@@ -51,11 +54,12 @@ def request(**over) -> dict:
     ],
 )
 def test_out_of_bounds_capability_request_is_dead_lettered(over, field):
-    stream = VppStream(SERDE)
+    stage, state = VppStage(SERDE, VppConfig(), clock=lambda: NOW), MemoryState()
     msg = SERDE.encode("VppCapabilityRequest", request(**over))
+    record = Record("vpp.capability.requests.v1", 0, 0, b"vpp-demo", msg, NOW)
     with pytest.raises(DecodeError, match=field.replace("[", r"\[").replace("]", r"\]")):
-        stream.handle("vpp.capability.requests.v1", None, msg, NOW)
-    assert not stream.processor.answered
+        stage.on_record(record, state)
+    assert state.data == {}  # nothing answered, nothing remembered
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from edream.serde import Serde
 from streams.vpp.assets import SERVICES, Asset, AssetKind, Direction
 from streams.vpp.capability import CapabilityRequest, evaluate_capability
 from streams.vpp.events import request_record
 from streams.vpp.outlook import BaselineBook, ForecastBook
 from streams.vpp.processor import LastExport, VppConfig, VppProcessor, export_due
-from streams.vpp.registry import RegisteredAsset, asset_record, validate_spec
-from streams.vpp.stream import InvalidInput, VppStream
+from streams.vpp.registry import RegisteredAsset, validate_spec
 
 T0 = 1_717_416_000_000  # 2024-06-03 12:00 UTC, a 30-minute boundary
 MIN = 60_000
@@ -247,65 +245,3 @@ def test_evaluate_capability_without_generators():
         ).feasible
         is False
     )
-
-
-# ---- stream adapter ----
-
-TOPICS = {
-    "vpp.assets.v1": "vpp.assets.v1.x",
-    "vpp.capability.requests.v1": "vpp.capability.requests.v1.x",
-    "vpp.capability.v1": "vpp.capability.v1.x",
-    "vpp.export.v1": "vpp.export.v1.x",
-    "forecast.profiles.v1": "forecast.profiles.v1.x",
-    "baseline.15m.v1": "baseline.15m.v1.x",
-}
-
-
-def _asset_bytes(serde: Serde, at: int = T0, **fields) -> bytes:
-    spec = validate_spec({"vpp_id": "v", "kind": "BESS", "p_max_kw": 50, "asset_id": "bess", **fields}, "t")
-    return serde.encode("VppAsset", asset_record(spec, at), TOPICS["vpp.assets.v1"])
-
-
-def test_stream_routes_topics_and_survives_a_restart():
-    serde = Serde()
-    s = VppStream(serde, VppProcessor(), TOPICS)
-    assert s.handle(TOPICS["vpp.assets.v1"], b"bess", _asset_bytes(serde), T0) == []
-    [(topic, key, value)] = s.tick(T0)
-    assert (topic, key) == ("vpp.export.v1.x", b"v")
-    assert serde.decode(value, topic)[0] == "VppExportCapacity"
-    req = serde.encode("VppCapabilityRequest", _request("r1"), TOPICS["vpp.capability.requests.v1"])
-    [(topic, _, value)] = s.handle(TOPICS["vpp.capability.requests.v1"], b"v", req, T0)
-    assert topic == "vpp.capability.v1.x" and serde.decode(value, topic)[1]["capacity_kw"] == 50.0
-
-    restored = VppStream.restore(serde, s.snapshot(), TOPICS, VppConfig(export_every_minutes=15))
-    assert restored.processor.config.export_every_minutes == 15  # the current vpp.yaml wins
-    assert restored.processor.portfolio.vpp_ids() == ["v"]
-    assert restored.handle(TOPICS["vpp.capability.requests.v1"], b"v", req, T0) == []  # already answered
-    assert restored.tick(T0 + MIN) == []  # already evaluated in this period
-    assert len(restored.tick(T0 + 15 * MIN)) == 1
-
-
-@pytest.mark.parametrize(
-    ("topic", "payload", "reason"),
-    [
-        ("vpp.assets.v1", b"\x00garbage", "vpp: "),
-        ("vpp.assets.v1", "bad-asset", "vpp: invalid asset: VppAsset 'bess': field"),
-        ("vpp.capability.requests.v1", "asset-on-request-topic", "expected VppCapabilityRequest"),
-    ],
-)
-def test_bad_input_on_own_topics_raises_for_the_dead_letter_topic(topic, payload, reason):
-    serde = Serde()
-    s = VppStream(serde, VppProcessor(), TOPICS)
-    if payload == "bad-asset":
-        spec = validate_spec({"vpp_id": "v", "kind": "BESS", "p_max_kw": 50, "asset_id": "bess"}, "t")
-        payload = serde.encode("VppAsset", asset_record(spec, T0) | {"p_max_kw": -1.0}, TOPICS[topic])
-    elif payload == "asset-on-request-topic":
-        payload = _asset_bytes(serde)
-    with pytest.raises(InvalidInput, match=reason):
-        s.handle(TOPICS[topic], b"k", payload, T0)
-
-
-def test_undecodable_forecast_is_skipped_not_fatal():
-    s = VppStream(Serde(), VppProcessor(), TOPICS)
-    assert s.handle(TOPICS["forecast.profiles.v1"], b"k", b"\x00nope", T0) == []
-    assert s.skipped == 1

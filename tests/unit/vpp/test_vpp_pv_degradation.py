@@ -4,7 +4,6 @@ forecast learnt from measured production. Hand-checkable numbers."""
 
 from __future__ import annotations
 
-import pickle
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,9 +30,8 @@ from streams.vpp.pv_degradation import (
     to_slots,
 )
 from streams.vpp.pv_model import PvSystem
-from streams.vpp.pv_synthetic import simulate_pv
 from streams.vpp.registry import RegisteredAsset, RegistryError, validate_spec
-from streams.vpp.stream import InvalidInput, VppStream
+from tools.sim.pv_synthetic import simulate_pv
 
 T0 = 1_717_416_000_000  # 2024-06-03 12:00 UTC, a 30-minute boundary
 MIN = 60_000
@@ -262,25 +260,6 @@ def test_export_uses_derated_nameplate_pv_and_undiminished_forecast():
     derate = derate_from_rd(-1.0, (T0 + HALF_HOUR - (T0 - int(10 * YEAR_MS))) / YEAR_MS)
     assert after["export_p50_kw"] == pytest.approx(8.0 * derate + 6.0, abs=1e-6)
     assert after["export_p50_kw"] < before["export_p50_kw"]
-
-
-def test_stream_consumes_estimates_keeps_them_in_the_snapshot_and_refuses_bad_ones():
-    serde = Serde()
-    stream = VppStream(serde, _processor())
-    topic = "vpp.pv.degradation.v1"
-    rec = _estimate("pv-reg", rd=-1.0)
-    assert stream.handle(topic, b"pv-reg", serde.encode("PvDegradation", rec, topic), T0) == []
-    assert stream.processor.degradation.get("pv-reg") == rec
-    restored = VppStream.restore(serde, stream.snapshot())
-    assert restored.processor.degradation.get("pv-reg") == rec
-    with pytest.raises(InvalidInput):
-        stream.handle(topic, b"x", b"not avro", T0)
-    # a snapshot written before degradation existed resumes with an empty book
-    old = _processor()
-    del old.__dict__["degradation"]
-    resumed = VppStream.restore(serde, pickle.dumps(old))
-    assert resumed.processor.degradation.latest == {}
-    assert resumed.processor.evaluate_export("v", T0 + 7 * MIN)["export_p50_kw"] == pytest.approx(14.0)
 
 
 # ---- ClickHouse schema evolution of the registry table ----

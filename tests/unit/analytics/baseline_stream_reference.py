@@ -1,7 +1,7 @@
-"""Stream processor of the baseline stage: intervals and flexibility orders in, ``baseline.15m.v1`` out.
+"""Test reference: the baseline stage's former processor (intervals and flexibility orders in,
+``baseline.15m.v1`` out), kept for the stage's tests, which compare the runtime stage with it.
 
-Wraps the pure :class:`~streams.analytics.baseline_service.BaselineService` for
-:class:`~streams.stateful_loop.StatefulLoop`, on event time: the *watermark* is the latest ``interval_end``
+Wraps the pure :class:`~streams.analytics.baseline_service.BaselineService` on one global event time: the *watermark* is the latest ``interval_end``
 seen (UTC epoch ms). When the watermark enters a new UTC day D (or on the first interval) every prosumer's
 day-ahead baseline of day D+1 is issued (96 records, version 1). When it enters a new 15-min slot s, the adjusted
 baseline of slot ``s + adjust_lead_slots`` is issued (version 2). Flexibility orders mark event days (excluded
@@ -11,14 +11,13 @@ from look-backs). ``computed_at`` is the watermark, so a replay re-emits identic
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from edream.serde import DecodeError, Serde
 from streams.analytics.baseline_processor import BASELINE_TOPIC, INTERVAL_TOPIC, ORDERS_TOPIC
 from streams.analytics.baseline_service import BaselineService
 from streams.analytics.baselines import DAY_MS, SLOT_MS
-from streams.stateful_loop import Emit
+from streams.outputs import Emit
 
 __all__ = ["BASELINE_TOPIC", "INTERVAL_TOPIC", "ORDERS_TOPIC", "BaselineStream"]
 
@@ -73,13 +72,3 @@ class BaselineStream:
     def _emit(self, rec: dict[str, Any]) -> Emit:
         topic = self.baseline_topic
         return topic, rec["prosumer_id"].encode(), self.serde.encode("Baseline", rec, topic)
-
-    def snapshot(self) -> bytes:
-        return pickle.dumps({"service": self.service.snapshot(), "watermark": self.watermark})
-
-    @classmethod
-    def restore(cls, serde: Serde, blob: bytes, **topics: str) -> BaselineStream:
-        state = pickle.loads(blob)
-        out = cls(serde, BaselineService.restore(state["service"]), **topics)
-        out.watermark = state["watermark"]
-        return out

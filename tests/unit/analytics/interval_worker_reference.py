@@ -1,14 +1,12 @@
-"""Engine-independent message handler of the interval stage: bytes in, (topic, key, bytes) out.
+"""Test reference: the interval stage's former message handler (bytes in, (topic, key, bytes) out) on the
+in-memory :class:`~streams.analytics.intervals.IntervalAggregator`; the stage's tests check that the runtime stage
+emits the same records for the same readings.
 
 ``IntervalWorker.handle`` decodes a ``meter.readings.raw.v1`` message, validates it, drops exact duplicates,
 feeds the :class:`~streams.analytics.intervals.IntervalAggregator` and returns the messages to produce: closed
 or corrected ``IntervalEnergy`` records (key prosumer_id) and ``DeadLetter`` records for undecodable or invalid
 input (key source topic, original bytes kept). ``tick(now_ms)`` is the timer path that closes windows of silent
-meters. The Faust agent (:mod:`streams.analytics.agent`) and the tests drive it the same way.
-
-Restart: ``snapshot()`` returns the aggregator state; take it *before* committing offsets. After a restart from
-the snapshot, the replayed messages are absorbed (a reading at an existing timestamp changes nothing) and any
-re-emitted interval carries the same deterministic ``event_id``, so the idempotent sink keeps one row.
+meters.
 """
 
 from __future__ import annotations
@@ -117,12 +115,3 @@ class IntervalWorker:
     def tick(self, now_ms: int | None = None) -> list[Out]:
         """Timer: close windows that wall-clock time (minus the allowed lateness) has passed."""
         return self._intervals(self.agg.advance_to(self.now_ms() if now_ms is None else now_ms))
-
-    def snapshot(self) -> bytes:
-        return self.agg.snapshot()
-
-    @classmethod
-    def restore(
-        cls, serde: Serde, blob: bytes, now_ms: Callable[[], int] | None = None, **kw: Any
-    ) -> IntervalWorker:
-        return cls(serde, now_ms=now_ms, aggregator=IntervalAggregator.restore(blob, now_ms=now_ms), **kw)

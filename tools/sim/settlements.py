@@ -1,5 +1,5 @@
-"""Synthetic Settlement records (Avro field set) for tests, benchmarks and demos, until the flexibility and
-market settlement agents produce real ones. Deterministic: same arguments, same record."""
+"""Synthetic Settlement records (Avro field set) for tests, benchmarks and demos. Deterministic: same arguments,
+same record."""
 
 from __future__ import annotations
 
