@@ -93,8 +93,7 @@ def serve() -> None:
     from edream.kafka import client_config
     from edream.serde import Serde
     from edream.stack import NoBroker, resolve_bootstrap
-    from edream.topology import load_topology
-    from streams.hosting import topic_names
+    from edream.topology import load_topology, topic_names
 
     logging.basicConfig(level=logging.INFO)
     settings, config = _config()

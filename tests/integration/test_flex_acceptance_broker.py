@@ -15,7 +15,7 @@ from flex_stages import Follower, Stages, flex_topics, wait_until
 from edream.serde import Serde
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
-from streams.flex.sim import SIM_DSO_ID, SLOT_MS, T0, acceptance, portfolio, reduce_request, sim_dso
+from tools.sim.flex_scenario import SIM_DSO_ID, SLOT_MS, T0, acceptance, portfolio, reduce_request, sim_dso
 
 pytestmark = [pytest.mark.integration]
 

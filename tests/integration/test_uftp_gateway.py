@@ -34,7 +34,7 @@ from edream.serde import Serde
 from streams.flex.dsos import Dso
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
-from streams.flex.sim import AREA, portfolio
+from tools.sim.flex_scenario import AREA, portfolio
 from tools.sim.uftp_dso import (
     SIM_CONGESTION_POINT,
     SIM_DSO_DOMAIN,

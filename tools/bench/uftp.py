@@ -36,8 +36,8 @@ from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry
 from streams.flex.offers import FlexOffer
 from streams.flex.signing import sign_request
-from streams.flex.sim import AREA, T0, StaticView
 from tools.bench.flex_area import NOW, SERDE, build
+from tools.sim.flex_scenario import AREA, T0, StaticView
 from tools.sim.uftp_dso import SIM_CONGESTION_POINT, SIM_DSO_DOMAIN, TIME_ZONE, SimDso, flex_request
 
 AGR = "agr.edream.test"

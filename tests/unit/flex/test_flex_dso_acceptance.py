@@ -20,7 +20,7 @@ from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.offers import FlexOffer
 from streams.flex.requests import to_ms
 from streams.flex.signing import sign_acceptance
-from streams.flex.sim import (
+from tools.sim.flex_scenario import (
     SIM_DSO_KEY,
     SLOT_MS,
     T0,
