@@ -45,13 +45,6 @@ class HorizonChoice(StrEnum):
     all = "all"
 
 
-class ModelChoice(StrEnum):
-    linear = "linear"
-    profile = "profile"
-    seasonal_naive = "seasonal-naive"
-    holt_winters = "holt-winters"
-
-
 MethodChoice = StrEnum("MethodChoice", {m: m for m in METHODS})
 AdjustChoice = StrEnum("AdjustChoice", {a: a for a in ADJUSTMENTS})
 
@@ -59,31 +52,41 @@ AdjustChoice = StrEnum("AdjustChoice", {a: a for a in ADJUSTMENTS})
 @forecast_app.command("evaluate")
 def forecast_evaluate(
     input: Input,
-    horizon: Annotated[
-        HorizonChoice, typer.Option(help="forecast horizon to score")
-    ] = HorizonChoice.day_ahead,
-    model: Annotated[ModelChoice, typer.Option(help="model to replay")] = ModelChoice.linear,
-    warmup_days: Warmup = 14,
+    horizon: Annotated[HorizonChoice, typer.Option(help="forecast horizon to score")] = HorizonChoice.all,
+    eval_days: Annotated[
+        int, typer.Option(min=1, help="days at the end of the series that are scored (the rest is history)")
+    ] = 28,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="run only these models (repeatable): seasonal-naive-day, seasonal-naive-week, persistence, "
+            "mstl-arima, lightgbm, river-linear, river-profile, ensemble; the naive that scales MASE always runs"
+        ),
+    ] = None,
 ):
-    """Replay a value series through the online forecaster; print MAE, NMAE, MAPE, MASE (vs seasonal naive).
+    """Score forecasters with the rolling-origin harness: peers and online models on the same points.
 
-    Values are energy per step (e.g. Wh per 15 min). Forecasts are issued from what has been seen so far, on
-    non-overlapping blocks (day-ahead at 00:00 UTC), and scored at the horizon's granularity (60/30/60 min).
-    MASE < 1 beats the seasonal-naive (same time yesterday) forecast.
+    Values are energy per step (e.g. Wh per 15 min). At each origin every model sees only the data before it.
+    Peers: seasonal naive (day, week), persistence, MSTL + ARIMA, LightGBM (L1). Figures: MAE, MASE (scaled by
+    persistence for hour-ahead, seasonal naive for day-ahead, the better of both for intra-day), MAPE away from
+    zero, pinball loss and P10-P90 coverage (ensemble). Prints a markdown table, then one JSON object.
     """
-    from streams.analytics.evaluate import evaluate_forecast, load_csv
+    from streams.analytics.evaluate import load_csv
+    from streams.analytics.evaluation.online_models import online_models
+    from streams.analytics.evaluation.run import PROTOCOL, evaluate_series
+    from streams.analytics.evaluation.table import models_table
 
+    names = ["hour-ahead", "intra-day", "day-ahead"] if horizon == "all" else [horizon.value]
     try:
         series = load_csv(input)
-        names = ["day-ahead", "intra-day", "hour-ahead"] if horizon == "all" else [horizon.value]
-        results = [evaluate_forecast(series, h, model.value, warmup_days) for h in names]
+        results = evaluate_series(
+            series.ts, series.values, series.step_ms, eval_days, names, [online_models], model
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    for r in results[:-1]:
-        typer.echo(json.dumps(r))
-    out = results[-1] if len(results) == 1 else {"horizons": {r["horizon"]: r for r in results}}
-    typer.echo(json.dumps(out))
+    typer.echo(models_table(results))
+    typer.echo(json.dumps({"protocol": PROTOCOL, "eval_days": eval_days, "horizons": results}))
 
 
 @baseline_app.command("evaluate")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.analytics.evaluation.metrics import score
+from streams.analytics.evaluation.metrics import SCALE_NAIVE, score
 from streams.analytics.evaluation.peers import standard_peers
 from streams.analytics.evaluation.protocol import HORIZONS, EvalHorizon, OriginForecaster, replay, to_points
 
@@ -35,9 +35,12 @@ def evaluate_series(
     eval_days: int,
     horizons: Iterable[str] = tuple(HORIZONS),
     model_factories: Iterable[ModelFactory] = (),
+    only: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Figures per horizon (see :func:`~.metrics.score`) of the peers and the factories' models on a series of
-    step energies (Wh per step, step starts ``ts`` in UTC epoch ms, regular, NaN = missing)."""
+    step energies (Wh per step, step starts ``ts`` in UTC epoch ms, regular, NaN = missing).
+
+    ``only``: model names to run (the naives that scale MASE always run)."""
     factories = list(model_factories)
     out: dict[str, Any] = {}
     for name in horizons:
@@ -47,6 +50,9 @@ def evaluate_series(
         models: list[OriginForecaster] = standard_peers(h.points)
         for f in factories:
             models.extend(f(h))
+        if only is not None:
+            keep = set(only) | set(SCALE_NAIVE[name])
+            models = [m for m in models if m.name in keep]
         res = score(replay(series, h, models, eval_days))
         res["seconds"] = round(time.perf_counter() - t0, 1)
         out[name] = res
