@@ -31,12 +31,23 @@ class ConformalQuantiles:
         r = self.residuals.setdefault(bucket, deque(maxlen=self.window))
         r.append((actual - point) / self.scale(point, level))
 
-    def predict(self, bucket: int, point: float, level: float, nonnegative: bool) -> dict[float, float]:
-        """Quantile forecasts of a point (same unit as ``point``); NaN while uncalibrated."""
+    def offsets(self, bucket: int) -> np.ndarray | None:
+        """Empirical quantiles of the scaled residuals of a lead bucket (None while uncalibrated)."""
         r = self.residuals.get(bucket)
-        if r is None or len(r) < self.min_count or np.isnan(point):
+        if r is None or len(r) < self.min_count:
+            return None
+        return np.quantile(np.fromiter(r, float, len(r)), self.quantiles)
+
+    def apply(
+        self, offsets: np.ndarray | None, point: float, level: float, nonnegative: bool
+    ) -> dict[float, float]:
+        """Quantile forecasts of a point from a bucket's :meth:`offsets` (NaN while uncalibrated)."""
+        if offsets is None or np.isnan(point):
             return {q: float("nan") for q in self.quantiles}
         s = self.scale(point, level)
-        qs = np.quantile(np.fromiter(r, float), self.quantiles)
-        out = {q: point + float(v) * s for q, v in zip(self.quantiles, qs, strict=True)}
+        out = {q: point + float(v) * s for q, v in zip(self.quantiles, offsets, strict=True)}
         return {q: max(v, 0.0) for q, v in out.items()} if nonnegative else out
+
+    def predict(self, bucket: int, point: float, level: float, nonnegative: bool) -> dict[float, float]:
+        """Quantile forecasts of one point (same unit as ``point``); NaN while uncalibrated."""
+        return self.apply(self.offsets(bucket), point, level, nonnegative)

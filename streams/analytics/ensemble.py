@@ -80,6 +80,8 @@ class EnsembleForecaster:
         self.gbm = GbmDirect(self.point_ms, self.points, train_days=self.history_days, rounds=self.gbm_rounds)
         self.hist: deque[float] = deque(maxlen=self.history_days * self.per_day + 8 * self.per_day)
         self.last_ts: int | None = None
+        self.seen = 0  # points observed (gaps included); the kept history is capped, this is not
+        self.fitted_at: int | None = None  # ``seen`` at the last (attempted) LightGBM fit
         self.pending: dict[int, _Pending] = {}
         self.nonnegative = True
         self.level = 0.0  # EW mean |value| per point
@@ -104,6 +106,7 @@ class EnsembleForecaster:
                 return  # replay: the online members do not unlearn
             gap = (ts - self.last_ts) // self.point_ms - 1
             self.hist.extend([math.nan] * min(gap, self.hist.maxlen))
+            self.seen += gap
         p = self.pending.pop(ts, None)
         if p is not None and not math.isnan(value):
             self.weights.learn(context(ts, ts - p.issued_at), value, p.preds)
@@ -115,22 +118,23 @@ class EnsembleForecaster:
             self.level = abs(value) if self.level == 0 else self.level + 0.01 * (abs(value) - self.level)
             self.nonnegative = self.nonnegative and value >= 0
         self.hist.append(value)
+        self.seen += 1
         self.last_ts = ts
         for stale in [t for t in self.pending if t <= ts]:
             del self.pending[stale]
 
     def retrain_due(self) -> bool:
-        return (
-            self.gbm.booster is None
-            or len(self.hist) - self.gbm.fitted_len >= self.retrain_days * self.per_day
-        )
+        """True once ``retrain_days`` of points arrived since the last (attempted) fit; the first attempt comes
+        after ``min_train_days`` of the LightGBM member."""
+        if self.fitted_at is None:
+            return self.seen >= self.gbm.min_train_days * self.per_day
+        return self.seen - self.fitted_at >= self.retrain_days * self.per_day
 
     def retrain(self) -> bool:
         """Refit the LightGBM member on the kept history; False if it is too short yet."""
         y, t0 = self._history()
-        ok = self.gbm.fit(y, t0)
-        self.gbm.fitted_len = len(self.hist) if ok else self.gbm.fitted_len
-        return ok
+        self.fitted_at = self.seen  # also after a too-short history: try again a retrain period later
+        return self.gbm.fit(y, t0)
 
     def _member_forecasts(self, start: int) -> np.ndarray:
         """[points, members] forecasts of the points from ``start`` (NaN where a member has none)."""
@@ -158,6 +162,7 @@ class EnsembleForecaster:
         w = np.zeros_like(preds)
         point = np.full(self.points, np.nan)
         qs = {q: np.full(self.points, np.nan) for q in self.conformal.quantiles}
+        offsets: dict[int, np.ndarray | None] = {}
         for k in range(self.points):
             ts = start + k * self.point_ms
             cell = context(ts, ts - start)
@@ -168,7 +173,11 @@ class EnsembleForecaster:
             combined = float(np.nansum(w[k] * preds[k]))
             if self.nonnegative:
                 combined = max(combined, 0.0)
-            for q, v in self.conformal.predict(cell[0], combined, self.level, self.nonnegative).items():
+            if cell[0] not in offsets:
+                offsets[cell[0]] = self.conformal.offsets(cell[0])
+            for q, v in self.conformal.apply(
+                offsets[cell[0]], combined, self.level, self.nonnegative
+            ).items():
                 qs[q][k] = v
             self.pending[ts] = _Pending(start, preds[k], combined, self.level)
             median = qs.get(0.5, point)[k]
