@@ -22,7 +22,7 @@ from tools.forecast_sets import STEP_MS, load_sets
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", nargs="*", help="set name prefixes (default: all)")
-    ap.add_argument("--eval-days", type=int, default=28, help="days at the end of each set that are scored")
+    ap.add_argument("--eval-days", type=int, default=14, help="days at the end of each set that are scored")
     ap.add_argument("--horizons", nargs="*", default=list(HORIZONS), choices=list(HORIZONS))
     a = ap.parse_args()
     t0 = time.perf_counter()

@@ -56,7 +56,7 @@ def _pv(name: str, file: str, column: str, end: str | None) -> EvalSet:
 
 
 LOADERS: dict[str, Callable[[], list[EvalSet]]] = {
-    "fleet": _fleet_sets,
+    "simbench": _fleet_sets,
     "pv-nrel-system50": lambda: [
         _pv("pv-nrel-system50", "system_50_ac_power_2_full_DST.parquet", "ac_power_2", "2013-10-01")
     ],
@@ -66,5 +66,10 @@ LOADERS: dict[str, Callable[[], list[EvalSet]]] = {
 
 def load_sets(names: list[str] | None = None) -> list[EvalSet]:
     """The evaluation sets (all, or those whose name starts with one of ``names``)."""
-    out = [s for load in LOADERS.values() for s in load()]
+    wanted = [
+        load
+        for key, load in LOADERS.items()
+        if not names or any(key.startswith(n) or n.startswith(key) for n in names)
+    ]
+    out = [s for load in wanted for s in load()]
     return [s for s in out if not names or any(s.name.startswith(n) for n in names)]

@@ -61,9 +61,9 @@ class EnsembleForecaster:
     members: tuple[str, ...] = MEMBERS
     history_days: int = 365
     retrain_days: int = 7
-    gbm_rounds: int = 300
+    gbm_rounds: int = 200
     weight_power: float = 2.0
-    median_point: bool = True
+    median_point: bool = False
     weights: ErrorWeights = field(init=False)
     conformal: ConformalQuantiles = field(default_factory=ConformalQuantiles)
 

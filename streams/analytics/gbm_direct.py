@@ -57,6 +57,13 @@ def _level(y: np.ndarray, o: np.ndarray, width: int) -> np.ndarray:
     return np.where(np.isnan(lvl) | (lvl <= 1e-9), 1.0, lvl)
 
 
+def _nanmean(rows: list[np.ndarray]) -> np.ndarray:
+    """Element-wise mean of equally long arrays ignoring NaN (NaN where all are NaN), without warnings."""
+    x = np.stack(rows)
+    n = (~np.isnan(x)).sum(axis=0)
+    return np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), np.nan)
+
+
 def direct_features(
     y: np.ndarray, t0_ms: int, point_ms: int, origins: np.ndarray, points: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,10 +79,9 @@ def direct_features(
     lvl = _level(y, o, 7 * p)
     ms = t0_ms + j.astype(np.int64) * point_ms
     last = _take(y, o - 1)
-    last3 = np.nanmean(np.stack([_take(y, o - k) for k in (1, 2, 3)]), axis=0)
+    last3 = _nanmean([_take(y, o - k) for k in (1, 2, 3)])
     lags = {k: _take(y, j - k * p) for k in range(1, 8)}
-    with np.errstate(invalid="ignore"):
-        wk = np.nanmean(np.stack(list(lags.values())), axis=0)
+    wk = _nanmean(list(lags.values()))
     cols = [
         h.astype(float),
         ((ms % DAY_MS) // point_ms).astype(float),
@@ -99,8 +105,8 @@ class GbmDirect:
     point_ms: int
     points: int
     train_days: int = 365
-    max_rows: int = 60_000
-    rounds: int = 300
+    max_rows: int = 40_000
+    rounds: int = 200
     min_train_days: int = 14
     seed: int = 0
     booster: lgb.Booster | None = field(default=None, repr=False)

@@ -7,7 +7,7 @@
 * ``mape`` - mean absolute percentage error (fraction) over points whose actual is at least
   :data:`MAPE_FLOOR` x the mean absolute actual (``mape_share``: the share of points kept; PV nights drop out);
 * ``pinball`` - mean pinball loss over the quantiles a model gives (Wh), ``coverage`` - the share of actuals in
-  [P10, P90] (nominal 0.8).
+  [P10, P90] (nominal 0.8), ``p50_mae`` / ``p50_mase`` - the figures of its P50 taken as the point forecast.
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ def score(replay: Replay) -> dict[str, Any]:
             fig["pinball"] = float(np.mean([pinball(a, v[mask], q) for q, v in qs.items()]))
             if 0.1 in qs and 0.9 in qs:
                 fig["coverage"] = float(np.mean((a >= qs[0.1][mask]) & (a <= qs[0.9][mask])))
+            if 0.5 in qs and not np.isnan(qs[0.5][mask]).any():
+                fig["p50_mae"] = mae(a, qs[0.5][mask])
+                fig["p50_mase"] = fig["p50_mae"] / scale if scale else math.nan
         models[name] = fig
     return {
         "horizon": replay.horizon.name,

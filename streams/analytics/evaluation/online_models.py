@@ -25,7 +25,7 @@ from streams.analytics.forecasting import EntityForecaster
 @dataclass
 class _Replayer:
     horizon: EvalHorizon
-    shadow_days: int = 56
+    shadow_days: int = 28
     seen: int = 0
 
     def _catch_up(self, history: np.ndarray, history_ts: np.ndarray) -> None:

@@ -115,7 +115,7 @@ class LightGbmPeer:
 
     points: int
     retrain_days: int = 7
-    rounds: int = 300
+    rounds: int = 200
     name: str = "lightgbm"
     model: GbmDirect | None = field(default=None, repr=False)
 

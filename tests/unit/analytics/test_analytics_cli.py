@@ -88,6 +88,19 @@ def test_baseline_evaluate_prints_json_and_reference(tmp_path):
     assert set(out["reference_10of10"]) == {"cv_rmse", "nmbe"}
 
 
+def test_baseline_evaluate_events_prints_every_preset(tmp_path):
+    res = CliRunner().invoke(
+        _app(),
+        ["baseline", "evaluate", "-i", _csv(tmp_path, 30, True), "--events", "--event-start-hour", "18"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "| PJM-style high 4 of 5, additive |" in res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["event_start_slot"] == 72 and out["event_slots"] == 12
+    plain = out["presets"]["10of10 (no adjustment)"]
+    assert plain["events"] > 0 and abs(plain["nmbe"]) < 0.1
+
+
 def test_bad_input_exits_2(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("timestamp,value\n0,1\n7,2\n14,3\n")
