@@ -3,8 +3,8 @@
 For each lead bucket the calibrator keeps the last ``window`` scaled residuals ``(actual - point) / s`` of the
 ensemble's point forecasts, where ``s = |point| + floor * level`` (``level``: the series' recent mean absolute
 value), so a PV night forecast of 0 gets a narrow band and a midday one a wide band. A quantile ``q`` of a new
-point is ``point + Q_q(residuals) * s`` (empirical quantile, split-conformal); until ``min_count`` residuals are
-there it returns NaN. Non-negative series clip the quantiles at 0.
+point is ``point + Q_q(residuals) * s`` (empirical quantile, split-conformal); a bucket with too few residuals borrows
+all buckets' residuals, and until ``min_count`` residuals are there it returns NaN. Non-negative series clip the quantiles at 0.
 """
 
 from __future__ import annotations
@@ -32,10 +32,14 @@ class ConformalQuantiles:
         r.append((actual - point) / self.scale(point, level))
 
     def offsets(self, bucket: int) -> np.ndarray | None:
-        """Empirical quantiles of the scaled residuals of a lead bucket (None while uncalibrated)."""
+        """Empirical quantiles of the scaled residuals of a lead bucket; a bucket with fewer than ``min_count``
+        residuals uses all buckets' residuals pooled (None while those are too few as well)."""
         r = self.residuals.get(bucket)
         if r is None or len(r) < self.min_count:
-            return None
+            pooled = [v for res in self.residuals.values() for v in res]
+            if len(pooled) < self.min_count:
+                return None
+            return np.quantile(np.asarray(pooled), self.quantiles)
         return np.quantile(np.fromiter(r, float, len(r)), self.quantiles)
 
     def apply(

@@ -62,7 +62,7 @@ class EnsembleForecaster:
     history_days: int = 365
     retrain_days: int = 7
     gbm_rounds: int = 200
-    weight_power: float = 2.0
+    weight_power: float = 6.0
     median_point: bool = False
     weights: ErrorWeights = field(init=False)
     conformal: ConformalQuantiles = field(default_factory=ConformalQuantiles)

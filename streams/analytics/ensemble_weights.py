@@ -42,7 +42,7 @@ class ErrorWeights:
 
     members: tuple[str, ...]
     alpha: float = 0.05
-    power: float = 2.0
+    power: float = 6.0
     min_count: int = 10
     err: dict[tuple, np.ndarray] = field(
         default_factory=dict

@@ -7,7 +7,8 @@
 * ``mape`` - mean absolute percentage error (fraction) over points whose actual is at least
   :data:`MAPE_FLOOR` x the mean absolute actual (``mape_share``: the share of points kept; PV nights drop out);
 * ``pinball`` - mean pinball loss over the quantiles a model gives (Wh), ``coverage`` - the share of actuals in
-  [P10, P90] (nominal 0.8), ``p50_mae`` / ``p50_mase`` - the figures of its P50 taken as the point forecast.
+  [P10, P90] (nominal 0.8), ``p50_mae`` - the MAE of its P50; all three over the points where the model issued
+  quantiles (``quantile_share`` of the scored points; a conformal model issues none until calibrated).
 """
 
 from __future__ import annotations
@@ -76,13 +77,15 @@ def score(replay: Replay) -> dict[str, Any]:
             "mape_share": share,
         }
         qs = replay.quantiles.get(name)
-        if qs:
-            fig["pinball"] = float(np.mean([pinball(a, v[mask], q) for q, v in qs.items()]))
+        known = np.all([~np.isnan(v[mask]) for v in qs.values()], axis=0) if qs else None
+        if known is not None and known.any():
+            aq = a[known]
+            fig["quantile_share"] = float(known.mean())
+            fig["pinball"] = float(np.mean([pinball(aq, v[mask][known], q) for q, v in qs.items()]))
             if 0.1 in qs and 0.9 in qs:
-                fig["coverage"] = float(np.mean((a >= qs[0.1][mask]) & (a <= qs[0.9][mask])))
-            if 0.5 in qs and not np.isnan(qs[0.5][mask]).any():
-                fig["p50_mae"] = mae(a, qs[0.5][mask])
-                fig["p50_mase"] = fig["p50_mae"] / scale if scale else math.nan
+                fig["coverage"] = float(np.mean((aq >= qs[0.1][mask][known]) & (aq <= qs[0.9][mask][known])))
+            if 0.5 in qs:
+                fig["p50_mae"] = mae(aq, qs[0.5][mask][known])
         models[name] = fig
     return {
         "horizon": replay.horizon.name,

@@ -18,7 +18,7 @@ HOUR = 3_600_000
 
 
 def test_weights_follow_the_recent_errors_of_each_feature_cell():
-    w = ErrorWeights(("a", "b"), min_count=3)
+    w = ErrorWeights(("a", "b"), power=2.0, min_count=3)
     both = np.array([True, True])
     weekday_morning = context(MONDAY + 8 * HOUR, HOUR)
     saturday_morning = context(MONDAY + 5 * 86_400_000 + 8 * HOUR, HOUR)
