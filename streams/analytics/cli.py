@@ -45,13 +45,6 @@ class HorizonChoice(StrEnum):
     all = "all"
 
 
-class ModelChoice(StrEnum):
-    linear = "linear"
-    profile = "profile"
-    seasonal_naive = "seasonal-naive"
-    holt_winters = "holt-winters"
-
-
 MethodChoice = StrEnum("MethodChoice", {m: m for m in METHODS})
 AdjustChoice = StrEnum("AdjustChoice", {a: a for a in ADJUSTMENTS})
 
@@ -59,31 +52,41 @@ AdjustChoice = StrEnum("AdjustChoice", {a: a for a in ADJUSTMENTS})
 @forecast_app.command("evaluate")
 def forecast_evaluate(
     input: Input,
-    horizon: Annotated[
-        HorizonChoice, typer.Option(help="forecast horizon to score")
-    ] = HorizonChoice.day_ahead,
-    model: Annotated[ModelChoice, typer.Option(help="model to replay")] = ModelChoice.linear,
-    warmup_days: Warmup = 14,
+    horizon: Annotated[HorizonChoice, typer.Option(help="forecast horizon to score")] = HorizonChoice.all,
+    eval_days: Annotated[
+        int, typer.Option(min=1, help="days at the end of the series that are scored (the rest is history)")
+    ] = 28,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="run only these models (repeatable): seasonal-naive-day, seasonal-naive-week, persistence, "
+            "mstl-arima, lightgbm, river-linear, river-profile, ensemble; the naive that scales MASE always runs"
+        ),
+    ] = None,
 ):
-    """Replay a value series through the online forecaster; print MAE, NMAE, MAPE, MASE (vs seasonal naive).
+    """Score forecasters with the rolling-origin harness: peers and online models on the same points.
 
-    Values are energy per step (e.g. Wh per 15 min). Forecasts are issued from what has been seen so far, on
-    non-overlapping blocks (day-ahead at 00:00 UTC), and scored at the horizon's granularity (60/30/60 min).
-    MASE < 1 beats the seasonal-naive (same time yesterday) forecast.
+    Values are energy per step (e.g. Wh per 15 min). At each origin every model sees only the data before it.
+    Peers: seasonal naive (day, week), persistence, MSTL + ARIMA, LightGBM (L1). Figures: MAE, MASE (scaled by
+    persistence for hour-ahead, seasonal naive for day-ahead, the better of both for intra-day), MAPE away from
+    zero, pinball loss and P10-P90 coverage (ensemble). Prints a markdown table, then one JSON object.
     """
-    from streams.analytics.evaluate import evaluate_forecast, load_csv
+    from streams.analytics.evaluate import load_csv
+    from streams.analytics.evaluation.online_models import online_models
+    from streams.analytics.evaluation.run import PROTOCOL, evaluate_series
+    from streams.analytics.evaluation.table import models_table
 
+    names = ["hour-ahead", "intra-day", "day-ahead"] if horizon == "all" else [horizon.value]
     try:
         series = load_csv(input)
-        names = ["day-ahead", "intra-day", "hour-ahead"] if horizon == "all" else [horizon.value]
-        results = [evaluate_forecast(series, h, model.value, warmup_days) for h in names]
+        results = evaluate_series(
+            series.ts, series.values, series.step_ms, eval_days, names, [online_models], model
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    for r in results[:-1]:
-        typer.echo(json.dumps(r))
-    out = results[-1] if len(results) == 1 else {"horizons": {r["horizon"]: r for r in results}}
-    typer.echo(json.dumps(out))
+    typer.echo(models_table(results))
+    typer.echo(json.dumps({"protocol": PROTOCOL, "eval_days": eval_days, "horizons": results}))
 
 
 @baseline_app.command("evaluate")
@@ -97,22 +100,65 @@ def baseline_evaluate(
     ],
     cap: Annotated[float, typer.Option(help="adjustment cap as a fraction of the baseline")] = 0.2,
     warmup_days: Warmup = 14,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="settlement-style evaluation instead: every preset (PJM/NYISO/CAISO-style X of Y with "
+            "event-day adjustment) scored on a pseudo event in each non-event working day",
+        ),
+    ] = False,
+    event_start_hour: Annotated[
+        int, typer.Option(min=0, max=23, help="--events: event start (UTC hour)")
+    ] = 17,
+    event_hours: Annotated[int, typer.Option(min=1, max=24, help="--events: event length in hours")] = 3,
 ):
     """Back-test a baseline on a load series (kW or energy per step); print hourly CV(RMSE) and NMBE.
 
     Scored on non-event days (third CSV column true marks an event in that day); event days never enter a
     look-back. The plain 10-of-10 average is scored alongside as the reference. NMBE > 0: baseline too low.
+    With --events: the event-style table of every preset (adjustment window ending a lead before the event,
+    only meter intervals that ended count), a markdown table and then one JSON object.
     """
     from streams.analytics.baselines import BaselineConfig
     from streams.analytics.evaluate import evaluate_baseline, load_csv, to_day_grid
 
     try:
         cfg = BaselineConfig(method.value, x=x, y=y, adjust=adjust.value, cap=cap)
-        load, day_ms, events = to_day_grid(load_csv(input))
+        series = load_csv(input)
+        load, day_ms, event_days = to_day_grid(series)
+        window = None
+        if events:
+            from streams.analytics.baseline_events import EventWindow
+
+            window = EventWindow(event_start_hour * 4, event_hours * 4)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    result = evaluate_baseline(load, day_ms, events, cfg, warmup_days)
-    ref = evaluate_baseline(load, day_ms, events, BaselineConfig("AVERAGE_Y", x=10, y=10), warmup_days)
+    if window is not None:
+        _baseline_events(load, day_ms, event_days, window, max(1, series.step_ms // 900_000), warmup_days)
+        return
+    result = evaluate_baseline(load, day_ms, event_days, cfg, warmup_days)
+    ref = evaluate_baseline(load, day_ms, event_days, BaselineConfig("AVERAGE_Y", x=10, y=10), warmup_days)
     result["reference_10of10"] = {k: ref[k] for k in ("cv_rmse", "nmbe")}
     typer.echo(json.dumps(result))
+
+
+def _baseline_events(load, day_ms, event_days, window, native_slots: int, warmup_days: int) -> None:
+    """Print the event-style figures of every preset (markdown table, then JSON)."""
+    import numpy as np
+
+    from streams.analytics.baseline_events import PRESETS, evaluate_events
+    from streams.analytics.baselines import day_kinds
+
+    kind = day_kinds(day_ms)
+    excluded = event_days if event_days is not None else np.zeros(load.shape[0], dtype=bool)
+    res = {
+        p.name: evaluate_events(load, kind, excluded, p, window, native_slots, warmup_days) for p in PRESETS
+    }
+    typer.echo("| preset | events | NMBE | CV(RMSE) |\n|---|---|---|---|")
+    for name, r in res.items():
+        typer.echo(f"| {name} | {r['events']} | {r['nmbe'] * 100:+.1f} % | {r['cv_rmse'] * 100:.1f} % |")
+    typer.echo(
+        json.dumps({"event_start_slot": window.start_slot, "event_slots": window.slots, "presets": res})
+    )

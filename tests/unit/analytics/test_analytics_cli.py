@@ -34,11 +34,31 @@ def _csv(tmp_path, days: int, events: bool) -> str:
 
 
 def test_forecast_evaluate_prints_json(tmp_path):
-    res = CliRunner().invoke(_app(), ["forecast", "evaluate", "--input", _csv(tmp_path, 20, False)])
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "forecast",
+            "evaluate",
+            "--input",
+            _csv(tmp_path, 20, False),
+            "--horizon",
+            "day-ahead",
+            "--eval-days",
+            "3",
+            "--model",
+            "seasonal-naive-week",
+            "--model",
+            "river-linear",
+        ],
+    )
     assert res.exit_code == 0, res.output
+    assert "| day-ahead | river-linear |" in res.output  # the markdown table comes before the JSON
     out = json.loads(res.output.strip().splitlines()[-1])
-    assert out["horizon"] == "day-ahead" and out["points"] == 6 * 24
-    assert 0 < out["mase"] < 1
+    r = out["horizons"]["day-ahead"]
+    assert r["points"] == 3 * 24 and r["mase_scale"] == "seasonal-naive-day"
+    assert set(r["models"]) == {"seasonal-naive-day", "seasonal-naive-week", "river-linear"}
+    assert r["models"]["seasonal-naive-day"]["mase"] == 1.0 and r["models"]["river-linear"]["mase"] < 1.0
+    assert "rolling origin" in out["protocol"]
 
 
 def test_baseline_evaluate_prints_json_and_reference(tmp_path):
@@ -66,6 +86,19 @@ def test_baseline_evaluate_prints_json_and_reference(tmp_path):
     assert out["days"] < 16  # event days are not scored
     assert abs(out["nmbe"]) < 0.1 and out["cv_rmse"] < 0.3
     assert set(out["reference_10of10"]) == {"cv_rmse", "nmbe"}
+
+
+def test_baseline_evaluate_events_prints_every_preset(tmp_path):
+    res = CliRunner().invoke(
+        _app(),
+        ["baseline", "evaluate", "-i", _csv(tmp_path, 30, True), "--events", "--event-start-hour", "18"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "| PJM-style high 4 of 5, additive |" in res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["event_start_slot"] == 72 and out["event_slots"] == 12
+    plain = out["presets"]["10of10 (no adjustment)"]
+    assert plain["events"] > 0 and abs(plain["nmbe"]) < 0.1
 
 
 def test_bad_input_exits_2(tmp_path):
