@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandapower as pp
 import pytest
 import yaml
 
@@ -12,24 +11,8 @@ from streams.grid.config import GridConfigError, load_grid_config
 from streams.grid.model import build_grid_model
 
 
-def tiny_net(path: Path, cut_line: bool = False) -> Path:
-    """20/0.4 kV 100 kVA transformer feeding two buses in a row (names LV1, LV2)."""
-    net = pp.create_empty_network()
-    mv = pp.create_bus(net, 20.0, name="MV")
-    lv0 = pp.create_bus(net, 0.4, name="LV0")
-    lv1 = pp.create_bus(net, 0.4, name="LV1")
-    lv2 = pp.create_bus(net, 0.4, name="LV2")
-    pp.create_ext_grid(net, mv)
-    pp.create_transformer(net, mv, lv0, "0.25 MVA 20/0.4 kV", name="T1")
-    pp.create_line(net, lv0, lv1, 0.1, "NAYY 4x150 SE", name="L1")
-    pp.create_line(net, lv1, lv2, 0.1, "NAYY 4x150 SE", name="L2", in_service=not cut_line)
-    pp.create_load(net, lv2, p_mw=0.002, name="own load")
-    pp.to_json(net, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
-def nets(tmp_path_factory) -> dict[bool, Path]:
+def nets(tmp_path_factory, tiny_net) -> dict[bool, Path]:
     """The tiny network as JSON, whole (False) and with its last line cut (True)."""
     d = tmp_path_factory.mktemp("nets")
     return {cut: tiny_net(d / f"net-{cut}.json", cut) for cut in (False, True)}
