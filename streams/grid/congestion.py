@@ -86,7 +86,7 @@ def _sensitivities(
     nb = len(buses)
     pert = inj.take(np.repeat(rows, nb))
     pert.prosumer_kw[np.arange(len(rows) * nb), np.tile(first, len(rows))] += delta_kw
-    res = engine.run(model, pert)
+    res = engine.run(pert)
     d = res.loading_percent.reshape(len(rows), nb, -1) - base.loading_percent[rows][:, None, :]
     per_bus = np.transpose(d / delta_kw, (0, 2, 1))  # (rows, C, buses)
     bus_pos = np.searchsorted(buses, model.prosumer_buses)
@@ -126,7 +126,7 @@ def forecast_congestion(
     delta_kw: float = 1.0,
 ) -> list[SlotCongestion]:
     """Every congestion point x slot (point-major, slots in order), with sensitivities for overloaded slots."""
-    res = engine.run(model, injections)
+    res = engine.run(injections)
     cps = model.congestion_points
     limits = np.array([cp.max_loading_percent for cp in cps])
     with np.errstate(invalid="ignore"):

@@ -58,22 +58,22 @@ class PgmEngine:
         return self._ids("sgen", self.model.background_sgens)
 
     @cached_property
-    def _outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """PGM ids of the buses (net.bus order), and per congestion point its component index in the output."""
+    def _outputs(self) -> tuple[np.ndarray, list[tuple[ComponentType, int]]]:
+        """Output row of each bus (``net.bus`` order) and, per congestion point, its component type and row."""
         m = self.model
+        rows = {
+            comp: {int(v): k for k, v in enumerate(self._input[comp]["id"])}
+            for comp in (ComponentType.node, ComponentType.transformer, ComponentType.line)
+        }
         bus_ids = self._ids("bus", np.asarray(m.net.bus.index))
-        out = {}
-        for kind, comp in (("trafo", ComponentType.transformer), ("line", ComponentType.line)):
-            order = {int(v): k for k, v in enumerate(self._input[comp]["id"])}
-            out[kind] = order
-        node_order = {int(v): k for k, v in enumerate(self._input[ComponentType.node]["id"])}
-        bus_pos = np.array([node_order[int(i)] for i in bus_ids])
-        cps = m.congestion_points
-        kinds = np.array([cp.kind == "trafo" for cp in cps])
-        pos = np.array([out[cp.kind][int(self._conv.get_id(cp.kind, cp.element))] for cp in cps])
-        return bus_pos, kinds, pos, np.arange(len(cps))
+        bus_rows = np.array([rows[ComponentType.node][int(i)] for i in bus_ids])
+        points = []
+        for cp in m.congestion_points:
+            comp = ComponentType.transformer if cp.kind == "trafo" else ComponentType.line
+            points.append((comp, rows[comp][int(self._conv.get_id(cp.kind, cp.element))]))
+        return bus_rows, points
 
-    def run(self, model: GridModel, injections: Injections) -> FlowResult:
+    def run(self, injections: Injections) -> FlowResult:
         s = injections.scenarios
         loads = initialize_array(DatasetType.update, ComponentType.sym_load, (s, len(self._load_ids)))
         loads["id"] = self._load_ids
@@ -101,12 +101,11 @@ class PgmEngine:
         err = self._pgm.batch_error
         if err is not None:
             converged[np.asarray(err.failed_scenarios, dtype=np.int64)] = False
-        bus_pos, is_trafo, pos, _ = self._outputs
-        vm = result[ComponentType.node]["u_pu"][:, bus_pos].astype(float)
-        loading = np.empty((s, len(pos)))
-        for c, (trafo, p) in enumerate(zip(is_trafo, pos, strict=True)):
-            comp = ComponentType.transformer if trafo else ComponentType.line
-            loading[:, c] = result[comp]["loading"][:, p] * 100.0
+        bus_rows, points = self._outputs
+        vm = result[ComponentType.node]["u_pu"][:, bus_rows].astype(float)
+        loading = np.empty((s, len(points)))
+        for c, (comp, row) in enumerate(points):
+            loading[:, c] = result[comp]["loading"][:, row] * 100.0
         vm[~converged] = np.nan
         loading[~converged] = np.nan
         return FlowResult(converged=converged, loading_percent=loading, vm_pu=vm)

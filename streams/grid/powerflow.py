@@ -8,7 +8,6 @@ from typing import Protocol
 import numpy as np
 
 from streams.grid.injections import Injections
-from streams.grid.model import GridModel
 
 
 @dataclass(frozen=True)
@@ -23,9 +22,9 @@ class FlowResult:
 
 
 class PowerFlowEngine(Protocol):
-    """Solves a batch of scenarios on a grid model. Never raises for a scenario that does not converge: that row is
+    """Solves a batch of scenarios on the grid model it was built for. Never raises for a scenario that does not converge: that row is
     flagged in ``FlowResult.converged``."""
 
     name: str
 
-    def run(self, model: GridModel, injections: Injections) -> FlowResult: ...
+    def run(self, injections: Injections) -> FlowResult: ...

@@ -25,7 +25,8 @@ class PandapowerEngine:
         self.model = model
         self.trafo_model = trafo_model
 
-    def run(self, model: GridModel, injections: Injections) -> FlowResult:
+    def run(self, injections: Injections) -> FlowResult:
+        model = self.model
         net = copy.deepcopy(model.net)
         s, cps = injections.scenarios, model.congestion_points
         converged = np.zeros(s, dtype=bool)

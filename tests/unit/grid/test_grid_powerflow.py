@@ -18,8 +18,8 @@ from streams.grid.pp_engine import PandapowerEngine
 def test_power_grid_model_agrees_with_pandapower_over_a_full_day(demo_model, demo_day):
     """Acceptance: loading within 0.5 %-points, voltages within 0.1 % on all 96 quarter hours."""
     _, inj = demo_day
-    pgm = PgmEngine(demo_model).run(demo_model, inj)
-    ref = PandapowerEngine(demo_model).run(demo_model, inj)
+    pgm = PgmEngine(demo_model).run(inj)
+    ref = PandapowerEngine(demo_model).run(inj)
     assert pgm.converged.all() and ref.converged.all()
     assert np.nanmax(pgm.loading_percent) > 140  # the day really is congested (midday reverse flow)
     assert np.abs(pgm.loading_percent - ref.loading_percent).max() <= 0.5
@@ -32,7 +32,7 @@ def test_a_non_converging_slot_is_flagged_not_raised(demo_model, demo_day):
     bad = inj.take(np.arange(4))
     bad.prosumer_kw[2, :] = 50_000.0  # 2.5 MW on a 160 kVA village grid: no solution
     for engine in (PgmEngine(demo_model), PandapowerEngine(demo_model)):
-        res = engine.run(demo_model, bad)
+        res = engine.run(bad)
         assert res.converged.tolist() == [True, True, False, True], engine.name
         assert np.isnan(res.loading_percent[2]).all() and np.isfinite(res.loading_percent[[0, 1, 3]]).all()
     out = forecast_congestion(demo_model, PgmEngine(demo_model), bad, slots[:4])
