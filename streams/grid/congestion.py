@@ -1,8 +1,8 @@
 """Congestion forecast (pure): per congestion point and slot, the loading, voltage band violations, overload and
 the loading's sensitivity to each prosumer's bus, from the prosumers' forecast power over the horizon.
 
-Sensitivity is a finite difference: for every congested slot and every bus with a mapped prosumer, one more power
-flow with ``delta_kw`` more consumption at that bus; %-points of loading per kW of added consumption (positive:
+Sensitivity is a finite difference: for every overloaded slot and every bus with a mapped prosumer in the overloaded
+asset's zone (the buses supplied through it), one more power flow with ``delta_kw`` more consumption at that bus; %-points of loading per kW of added consumption (positive:
 consuming more loads the asset more, so REDUCE relieves it; negative, as under reverse PV flow: INCREASE relieves).
 Voltage band: EN 50160, 0.9-1.1 pu of nominal, counted over the buses supplied through the asset.
 """
@@ -27,7 +27,8 @@ class SlotCongestion:
     every figure is None/0 and the slot must not be trusted (flagged, not an error). ``loading_percent``: % of the
     asset's rating; ``overload_kw``: apparent power above ``max_loading_percent`` (kVA, reported as kW at cos phi 1);
     ``undervoltage_buses``/``overvoltage_buses``: zone buses outside 0.9/1.1 pu; ``sensitivity``: prosumer id ->
-    %-points per kW of added consumption at its bus (congested slots only)."""
+    %-points per kW of added consumption at its bus, for the prosumers of the zone (overloaded slots only; prosumers
+    outside the zone are not supplied through the asset and are not asked)."""
 
     congestion_point_id: str
     area_id: str
@@ -78,19 +79,36 @@ def _sensitivities(
     engine: PowerFlowEngine,
     inj: Injections,
     base: FlowResult,
-    rows: np.ndarray,
+    overloaded: np.ndarray,
     delta_kw: float,
-) -> np.ndarray:
-    """(len(rows), C, P): %-points per kW at each prosumer's bus, for scenarios ``rows`` (NaN where a run failed)."""
-    buses, first = np.unique(model.prosumer_buses, return_index=True)
-    nb = len(buses)
-    pert = inj.take(np.repeat(rows, nb))
-    pert.prosumer_kw[np.arange(len(rows) * nb), np.tile(first, len(rows))] += delta_kw
+) -> dict[tuple[int, int], dict[str, float]]:
+    """(slot, congestion point) -> {prosumer id: %-points per kW} for every overloaded pair (``overloaded``: (S, C)
+    bool), over the prosumers of the point's zone: one extra power flow per slot and zone bus with a prosumer."""
+    zones = [model.zone_prosumers(cp) for cp in model.congestion_points]
+    first_at_bus: dict[int, int] = {}
+    for i, b in enumerate(model.prosumer_buses):
+        first_at_bus.setdefault(int(b), i)
+    scenarios: list[tuple[int, int]] = []  # (slot, bus)
+    for k in np.flatnonzero(overloaded.any(axis=1)):
+        hot_points = np.flatnonzero(overloaded[k])
+        buses = sorted({int(model.prosumer_buses[p]) for c in hot_points for p in zones[c]})
+        scenarios += [(int(k), b) for b in buses]
+    if not scenarios:
+        return {}
+    pert = inj.take(np.array([k for k, _ in scenarios]))
+    pert.prosumer_kw[np.arange(len(scenarios)), [first_at_bus[b] for _, b in scenarios]] += delta_kw
     res = engine.run(pert)
-    d = res.loading_percent.reshape(len(rows), nb, -1) - base.loading_percent[rows][:, None, :]
-    per_bus = np.transpose(d / delta_kw, (0, 2, 1))  # (rows, C, buses)
-    bus_pos = np.searchsorted(buses, model.prosumer_buses)
-    return per_bus[:, :, bus_pos]
+    row = {sc: i for i, sc in enumerate(scenarios)}
+    out: dict[tuple[int, int], dict[str, float]] = {}
+    for k, c in zip(*np.nonzero(overloaded), strict=True):
+        values = {}
+        for p in zones[c]:
+            i = row[(int(k), int(model.prosumer_buses[p]))]
+            v = (res.loading_percent[i, c] - base.loading_percent[k, c]) / delta_kw
+            if np.isfinite(v):
+                values[model.prosumer_ids[p]] = float(v)
+        out[(int(k), int(c))] = values
+    return out
 
 
 def _slot(
@@ -130,18 +148,13 @@ def forecast_congestion(
     cps = model.congestion_points
     limits = np.array([cp.max_loading_percent for cp in cps])
     with np.errstate(invalid="ignore"):
-        hot = np.flatnonzero(res.converged & (res.loading_percent > limits).any(axis=1))
-    sens = _sensitivities(model, engine, injections, res, hot, delta_kw) if len(hot) else None
+        overloaded = res.converged[:, None] & (res.loading_percent > limits)
+    sens = _sensitivities(model, engine, injections, res, overloaded, delta_kw)
     out = []
     for c, cp in enumerate(cps):
         for k, start in enumerate(slot_starts_ms):
             s = _slot(cp, c, model, res, k, int(start))
-            if sens is not None and s.overloaded:
-                row = int(np.searchsorted(hot, k))
-                values = sens[row, c]
-                sensitivity = {
-                    p: float(v) for p, v in zip(model.prosumer_ids, values, strict=True) if np.isfinite(v)
-                }
-                s = replace(s, sensitivity=sensitivity)
+            if (k, c) in sens:
+                s = replace(s, sensitivity=sens[(k, c)])
             out.append(s)
     return out
