@@ -103,24 +103,27 @@ def build_grid_model(cfg: GridConfig) -> GridModel:
         pp.create_load(net, bus=b, p_mw=0.0, q_mvar=0.0, name=p.prosumer_id)
         for p, b in zip(cfg.prosumers, buses, strict=True)
     ]
-    points = []
+    assets = []
     for i, c in enumerate(cfg.congestion_points):
         where = f"{src}: congestion_points[{i}] '{c.id}': field 'asset'"
         idx = _resolve(net[c.asset.kind], c.asset.index, where, c.asset.kind)
         if not net[c.asset.kind].at[idx, "in_service"]:
             raise GridConfigError(f"{where}: {c.asset.kind} {c.asset.index!r} is out of service")
-        points.append(
-            CongestionPoint(
-                id=c.id,
-                area_id=c.area_id,
-                kind=c.asset.kind,
-                element=idx,
-                rated_kva=_rated_kva(net, c.asset.kind, idx),
-                max_loading_percent=c.max_loading_percent,
-                reward_micro_per_kwh=c.reward_micro_per_kwh,
-                zone_buses=downstream_buses(net, c.asset.kind, idx),
-            )
+        assets.append((c.asset.kind, idx))
+    zones = downstream_buses(net, assets)
+    points = [
+        CongestionPoint(
+            id=c.id,
+            area_id=c.area_id,
+            kind=kind,
+            element=idx,
+            rated_kva=_rated_kva(net, kind, idx),
+            max_loading_percent=c.max_loading_percent,
+            reward_micro_per_kwh=c.reward_micro_per_kwh,
+            zone_buses=zone,
         )
+        for c, (kind, idx), zone in zip(cfg.congestion_points, assets, zones, strict=True)
+    ]
     return GridModel(
         network=cfg.network,
         background=cfg.background,

@@ -57,8 +57,29 @@ def check_supplied(net: pp.pandapowerNet, where: str = "network") -> None:
         raise GridConfigError(f"{where}: disconnected network: bus(es) {', '.join(names)}{more} not supplied")
 
 
-def downstream_buses(net: pp.pandapowerNet, kind: str, index: int) -> frozenset[int]:
-    """Buses whose supply passes through branch ``kind``/``index``: the buses unsupplied once it is opened."""
-    opened = copy.deepcopy(net)
-    opened[kind].at[index, "in_service"] = False
-    return frozenset(top.unsupplied_buses(opened))
+def downstream_buses(net: pp.pandapowerNet, branches: list[tuple[str, int]]) -> list[frozenset[int]]:
+    """Per branch (``kind``, index), the buses whose supply passes through it: those cut off from the external
+    grid once it is opened (switch positions respected; an open branch supplies nothing). One graph for all."""
+    import networkx as nx
+
+    graph = top.create_nxgraph(net, respect_switches=True)
+    slack = [int(b) for b in net.ext_grid.bus[net.ext_grid.in_service]]
+
+    def supplied() -> set[int]:
+        return set().union(*(nx.node_connected_component(graph, b) for b in slack))
+
+    everything = supplied()
+    by_key: dict[tuple[str, int], list[tuple[int, int, tuple[str, int]]]] = {}
+    for u, v, k in graph.edges(keys=True):
+        by_key.setdefault((k[0], int(k[1])), []).append((u, v, k))
+    out = []
+    for kind, idx in branches:
+        edges = by_key.get((kind, int(idx)), [])
+        if not edges:
+            out.append(frozenset())
+            continue
+        data = [graph.get_edge_data(*e) for e in edges]
+        graph.remove_edges_from(edges)
+        out.append(frozenset(everything - supplied()))
+        graph.add_edges_from((u, v, k, d) for (u, v, k), d in zip(edges, data, strict=True))
+    return out
