@@ -78,6 +78,19 @@ def _rated_kva(net: pp.pandapowerNet, kind: str, idx: int) -> float:
     return math.sqrt(3) * vn_kv * float(line.max_i_ka) * float(line.df) * float(line.parallel) * 1000.0
 
 
+def _ratio_taps(net: pp.pandapowerNet) -> None:
+    """simbench networks loaded in pandapower 3 carry ``tap_changer_type`` None, which pandapower reads as "no tap
+    changer" and so ignores ``tap_pos`` (e.g. the 110/10 kV transformers of 1-MVLV-urban at tap -1: 1.5 % on every
+    bus below). A transformer with a tap step is given a ratio tap changer, as simbench means it and as
+    power-grid-model computes it."""
+    if "tap_changer_type" not in net.trafo:
+        return
+    missing = (
+        net.trafo.tap_changer_type.isna() & net.trafo.tap_step_percent.notna() & net.trafo.tap_pos.notna()
+    )
+    net.trafo.loc[missing, "tap_changer_type"] = "Ratio"
+
+
 def build_grid_model(cfg: GridConfig) -> GridModel:
     """Load the network, check it, map the prosumers and congestion points; every error names the mapping file,
     the entry and the field (:class:`GridConfigError`)."""
@@ -97,6 +110,7 @@ def build_grid_model(cfg: GridConfig) -> GridModel:
         net[table].loc[own, "in_service"] = False
     for col in [c for c in net.load.columns if c.startswith("const_") and c.endswith("percent")]:
         net.load[col] = 0.0
+    _ratio_taps(net)
     background_loads = np.array(net.load.index[net.load.in_service], dtype=np.int64)
     background_sgens = np.array(net.sgen.index[net.sgen.in_service], dtype=np.int64)
     loads = [

@@ -22,15 +22,19 @@ from streams.grid.model import GridModel, build_grid_model
 DEMO_DAY_MS = int(datetime(2026, 5, 20, tzinfo=UTC).timestamp() * 1000)
 
 
-def write_tiny_net(path: Path, cut_line: bool = False, km: float = 0.1) -> Path:
-    """20/0.4 kV 250 kVA transformer T1 feeding LV0 -> L1 -> LV1 -> L2 -> LV2 (NAYY 4x150, ``km`` each)."""
+def write_tiny_net(path: Path, cut_line: bool = False, km: float = 0.1, tap_pos: int | None = None) -> Path:
+    """20/0.4 kV 250 kVA transformer T1 feeding LV0 -> L1 -> LV1 -> L2 -> LV2 (NAYY 4x150, ``km`` each);
+    ``tap_pos``: set T1's tap and drop its tap changer type, as simbench networks come in pandapower 3."""
     net = pp.create_empty_network()
     mv = pp.create_bus(net, 20.0, name="MV")
     lv0 = pp.create_bus(net, 0.4, name="LV0")
     lv1 = pp.create_bus(net, 0.4, name="LV1")
     lv2 = pp.create_bus(net, 0.4, name="LV2")
     pp.create_ext_grid(net, mv)
-    pp.create_transformer(net, mv, lv0, "0.25 MVA 20/0.4 kV", name="T1")
+    t1 = pp.create_transformer(net, mv, lv0, "0.25 MVA 20/0.4 kV", name="T1")
+    if tap_pos is not None:
+        net.trafo.at[t1, "tap_pos"] = tap_pos
+        net.trafo.at[t1, "tap_changer_type"] = None
     pp.create_line(net, lv0, lv1, km, "NAYY 4x150 SE", name="L1")
     pp.create_line(net, lv1, lv2, km, "NAYY 4x150 SE", name="L2", in_service=not cut_line)
     pp.create_load(net, lv2, p_mw=0.002, name="own load")

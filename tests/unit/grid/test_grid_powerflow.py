@@ -85,3 +85,22 @@ def test_voltage_band_violations_are_counted_per_zone(tmp_path, tiny_net):
     assert [s.undervoltage_buses for s in trafo] == [0, 2]  # LV1 and LV2 (LV0 stays at 1.0)
     assert [s.undervoltage_buses for s in line] == [0, 1]  # LV2 only
     assert line[1].vm_min_pu < 0.9
+
+
+def test_simbench_style_taps_count_in_both_engines(tmp_path, tiny_net):
+    """A tap position without a tap changer type (simbench in pandapower 3) is applied by both engines alike."""
+    f = tmp_path / "grid.yaml"
+    prosumers = [{"prosumer_id": "far", "bus": "LV2"}]
+    cps = [{"id": "trafo", "area_id": "a", "asset": {"kind": "trafo", "index": 0}}]
+    vm = {}
+    for tap in (0, -2):
+        net = tiny_net(tmp_path / f"tap{tap}.json", tap_pos=tap)
+        f.write_text(yaml.safe_dump({"network": str(net), "congestion_points": cps, "prosumers": prosumers}))
+        model = build_grid_model(load_grid_config(f))
+        inj = with_background(model, np.array([[20.0]]), np.array([0]))
+        pgm, ref = PgmEngine(model).run(inj), PandapowerEngine(model).run(inj)
+        assert np.abs(pgm.vm_pu / ref.vm_pu - 1.0).max() < 1e-4
+        vm[tap] = ref.vm_pu[0, 1]  # LV0
+    assert vm[-2] - vm[0] == pytest.approx(
+        0.05, abs=0.005
+    )  # two 2.5 % steps on the HV side raise the LV voltage
