@@ -45,6 +45,9 @@ class PgmEngine:
         self._input, _ = self._conv.load_input_data(net, make_extra_info=False)
         self._pgm = PowerGridModel(self._input, system_frequency=50.0)
 
+    def for_model(self, model: GridModel) -> PgmEngine:
+        return PgmEngine(model, self.threading)
+
     def _ids(self, table: str, idx: np.ndarray, name: str | None = None) -> np.ndarray:
         return np.array([self._conv.get_id(table, int(i), name) for i in idx], dtype=np.int32)
 
@@ -58,12 +61,17 @@ class PgmEngine:
         return self._ids("sgen", self.model.background_sgens)
 
     @cached_property
+    def _branch_outputs(self) -> list[ComponentType]:
+        """Nodes and the branch types this network has (a zone cut out of a grid may have no transformer)."""
+        kinds = (ComponentType.node, ComponentType.transformer, ComponentType.line)
+        return [c for c in kinds if c in self._input and len(self._input[c])]
+
+    @cached_property
     def _outputs(self) -> tuple[np.ndarray, list[tuple[ComponentType, int]]]:
         """Output row of each bus (``net.bus`` order) and, per congestion point, its component type and row."""
         m = self.model
         rows = {
-            comp: {int(v): k for k, v in enumerate(self._input[comp]["id"])}
-            for comp in (ComponentType.node, ComponentType.transformer, ComponentType.line)
+            comp: {int(v): k for k, v in enumerate(self._input[comp]["id"])} for comp in self._branch_outputs
         }
         bus_ids = self._ids("bus", np.asarray(m.net.bus.index))
         bus_rows = np.array([rows[ComponentType.node][int(i)] for i in bus_ids])
@@ -95,7 +103,7 @@ class PgmEngine:
             max_iterations=MAX_ITERATIONS,
             threading=self.threading,
             continue_on_batch_error=True,
-            output_component_types=[ComponentType.node, ComponentType.transformer, ComponentType.line],
+            output_component_types=self._branch_outputs,
         )
         converged = np.ones(s, dtype=bool)
         err = self._pgm.batch_error

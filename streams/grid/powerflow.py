@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from streams.grid.injections import Injections
+from streams.grid.model import GridModel
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,7 @@ class PowerFlowEngine(Protocol):
     name: str
 
     def run(self, injections: Injections) -> FlowResult: ...
+
+    def for_model(self, model: GridModel) -> PowerFlowEngine:
+        """The same kind of engine, with the same settings, for another model (e.g. a zone)."""
+        ...

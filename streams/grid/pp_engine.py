@@ -25,6 +25,9 @@ class PandapowerEngine:
         self.model = model
         self.trafo_model = trafo_model
 
+    def for_model(self, model: GridModel) -> PandapowerEngine:
+        return PandapowerEngine(model, self.trafo_model)
+
     def run(self, injections: Injections) -> FlowResult:
         model = self.model
         net = copy.deepcopy(model.net)

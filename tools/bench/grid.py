@@ -10,6 +10,7 @@ the reference, solves ``--pp-slots`` of the same scenarios (it takes about a sec
 96-slot time is extrapolated from them; the two engines' results are compared on those slots.
 
     edream bench grid [--grid 1-MVLV-urban-all-0-sw] [--prosumers 1000] [--pp-slots 4] [--day 2026-05-20] [--threads 0]
+        [--sensitivity zone|grid]
 
 Prints one JSON object: model build and conversion times, power flows/s per engine (wall and CPU of this process:
 on a shared machine CPU is the steadier figure), forecast time, overloaded asset-slots and the sensitivity flows
@@ -62,13 +63,21 @@ def _config(code: str, prosumers: int) -> GridConfig:
 
 
 class CountingEngine:
-    """Counts the scenarios an engine solves (the forecast's extra sensitivity flows)."""
+    """Counts the scenarios solved on the whole grid and on the zones (sensitivities), and the largest zone."""
 
-    def __init__(self, engine: PgmEngine):
-        self.engine, self.name, self.flows = engine, engine.name, 0
+    def __init__(self, engine: PgmEngine, counts: dict[str, int] | None = None, zone: bool = False):
+        self.engine, self.name, self.zone = engine, engine.name, zone
+        self.counts = counts if counts is not None else {"flows": 0, "zone_flows": 0, "zone_buses": 0}
+
+    def for_model(self, model) -> CountingEngine:
+        return CountingEngine(self.engine.for_model(model), self.counts, zone=True)
 
     def run(self, injections):
-        self.flows += injections.scenarios
+        if self.zone:
+            self.counts["zone_flows"] += injections.scenarios
+            self.counts["zone_buses"] = max(self.counts["zone_buses"], len(self.engine.model.net.bus))
+        else:
+            self.counts["flows"] += injections.scenarios
         return self.engine.run(injections)
 
 
@@ -86,9 +95,11 @@ def run(
     pp_slots: int = 4,
     day: str = "2026-05-20",
     threads: int = 0,
+    sensitivity: str = "zone",
 ) -> dict:
     """``seconds`` is unused (the benchmark runs one fixed forecast); ``threads``: power-grid-model batch threads
-    (0 sequential, -1 all cores); see the module docstring."""
+    (0 sequential, -1 all cores); ``sensitivity``: "zone" (perturbed flows on each overloaded asset's zone) or
+    "grid" (on the whole network); see the module docstring."""
     cfg, load_s, _ = timed(lambda: _config(grid, prosumers))
     model, build_s, _ = timed(lambda: build_grid_model(cfg))
     pgm, conv_s, _ = timed(lambda: PgmEngine(model, threading=threads))
@@ -99,7 +110,9 @@ def run(
 
     flows, pgm_wall, pgm_cpu = timed(lambda: pgm.run(inj))
     counting = CountingEngine(pgm)
-    forecast, fc_wall, fc_cpu = timed(lambda: forecast_congestion(model, counting, inj, slots))
+    forecast, fc_wall, fc_cpu = timed(
+        lambda: forecast_congestion(model, counting, inj, slots, sensitivity=sensitivity)
+    )
     hot = [s for s in forecast if s.overloaded]
 
     pick = np.linspace(0, SLOTS - 1, pp_slots).round().astype(int)
@@ -113,6 +126,7 @@ def run(
         "transformers": len(model.net.trafo),
         "prosumers": prosumers,
         "threads": threads,
+        "sensitivity": sensitivity,
         "load_network_s": round(load_s, 2),
         "build_model_s": round(build_s, 2),
         "pgm_convert_s": round(conv_s, 2),
@@ -123,8 +137,9 @@ def run(
         "pgm_converged": int(flows.converged.sum()),
         "forecast_96_s": round(fc_wall, 3),
         "forecast_96_cpu_s": round(fc_cpu, 3),
-        "forecast_flows": counting.flows,
-        "sensitivity_flows": counting.flows - SLOTS,
+        "forecast_flows": counting.counts["flows"],
+        "sensitivity_zone_flows": counting.counts["zone_flows"],
+        "largest_zone_buses": counting.counts["zone_buses"],
         "overloaded_asset_slots": len(hot),
         "overloaded_assets": len({s.congestion_point_id for s in hot}),
         "max_loading_percent": round(float(np.nanmax(flows.loading_percent)), 1),
