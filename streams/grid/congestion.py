@@ -129,7 +129,7 @@ def _sensitivities(
         if not episodes:
             continue
         if method == "zone":
-            sub = zone_net(model, cp)
+            sub = model.cached(("zone_net", cp.id), lambda cp=cp: zone_net(model, cp))
             up = model.net.bus.index.get_loc(supplying_bus(model, cp))
         for run in episodes:
             k = int(run[np.argmax(base.loading_percent[run, c])])
@@ -145,13 +145,13 @@ def _sensitivities(
 
 
 def _slot(
-    cp: CongestionPoint, c: int, model: GridModel, res: FlowResult, k: int, start: int
+    cp: CongestionPoint, c: int, zone: np.ndarray, res: FlowResult, k: int, start: int
 ) -> SlotCongestion:
+    """``zone``: boolean mask over the network's buses (``net.bus`` order) supplied through ``cp``."""
     if not res.converged[k]:
         return SlotCongestion(
             cp.id, cp.area_id, start, False, None, cp.max_loading_percent, 0.0, None, None, 0, 0
         )
-    zone = np.isin(model.net.bus.index, list(cp.zone_buses))
     vm = res.vm_pu[k][zone]
     loading = float(res.loading_percent[k, c])
     return SlotCongestion(
@@ -188,8 +188,9 @@ def forecast_congestion(
     sens = _sensitivities(model, engine, injections, res, overloaded, delta_kw, sensitivity)
     out = []
     for c, cp in enumerate(cps):
+        zone = np.isin(model.net.bus.index, list(cp.zone_buses))
         for k, start in enumerate(slot_starts_ms):
-            s = _slot(cp, c, model, res, k, int(start))
+            s = _slot(cp, c, zone, res, k, int(start))
             if (k, c) in sens:
                 s = replace(s, sensitivity=sens[(k, c)])
             out.append(s)

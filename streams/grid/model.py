@@ -10,7 +10,9 @@ load and generator is out of service too (the network carries the community only
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandapower as pp
@@ -50,6 +52,13 @@ class GridModel:
     background_loads: np.ndarray
     background_sgens: np.ndarray
     congestion_points: tuple[CongestionPoint, ...]
+    _cache: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def cached(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """``make()`` once per model and key: derived data that only depends on the network (e.g. zone networks)."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def zone_prosumers(self, cp: CongestionPoint) -> list[int]:
         """Positions (in ``prosumer_ids``) of the prosumers supplied through ``cp``."""

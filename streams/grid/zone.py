@@ -52,6 +52,7 @@ def zone_model(
     zm = replace(
         model,
         net=net,
+        _cache={},
         prosumer_ids=tuple(model.prosumer_ids[i] for i in keep_p),
         prosumer_loads=model.prosumer_loads[keep_p],
         prosumer_buses=model.prosumer_buses[keep_p],
