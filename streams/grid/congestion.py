@@ -180,6 +180,8 @@ def forecast_congestion(
     """Every congestion point x slot (point-major, slots in order), with sensitivities for overloaded slots
     (``sensitivity``: "grid" solves the perturbed flows on the whole network, exact; "zone" on the asset's zone
     alone, see :mod:`streams.grid.zone`, for large networks)."""
+    if len(slot_starts_ms) != injections.scenarios:
+        raise ValueError(f"{len(slot_starts_ms)} slot starts for {injections.scenarios} scenarios")
     res = engine.run(injections)
     cps = model.congestion_points
     limits = np.array([cp.max_loading_percent for cp in cps])
