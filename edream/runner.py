@@ -210,6 +210,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
         ).execute_from_commandline()
     finally:
+        steps = _ShutdownSteps()
         watchdog.stop()
         # The stopped services' Kafka clients sit in reference cycles (a consumer's callbacks point back at their
         # service): collect them now, while the broker still runs, or librdkafka keeps reconnecting to it and
@@ -218,12 +219,27 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         log.debug("released %d objects of stopped services before stopping the broker", released)
         if stages is not None:
             stages.stop()
+            steps.done("stage processes")
         if reporter is not None:
             reporter.close()
         field.stop()
+        steps.done("field site")
         stack.stop()
+        steps.done("broker, object store and chain")
         state_path.unlink(missing_ok=True)
         print("edream: stopped (embedded broker and chain shut down)", flush=True)
+
+
+class _ShutdownSteps:
+    """Logs how long each part of the shutdown took (an operator waiting on Ctrl-C sees where the time goes)."""
+
+    def __init__(self) -> None:
+        self.t0 = self.last = time.monotonic()
+
+    def done(self, what: str) -> None:
+        now = time.monotonic()
+        log.info("stopped %s in %.1f s", what, now - self.last)
+        self.last = now
 
 
 def _print_banner(stack: Stack, settings: Settings, web: str) -> None:

@@ -101,18 +101,24 @@ def _slug(name: str) -> str:
 
 def kill_group(pid: int, grace: float = 5.0) -> None:
     """TERM the process group led by ``pid``, then KILL it if its leader still runs after ``grace`` seconds."""
+    kill_groups([pid], grace)
+
+
+def kill_groups(pids: list[int], grace: float = 5.0) -> None:
+    """TERM the process groups led by ``pids`` all at once, then KILL those whose leader still runs after
+    ``grace`` seconds: stopping N children takes the slowest one's time, not the sum."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
+        signalled = []
+        for pid in pids:
+            try:
+                os.killpg(pid, sig)
+                signalled.append(psutil.Process(pid))
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                continue
+        _, alive = psutil.wait_procs(signalled, timeout=wait)
+        pids = [p.pid for p in alive]
+        if not pids:
             return
-        try:
-            psutil.Process(pid).wait(wait)
-            return
-        except psutil.NoSuchProcess:
-            return
-        except psutil.TimeoutExpired:
-            continue
 
 
 def reap_orphans(state_dir: Path) -> list[ChildRecord]:

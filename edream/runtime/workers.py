@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from edream.embedded.process import ChildRecord, create_time, die_with_parent, kill_group
+from edream.embedded.process import ChildRecord, create_time, die_with_parent, kill_groups
 from edream.retry import Delays
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,11 @@ class StageProcesses:
     def stop(self, grace: float = 10.0) -> None:
         self._stop.set()
         with self._lock:
+            running = [
+                c.proc.pid for c in self.children.values() if c.proc is not None and c.proc.poll() is None
+            ]
+            kill_groups(running, grace)
             for child in self.children.values():
-                if child.proc is not None and child.proc.poll() is None:
-                    kill_group(child.proc.pid, grace)
                 (self.run_dir / f"stage-{child.name}.json").unlink(missing_ok=True)
         if self._monitor.is_alive():
             self._monitor.join(2)
