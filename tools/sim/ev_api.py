@@ -13,10 +13,12 @@ import copy
 import json
 import socket
 import threading
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 EXAMPLES = Path(__file__).parent / "spec_examples" / "spotlink.json"
+ROME = ZoneInfo("Europe/Rome")  # the API's local time
 
 
 @cache
@@ -33,7 +36,10 @@ def examples() -> dict[str, Any]:
 
 
 class EvApiState:
-    def __init__(self) -> None:
+    """``live``: the vehicle's answer carries the current time (a field site); else the spec's example time."""
+
+    def __init__(self, live: bool = False) -> None:
+        self.live = live
         self.data = copy.deepcopy(examples())
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.current_a: dict[str, int] = {}
@@ -70,6 +76,9 @@ def make_app(state: EvApiState) -> Starlette:
             return JSONResponse(d["historyCharges"])
         if name == "ev":
             evs = d["ev"]
+            if state.live:  # the spec's example answer (2019) stamped with the current Europe/Rome local time
+                now = datetime.now(ROME).strftime("%Y-%m-%d %H:%M:%S")
+                evs = [{**ev, "timestamp": now} if "timestamp" in ev else ev for ev in evs]
             # the spec's example answers vehicleID "1" whatever id is asked (seed §16 #9): reproduced here
             return JSONResponse(evs[0] if params else evs)
         if name in ("startChargebox", "stopChargebox"):
@@ -99,8 +108,8 @@ def make_app(state: EvApiState) -> Starlette:
 class EvApiServer:
     """Runs the API with uvicorn on a thread; ``base_url`` ends with ``/public/api``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.state = EvApiState()
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, live: bool = False):
+        self.state = EvApiState(live)
         self.sock = socket.socket()
         self.sock.bind((host, port))
         self.host, self.port = self.sock.getsockname()

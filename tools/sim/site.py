@@ -42,7 +42,7 @@ class SimulatedSite:
             self.modbus_devices, host=self.host, ports=[p.modbus]
         ).start()
         self._parts["opcua"] = await FeederServer(self.host, p.opcua, self.prosumers, self.interval_s).start()
-        self._parts["http"] = EvApiServer(self.host, p.http).start()
+        self._parts["http"] = EvApiServer(self.host, p.http, live=True).start()
         return self
 
     def describe(self) -> dict[str, Any]:
