@@ -144,7 +144,12 @@ def worker(
     if unknown:
         raise _fail(f"not stages on the runtime: {', '.join(unknown)} (available: {', '.join(available)})")
     worker_dir = settings.edream_data_dir / "workers" / str(__import__("os").getpid())
-    env = {**settings.as_env(), "EDREAM_DATA_DIR": str(worker_dir)}
+    # state and logs per worker process; market.yaml/vpp.yaml still from the platform's data (or config) dir
+    env = {
+        **settings.as_env(),
+        "EDREAM_DATA_DIR": str(worker_dir),
+        "EDREAM_CONFIG_DIR": str(settings.config_dir),
+    }
     procs = StageProcesses(chosen, worker_dir / "logs", settings.edream_data_dir / "run", env).start()
     typer.echo(f"edream worker: stages {', '.join(chosen)} on {settings.kafka_bootstrap_servers}")
     done = threading.Event()

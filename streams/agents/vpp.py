@@ -36,9 +36,9 @@ TICK_MS = 1_000
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The vpp stage for the runtime: inputs re-keyed to asset, entity or VPP ids (see :mod:`streams.vpp.stage`),
-    links both written and read, ticks every :data:`TICK_MS`; ``vpp.yaml`` in the data dir is read once here."""
+    links both written and read, ticks every :data:`TICK_MS`; ``vpp.yaml`` in the config dir (default: the data dir) is read once here."""
     names = topic_names(topology)
-    config = load_config(settings.edream_data_dir)
+    config = load_config(settings.config_dir)
     serde = Serde(settings)
     inputs = {canonical: names.get(canonical, canonical) for canonical in INPUTS}
     links = names.get(TOPIC_LINKS, TOPIC_LINKS)
