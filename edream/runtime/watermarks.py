@@ -48,6 +48,7 @@ class WatermarkProbe:
             "group.id": f"edream-watermarks-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            "fetch.wait.max.ms": 10,  # the last batch is there: do not wait for more
         }
         self._probe: Consumer | None = None
         self._answered = consumer.get_watermark_offsets
