@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         "s3", description="embedded broker's log: s3 = durable (local SeaweedFS), memory = lost on exit"
     )
     edream_data_dir: Path = Field(REPO_ROOT / "var", description="state of embedded components")
+    edream_config_dir: Path | None = Field(
+        None, description="where stages read market.yaml and vpp.yaml; unset = EDREAM_DATA_DIR"
+    )
     edream_topology: Path = Field(TOPOLOGY_FILE, description="the topology file to load")
     edream_web_port: int = Field(8088, description="dashboard, status API and /metrics")
     edream_web_host: str = Field("127.0.0.1")
@@ -175,6 +178,11 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return not self.kafka_bootstrap_servers
+
+    @property
+    def config_dir(self) -> Path:
+        """The directory of the stages' configuration files (``market.yaml``, ``vpp.yaml``)."""
+        return self.edream_config_dir or self.edream_data_dir
 
     @property
     def chdb_path(self) -> Path:
