@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     uftp_port: int = Field(8089, description="UFTP gateway port (path /shapeshifter/api/v3/message)")
     uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
 
+    # OpenADR 2.0b VTN towards prosumer sites (`edream openadr serve`, connectors/openadr)
+    openadr_config: Path | None = Field(
+        None, description="YAML file of the VTN and its VENs (see connectors/openadr/vtn.example.yaml)"
+    )
+
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(
         1.0,
