@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     openadr_config: Path | None = Field(
         None, description="YAML file of the VTN and its VENs (see connectors/openadr/vtn.example.yaml)"
     )
+    openadr_attest_key: SecretStr | None = Field(
+        None,
+        description="0x-hex Ethereum key signing the flex requests made of a utility's OpenADR events "
+        "(`edream openadr ven`); its address is the eth_address of the utility on flex.dsos.v1",
+    )
 
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(

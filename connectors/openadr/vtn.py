@@ -28,6 +28,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from openleadr import OpenADRServer, objects
+from openleadr.service.vtn_service import VTNService
 
 from connectors.openadr.config import Ven, VtnConfig
 from connectors.openadr.events import SIGNAL_NAME, SIGNAL_TYPE, DispatchEvent, OrderPlan, plan_order
@@ -282,3 +283,7 @@ class OpenAdrVtn:
             await asyncio.get_running_loop().run_in_executor(None, self._orders_thread.join, 10)
         await self.server.stop()
         self.producer.flush(10)
+        # openleadr keeps the VEN lookup on its VTNService class (one VTN per process): ours goes with us, so a
+        # server started later in this process does not look its VENs up in our registry
+        if VTNService.__dict__.get("ven_lookup") is not None:
+            delattr(VTNService, "ven_lookup")
