@@ -168,8 +168,9 @@ class OpenAdrVtn:
         for key in plan.cancel:
             self._cancel(key)
         for event in plan.add:
-            if event.event_id in self._events:
-                continue  # the same order read again
+            served = self._events.get(self._current.get(event.key, ""))
+            if event.event_id in self._events or (served is not None and served.revision > event.revision):
+                continue  # the same order read again, or an older revision than the one served
             self._cancel(event.key)
             self._serve(event)
 
@@ -283,7 +284,11 @@ class OpenAdrVtn:
             await asyncio.get_running_loop().run_in_executor(None, self._orders_thread.join, 10)
         await self.server.stop()
         self.producer.flush(10)
-        # openleadr keeps the VEN lookup on its VTNService class (one VTN per process): ours goes with us, so a
-        # server started later in this process does not look its VENs up in our registry
+        self.release_library_state()
+
+    @staticmethod
+    def release_library_state() -> None:
+        """openleadr keeps the VEN lookup on its VTNService class (one VTN per process): ours goes with us, so a
+        server made later in this process does not look its VENs up in our registry."""
         if VTNService.__dict__.get("ven_lookup") is not None:
             delattr(VTNService, "ven_lookup")
