@@ -44,6 +44,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("replay", "edream.ops_cli:app"),
     ("connectors", "connectors.cli:app"),
     ("uftp", "connectors.uftp.cli:app"),
+    ("openadr", "connectors.openadr.cli:app"),
 ]
 
 

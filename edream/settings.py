@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     uftp_port: int = Field(8089, description="UFTP gateway port (path /shapeshifter/api/v3/message)")
     uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
 
+    # OpenADR 2.0b VTN towards prosumer sites (`edream openadr serve`, connectors/openadr)
+    openadr_config: Path | None = Field(
+        None, description="YAML file of the VTN and its VENs (see connectors/openadr/vtn.example.yaml)"
+    )
+    openadr_attest_key: SecretStr | None = Field(
+        None,
+        description="0x-hex Ethereum key signing the flex requests made of a utility's OpenADR events "
+        "(`edream openadr ven`); its address is the eth_address of the utility on flex.dsos.v1",
+    )
+
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(
         1.0,
