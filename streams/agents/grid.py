@@ -48,9 +48,6 @@ def load_grids(paths: str) -> dict[str, GridConfig]:
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The ``grid`` stage: ``forecast.profiles.v1`` (re-keyed to the grid id) in; ``grid.congestion.v1`` (key
     grid_id) and, when ``GRID_DSO_ID`` and ``GRID_DSO_KEY`` are set, ``flex.requests.v1`` out."""
-    from streams.grid.model import build_grid_model
-    from streams.grid.pgm_engine import PgmEngine
-
     topics = AgentTopics(topology, STAGE)
     forecasts = topics.input("Forecast")
     names = Topics(forecasts, topics.output("GridCongestion"), topics.output("FlexRequest"))
@@ -69,8 +66,15 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         return [grid.encode()] if grid else []
 
     def make(views: dict[str, View]) -> CongestionProcessor:
-        models = {g: build_grid_model(c) for g, c in configs.items()}
-        engines = {g: PgmEngine(m) for g, m in models.items()}
+        models, engines = {}, {}
+        if (
+            configs
+        ):  # pandapower and power-grid-model load only when a grid is configured (seconds of imports)
+            from streams.grid.model import build_grid_model
+            from streams.grid.pgm_engine import PgmEngine
+
+            models = {g: build_grid_model(c) for g, c in configs.items()}
+            engines = {g: PgmEngine(m) for g, m in models.items()}
         return CongestionProcessor(
             Serde(settings),
             models,

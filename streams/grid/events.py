@@ -6,9 +6,10 @@ used, so recomputing the same inputs (a replay after a crash) yields the same id
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from streams.grid.congestion import SlotCongestion
+if TYPE_CHECKING:
+    from streams.grid.congestion import SlotCongestion
 
 SLOT_MS = 900_000
 

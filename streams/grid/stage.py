@@ -25,22 +25,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edream.runtime.contract import Emit, KeyValueState, Record
 from edream.serde import Serde
 from streams.flex.enrolment import Registry
 from streams.flex.outlook import OutlookBook
 from streams.grid import profile_store
-from streams.grid.background import with_background
-from streams.grid.congestion import forecast_congestion
 from streams.grid.events import SLOT_MS, congestion_record
-from streams.grid.forecasts import horizon_forecast
-from streams.grid.model import GridModel
-from streams.grid.powerflow import PowerFlowEngine
-from streams.grid.requests import congestion_requests
 from streams.validation.fields import InvalidRecord
 from streams.validation.limits import Limits
 from streams.vpp.input_checks import check_forecast
+
+if TYPE_CHECKING:  # the power-flow modules import pandapower (~4 s): only a stage with grids pays for it
+    from streams.grid.model import GridModel
+    from streams.grid.powerflow import PowerFlowEngine
 
 #: wall-clock tick period per partition: changed grids are recomputed at most this often
 TICK_MS = 2_000
@@ -112,6 +111,11 @@ class CongestionProcessor:
 
     def forecast(self, grid: str, now_ms: int, state: KeyValueState) -> list[Emit]:
         """The congestion forecast of ``grid`` from its stored profiles, from the quarter hour of ``now_ms`` on."""
+        from streams.grid.background import with_background
+        from streams.grid.congestion import forecast_congestion
+        from streams.grid.forecasts import horizon_forecast
+        from streams.grid.requests import congestion_requests
+
         model = self.grids[grid]
         book = OutlookBook(Registry())
         issued_at = 0
