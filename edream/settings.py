@@ -111,6 +111,24 @@ class Settings(BaseSettings):
         "the demo turns it on unless set",
     )
 
+    # grid congestion stage (streams/grid, agent `grid`)
+    grid_configs: str = Field(
+        "",
+        description="comma-separated grid mapping files (streams/grid/config/*.yaml); the grid id is the file's "
+        "name without .yaml; empty: the grid stage forecasts nothing",
+    )
+    grid_horizon_slots: int = Field(
+        96, ge=1, le=672, description="quarter hours the congestion forecast looks ahead"
+    )
+    grid_dso_id: str | None = Field(
+        None,
+        description="DSO role of the grid stage: the DSO id its flexibility requests carry (off unless set with GRID_DSO_KEY)",
+    )
+    grid_dso_key: SecretStr | None = Field(
+        None,
+        description="0x-hex Ethereum key signing the grid stage's flexibility requests (its DSO on flex.dsos.v1)",
+    )
+
     # USEF/UFTP gateway (`edream uftp serve`, connectors/uftp)
     uftp_domain: str | None = Field(
         None, description="the aggregator's UFTP sender domain, e.g. agr.example.com"
