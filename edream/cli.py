@@ -44,6 +44,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("replay", "edream.ops_cli:app"),
     ("connectors", "connectors.cli:app"),
     ("uftp", "connectors.uftp.cli:app"),
+    ("openadr", "connectors.openadr.cli:app"),
 ]
 
 
@@ -151,7 +152,12 @@ def worker(
     if unknown:
         raise _fail(f"not stages on the runtime: {', '.join(unknown)} (available: {', '.join(available)})")
     worker_dir = settings.edream_data_dir / "workers" / str(__import__("os").getpid())
-    env = {**settings.as_env(), "EDREAM_DATA_DIR": str(worker_dir)}
+    # state and logs per worker process; market.yaml/vpp.yaml still from the platform's data (or config) dir
+    env = {
+        **settings.as_env(),
+        "EDREAM_DATA_DIR": str(worker_dir),
+        "EDREAM_CONFIG_DIR": str(settings.config_dir),
+    }
     from edream.runtime.down_reporter import down_reporter
 
     reporter = down_reporter(settings, topology, settings.kafka_bootstrap_servers)

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         "s3", description="embedded broker's log: s3 = durable (local SeaweedFS), memory = lost on exit"
     )
     edream_data_dir: Path = Field(REPO_ROOT / "var", description="state of embedded components")
+    edream_config_dir: Path | None = Field(
+        None, description="where stages read market.yaml and vpp.yaml; unset = EDREAM_DATA_DIR"
+    )
     edream_topology: Path = Field(TOPOLOGY_FILE, description="the topology file to load")
     edream_web_port: int = Field(8088, description="dashboard, status API and /metrics")
     edream_web_host: str = Field("127.0.0.1")
@@ -108,6 +111,24 @@ class Settings(BaseSettings):
         "the demo turns it on unless set",
     )
 
+    # grid congestion stage (streams/grid, agent `grid`)
+    grid_configs: str = Field(
+        "",
+        description="comma-separated grid mapping files (streams/grid/config/*.yaml); the grid id is the file's "
+        "name without .yaml; empty: the grid stage forecasts nothing",
+    )
+    grid_horizon_slots: int = Field(
+        96, ge=1, le=672, description="quarter hours the congestion forecast looks ahead"
+    )
+    grid_dso_id: str | None = Field(
+        None,
+        description="DSO role of the grid stage: the DSO id its flexibility requests carry (off unless set with GRID_DSO_KEY)",
+    )
+    grid_dso_key: SecretStr | None = Field(
+        None,
+        description="0x-hex Ethereum key signing the grid stage's flexibility requests (its DSO on flex.dsos.v1)",
+    )
+
     # USEF/UFTP gateway (`edream uftp serve`, connectors/uftp)
     uftp_domain: str | None = Field(
         None, description="the aggregator's UFTP sender domain, e.g. agr.example.com"
@@ -124,6 +145,16 @@ class Settings(BaseSettings):
     uftp_host: str = Field("127.0.0.1", description="UFTP gateway bind address")
     uftp_port: int = Field(8089, description="UFTP gateway port (path /shapeshifter/api/v3/message)")
     uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
+
+    # OpenADR 2.0b VTN towards prosumer sites (`edream openadr serve`, connectors/openadr)
+    openadr_config: Path | None = Field(
+        None, description="YAML file of the VTN and its VENs (see connectors/openadr/vtn.example.yaml)"
+    )
+    openadr_attest_key: SecretStr | None = Field(
+        None,
+        description="0x-hex Ethereum key signing the flex requests made of a utility's OpenADR events "
+        "(`edream openadr ven`); its address is the eth_address of the utility on flex.dsos.v1",
+    )
 
     # bounds of the inbound contracts (streams/validation): anything outside is dead-lettered or rejected
     runtime_commit_interval_s: float = Field(
@@ -175,6 +206,11 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return not self.kafka_bootstrap_servers
+
+    @property
+    def config_dir(self) -> Path:
+        """The directory of the stages' configuration files (``market.yaml``, ``vpp.yaml``)."""
+        return self.edream_config_dir or self.edream_data_dir
 
     @property
     def chdb_path(self) -> Path:

@@ -26,6 +26,7 @@ DEFAULT_TABLES: dict[str, str] = {
     "vpp_capability": "vpp_capability",  # vpp.capability.v1 (VppCapability), topology sink
     "device_commands": "device_commands",  # device.commands.v1 (DeviceCommand), topology sink
     "device_command_results": "device_command_results",  # device.command.results.v1
+    "grid_congestion": "grid_congestion",  # grid.congestion.v1 (GridCongestion), topology sink
     "deadletters": "deadletters",  # platform.deadletter.v1 if sunk
 }
 

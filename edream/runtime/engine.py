@@ -13,7 +13,8 @@ Dataflow of a stage, top to bottom:
    processing continues; :class:`~edream.runtime.contract.TransientError` stops the run without committing, so
    the supervisor restarts it with backoff and the record is retried;
 5. emits are produced to their topics; offsets are committed only after the producer flushed and the state
-   changelog is written (Quix's at-least-once checkpoint).
+   changelog is written (Quix's at-least-once checkpoint); changelog high watermarks are checked by a fetch
+   (:mod:`edream.runtime.watermarks`: the embedded broker answers a short one).
 
 Production settings (broker, SASL/TLS, group, state directory) come from :class:`~edream.settings.Settings`.
 """
@@ -41,6 +42,7 @@ from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSp
 from edream.runtime.health import StageHealth
 from edream.runtime.input_frontier import InputFrontier
 from edream.runtime.state import RecordState
+from edream.runtime.watermarks import WatermarkProbe
 from edream.serde import Serde
 from edream.settings import Settings
 
@@ -110,6 +112,11 @@ class StageRun:
             },
             loglevel=None,
             handle_signals=handle_signals,
+        )
+        # the embedded broker answers a short high watermark; Quix checks and restores changelogs against it
+        self._watermarks = WatermarkProbe(
+            self.app._consumer,  # noqa: SLF001 - the consumer Quix's recovery queries
+            client_config(settings.kafka_bootstrap_servers, settings),
         )
         self._outputs: dict[str, Any] = {}
         self.frontier: InputFrontier | None = None
@@ -259,7 +266,10 @@ class StageRun:
         return Emit(self.deadletter_topic, topic.encode(), body)
 
     def run(self) -> None:
-        self.app.run()
+        try:
+            self.app.run()
+        finally:
+            self._watermarks.close()
 
     def stop(self) -> None:
         self.app.stop()

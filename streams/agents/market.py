@@ -7,7 +7,7 @@ nonces, the session's clock, the trades and the delivery data that settle them
 partitioner, see :func:`~streams.market.stream.order_session_keys`); participants are a view every worker
 reads whole.
 
-Market parameters come from ``<EDREAM_DATA_DIR>/market.yaml`` when present (see
+Market parameters come from ``market.yaml`` in the config dir (``EDREAM_CONFIG_DIR``, default the data dir; a worker passes its platform's on) when present (see
 :class:`~streams.market.config.MarketConfig`), else the defaults.
 """
 
@@ -65,7 +65,7 @@ def stage(settings: Settings, topology: Any, config: MarketConfig | None = None)
         TOPIC_SETTLEMENT: topics.output("Settlement"),
         TOPIC_REJECTIONS: topics.output("Rejection"),
     }
-    cfg = config or market_config(settings.edream_data_dir)
+    cfg = config or market_config(settings.config_dir)
     serde = Serde(settings)
     participants = names[PARTICIPANTS_TOPIC]
 

@@ -27,7 +27,7 @@ TICK_MS = 1_000
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The vpp stage for the runtime: inputs re-keyed to asset, entity or VPP ids (see :mod:`streams.vpp.stage`),
-    links both written and read, ticks every :data:`TICK_MS`; ``vpp.yaml`` in the data dir is read once here. Its
+    links both written and read, ticks every :data:`TICK_MS`; ``vpp.yaml`` in the config dir (default: the data dir) is read once here. Its
     topics are those topology.yaml declares for agent ``vpp``, found by the contract each carries."""
     topics = AgentTopics(topology, "vpp")
     inputs = {canonical: topics.input(contract) for canonical, (contract, _) in INPUTS.items()}
@@ -39,7 +39,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         TOPIC_CAPABILITY: topics.output("VppCapability"),
         TOPIC_EXPORT: topics.output("VppExportCapacity"),
     }
-    config = load_config(settings.edream_data_dir)
+    config = load_config(settings.config_dir)
     serde = Serde(settings)
     return StageSpec(
         name="vpp",

@@ -6,10 +6,12 @@ A congestion area is the unit of a DSO request, of its offer (the optimiser pick
 of re-dispatch (the area's other prosumers cover a deviator's shortfall), so the state key is ``area_id``. Inputs,
 all keyed (or re-keyed by :mod:`streams.agents.flex`) by area:
 
-* ``flex.requests.v1``: decoded (undecodable: dead letter) and queued in ``pending``; offered on the partition's
-  next tick, so the offer sees the baselines, forecasts and statuses already consumed. Then, against the wall
-  clock: authentication with the DSO registry view ``flex.dsos.v1``, bounds and business rules, offer
-  (:mod:`streams.flex.decisions`), valid until its ``valid_until``;
+* ``flex.requests.v1``: decoded (undecodable: dead letter) and queued in ``pending`` with its record time; offered
+  on the partition's next tick, so the offer sees the baselines, forecasts and statuses already consumed. Then, as
+  of the request's arrival (:func:`~streams.flex.decisions.decision_time`: its record time, or the wall clock when
+  that is not plausible or delivery has started meanwhile): authentication with the DSO registry view
+  ``flex.dsos.v1``, bounds and business rules, offer (:mod:`streams.flex.decisions`), valid until its
+  ``valid_until``;
 * ``flex.acceptances.v1`` (re-keyed by area): the DSO's signed answer to an offer, checked at once against the
   wall clock (:mod:`streams.flex.dso_acceptance`): ACCEPTED orders the accepted part of the offer (prosumers are
   ordered only now), REJECTED closes the offer, a refused acceptance is a Rejection and dispatches nothing. An
@@ -27,7 +29,7 @@ all keyed (or re-keyed by :mod:`streams.agents.flex`) by area:
 
 State (JSON values, read and written only by the records that need them):
 
-* ``pending``: requests received since the partition's last tick;
+* ``pending``: requests received since the partition's last tick, ``[request, record time]``;
 * ``a:<area>``: the area's orders, ``order_id -> end of its last slot`` (busy slots and commitments of a new
   request or a re-dispatch read only the orders that have not ended);
 * ``r:<request_id>`` (the request and its offer's id), ``f:<offer_id>``: offered requests and their offers;
@@ -58,7 +60,7 @@ from edream.serde import Serde
 from streams.flex.acceptance import FlexAcceptance
 from streams.flex.allocations import TOPIC_ALLOCATIONS, allocation_outs
 from streams.flex.area_outlook import StateOutlook
-from streams.flex.decisions import offer_for, order_for, redispatched
+from streams.flex.decisions import decision_time, offer_for, order_for, redispatched
 from streams.flex.desk import (
     TOPIC_ACCEPTANCES,
     TOPIC_OFFERS,
@@ -78,6 +80,7 @@ from streams.flex.requests import FlexRequest, to_ms
 from streams.flex.validation import Code, Issue, Rejection, rejection
 from streams.flex.verification import DeviationEvent
 from streams.outputs import Out, encode_outs
+from streams.validation.limits import current_limits
 
 TOPIC_ENROLMENTS = "flex.enrolments.v1"
 TOPIC_DSOS = "flex.dsos.v1"
@@ -180,7 +183,7 @@ class FlexAreaProcessor:
             if name != "FlexRequest":
                 raise ValueError(f"expected a FlexRequest, got {name}")
             req = FlexRequest.from_avro(rec)  # a malformed one raises here and is dead-lettered
-            _save(state, PENDING, [*(_load(state, PENDING) or []), req.to_avro()])
+            _save(state, PENDING, [*(_load(state, PENDING) or []), [req.to_avro(), record.timestamp_ms]])
             return []
         if kind == TOPIC_BASELINES and name == "Baseline":
             self._outlook(state).add_baseline(rec, self._wall())
@@ -354,8 +357,12 @@ class FlexAreaProcessor:
         pending = _load(state, PENDING)
         if pending:
             state.delete(PENDING)
-            for raw in pending:
-                outs += self._submit(FlexRequest.from_avro(raw), now, state)
+            max_past_ms = current_limits().max_past_ms
+            for item in pending:
+                raw, arrived_at = item if isinstance(item, list) else (item, now)  # kept before record times
+                req = FlexRequest.from_avro(raw)
+                at = decision_time(arrived_at, now, min(req.slot_starts(), default=now), max_past_ms)
+                outs += self._submit(req, at, state)
         due: dict[str, int] = _load(state, DUE) or {}
         expired = sorted(k for k, at in due.items() if at <= now)
         if expired:

@@ -22,6 +22,18 @@ from streams.flex.validation import Rejection, rejection, validate_acceptance, v
 from streams.flex.verification import DeviationEvent
 
 
+def decision_time(arrived_at: int, wall: int, first_slot_start: int, max_past_ms: int) -> int:
+    """The time (UTC epoch ms) a DSO request is decided at: when it reached the platform (``arrived_at``, its
+    record's time), so its offer, order or rejection (validity, ``created_at``, the time before delivery) do not
+    depend on how long it waited for a tick, a rebalance or a restarted worker; replayed, it is decided the same.
+    The wall clock ``wall`` instead when the record's time cannot be trusted (ahead of the wall clock, or older
+    than ``max_past_ms``) or when delivery has started meanwhile (then too late: the request is decided, and
+    refused, now)."""
+    if arrived_at > wall or arrived_at < wall - max_past_ms or wall >= first_slot_start:
+        return wall
+    return arrived_at
+
+
 def offer_for(
     req: FlexRequest,
     now: int,

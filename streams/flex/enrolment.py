@@ -362,7 +362,13 @@ class Registry:
         return self.records.get(prosumer_id)
 
     def in_area(self, area_id: str) -> list[ProsumerRecord]:
-        return [r for r in self.records.values() if r.area_id == area_id and r.active]
+        """The area's active prosumers by id: offers and re-dispatch list (and break ties) in this order, not in
+        the order the registry was read (a multi-partition registry topic is read in a different order by every
+        worker)."""
+        return sorted(
+            (r for r in self.records.values() if r.area_id == area_id and r.active),
+            key=lambda r: r.prosumer_id,
+        )
 
     def __contains__(self, prosumer_id: object) -> bool:
         return prosumer_id in self.records

@@ -100,10 +100,15 @@ def capability(
     slots: int = typer.Option(2, min=1, help="Number of slots in the window"),
     slot_minutes: int = typer.Option(15, min=1, help="Slot length, minutes"),
     demand_kw: float | None = typer.Option(None, help="Output the generators must keep delivering, kW"),
-    lead_s: float = typer.Option(0.0, help="Seconds between now and the window start (start-up lead time)"),
+    lead_s: float = typer.Option(
+        0.0,
+        help="Offline: seconds between now and the window start (start-up lead time); the platform uses "
+        "the time from the request to the window start",
+    ),
     vpp_id: str = typer.Option("vpp", help="Portfolio id"),
     request_id: str | None = typer.Option(None, help="Request id (platform mode; default: new unique id)"),
     timeout: float = typer.Option(60.0, help="Platform mode: seconds to wait for the answer"),
+    dry_run: bool = typer.Option(False, help="Platform mode: print the request record instead of sending it"),
 ) -> None:
     """Evaluate deliverable reserve/frequency capacity (unit commitment + economic dispatch, Pyomo + HiGHS):
     offline against PORTFOLIO, or by the running platform's vpp agent against its asset registry."""
@@ -111,8 +116,14 @@ def capability(
         spec = service_from_name(service)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    if portfolio is None and lead_s:
+        raise _fail(
+            "--lead-s is for offline evaluation: the platform evaluates a request at its request time (now), "
+            "so the lead time is the time until --start-ms"
+        )
     quarter = 15 * 60_000
-    start = start_ms or (_now_ms() // quarter + 1) * quarter
+    now = _now_ms()
+    start = start_ms or (now // quarter + 1) * quarter
     rid = request_id or f"{vpp_id}/{service}/{start}"
     if portfolio is None and request_id is None:
         rid += f"/{uuid.uuid4().hex[:8]}"  # a fresh question (the platform answers each request id once)
@@ -122,17 +133,21 @@ def capability(
         start,
         start + slots * slot_minutes * 60_000,
         slot_minutes,
-        now_ms=start - int(lead_s * 1000),
+        # offline: evaluated ``lead_s`` before the window; platform: ``requested_at`` is the request's event time,
+        # which the stage validates against its wall clock (a future one would be dead-lettered)
+        now_ms=start - int(lead_s * 1000) if portfolio is not None else now,
         demand_kw=(demand_kw,) * slots if demand_kw else None,
     )
     if portfolio is not None:
         result = evaluate_capability(_load_portfolio(portfolio), req)
         _print(capability_record(result, vpp_id, _now_ms()))
         return
+    record = request_record(req, vpp_id, now)
+    if dry_run:
+        _print(record)
+        return
     client = _client()
-    client.send(
-        TOPIC_CAPABILITY_REQUESTS, "VppCapabilityRequest", vpp_id, [request_record(req, vpp_id, req.now_ms)]
-    )
+    client.send(TOPIC_CAPABILITY_REQUESTS, "VppCapabilityRequest", vpp_id, [record])
 
     def answered(recs: list[dict]) -> bool:
         return any(r["request_id"] == rid for r in recs)

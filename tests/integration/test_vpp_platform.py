@@ -57,10 +57,6 @@ def _wait_records(read_topic, topic: str, serde: Serde, pred, what: str, timeout
     raise AssertionError(f"{what} never held on {topic}; last records: {recs[-5:]}")
 
 
-@pytest.mark.skip(
-    reason="open: under the full suite the `edream vpp capability` CLI request got no answer within 90 s (twice); "
-    "the stage's own broker test (test_vpp_stage_runtime.py) covers answers, exports and recovery"
-)
 def test_vpp_agent_answers_exports_on_timers_and_survives_restart(
     tmp_path, kafka_bootstrap, renamed_topology, read_topic
 ):

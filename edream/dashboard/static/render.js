@@ -1,9 +1,9 @@
 // Block renderers shared by the live dashboard and the drill-down pages. A block is {kind: "stats" | "table" |
-// "series" | "alerts" | "verify", ...}; times (UTC epoch ms) are shown in UTC, units are in labels and headers.
+// "series" | "alerts" | "verify" | "heatmap", ...}; times (UTC epoch ms) are shown in UTC, units are in labels and headers.
 (function () {
   "use strict";
-  const BAD = new Set(["DOWN", "RETRYING", "SHORTFALL", "STALE", "ERROR", "INVALID", "PENALTY"]);
-  const WARN = new Set(["STARTING", "PARTIAL", "OVERDELIVERY", "PROJECTED"]);
+  const BAD = new Set(["DOWN", "RETRYING", "SHORTFALL", "STALE", "ERROR", "INVALID", "PENALTY", "OVERLOAD", "NOT CONVERGED"]);
+  const WARN = new Set(["STARTING", "PARTIAL", "OVERDELIVERY", "PROJECTED", "MISSING FORECASTS"]);
 
   function text(tag, cls, s) { const e = document.createElement(tag); if (cls) e.className = cls; e.textContent = s; return e; }
   function isTime(col, v) { return typeof v === "number" && v > 1e12 && v < 1e13 && /(_ms|_at|^ts|^t)$/.test(col); }
@@ -70,6 +70,31 @@
         step: !!b.step, href: b.href, reporting: b.reporting, wide: !!b.wide, xUnit: b.x_unit, band: b.band,
         reportingTimes: b.reporting && b.series && b.series[0] ? b.series[0].points.map(p => p[0]) : null,
       });
+    },
+    heatmap(b) {
+      // rows x cols (UTC epoch ms) of values; a cell is red above its row's limit, amber above 80 % of it
+      const d = document.createElement("div");
+      if (b.title) d.appendChild(text("h3", "", b.title + (b.unit ? " (" + b.unit + ")" : "")));
+      const cols = b.cols || [];
+      if (!cols.length) { d.appendChild(text("p", "note", "no rows yet")); return d; }
+      const wrap = document.createElement("div"); wrap.className = "tablewrap";
+      const t = document.createElement("table"); t.className = "heatmap";
+      const hr = document.createElement("tr"); hr.appendChild(text("th", "", "UTC"));
+      cols.forEach(c => { const th = text("th", "", window.utcText(c).slice(-12, -7)); th.title = window.utcText(c); hr.appendChild(th); });
+      t.appendChild(hr);
+      (b.rows || []).forEach((name, i) => {
+        const tr = document.createElement("tr"); tr.appendChild(text("th", "", name));
+        const limit = (b.limits || [])[i] || 100;
+        (b.values[i] || []).forEach((v, j) => {
+          const td = text("td", "", v === null || v === undefined ? "" : String(Math.round(v)));
+          td.className = v === null || v === undefined ? "none" : v > limit ? "hot" : v > 0.8 * limit ? "warm" : "cool";
+          td.title = `${name} ${window.utcText(cols[j])}: ${v === null || v === undefined ? "no figure" : v + " " + (b.unit || "")}`;
+          tr.appendChild(td);
+        });
+        t.appendChild(tr);
+      });
+      wrap.appendChild(t); d.appendChild(wrap);
+      return d;
     },
     alerts(b) {
       const d = document.createElement("div"); d.className = "alerts";

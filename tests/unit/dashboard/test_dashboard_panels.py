@@ -49,13 +49,13 @@ def _blocks(p: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def test_registry_discovers_every_panel_in_display_order():
     ids = [p.id for p in discover()]
-    assert ids == ["health", "pipeline", "load", "flex", "market", "anchoring", "vpp"]
+    assert ids == ["health", "pipeline", "load", "flex", "grid", "market", "anchoring", "vpp"]
     assert all(p.description and "  " not in p.description for p in discover())
 
 
 def test_missing_tables_give_empty_panels_with_a_note_not_errors(chdb_client, tables):
     snap = snapshot(discover(), _src(chdb_client, tables))
-    for pid in ("flex", "market", "anchoring", "vpp"):
+    for pid in ("flex", "grid", "market", "anchoring", "vpp"):
         p = snap["panels"][pid]
         assert p["empty"] and "not exist" in p["note"] and "error" not in p, p
     assert "not exist" in snap["panels"]["load"]["note"]
@@ -619,3 +619,48 @@ def test_order_page_shows_slots_revisions_settlements_penalty_and_the_covering_a
     assert len(tbl["Deviation events"]) == 3
     with pytest.raises(NotFound):
         order_page(_src(chdb_client, tables), "nope")
+
+
+def test_grid_panel_maps_the_latest_forecast_loading_per_point_and_slot(chdb_client, tables):
+    first = NOW - NOW % (15 * MIN)
+    rows = [  # (point, slot, issued_at, loading %, converged, missing prosumers)
+        ("feeder/T1", first - 15 * MIN, NOW - MIN, 50.0, True, 0),  # past slot: not shown
+        ("feeder/T1", first, NOW - 20 * MIN, 130.0, True, 0),  # superseded by the later forecast below
+        ("feeder/T1", first, NOW - MIN, 90.0, True, 0),
+        ("feeder/T1", first + 15 * MIN, NOW - MIN, 112.5, True, 1),
+        ("feeder/L2", first, NOW - MIN, None, False, 0),
+        ("feeder/L2", first + 15 * MIN, NOW - MIN, 40.0, True, 0),
+    ]
+    _fill(
+        chdb_client,
+        tables["grid_congestion"],
+        "GridCongestion",
+        ["congestion_point_id", "slot_start"],
+        [
+            {
+                "event_id": f"{cp}/{t}/{issued}",
+                "congestion_point_id": cp,
+                "slot_start": t,
+                "slot_end": t + 15 * MIN,
+                "forecast_issued_at": issued,
+                "loading_percent": loading,
+                "max_loading_percent": 100.0,
+                "overload_kw": max(0.0, (loading or 0) - 100) * 2.5,
+                "converged": ok,
+                "missing_forecasts": missing,
+            }
+            for cp, t, issued, loading, ok, missing in rows
+        ],
+        version="forecast_issued_at",
+    )
+    p = _panel(chdb_client, tables, "grid")
+    (hm,) = _blocks(p, "heatmap")
+    assert hm["rows"] == ["feeder/L2", "feeder/T1"] and hm["cols"] == [first, first + 15 * MIN]
+    assert hm["values"] == [[None, 40.0], [90.0, 112.5]] and hm["limits"] == [100.0, 100.0]
+    stats = {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}
+    assert stats == {"congestion points": 2, "overloaded slots": 1, "peak loading": 112.5}
+    flagged = {(r["point"], r["slot_ms"]): r for r in _blocks(p, "table")[0]["rows"]}
+    assert flagged[("feeder/L2", first)]["flag"] == "NOT CONVERGED"
+    hot = flagged[("feeder/T1", first + 15 * MIN)]
+    assert hot["flag"] == "OVERLOAD" and hot["overload_kw"] == 31.2 and hot["missing_forecasts"] == 1
+    assert len(flagged) == 2

@@ -13,6 +13,7 @@ from edream.runtime.contract import Emit, Record
 from edream.runtime.state import MemoryState
 from edream.serde import DecodeError, Serde
 from streams.flex.area_stage import AreaParams, FlexAreaProcessor
+from streams.flex.decisions import decision_time
 from streams.flex.desk import FlexDesk
 from streams.flex.dso_view import DsoView
 from streams.flex.enrolled import EnrolledRegistry
@@ -189,6 +190,34 @@ def test_requests_are_checked_on_the_tick_duplicates_and_overlaps_rejected():
     assert {a["prosumer_id"] for a in pipe.records("flex.allocations.v1")} == {"p00", "p01"}
     pipe.tick()  # the queue is empty: nothing twice
     assert len(pipe.records("flex.offers.v1", "platform.rejections.v1")) == 6
+
+
+def test_a_request_is_decided_as_of_its_arrival_not_of_the_tick_that_offers_it():
+    """A worker that ticks late (lag, rebalance, restart) makes the same offer and order, ``created_at``
+    included, as one that ticked at once; a request whose delivery started before its tick is refused."""
+    made = {}
+    for late_ms in (0, 600_000):
+        wall = {"now": NOW}
+        pipe = Pipeline(10, lambda: wall["now"])  # noqa: B023 - used within the iteration
+        pipe.metered()
+        pipe.send("flex.requests.v1", request_bytes(reduce_request(kw=6.0)))  # arrives at NOW
+        wall["now"] = NOW + late_ms
+        pipe.tick()
+        made[late_ms] = pipe.records("flex.offers.v1", "flex.orders.v1")
+        assert [r["created_at"] for r in made[late_ms]] == [NOW, NOW]
+    assert made[0] == made[600_000]
+    pipe = Pipeline(10, lambda: T0 + 1)  # arrived at NOW, ticked after delivery began
+    pipe.metered()
+    pipe.send("flex.requests.v1", request_bytes(reduce_request(kw=6.0)))
+    pipe.tick()
+    assert [r["code"] for r in pipe.records("platform.rejections.v1")] == ["SLOT_IN_PAST"]
+
+
+def test_decision_time_trusts_a_plausible_arrival_only():
+    assert decision_time(1_000, 5_000, 10_000, 60_000) == 1_000
+    assert decision_time(6_000, 5_000, 10_000, 60_000) == 5_000  # ahead of the wall clock
+    assert decision_time(1_000, 100_000, 200_000, 60_000) == 100_000  # older than max_past_ms
+    assert decision_time(1_000, 10_000, 10_000, 60_000) == 10_000  # delivery started
 
 
 def test_undecodable_request_raises_for_the_dead_letter_and_leaves_no_state():

@@ -61,3 +61,19 @@ def test_risk_margin_prefers_certain_forecasts():
     outlook = lambda p, t: SlotOutlook(baseline_kw=4.0, sigma_kw=0.0 if p == "sure" else 2.0)  # noqa: E731
     offer = build_offer(request(Direction.REDUCE, 4.0), reg.in_area("a"), outlook, T0 - 10, OfferParams())
     assert {a.prosumer_id: a.kw for a in offer.allocations} == {"sure": 3.0, "unsure": 1.0}
+
+
+def test_the_offer_does_not_depend_on_the_order_the_registry_was_read():
+    """Workers read the enrolment registry's partitions in different orders: same candidates, same offer."""
+    from streams.flex.enrolment import Registry
+    from tools.sim.flex_scenario import flat_outlook, portfolio, reduce_request
+
+    records = list(portfolio(8).records.values())
+    offers = []
+    for order in (records, records[::-1], records[3:] + records[:3]):
+        registry = Registry()
+        for r in order:
+            registry.upsert(r)
+        offers.append(build_offer(reduce_request(kw=7.5), registry.in_area("terni-1"), flat_outlook, T0))
+    assert offers[0].allocations[0].prosumer_id == "p00"
+    assert offers[1] == offers[0] and offers[2] == offers[0]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 from typer.testing import CliRunner
 
+from streams.validation.vpp import check_capability_request
 from streams.vpp.cli import app
 
 PF = """\
@@ -61,6 +63,23 @@ def test_offline_capability_reads_a_yaml_portfolio(tmp_path):
     r = CliRunner().invoke(app, ["capability", str(f), "--service", "EFR", "--start-ms", "1717416000000"])
     assert r.exit_code == 0, r.output
     assert _last(r.output)["capacity_kw"] == 60.0  # BESS 50 + hydro headroom 10
+
+
+def test_platform_capability_request_is_stamped_now_and_passes_the_stage_checks():
+    """The request's ``requested_at`` is its event time: the stage refuses one ahead of its clock by more than
+    the skew (5 min); stamping it with the window start (up to 15 min ahead) got it dead-lettered."""
+    before = int(time.time() * 1000)
+    r = CliRunner().invoke(app, ["capability", "--vpp-id", "v", "--service", "EFR", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    rec = _last(r.output)
+    assert before <= rec["requested_at"] <= int(time.time() * 1000) < rec["window_start"]
+    assert rec["window_start"] % (15 * 60_000) == 0 and rec["request_id"].startswith("v/EFR/")
+    assert check_capability_request(rec, before) == []
+
+
+def test_platform_capability_refuses_a_lead_time():
+    r = CliRunner().invoke(app, ["capability", "--lead-s", "60", "--dry-run"])
+    assert r.exit_code == 2 and "--lead-s is for offline evaluation" in r.output
 
 
 def test_offline_export_needs_a_price(tmp_path):

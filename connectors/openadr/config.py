@@ -1,0 +1,174 @@
+"""The VTN's configuration file (YAML): the server and the registry of the VENs allowed to register.
+
+Registration policy: only listed VENs register, by their ``ven_name``; each gets its configured ``ven_id`` and
+stands for exactly one prosumer. When the VTN serves TLS (``tls`` set) every VEN must have the SHA-256 fingerprint
+of its client certificate (openleadr's ``AA:BB:...`` form, last 10 bytes) and registration from another certificate
+is refused; message signatures are then checked by the library against that fingerprint. Over plain HTTP (loopback
+demos and tests) fingerprints are optional and not checked: there is no certificate to compare.
+
+Errors name the file, the entry and the field: ``vtn.yaml: vens[1] 'ven-p002': field 'prosumer_id': ...``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streams.validation.fields import ID_PATTERN
+
+_FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){9}[0-9A-F]{2}$")
+
+
+class OpenAdrConfigError(ValueError):
+    """An invalid VTN config; the message names file, entry and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _identifier(v: str) -> str:
+    if not ID_PATTERN.fullmatch(v) or len(v) > 128:
+        raise ValueError(f"{v!r} is not an identifier (letters, digits, _.:/@#+=~-, at most 128)")
+    return v
+
+
+class Ven(_Strict):
+    """One site's VEN. ``devices``: report resource_id -> device_id of its readings (default
+    ``<ven_id>.<resource_id>``)."""
+
+    ven_id: str
+    ven_name: str = Field(min_length=1, max_length=128)
+    prosumer_id: str
+    site_id: str | None = None
+    fingerprint: str | None = None
+    devices: dict[str, str] = {}
+
+    _ids = field_validator("ven_id", "prosumer_id", "site_id")(
+        classmethod(lambda cls, v: v if v is None else _identifier(v))
+    )
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, v: str | None) -> str | None:
+        if v is not None and not _FINGERPRINT.match(v.upper()):
+            raise ValueError("must be 10 hex bytes separated by ':' (openleadr's certificate fingerprint)")
+        return None if v is None else v.upper()
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v: dict[str, str]) -> dict[str, str]:
+        for device_id in v.values():
+            _identifier(device_id)
+        return v
+
+    def device_id(self, resource_id: str) -> str:
+        return self.devices.get(resource_id) or f"{self.ven_id}.{resource_id}"
+
+
+class Tls(_Strict):
+    """PEM paths: the server certificate and key (HTTPS and message signing) and the CA of the VENs' client
+    certificates."""
+
+    cert: Path
+    key: Path
+    ca_file: Path
+
+
+class Vtn(_Strict):
+    """``vtn_id``: our OpenADR id (needs an upper-case letter: openleadr VENs flag lower-case ids); ``poll_seconds``:
+    the poll frequency we ask VENs for; ``report_seconds``: the telemetry sampling interval we request (clamped to
+    what each VEN offers); ``market_context``: the DR program URI of our events."""
+
+    vtn_id: str = "EDREAM-VTN"
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
+    poll_seconds: float = Field(10.0, gt=0, le=86_400)
+    report_seconds: float = Field(60.0, gt=0, le=86_400)
+    market_context: str = "oadr://edream/flex"
+    tls: Tls | None = None
+
+    @field_validator("vtn_id")
+    @classmethod
+    def _vtn_id(cls, v: str) -> str:
+        _identifier(v)
+        if v.islower():
+            raise ValueError("must contain an upper-case letter (OpenADR VENs reject lower-case VTN ids)")
+        return v
+
+
+class VtnConfig(_Strict):
+    vtn: Vtn = Vtn()
+    vens: list[Ven] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> VtnConfig:
+        for name in ("ven_id", "ven_name", "prosumer_id"):
+            seen: set[str] = set()
+            for i, ven in enumerate(self.vens):
+                value = getattr(ven, name)
+                if value in seen:
+                    raise _EntryError(i, name, f"{value!r} is used by more than one VEN")
+                seen.add(value)
+        if self.vtn.tls is not None:
+            for i, ven in enumerate(self.vens):
+                if ven.fingerprint is None:
+                    raise _EntryError(i, "fingerprint", "required when the VTN serves TLS")
+        return self
+
+    def by_name(self, ven_name: str) -> Ven | None:
+        return next((v for v in self.vens if v.ven_name == ven_name), None)
+
+    def by_id(self, ven_id: str) -> Ven | None:
+        return next((v for v in self.vens if v.ven_id == ven_id), None)
+
+    def by_prosumer(self, prosumer_id: str) -> Ven | None:
+        return next((v for v in self.vens if v.prosumer_id == prosumer_id), None)
+
+
+class _EntryError(ValueError):
+    def __init__(self, index: int, field: str, msg: str):
+        super().__init__(msg)
+        self.index, self.field, self.msg = index, field, msg
+
+
+def _where(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    if len(loc) >= 2 and loc[0] == "vens" and isinstance(loc[1], int):
+        vens = data.get("vens") or []
+        entry = vens[loc[1]] if loc[1] < len(vens) and isinstance(vens[loc[1]], Mapping) else {}
+        label = f"vens[{loc[1]}]" + (f" {entry['ven_id']!r}" if "ven_id" in entry else "")
+        return f"{label}: field '{'.'.join(map(str, loc[2:])) or 'entry'}'"
+    return f"field '{'.'.join(map(str, loc))}'"
+
+
+def parse_config(data: Any, source: str = "<config>") -> VtnConfig:
+    """Validate a decoded config; :class:`OpenAdrConfigError` names ``source``, the entry and the field."""
+    if not isinstance(data, Mapping):
+        raise OpenAdrConfigError(f"{source}: top level must be a mapping with 'vtn' and 'vens'")
+    try:
+        return VtnConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, _EntryError):
+            raise OpenAdrConfigError(
+                f"{source}: {_where(data, ('vens', cause.index, cause.field))}: {cause.msg}"
+            ) from None
+        raise OpenAdrConfigError(f"{source}: {_where(data, tuple(err['loc']))}: {err['msg']}") from None
+
+
+def load_config(path: Path | str) -> VtnConfig:
+    """Read and validate the YAML file at ``path``."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise OpenAdrConfigError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise OpenAdrConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,174 @@
+"""OpenADR 2.0b between two independent implementations over HTTP: openleadr's VEN client (a prosumer site)
+against the platform's VTN (connectors/openadr), on the real broker.
+
+A FlexOrder on Kafka for the site's prosumer (and one without a VEN) becomes a DR event the VEN receives on its
+next poll: one LOAD_DISPATCH delta signal with the ordered kW per 15-minute slot, the gap between the two ordered
+slots a 0 kW interval; the VEN opts in and the DrEventResponse OPT_IN is on Kafka. The VEN's power report becomes
+a validated Measurement on the readings topic, in W; an implausible value a dead letter. A VEN whose name is not
+configured is refused at registration, with a Rejection event."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from confluent_kafka import Producer
+from flex_stages import Follower, wait_until
+from openleadr import OpenADRClient
+
+from connectors.openadr.config import parse_config
+from connectors.openadr.vtn import OpenAdrVtn
+from edream.embedded.process import free_port
+from edream.serde import Serde
+
+pytestmark = [pytest.mark.integration]
+
+TOPICS = (
+    "flex.orders.v1",
+    "flex.dr.responses.v1",
+    "meter.readings.raw.v1",
+    "platform.rejections.v1",
+    "platform.deadletter.v1",
+)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _order(slot0: int) -> dict:
+    alloc = [
+        {"prosumer_id": "p-site", "slot_start": slot0, "kw": 3.0, "baseline_kw": 6.0},
+        {"prosumer_id": "p-site", "slot_start": slot0 + 2 * 900_000, "kw": 2.5, "baseline_kw": 6.0},
+        {"prosumer_id": "p-other", "slot_start": slot0, "kw": 4.0, "baseline_kw": 6.0},
+    ]
+    return {
+        "event_id": "evt-order-1",
+        "order_id": "order-1",
+        "offer_id": "offer-1",
+        "request_id": "req-1",
+        "revision": 1,
+        "direction": "REDUCE",
+        "status": "ACTIVE",
+        "allocations": alloc,
+        "slot_minutes": 15,
+        "created_at": now_ms(),
+    }
+
+
+class _Loop:
+    """An asyncio loop in a daemon thread (the VTN and the VEN are asyncio programs)."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def run(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+@pytest.mark.timeout(120)
+def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, unique_topic, test_settings):
+    names = {c: unique_topic(c, 2) for c in TOPICS}
+    serde = Serde(test_settings)
+    port = free_port()
+    config = parse_config(
+        {
+            "vtn": {"vtn_id": "EDREAM-VTN", "port": port, "poll_seconds": 0.5, "report_seconds": 1},
+            "vens": [
+                {
+                    "ven_id": "ven-site",
+                    "ven_name": "site-1",
+                    "prosumer_id": "p-site",
+                    "devices": {"main": "meter-site"},
+                }
+            ],
+        }
+    )
+    follow = {c: Follower(kafka_bootstrap, names[c], serde) for c in TOPICS[1:]}
+    vtn = OpenAdrVtn(config, {"bootstrap.servers": kafka_bootstrap}, serde, names, now_ms)
+    received: list[dict] = []
+    power_w = [1250.0]
+
+    async def on_event(event):
+        received.append(event)
+        return "optIn"
+
+    ven = OpenADRClient(ven_name="site-1", vtn_url=f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b")
+    ven.add_handler("on_event", on_event)
+    ven.add_report(
+        callback=lambda: power_w[0],
+        resource_id="main",
+        measurement="REAL_POWER",
+        unit="W",
+        sampling_rate=timedelta(seconds=1),
+        report_duration=timedelta(seconds=1),
+    )
+    stranger = OpenADRClient(ven_name="mallory", vtn_url=f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b")
+    loop = _Loop()
+    slot0 = (now_ms() // 900_000 + 96) * 900_000  # a quarter-hour boundary about a day ahead
+    try:
+        loop.run(vtn.start())
+        loop.run(ven.run())
+        loop.run(stranger.run())
+        prod = Producer({"bootstrap.servers": kafka_bootstrap})
+        prod.produce(
+            names["flex.orders.v1"],
+            serde.encode("FlexOrder", _order(slot0), names["flex.orders.v1"]),
+            key=b"order-1",
+        )
+        prod.flush(10)
+
+        wait_until(lambda: received, 20, "the DR event at the VEN")
+        [opted] = follow["flex.dr.responses.v1"].wait(1, 20)
+        readings = follow["meter.readings.raw.v1"]
+        wait_until(lambda: readings.poll() >= 1, 20, "a reading")
+        power_w[0] = 1e12  # implausible: a dead letter, not a reading
+        wait_until(lambda: follow["platform.deadletter.v1"].poll() >= 1, 20, "a dead letter")
+        wait_until(lambda: follow["platform.rejections.v1"].poll() >= 1, 20, "a rejection")
+    finally:
+        for client in (ven, stranger):
+            loop.run(client.stop())
+        loop.run(vtn.stop())
+        for f in follow.values():
+            f.close()
+
+    [event] = received
+    assert event["event_descriptor"]["event_id"] == "order-1~r1~p-site"
+    [signal] = event["event_signals"]
+    assert (signal["signal_name"], signal["signal_type"]) == ("LOAD_DISPATCH", "delta")
+    start = datetime.fromtimestamp(slot0 / 1000, UTC)
+    assert event["active_period"]["dtstart"] == start
+    assert event["active_period"]["duration"] == timedelta(minutes=45)
+    assert [(i["duration"], i["signal_payload"]) for i in signal["intervals"]] == [
+        (timedelta(minutes=15), -3.0),
+        (timedelta(minutes=15), 0.0),
+        (timedelta(minutes=15), -2.5),
+    ]
+    assert (opted["order_id"], opted["revision"], opted["prosumer_id"], opted["party_id"], opted["opt"]) == (
+        "order-1",
+        1,
+        "p-site",
+        "ven-site",
+        "OPT_IN",
+    )
+    reading = readings.records[0]
+    assert (reading["device_id"], reading["prosumer_id"], reading["quantity"], reading["unit"]) == (
+        "meter-site",
+        "p-site",
+        "P_ACTIVE",
+        "W",
+    )
+    assert reading["value"] == 1250.0 and abs(reading["ts"] - now_ms()) < 60_000
+    assert all(r["value"] == 1250.0 for r in readings.records)
+    letter = follow["platform.deadletter.v1"].records[0]
+    assert (letter["stage"], letter["error_type"]) == ("openadr-vtn", "value_out_of_range")
+    [rejected] = follow["platform.rejections.v1"].records
+    assert (rejected["subject_kind"], rejected["code"], rejected["subject_id"]) == (
+        "OpenAdrRegistration",
+        "UNKNOWN_VEN",
+        "mallory",
+    )
