@@ -33,6 +33,7 @@ The temp dir, the broker and every stage process are removed on return, error, C
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import shutil
@@ -301,7 +302,7 @@ def run(
     deviating_share: float = 0.2,
     request_share: float = 0.3,
 ) -> dict[str, Any]:
-    load = FlexLoad(meters, enrolled_share, areas, deviating_share, request_share)
+    load = FlexLoad(meters, enrolled_share, areas, deviating_share, request_share)  # bad shares fail here
     data = Path(tempfile.mkdtemp(prefix="edream-e2e-"))
     previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
     os.environ.setdefault("EDREAM_BROKER_STORAGE", "memory")
@@ -316,6 +317,8 @@ def run(
         apply_topics(stack.bootstrap, topology.topics)
         chosen = [s for s in runtime_stages(topology) if stages is None or s in stages.split(",")]
         chosen = [s for s in chosen if s not in ("anchoring", "terms")]  # no chain in this bench
+        if not {"flex", "flex-prosumers"} <= set(chosen):  # no flex desk to enrol with: no prosumers
+            load = dataclasses.replace(load, enrolled_share=0.0)
         serde = Serde(settings)
         producer = Producer(
             {"bootstrap.servers": stack.bootstrap, "linger.ms": 20, "compression.type": "lz4"}
@@ -344,12 +347,15 @@ def run(
             meters_.send_step()
             desk_ready = _desk_ready(board, outputs, load.enrolled, since_ms)
             if desk_ready or time.time() - warm_start > WARMUP_S:
+                requests_after_s = time.time() - warm_start
                 break
             _sleep_until_next_step(tick)
         now = int(time.time() * 1000)
-        first_slot = next_slot_start(now, REQUEST_LEAD_MS)
+        first_slot = (
+            next_slot_start(now, REQUEST_LEAD_MS) if load.enrolled else now
+        )  # no prosumers: no orders
         n_slots = -(-int(seconds * 1000 + PERIOD_MS) // MS_PER_MINUTE) + 1
-        for req in load.requests(first_slot, n_slots, now):
+        for req in load.requests(first_slot, n_slots, now) if load.enrolled else ():
             producer.produce(
                 "flex.requests.v1",
                 key=req.request_id.encode(),
@@ -408,8 +414,12 @@ def run(
             "enrolled_prosumers": load.enrolled,
             "areas": areas,
             "deviating_share": deviating_share,
-            "warm_up_s": round(warm_up_s, 1),
-            "desk_had_every_status_before_requests": desk_ready,
+            "warm_up": {
+                "every_status_after_s": round(since_ms[0] / 1000 - warm_start, 1) if since_ms else None,
+                "requests_after_s": round(requests_after_s, 1),
+                "desk_had_every_status": desk_ready,
+                "total_s": round(warm_up_s, 1),
+            },
             "seconds": round(load_s, 1),
             "offered_readings_per_s": round(sent / load_s),
             "stages": per_stage,
