@@ -70,7 +70,8 @@ def pinball(actual: float, quantile_forecast: float, q: float) -> float:
 
 @dataclass
 class OnlineAccuracy:
-    """Running sums for MAE, NMAE, MAPE and MASE of one (entity, horizon); update once per scored target.
+    """Running sums for MAE, NMAE, MAPE and MASE of one (entity, horizon); update once per scored target; and,
+    for a model with a P10-P90 band, the band's pinball loss and coverage (:meth:`update_band`).
 
     ``naive`` is the seasonal-naive forecast of the same target issued at the same time.
     """
