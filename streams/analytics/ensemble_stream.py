@@ -36,7 +36,7 @@ from pydantic import Field
 from streams.analytics.accuracy import OnlineAccuracy
 from streams.analytics.ensemble import EnsembleForecaster
 from streams.analytics.ensemble_state import EnsembleState, dump_ensemble, load_ensemble
-from streams.analytics.forecast_service import CONSUMPTION, PRODUCTION
+from streams.analytics.forecast_service import BAND, CONSUMPTION, PRODUCTION
 from streams.analytics.forecast_state import _State
 from streams.analytics.forecasting import DAY_MS, HORIZONS, Horizon, forecast_record
 
@@ -47,7 +47,7 @@ STAGE_MEMBERS = ("linear", "profile", "seasonal-week", "persistence")
 STAGE_OPTIONS: dict[str, Any] = {"members": STAGE_MEMBERS, "history_days": 0}
 #: block length (ms) per horizon: a forecast is issued at every block start (the harness's origins)
 ISSUE_EVERY_MS = {"day-ahead": DAY_MS, "intra-day": 4 * 3_600_000, "hour-ahead": 3_600_000}
-BAND = (0.1, 0.9)  # quantiles on lower / upper
+
 PROPERTIES = {CONSUMPTION: "import_wh", PRODUCTION: "export_wh"}
 
 
