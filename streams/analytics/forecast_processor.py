@@ -23,6 +23,11 @@ either) and are not part of this stage.
 
 Ids are deterministic (``entity/property/granularity/issued_at`` and ``.../as_of``), so a replay after a crash
 repeats identical records.
+
+``model="ensemble"`` (setting ``FORECAST_MODEL``) runs :mod:`streams.analytics.ensemble_stream` instead, with
+the same validation and key check: state under ``e:<prosumer_id>`` (open points) and
+``e:<prosumer_id>/<property>/<horizon>`` (one ensemble series each, read and written only when one of its points
+closes); forecasts at the horizons' block starts, P10/P90 on ``lower``/``upper``.
 """
 
 from __future__ import annotations
