@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         description="wait after a window's end (event time, or wall clock when idle) before anchoring",
     )
 
+    forecast_model: Literal["linear", "ensemble"] = Field(
+        "linear",
+        description="forecasts stage model: linear = River online regression (forecast.profiles.v1 hour-ahead every "
+        "15 min); ensemble = online ensemble with conformal P10/P90 on lower/upper and pinball/coverage on "
+        "forecast.accuracy.v1 (streams/analytics/ensemble_stream.py)",
+    )
+
     flex_auto_accept: bool = Field(
         False,
         description="demo setting: order every feasible flex offer at once, standing in for the DSO (off: "

@@ -1,6 +1,7 @@
 """Forecast evaluation report (issue 17): every model on every shipped evaluation set and horizon.
 
-Usage: ``.venv/bin/python -m tools.forecast_report [--sets fleet pv] [--eval-days 28] [--horizons ...]``.
+Usage: ``.venv/bin/python -m tools.forecast_report [--sets fleet pv] [--eval-days 28] [--horizons ...]
+[--stage-ensemble]``.
 Prints a markdown summary table (per set and horizon: the best peer, the River linear default and the ensemble)
 and the per-model tables, then one JSON object on the last line with every figure and the protocol. Sets:
 :mod:`tools.forecast_sets`; protocol: :data:`streams.analytics.evaluation.run.PROTOCOL`.
@@ -12,11 +13,16 @@ import argparse
 import json
 import time
 
-from streams.analytics.evaluation.online_models import online_models
-from streams.analytics.evaluation.protocol import HORIZONS
+from streams.analytics.ensemble_stream import STAGE_OPTIONS
+from streams.analytics.evaluation.online_models import Ensemble, online_models
+from streams.analytics.evaluation.protocol import HORIZONS, EvalHorizon
 from streams.analytics.evaluation.run import PROTOCOL, evaluate_series
 from streams.analytics.evaluation.table import SUMMARY_HEADER, models_table, summary_row
 from tools.forecast_sets import STEP_MS, load_sets
+
+
+def _stage_ensemble(h: EvalHorizon) -> list[Ensemble]:
+    return [Ensemble(h, name="ensemble-stage", options=STAGE_OPTIONS)]
 
 
 def main() -> None:
@@ -24,13 +30,19 @@ def main() -> None:
     ap.add_argument("--sets", nargs="*", help="set name prefixes (default: all)")
     ap.add_argument("--eval-days", type=int, default=14, help="days at the end of each set that are scored")
     ap.add_argument("--horizons", nargs="*", default=list(HORIZONS), choices=list(HORIZONS))
+    ap.add_argument(
+        "--stage-ensemble",
+        action="store_true",
+        help="also score the forecasts stage's ensemble (FORECAST_MODEL=ensemble: online members only)",
+    )
     a = ap.parse_args()
+    factories = [online_models] + ([_stage_ensemble] if a.stage_ensemble else [])
     t0 = time.perf_counter()
     out: dict = {"protocol": PROTOCOL, "eval_days": a.eval_days, "sets": {}}
     summary = [SUMMARY_HEADER]
     details = []
     for s in load_sets(a.sets):
-        res = evaluate_series(s.ts, s.wh, STEP_MS, a.eval_days, a.horizons, [online_models])
+        res = evaluate_series(s.ts, s.wh, STEP_MS, a.eval_days, a.horizons, factories)
         out["sets"][s.name] = {"kind": s.kind, "horizons": res}
         summary += [summary_row(s.name, h, r) for h, r in res.items()]
         details.append(f"### {s.name}\n\n{models_table(res)}\n")

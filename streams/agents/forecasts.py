@@ -29,6 +29,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         name=NAME,
         inputs=(t.intervals,),
         outputs=(t.forecasts, t.accuracy),
-        make=lambda views: ForecastProcessor(Serde(settings), t, limits),
-        description="Online per-prosumer forecasts issued on each prosumer's event time, scored against actuals",
+        make=lambda views: ForecastProcessor(Serde(settings), t, limits, model=settings.forecast_model),
+        description=f"Online per-prosumer forecasts ({settings.forecast_model}) issued on each prosumer's event time, "
+        "scored against actuals",
     )

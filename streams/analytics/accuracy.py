@@ -62,9 +62,16 @@ def mase(actual, predicted, naive) -> float:
     return float(np.mean(np.abs(a[ok] - p[ok]))) / d if d else math.nan
 
 
+def pinball(actual: float, quantile_forecast: float, q: float) -> float:
+    """Pinball (quantile) loss of one ``q`` quantile forecast, in the unit of the values."""
+    d = actual - quantile_forecast
+    return max(q * d, (q - 1.0) * d)
+
+
 @dataclass
 class OnlineAccuracy:
-    """Running sums for MAE, NMAE, MAPE and MASE of one (entity, horizon); update once per scored target.
+    """Running sums for MAE, NMAE, MAPE and MASE of one (entity, horizon); update once per scored target; and,
+    for a model with a P10-P90 band, the band's pinball loss and coverage (:meth:`update_band`).
 
     ``naive`` is the seasonal-naive forecast of the same target issued at the same time.
     """
@@ -76,6 +83,9 @@ class OnlineAccuracy:
     ape: float = 0.0
     n_ape: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    band_n: int = 0  # scored points with a [lower, upper] band
+    pinball_sum: float = 0.0  # sum over them of the mean pinball loss of lower (P10) and upper (P90), Wh
+    covered: int = 0  # of them, actuals within [lower, upper]
 
     def update(self, actual: float, predicted: float, naive: float) -> None:
         if math.isnan(actual) or math.isnan(predicted) or math.isnan(naive):
@@ -88,6 +98,14 @@ class OnlineAccuracy:
             self.ape += abs((actual - predicted) / actual)
             self.n_ape += 1
 
+    def update_band(self, actual: float, lower: float, upper: float, q_low: float, q_high: float) -> None:
+        """Score one point's band: ``lower``/``upper`` are its ``q_low``/``q_high`` quantile forecasts."""
+        if math.isnan(actual) or math.isnan(lower) or math.isnan(upper):
+            return
+        self.band_n += 1
+        self.pinball_sum += 0.5 * (pinball(actual, lower, q_low) + pinball(actual, upper, q_high))
+        self.covered += lower <= actual <= upper
+
     def figures(self) -> dict[str, float]:
         n = self.n
         return {
@@ -97,4 +115,6 @@ class OnlineAccuracy:
             "mape": self.ape / self.n_ape if self.n_ape else math.nan,
             "mase": self.abs_err / self.abs_naive_err if self.abs_naive_err else math.nan,
             "naive_mae": self.abs_naive_err / n if n else math.nan,
+            "pinball": self.pinball_sum / self.band_n if self.band_n else math.nan,
+            "coverage": self.covered / self.band_n if self.band_n else math.nan,
         }

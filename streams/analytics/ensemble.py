@@ -125,10 +125,16 @@ class EnsembleForecaster:
 
     def retrain_due(self) -> bool:
         """True once ``retrain_days`` of points arrived since the last (attempted) fit; the first attempt comes
-        after ``min_train_days`` of the LightGBM member."""
+        after ``min_train_days`` of the LightGBM member. Never, when ``lightgbm`` is not a member."""
+        if "lightgbm" not in self.members:
+            return False
         if self.fitted_at is None:
             return self.seen >= self.gbm.min_train_days * self.per_day
         return self.seen - self.fitted_at >= self.retrain_days * self.per_day
+
+    def seasonal_naive(self, ts: int) -> float:
+        """The point one day before ``ts`` (Wh; NaN when not kept): the MASE reference of the stage."""
+        return self._lag(ts, self.per_day)
 
     def retrain(self) -> bool:
         """Refit the LightGBM member on the kept history; False if it is too short yet."""

@@ -23,6 +23,11 @@ either) and are not part of this stage.
 
 Ids are deterministic (``entity/property/granularity/issued_at`` and ``.../as_of``), so a replay after a crash
 repeats identical records.
+
+``model="ensemble"`` (setting ``FORECAST_MODEL``) runs :mod:`streams.analytics.ensemble_stream` instead, with
+the same validation and key check: state under ``e:<prosumer_id>`` (open points) and
+``e:<prosumer_id>/<property>/<horizon>`` (one ensemble series each, read and written only when one of its points
+closes); forecasts at the horizons' block starts, P10/P90 on ``lower``/``upper``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass
 
 from edream.runtime.contract import Emit, KeyValueState, Record
 from edream.serde import Serde
+from streams.analytics import ensemble_stream
 from streams.analytics.forecast_service import ForecastService
 from streams.analytics.forecast_state import decode, dump_stream, encode, load_stream
 from streams.analytics.forecast_stream import ForecastStream
@@ -41,10 +47,11 @@ from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
 
 STATE_PREFIX = "f:"
+ENSEMBLE_PREFIX = "e:"  # another key, so switching FORECAST_MODEL starts fresh models instead of failing
 
 
-def state_key(prosumer_id: str) -> str:
-    return STATE_PREFIX + prosumer_id
+def state_key(prosumer_id: str, model: str = "linear") -> str:
+    return (ENSEMBLE_PREFIX if model == ensemble_stream.MODEL else STATE_PREFIX) + prosumer_id
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ class ForecastTopics:
 
 
 class ForecastProcessor:
-    """See the module docstring. ``clock``: wall clock in seconds (the bound of valid event times)."""
+    """See the module docstring. ``clock``: wall clock in seconds (the bound of valid event times); ``model``:
+    ``linear`` (River, :class:`ForecastStream`) or ``ensemble`` (:mod:`streams.analytics.ensemble_stream`,
+    state under ``e:<prosumer_id>``)."""
 
     def __init__(
         self,
@@ -82,7 +91,9 @@ class ForecastProcessor:
                 f"message key {record.key!r} is not the record's prosumer_id {prosumer!r} "
                 f"({record.topic} must be keyed by prosumer_id so a prosumer's state stays on one partition)"
             )
-        key = state_key(prosumer)
+        key = state_key(prosumer, self.model)
+        if self.model == ensemble_stream.MODEL:
+            return self._ensemble(rec, prosumer, key, state)
         old = state.get(key)
         stream = self._stream(old, prosumer)
         out = stream.on_interval(rec)
@@ -90,6 +101,38 @@ class ForecastProcessor:
         if new != old:
             state.set(key, new)
         return [Emit(topic, k, v) for topic, k, v in out]
+
+    def _ensemble(self, rec: dict, prosumer: str, key: str, state: KeyValueState) -> list[Emit]:
+        """The ensemble: open points under ``key``, each series under ``key/<property>/<horizon>``, loaded only
+        when one of its points closes (:mod:`streams.analytics.ensemble_stream`)."""
+        es = ensemble_stream
+        old = state.get(key)
+        open_points = es.decode_open(old)
+        closed = es.closed_points(open_points, rec)
+        forecasts, accuracy = [], []
+        by_series: dict[str, list[tuple[int, float]]] = {}
+        for prop, h, start, wh in closed:
+            by_series.setdefault(f"{prop}/{h.name}", []).append((start, wh))
+        for prop, h in es.SERIES:
+            points = by_series.get(f"{prop}/{h.name}")
+            if not points:
+                continue
+            skey = f"{key}/{prop}/{h.name}"
+            blob = state.get(skey)
+            series = es.EnsembleSeries.new(prop, h) if blob is None else es.decode_series(blob)
+            for start, wh in points:
+                forecasts += [series.forecast_record(prosumer, t, f) for t, f in series.close(start, wh)]
+            acc = series.accuracy_record(prosumer)
+            if acc is not None:
+                accuracy.append(acc)
+            state.set(skey, es.encode_series(series))
+        new = es.encode_open(open_points)
+        if new != old:
+            state.set(key, new)
+        t, k = self.topics, prosumer.encode()
+        return [Emit(t.forecasts, k, self.serde.encode("Forecast", r, t.forecasts)) for r in forecasts] + [
+            Emit(t.accuracy, k, self.serde.encode("ForecastAccuracy", r, t.accuracy)) for r in accuracy
+        ]
 
     def on_tick(self, now_ms: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
         return ()  # forecasts follow each prosumer's event time, not the wall clock

@@ -24,13 +24,20 @@ CONSUMPTION = "ENERGY_CONSUMPTION"
 PRODUCTION = "ENERGY_PRODUCTION"
 
 EntityKey = tuple[str, str, str]  # (entity_kind, entity_id, property)
+#: quantiles the forecast points' lower / upper stand for (EntityForecaster: a normal 80 % interval)
+BAND = (0.1, 0.9)
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 @dataclass
 class _Pending:
-    """Issued points not scored yet: (point start, point end, predicted Wh, seasonal-naive Wh)."""
+    """Issued points not scored yet: (point start, point end, predicted Wh, seasonal-naive Wh, lower Wh, upper Wh;
+    NaN where the forecast had no band)."""
 
-    points: list[tuple[int, int, float, float]] = field(default_factory=list)
+    points: list[tuple[int, int, float, float, float, float]] = field(default_factory=list)
 
 
 class ForecastService:
@@ -97,13 +104,15 @@ class ForecastService:
             if not pend or not pend.points:
                 continue
             keep = []
-            for start, end, pred, naive in pend.points:
+            for point in pend.points:
+                start, end, pred, naive, lower, upper = point
                 if end > known_until:
-                    keep.append((start, end, pred, naive))
+                    keep.append(point)
                     continue
                 actual = sum(m.value_at(t) for t in range(start, end, self.step_ms))
                 if not math.isnan(actual):
                     self.accuracy[(key, horizon)].update(actual, pred, naive)
+                    self.accuracy[(key, horizon)].update_band(actual, lower, upper, *BAND)
                     self.scored_until[(key, horizon)] = end
             pend.points = keep
 
@@ -119,7 +128,8 @@ class ForecastService:
             points = m.forecast_points(start, h)
             naive = m.naive_points(start, h)
             self.pending[(key, horizon)].points.extend(
-                (p["ts"], p["ts"] + h.point_ms, p["value"], nv) for p, nv in zip(points, naive, strict=True)
+                (p["ts"], p["ts"] + h.point_ms, p["value"], nv, _nan(p["lower"]), _nan(p["upper"]))
+                for p, nv in zip(points, naive, strict=True)
             )
             out.append(forecast_record(entity, kind, prop, h, start, self.model, points))
         return out
@@ -152,6 +162,8 @@ class ForecastService:
                     "mape": opt(f["mape"]),
                     "mase": opt(f["mase"]),
                     "naive_mae_wh": opt(f["naive_mae"]),
+                    "pinball_wh": opt(f["pinball"]),
+                    "coverage": opt(f["coverage"]),
                 }
             )
         return out

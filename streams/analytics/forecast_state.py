@@ -111,11 +111,13 @@ class ForecasterState(_State):
 
 class SeriesState(_State):
     """One property of the prosumer: its forecaster and, per horizon name, the issued points not scored yet
-    (start ms, end ms, predicted Wh, seasonal-naive Wh)."""
+    (start ms, end ms, predicted Wh, seasonal-naive Wh, lower Wh, upper Wh)."""
 
     property: str
     forecaster: ForecasterState
-    pending: dict[str, list[tuple[int, int, float, float]]] = {}
+    pending: dict[
+        str, list[tuple[int, int, float, float, float, float] | tuple[int, int, float, float]]
+    ] = {}  # a 4-tuple (stored before lower/upper were kept) loads with an unknown band
 
 
 class HorizonAccuracy(_State):
@@ -246,7 +248,9 @@ def load_stream(
         key = (KIND, prosumer_id, s.property)
         svc.models[key] = load_forecaster(s.forecaster)
         for h, points in s.pending.items():
-            svc.pending[(key, _horizon(h))].points = list(points)
+            svc.pending[(key, _horizon(h))].points = [
+                p if len(p) == 6 else (*p, math.nan, math.nan) for p in points
+            ]
     for a in state.accuracy:
         key = (KIND, prosumer_id, a.property)
         svc.accuracy[(key, _horizon(a.horizon))] = a.sums

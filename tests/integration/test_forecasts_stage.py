@@ -206,3 +206,41 @@ def test_two_workers_produce_the_records_of_one(test_settings, renamed_topology,
     assert len(st.dead_letters(2)) >= 2
     _stop(*a)
     _stop(*b)
+
+
+def test_ensemble_model_outputs_and_recovery_from_the_changelog(
+    test_settings, renamed_topology, kafka_bootstrap
+):
+    """FORECAST_MODEL=ensemble on the runtime: its state (one small key and six series keys per prosumer) comes
+    back from the changelog, and the records are exactly those of its processor on MemoryState."""
+    settings = test_settings.model_copy(update={"forecast_model": "ensemble"})
+    st = Stage(renamed_topology, settings, kafka_bootstrap)
+    first, second = day(0), day(1)[: 16 * len(PROSUMERS)]  # day 1 until 04:00: intra-day issued
+    proc, state = st.spec.make({}), MemoryState()
+    runs = [
+        {
+            tuple(e)
+            for i, (k, v) in enumerate(part)
+            for e in proc.on_record(Record(st.inp, 0, i, k, v, 0), state)
+        }
+        for part in (first, second)
+    ]
+    want_first, want_all = runs[0], runs[0] | runs[1]
+    recs = [SERDE.decode(v, t)[1] for t, _, v in want_all]
+    assert {r["prediction_granularity"] for r in recs if "issued_at" in r} == {
+        "DAYAHEAD",
+        "INTRA_DAY",
+        "ONE_HOUR_AHEAD",
+    }
+    assert any(r.get("coverage") is not None for r in recs) and all(r["model"] == "ensemble" for r in recs)
+    assert any(p["lower"] is not None for r in recs if "issued_at" in r for p in r["points"])
+
+    st.produce(first)
+    sup, t = st.start(settings)
+    assert st.outputs(want_first) == want_first
+    _stop(sup, t)
+    shutil.rmtree(sup.state_dir)  # fresh models on day 1 would issue other values: not the set
+    st.produce(second)
+    sup, t = st.start(settings)
+    assert st.outputs(want_all) == want_all
+    _stop(sup, t)

@@ -67,3 +67,33 @@ def test_online_accuracy_against_naive():
     assert recs[CONSUMPTION]["points"] == 72  # each hour-ahead point is scored when its interval arrives
     assert recs[CONSUMPTION]["mase"] < 1.0  # Monday is not Sunday: the model knows, seasonal naive does not
     assert recs[PRODUCTION]["mae_wh"] < 0.01  # a constant 2 Wh export is learned (prior shrinkage only)
+
+
+def test_accuracy_scores_the_issued_band_pinball_and_coverage():
+    svc = ForecastService(step_ms=HOUR, model="linear", properties=(CONSUMPTION,))
+    issued = []
+    for k in range(24 * 10):
+        ts = MONDAY + k * HOUR
+        if k >= 24 * 9:
+            issued += svc.issue(ts, "hour-ahead")
+        noise = ((k * 7919) % 11 - 5) * 1.5  # deterministic wobble: some actuals leave the band
+        svc.observe_interval(interval("a", "da", ts, load(ts, 1.0) + noise))
+    (rec,) = svc.accuracy_records()
+    actual = {
+        MONDAY + k * HOUR: load(MONDAY + k * HOUR, 1.0) + ((k * 7919) % 11 - 5) * 1.5 for k in range(240)
+    }
+    pts = [p for f in issued for p in f["points"] if p["ts"] in actual]
+    assert len(pts) == rec["points"] == 24 and all(p["lower"] is not None for p in pts)
+    inside = [p["lower"] <= actual[p["ts"]] <= p["upper"] for p in pts]
+    loss = [
+        0.5
+        * (
+            max(0.1 * (a - p["lower"]), -0.9 * (a - p["lower"]))
+            + max(0.9 * (a - p["upper"]), -0.1 * (a - p["upper"]))
+        )
+        for p in pts
+        for a in [actual[p["ts"]]]
+    ]
+    assert 0 < sum(inside) < len(pts)
+    assert rec["coverage"] == sum(inside) / len(pts)
+    assert abs(rec["pinball_wh"] - sum(loss) / len(loss)) < 1e-9

@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from edream.serde import Serde
+from streams.analytics.forecast_service import ForecastService
 from streams.analytics.forecast_state import (
     ForecasterState,
     decode,
     dump_forecaster,
+    dump_stream,
+    encode,
     load_forecaster,
+    load_stream,
 )
+from streams.analytics.forecast_stream import ForecastStream
 from streams.analytics.forecasting import DAY_MS, HORIZONS, EntityForecaster
 
 STEP = 900_000
@@ -87,3 +93,24 @@ def test_holt_winters_and_malformed_values_are_refused():
         ForecasterState.model_validate_json(
             dump_forecaster(f).model_dump_json().replace('"hist":"', '"hist":"AAAA')
         )
+
+
+def test_pending_points_stored_without_a_band_load_with_an_unknown_band():
+    stream = ForecastStream(Serde(), ForecastService())
+    for ts, wh in series(2, 1)[:150]:
+        stream.on_interval({"prosumer_id": "p", "device_id": "d", "interval_start": ts, "interval_end": ts + STEP,
+                            "import_wh": wh, "export_wh": 0.0})  # fmt: skip
+    stored = json.loads(encode(dump_stream(stream, "p")))
+    pend = stored["series"][0]["pending"]["day-ahead"]
+    assert pend and all(len(p) == 6 for p in pend)
+    for points in (s["pending"] for s in stored["series"]):
+        for h in points:
+            points[h] = [p[:4] for p in points[h]]  # as written before lower/upper were kept
+    back = load_stream(decode(json.dumps(stored).encode()), "p", Serde(), "f", "a")
+    (old,) = [
+        p.points
+        for (k, h), p in back.service.pending.items()
+        if k[2] == "ENERGY_CONSUMPTION" and h == "day-ahead"
+    ]
+    assert [list(p[:4]) for p in old] == [p[:4] for p in pend]
+    assert all(math.isnan(p[4]) and math.isnan(p[5]) for p in old)
