@@ -97,7 +97,7 @@ EXTRA_SINKS = [
 PANEL_STATE_JS = """() => Object.fromEntries([...document.querySelectorAll('section.panel')].map(s =>
   [s.dataset.panel, {empty: s.dataset.empty, digest: s.dataset.digest, updates: Number(s.dataset.updates),
    text: s.innerText, charts: s.querySelectorAll('.uplot').length}]))"""
-PANELS = {"health", "pipeline", "load", "flex", "market", "anchoring", "vpp"}
+PANELS = {"health", "pipeline", "load", "flex", "grid", "market", "anchoring", "vpp"}
 #: The stage process the test stalls (a topology agent that runs on the stage runtime).
 STAGE = "intervals"
 

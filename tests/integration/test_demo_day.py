@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason())),
 ]
 #: Panels of the console (all must paint on the first load).
-PANELS = 7
+PANELS = 8
 
 #: ClickHouse tables behind the panels that the demo must fill (see docker/README.md)
 PANEL_TABLES = (

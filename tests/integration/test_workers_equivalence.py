@@ -61,6 +61,7 @@ def _deployment(bootstrap: str, renamed_topology, name: str) -> tuple[dict[str, 
         "EDREAM_TOPOLOGY": str(topology),
         "EDREAM_APP_ID": f"eq-{name}-{suffix}",
         "KAFKA_SESSION_TIMEOUT_S": "6",
+        "FLEX_AUTO_ACCEPT": "true",  # no DSO answers the offers here: the desk orders at once
     }
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = [NewTopic(t.name, t.partitions, 1, config=t.kafka_config()) for t in load_topology(topology).topics]

@@ -13,7 +13,7 @@ import copy
 import json
 import socket
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,29 @@ class EvApiState:
     def __init__(self, live: bool = False) -> None:
         self.live = live
         self.data = copy.deepcopy(examples())
+        if (
+            live
+        ):  # the charge history (2019) moved so that its last charge ended an hour before the site started
+            _shift_recharges(
+                self.data["historyCharges"]["recharges"], datetime.now(ROME) - timedelta(hours=1)
+            )
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.current_a: dict[str, int] = {}
         self.charging: dict[str, bool] = {}
         self.requests = 0
+
+
+def _shift_recharges(recharges: list[dict[str, Any]], last_stop: datetime) -> None:
+    """Move every charge's start/stop (Europe/Rome local time strings) by one offset: the latest stop becomes
+    ``last_stop``."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    stops = [datetime.strptime(r["dataStop"], fmt) for r in recharges]
+    if not stops:
+        return
+    offset = last_stop.replace(tzinfo=None) - max(stops)
+    for r in recharges:
+        for k in ("dataStart", "dataStop"):
+            r[k] = (datetime.strptime(r[k], fmt) + offset).strftime(fmt)
 
 
 def _params(raw: str) -> dict[str, Any] | None:
