@@ -206,10 +206,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
             f"out {r['out_per_s']:.0f}/s  lag {r['lag'] if r['lag'] is not None else '?'}  "
             f"dead letters {r['dead_letters']}  restarts {r['restarts']}{err}"
         )
-    lag = st.get("lag") or {}
-    if "total" in lag:
+    lag = st.get("lag")
+    if lag is not None and "total" in lag:
         busy = ", ".join(f"{t} {n}" for t, n in sorted(lag.get("by_topic", {}).items()) if n)
         typer.echo(f"lag         {lag['total']} messages" + (f" ({busy})" if busy else ""))
+    elif lag is not None:  # the broker did not answer in time: say so rather than leave the line out
+        typer.echo(f"lag         unknown ({lag.get('error', 'no answer')})")
 
 
 @topology_app.command("check")
