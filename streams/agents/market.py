@@ -43,6 +43,10 @@ from streams.market.stream import (
 NAME = "market"
 #: gates close within this long of their time when no order arrives (ms)
 TICK_MS = 1000
+#: a gate is closed by a tick only once the stage has processed every order that was on its inputs (a restarted
+#: or lagging worker, or one whose orders are still being re-keyed, must not clear a session early), at most
+#: this late (UTC ms)
+TICK_HOLD_MS = 120_000
 
 
 def market_config(data_dir: Path) -> MarketConfig:
@@ -85,5 +89,6 @@ def stage(settings: Settings, topology: Any, config: MarketConfig | None = None)
         },
         views=(participants,),
         tick_ms=TICK_MS,
+        ticks_wait_for_inputs_ms=TICK_HOLD_MS,
         description="P2P market per session: validation, gate closure on event time, clearing, settlement",
     )

@@ -105,6 +105,8 @@ class ParticipantView:
         self._decode = decode
         self._cache: dict[bytes, Participant | None] = {}
         self._cache_size = cache_size
+        self._meters: dict[str, Participant] | None = None
+        self._meters_version: object = None
 
     def get(self, participant_id: str) -> Participant | None:
         raw = self.view.get(participant_id.encode())
@@ -115,6 +117,19 @@ class ParticipantView:
                 self._cache.clear()
             self._cache[raw] = self._parse(participant_id, raw)
         return self._cache[raw]
+
+    def by_meter(self, meter_id: str) -> Participant | None:
+        """The participant whose meters include ``meter_id`` (index rebuilt when the view's ``version`` moves; a
+        view without one is indexed on every call)."""
+        version = getattr(self.view, "version", None)
+        if self._meters is None or version is None or version != self._meters_version:
+            index: dict[str, Participant] = {}
+            for key, _ in self.view.items():
+                p = self.get(key.decode())
+                for meter in p.meters if p is not None else ():
+                    index.setdefault(meter, p)
+            self._meters, self._meters_version = index, version
+        return self._meters.get(meter_id)
 
     def _parse(self, participant_id: str, raw: bytes) -> Participant | None:
         try:

@@ -9,11 +9,13 @@ replaying inputs after a crash re-emits identical events that idempotent sinks d
 
 Flow of a session (one delivery slot, :meth:`MarketConfig.session_id`): a validated order moves the session's
 clock to its arrival time (minus the allowed lateness) and, if the gate is still open, enters the book. Once the
-clock passes the gate closure (by an order's or an interval's event time, or by a tick of the wall clock) the
-session is cleared once (ClearingResult + Trades). When its clock has passed the slot end and every 15-min
-interval of every trading party's meters has arrived, it is settled (Settlement per party). Only validated input
-moves a clock: an order after its bounds and its participant/signature/session/quantity/price checks, an interval
-after its bounds (:func:`~streams.market.metering.check_interval`).
+clock passes the gate closure (by an order's event time or by a tick of the wall clock, never by meter data: a
+session's orders and intervals come through different topics in no guaranteed order) the session is cleared once
+(ClearingResult + Trades). When its clock has passed the slot end and every 15-min interval of every trading
+party's meters has arrived, it is settled (Settlement per party). Intervals that come before their party's order
+are kept (registered participants' meters only) until the session expires. Only validated input moves a clock:
+an order after its bounds and its participant/signature/session/quantity/price checks, an interval after its
+bounds (:func:`~streams.market.metering.check_interval`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from streams.market.clearing import clear
 from streams.market.config import MarketConfig
 from streams.market.events import clearing_record, rejection_record, trades_of
 from streams.market.market_order import MarketOrder
-from streams.market.metering import check_interval, metered_of, slot_interval_starts
+from streams.market.metering import MeteredInterval, check_interval, metered_of, slot_interval_starts
 from streams.market.session_state import Party, Phase, SessionHeader, SessionStore
 from streams.market.settlement import settle_session
 from streams.market.validation import OrderValidator, Participants, Verdict, bounds_verdict
@@ -86,6 +88,8 @@ class MarketProcessor:
         timer = None if header is None else self._timer(header)
         if header is None:
             header = SessionHeader(slot_start=order.slot_start)
+            if store.has_early(session):  # early delivery data armed the session's expiry
+                timer = self._expiry(header)
         out = self._advance(store, session, header, event_time - self.config.allowed_lateness_ms)
         closed = header.phase is not Phase.OPEN
         if closed and store.was_in_cleared_book(session, order.order_id):
@@ -111,22 +115,31 @@ class MarketProcessor:
         now = self.wall_clock() if now_ms is None else now_ms
         iv = check_interval(interval, event_time, now, self.limits)
         store = SessionStore(state)
-        session = self.config.session_id(self.config.slot_of(iv.interval_start))
+        slot = self.config.slot_of(iv.interval_start)
+        session = self.config.session_id(slot)
         header = store.header(session)
-        if header is None or header.phase is Phase.DONE:
+        if header is None:  # no order of the session processed yet: its orders may still be in flight
+            if self._keep_early(store, session, iv):
+                store.due().set(session, self._expiry_of(slot))
+            return []
+        if header.phase is Phase.DONE:
             return []
         timer = self._timer(header)
-        out = self._advance(store, session, header, event_time - self.config.allowed_lateness_ms)
+        out: list[Out] = []
+        if header.phase is Phase.CLEARED:
+            # delivery data moves the clock only towards settlement: it never closes a gate (the session's
+            # orders come through another topic and may still be in flight; orders and ticks close gates)
+            out = self._advance(store, session, header, event_time - self.config.allowed_lateness_ms)
         if header.phase is not Phase.DONE and (owners := store.device_owners(session, iv.device_id)):
-            old = store.interval(session, iv.device_id, iv.interval_start)
-            if old is None or iv.version >= old.version:
-                store.put_interval(session, iv)
+            old = self._put_interval(store, session, iv)
             if old is None and header.phase is Phase.CLEARED:
                 for pid in owners:
                     party = store.party(session, pid)
                     if party is not None and party.trading:
                         header.missing -= 1
             out += self._try_settle(store, session, header)
+        elif header.phase is Phase.OPEN:
+            self._keep_early(store, session, iv)
         self._save(store, session, header, timer)
         return out
 
@@ -137,7 +150,8 @@ class MarketProcessor:
         out: list[Out] = []
         for _, session in store.due().pop_due(now_ms):
             header = store.header(session)
-            if header is None:
+            if header is None:  # early delivery data of a session that never got an order
+                store.drop_early(session)
                 continue
             if now_ms >= self._expiry(header):
                 self._expire(store, session, header)
@@ -194,6 +208,23 @@ class MarketProcessor:
             Out(TOPIC_CLEARING, "ClearingResult", session, clearing_record(result, session, slot, gate))
         ] + [Out(TOPIC_TRADES, "Trade", session, t.to_avro()) for t in trades]
 
+    @staticmethod
+    def _put_interval(store: SessionStore, session: str, iv: MeteredInterval) -> MeteredInterval | None:
+        """Store the interval unless a higher version is held; return the one held before (None: the first)."""
+        old = store.interval(session, iv.device_id, iv.interval_start)
+        if old is None or iv.version >= old.version:
+            store.put_interval(session, iv)
+        return old
+
+    def _keep_early(self, store: SessionStore, session: str, iv: MeteredInterval) -> bool:
+        """An interval of a meter with no party in the session yet is kept if the meter is a registered
+        participant's (its order may come later: orders and intervals reach the session through different
+        topics, in no guaranteed order); other meters are not the market's. True if it is the session's first."""
+        if self.participants.by_meter(iv.device_id) is None:
+            return False
+        self._put_interval(store, session, iv)
+        return store.add_early(session, iv)
+
     def _mark_trading(self, store: SessionStore, session: str, parties: set[str], slot: int) -> int:
         """Mark the trading parties; return how many of their meters' intervals are still missing."""
         missing = 0
@@ -246,9 +277,12 @@ class MarketProcessor:
         return self._expiry(header)
 
     def _expiry(self, header: SessionHeader) -> int:
+        return self._expiry_of(header.slot_start)
+
+    def _expiry_of(self, slot_start: int) -> int:
         """After this (UTC epoch ms) no input of the session passes its bounds any more (``max_past_ms``): an
         order's ``client_ts`` is then after the gate, an interval too old. The session's state can go."""
-        return header.slot_start + self.config.slot_ms + self.limits.max_past_ms
+        return slot_start + self.config.slot_ms + self.limits.max_past_ms
 
     def _save(self, store: SessionStore, session: str, header: SessionHeader, timer: int | None) -> None:
         """Write the header and move its timer if the phase or clock changed it (``timer``: the armed one)."""

@@ -14,6 +14,8 @@ key                         value
 ``S|pp|<participant>``      :class:`Party`: its meters when it first ordered, trading after clearing
 ``S|d|<device>``            participant ids whose meter the device is
 ``S|i|<device>|<start>``    :class:`~streams.market.metering.MeteredInterval` of one meter's 15-min interval
+``S|e``                     early delivery data: {device: [interval starts]} of a registered participant's meter
+                            that came before the device had a party in the session (its orders still in flight)
 ``S|t``                     the session's trades (written once at clearing, read once at settlement)
 ``S|a``                     8-byte digests of the orders the cleared book held (kept until expiry, so a
                             redelivered accepted order stays a duplicate, never a GATE_CLOSED rejection)
@@ -175,6 +177,32 @@ class SessionStore:
         key = f"{session}|i|{interval.device_id}|{interval.interval_start}"
         self.state.set(key, _dump(asdict(interval)))
 
+    def add_early(self, session: str, interval: MeteredInterval) -> bool:
+        """Keep an interval of a meter that has no party in the session yet (its owner's order may still come:
+        orders and intervals reach the session through different topics, in no guaranteed order). True if it
+        is the session's first early interval."""
+        early = self._early(session)
+        starts = early.setdefault(interval.device_id, [])
+        if interval.interval_start not in starts:
+            starts.append(interval.interval_start)
+            self.state.set(f"{session}|e", _dump(early))
+        return len(early) == 1 and len(starts) == 1
+
+    def has_early(self, session: str) -> bool:
+        return self.state.get(f"{session}|e") is not None
+
+    def drop_early(self, session: str) -> None:
+        """Delete the early intervals of meters that never got a party."""
+        for device, starts in self._early(session).items():
+            if not self.device_owners(session, device):
+                for start in starts:
+                    self.state.delete(f"{session}|i|{device}|{start}")
+        self.state.delete(f"{session}|e")
+
+    def _early(self, session: str) -> dict[str, list[int]]:
+        raw = self.state.get(f"{session}|e")
+        return {} if raw is None else orjson.loads(raw)
+
     # -- trades ----------------------------------------------------------------------------------------------
     def trades(self, session: str) -> list[TradeEvent]:
         raw = self.state.get(f"{session}|t")
@@ -184,7 +212,9 @@ class SessionStore:
         self.state.set(f"{session}|t", _dump([asdict(t) for t in trades]))
 
     def drop_delivery(self, session: str, header: SessionHeader, interval_starts: range) -> None:
-        """Delete parties, meter maps, intervals and trades of a session that needs them no more."""
+        """Delete parties, meter maps, intervals (early ones too) and trades of a session that needs them no
+        more."""
+        self.drop_early(session)
         for i, party in enumerate(self.parties(session, header)):
             for device in party.meters:
                 self.state.delete(f"{session}|d|{device}")

@@ -50,6 +50,8 @@ class Participants(Protocol):
 
     def get(self, participant_id: str) -> Participant | None: ...
 
+    def by_meter(self, meter_id: str) -> Participant | None: ...
+
 
 class OrderValidator:
     """Order checks in the order of :class:`RejectCode`; the state they need (the gate, the nonces already used

@@ -129,11 +129,46 @@ def test_session_state_is_dropped_when_done_and_the_header_expires():
 
 
 def test_a_session_without_accepted_orders_keeps_no_state():
+    """A rejected order leaves nothing; a participant's interval is kept until the session expires (its orders
+    may still be in flight), another meter's interval is not the market's."""
     p, state = processor(CFG), MemoryState()
     late = order(CFG, 0, Side.BID, SLOT, SLOT - 2 * Q)
     assert topics(p.on_order(late, SLOT - Q, state, SLOT - Q)) == [TOPIC_REJECTIONS]
-    assert p.on_interval(interval("M0", SLOT), SLOT + Q, state, SLOT + Q) == []
     assert state.data == {}
+    assert p.on_interval(interval("M-other", SLOT), SLOT + Q, state, SLOT + Q) == []
+    assert state.data == {}
+    assert p.on_interval(interval("M0", SLOT), SLOT + Q, state, SLOT + Q) == []
+    assert sorted(k for k in state.data if not k.startswith("due|")) == [
+        f"{SESSION}|e",
+        f"{SESSION}|i|M0|{SLOT}",
+    ]
+    assert p.on_tick(SLOT + Q + p.limits.max_past_ms - 1, state) == []
+    assert f"{SESSION}|e" in state.data
+    p.on_tick(SLOT + Q + p.limits.max_past_ms, state)
+    assert [k for k in state.data if not k.startswith("due|")] == []
+
+
+def test_intervals_before_the_orders_settle_the_same_as_after():
+    """A session's orders and intervals come through different topics in no guaranteed order (a replay, a
+    lagging partition): intervals processed before their parties' orders settle the session all the same."""
+    bid, offer = bid_and_offer()
+    m0, m1 = interval("M0", SLOT, import_wh=1000.0), interval("M1", SLOT, export_wh=600.0)
+    t = SLOT + Q + 1
+
+    in_order, state = processor(CFG), MemoryState()
+    for o in (bid, offer):
+        in_order.on_order(o, SLOT - 2 * Q, state, t)
+    expected = in_order.on_tick(t, state) + in_order.on_interval(m1, t, state, t)
+    expected = [o for o in expected + in_order.on_interval(m0, t, state, t) if o.topic == TOPIC_SETTLEMENT]
+
+    reordered, state = processor(CFG), MemoryState()
+    assert reordered.on_interval(m1, t, state, t) == []  # no order yet: kept
+    reordered.on_order(bid, SLOT - 2 * Q, state, t)
+    assert reordered.on_interval(m0, t, state, t) == []  # M0's party ordered, M1's not yet: kept
+    outs = reordered.on_order(offer, SLOT - 2 * Q, state, t) + reordered.on_tick(t, state)
+    assert [o for o in outs if o.topic == TOPIC_SETTLEMENT] == expected
+    assert topics(expected) == [TOPIC_SETTLEMENT] * 3
+    assert sorted(k for k in state.data if not k.startswith("due|")) == [SESSION, f"{SESSION}|a"]
 
 
 def test_a_new_processor_over_the_same_state_continues_where_the_last_stopped():

@@ -61,10 +61,15 @@ def inputs() -> list[Record]:
     return sorted(recs, key=lambda r: r.timestamp_ms)
 
 
-def run(records: list[Record], states: list[MemoryState], ticks: list[int] = ()) -> list[Emit]:
-    """Route records to partitions by key (as Kafka would), each tick to every partition."""
+def run(
+    records: list[Record], states: list[MemoryState], ticks: list[int] = (), live: bool = True
+) -> list[Emit]:
+    """Route records to partitions by key (as Kafka would), each tick to every partition. ``live``: the wall
+    clock ticks every partition at each record's arrival time first (as the runtime's clock does in real time)."""
     stage, out = make_stage(), []
     for r in records:
+        for p, s in enumerate(states if live else ()):
+            out += stage.on_tick(r.timestamp_ms, p, s)
         out += stage.on_record(r, states[zlib.crc32(r.key) % len(states)])
     for t in ticks:
         for p, s in enumerate(states):
@@ -111,5 +116,5 @@ def test_replaying_the_inputs_repeats_outputs_and_changes_nothing():
 
 def test_ticks_close_the_gates_when_no_order_comes():
     records = [r for r in inputs() if r.topic == ORDERS_TOPIC and r.timestamp_ms < DAY.slot0 - Q]
-    out = by_kind(run(records, [MemoryState()], ticks=[DAY.slot0 - Q - 1, DAY.slot0 - Q]))
+    out = by_kind(run(records, [MemoryState()], ticks=[DAY.slot0 - Q - 1, DAY.slot0 - Q], live=False))
     assert [r["slot_start"] for r in out["ClearingResult"]] == [DAY.slot0]
