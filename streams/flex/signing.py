@@ -15,6 +15,7 @@ way, in the same domain, over every field but ``event_id`` and the signature.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeVar
 
 from eth_account.messages import SignableMessage
 
@@ -23,6 +24,8 @@ from streams.flex.acceptance import FlexAcceptance
 from streams.flex.requests import FlexRequest
 
 DOMAIN = eip712.Domain("edream-flex", "1")
+#: a slot as both messages sign it: its start (UTC epoch ms) and its kW as the shortest round-trip decimal
+_SLOT = [{"name": "slotStart", "type": "uint64"}, {"name": "kw", "type": "string"}]
 TYPES = {
     "FlexRequest": [
         {"name": "requestId", "type": "string"},
@@ -36,40 +39,8 @@ TYPES = {
         {"name": "deadline", "type": "uint64"},
         {"name": "createdAt", "type": "uint64"},
     ],
-    "RequestSlot": [
-        {"name": "slotStart", "type": "uint64"},
-        {"name": "kw", "type": "string"},
-    ],
+    "RequestSlot": _SLOT,
 }
-
-
-def typed_message(req: FlexRequest) -> SignableMessage:
-    """The EIP-712 message of the request (ValueError when a value does not fit its type, e.g. a negative time)."""
-    message = {
-        "requestId": req.request_id,
-        "dsoId": req.dso_id,
-        "areaId": req.area_id,
-        "direction": str(req.direction),
-        "slotMinutes": req.slot_minutes,
-        "slots": [{"slotStart": s.slot_start, "kw": repr(float(s.kw))} for s in req.slots],
-        "rewardMicroPerKwh": req.reward_micro_per_kwh,
-        "currency": req.currency,
-        "deadline": req.deadline,
-        "createdAt": req.created_at,
-    }
-    return eip712.typed_message(DOMAIN, TYPES, message)
-
-
-def sign_request(req: FlexRequest, private_key: str | bytes) -> FlexRequest:
-    """The request with its ``signature`` by ``private_key`` (the DSO's key)."""
-    return replace(req, signature=eip712.sign(typed_message(req), private_key))
-
-
-def request_signer(req: FlexRequest) -> str | None:
-    """Checksummed address that signed the request, or None when unsigned, malformed or not signable."""
-    return signer_of(req)
-
-
 ACCEPTANCE_TYPES = {
     "FlexAcceptance": [
         {"name": "acceptanceId", "type": "string"},
@@ -83,42 +54,64 @@ ACCEPTANCE_TYPES = {
         {"name": "validUntil", "type": "uint64"},
         {"name": "createdAt", "type": "uint64"},
     ],
-    "AcceptedSlot": [
-        {"name": "slotStart", "type": "uint64"},
-        {"name": "kw", "type": "string"},
-    ],
+    "AcceptedSlot": _SLOT,
 }
 
-
-def acceptance_message(acc: FlexAcceptance) -> SignableMessage:
-    """The EIP-712 message of an acceptance (ValueError when a value does not fit its type)."""
-    message = {
-        "acceptanceId": acc.acceptance_id,
-        "offerId": acc.offer_id,
-        "dsoId": acc.dso_id,
-        "areaId": acc.area_id,
-        "decision": acc.decision,
-        "slots": [{"slotStart": s.slot_start, "kw": repr(float(s.kw))} for s in acc.slots],
-        "priceMicro": acc.price_micro,
-        "currency": acc.currency,
-        "validUntil": acc.valid_until,
-        "createdAt": acc.created_at,
-    }
-    return eip712.typed_message(DOMAIN, ACCEPTANCE_TYPES, message)
+Signed = TypeVar("Signed", FlexRequest, FlexAcceptance)
 
 
-def sign_acceptance(acc: FlexAcceptance, private_key: str | bytes) -> FlexAcceptance:
-    """The acceptance with its ``signature`` by ``private_key`` (the DSO's key)."""
-    return replace(acc, signature=eip712.sign(acceptance_message(acc), private_key))
+def _slots(slots) -> list[dict]:
+    return [{"slotStart": s.slot_start, "kw": repr(float(s.kw))} for s in slots]
 
 
-def signer_of(message: FlexRequest | FlexAcceptance) -> str | None:
+def typed_message(msg: FlexRequest | FlexAcceptance) -> SignableMessage:
+    """The EIP-712 message of a request or an acceptance (ValueError when a value does not fit its type, e.g. a
+    negative time)."""
+    if isinstance(msg, FlexRequest):
+        types, fields = (
+            TYPES,
+            {
+                "requestId": msg.request_id,
+                "direction": str(msg.direction),
+                "slotMinutes": msg.slot_minutes,
+                "rewardMicroPerKwh": msg.reward_micro_per_kwh,
+                "deadline": msg.deadline,
+            },
+        )
+    else:
+        types, fields = (
+            ACCEPTANCE_TYPES,
+            {
+                "acceptanceId": msg.acceptance_id,
+                "offerId": msg.offer_id,
+                "decision": msg.decision,
+                "priceMicro": msg.price_micro,
+                "validUntil": msg.valid_until,
+            },
+        )
+    common = {"dsoId": msg.dso_id, "areaId": msg.area_id, "slots": _slots(msg.slots)}
+    common |= {"currency": msg.currency, "createdAt": msg.created_at}
+    return eip712.typed_message(DOMAIN, types, fields | common)
+
+
+def sign(msg: Signed, private_key: str | bytes) -> Signed:
+    """The request or acceptance with its ``signature`` by ``private_key`` (the DSO's key)."""
+    return replace(msg, signature=eip712.sign(typed_message(msg), private_key))
+
+
+sign_request = sign_acceptance = sign
+
+
+def signer_of(msg: FlexRequest | FlexAcceptance) -> str | None:
     """Checksummed address that signed a request or an acceptance; None when unsigned, malformed or not
     signable."""
-    if not message.signature:
+    if not msg.signature:
         return None
     try:
-        signable = typed_message(message) if isinstance(message, FlexRequest) else acceptance_message(message)
+        signable = typed_message(msg)
     except Exception:  # values outside their EIP-712 types cannot have been signed
         return None
-    return eip712.recover(signable, message.signature)
+    return eip712.recover(signable, msg.signature)
+
+
+request_signer = signer_of
