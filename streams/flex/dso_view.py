@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from edream.runtime.contract import View
+from edream.runtime.view_changes import ViewChanges
 from edream.serde import Serde
 from streams.flex.dsos import DsoRegistry, DsoRegistryError, dso_from_record
 
@@ -24,24 +25,13 @@ class DsoView:
     def __init__(self, view: View | None, serde: Serde):
         self.view, self.serde = view, serde
         self.registry = DsoRegistry()
-        self._raw: dict[bytes, bytes] = {}
-        self._seen_version: int | None = None
+        self._changes = ViewChanges(view)
 
     def refresh(self) -> DsoRegistry:
-        view = self.view
-        if view is None:
-            return self.registry
-        version = getattr(view, "version", None)
-        if version is not None and version == self._seen_version:
-            return self.registry
-        current = dict(view.items())
-        for key in [k for k in self._raw if k not in current]:  # tombstoned: the DSO is gone
-            del self._raw[key]
+        changes = self._changes.poll()
+        for key in changes.removed:  # tombstoned: the DSO is gone
             self.registry._by_id.pop(key.decode(), None)  # noqa: SLF001 - the registry's own record
-        for key, value in current.items():
-            if self._raw.get(key) == value:
-                continue
-            self._raw[key] = value
+        for key, value in changes.changed:
             try:
                 name, rec = self.serde.decode(value)
                 if name != "FlexDso":
@@ -49,5 +39,4 @@ class DsoView:
                 self.registry.upsert(dso_from_record(rec))
             except Exception as exc:  # noqa: BLE001 - a bad registry record registers nobody
                 log.warning("flex.dsos.v1 %r ignored: %s", key, exc)
-        self._seen_version = version
         return self.registry

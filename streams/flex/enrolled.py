@@ -11,6 +11,7 @@ the last look are decoded, and only when the view's ``version`` moved, so a look
 from __future__ import annotations
 
 from edream.runtime.contract import View
+from edream.runtime.view_changes import ViewChanges
 from edream.serde import Serde
 from streams.flex.enrolment import EnrolmentError, ProsumerRecord, Registry, record_from_event
 from streams.validation.fields import describe
@@ -34,32 +35,20 @@ class EnrolledRegistry:
     def __init__(self, view: View | None, serde: Serde):
         self.view, self.serde = view, serde
         self.registry = Registry()
-        self._raw: dict[bytes, bytes] = {}
-        self._seen_version: int | None = None
+        self._changes = ViewChanges(view)
 
     def refresh(self) -> Registry:
         """The registry as of the view's latest records."""
-        view = self.view
-        if view is None:
-            return self.registry
-        version = getattr(view, "version", None)
-        if version is not None and version == self._seen_version:
-            return self.registry
-        current = dict(view.items())
-        for key in [k for k in self._raw if k not in current]:  # tombstoned
-            del self._raw[key]
+        changes = self._changes.poll()
+        for key in changes.removed:  # tombstoned
             self.registry.records.pop(key.decode(), None)
-        for key, value in current.items():
-            if self._raw.get(key) == value:
-                continue
-            self._raw[key] = value
+        for key, value in changes.changed:
             try:
                 record = enrolment_from_bytes(value, self.serde)
             except Exception:  # noqa: BLE001 - an invalid enrolment enrols nobody (its Rejection is elsewhere)
                 self.registry.records.pop(key.decode(), None)
                 continue
             self.registry.upsert(record)
-        self._seen_version = version
         return self.registry
 
     def get(self, prosumer_id: str) -> ProsumerRecord | None:

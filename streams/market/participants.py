@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from edream.runtime.view_changes import ViewChanges
 from streams.eip712 import checksum_address
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,9 @@ class ParticipantView:
         self._decode = decode
         self._cache: dict[bytes, Participant | None] = {}
         self._cache_size = cache_size
-        self._meters: dict[str, Participant] | None = None
-        self._meters_version: object = None
+        self._meter_changes = ViewChanges(view)
+        self._meters: dict[str, Participant] = {}
+        self._meters_of: dict[bytes, tuple[str, ...]] = {}
 
     def get(self, participant_id: str) -> Participant | None:
         raw = self.view.get(participant_id.encode())
@@ -119,16 +121,18 @@ class ParticipantView:
         return self._cache[raw]
 
     def by_meter(self, meter_id: str) -> Participant | None:
-        """The participant whose meters include ``meter_id`` (index rebuilt when the view's ``version`` moves; a
-        view without one is indexed on every call)."""
-        version = getattr(self.view, "version", None)
-        if self._meters is None or version is None or version != self._meters_version:
-            index: dict[str, Participant] = {}
-            for key, _ in self.view.items():
-                p = self.get(key.decode())
-                for meter in p.meters if p is not None else ():
-                    index.setdefault(meter, p)
-            self._meters, self._meters_version = index, version
+        """The participant whose meters include ``meter_id`` (kept in step with the view incrementally)."""
+        changes = self._meter_changes.poll()
+        for key in [*changes.removed, *(k for k, _ in changes.changed)]:
+            for meter in self._meters_of.pop(key, ()):
+                if (owner := self._meters.get(meter)) is not None and owner.participant_id == key.decode():
+                    del self._meters[meter]
+        for key, _ in changes.changed:
+            p = self.get(key.decode())
+            if p is not None:
+                self._meters_of[key] = p.meters
+                for meter in p.meters:
+                    self._meters.setdefault(meter, p)
         return self._meters.get(meter_id)
 
     def _parse(self, participant_id: str, raw: bytes) -> Participant | None:
