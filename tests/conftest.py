@@ -17,6 +17,32 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from edream.embedded.broker import EmbeddedBroker
 from edream.settings import Settings
 
+#: the longest tests (measured 110-320 s each, mostly waiting on wall-clock gates, slots and group joins), in this
+#: order, start first: pytest-xdist hands out tests in collection order, so one of them starting last would add
+#: its whole length to the suite's wall time
+LONGEST_FIRST = (
+    "tests/integration/test_demo_day.py",
+    "tests/integration/test_workers_equivalence.py",
+    "tests/integration/test_flex_lifecycle_broker.py",
+    "tests/integration/test_vpp_platform.py",
+    "tests/integration/test_flex_prosumers_stage_broker.py",
+    "tests/integration/test_anchoring_agent.py",
+    "tests/integration/test_vpp_stage_runtime.py",
+    "tests/integration/test_market_e2e.py",
+    "tests/integration/test_flex_dispatch_connector.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first (:data:`LONGEST_FIRST`), then the other slow-marked tests, then the rest (stable)."""
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::")[0]
+        first = LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+        return first, 0 if item.get_closest_marker("slow") else 1
+
+    items.sort(key=rank)
+
 
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
