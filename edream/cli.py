@@ -350,14 +350,23 @@ def tail(
         c.close()
 
 
-def _mount_subapps() -> None:
+def _mount_subapps(argv: list[str] | None = None) -> None:
+    """Mount the domains' sub-commands. Given the command line, only the one it names is imported (each pulls in
+    its domain's libraries, seconds on a loaded machine: `edream status` took over 60 s, and every stage process
+    paid it at start); a built-in command mounts none; no command, ``--help`` or an unknown one mounts all, so
+    help lists them."""
+    first = next((a for a in argv or [] if not a.startswith("-")), None)
+    builtin = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    builtin |= {g.name for g in app.registered_groups}
+    wanted = {first} if first in {n for n, _ in SUBAPPS} else set() if first in builtin else None
     for name, target in SUBAPPS:
-        module, attr = target.split(":")
-        app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+        if wanted is None or name in wanted:
+            module, attr = target.split(":")
+            app.add_typer(getattr(importlib.import_module(module), attr), name=name)
 
 
 def main() -> None:
-    _mount_subapps()
+    _mount_subapps(sys.argv[1:])
     app(prog_name="edream")
 
 
