@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from edream.serde import Serde
 
@@ -16,10 +16,11 @@ def consume(
     bootstrap: str,
     topic: str,
     until: Callable[[list[dict[str, Any]]], bool],
-    max_wait_s: float = 30.0,
+    max_wait_s: float = 90.0,
 ) -> list[dict[str, Any]]:
     """Decoded records of ``topic`` from the beginning until ``until(records)`` holds or ``max_wait_s`` passes
-    (then the caller's assertions report what is missing)."""
+    (then the caller's assertions report what is missing). Every partition is assigned directly: no group join,
+    which took most of a 30-s bound on a loaded machine."""
     c = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -29,7 +30,8 @@ def consume(
             "session.timeout.ms": 6000,
         }
     )
-    c.subscribe([topic])
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(parts)])
     serde = Serde()
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + max_wait_s

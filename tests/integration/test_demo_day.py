@@ -126,7 +126,7 @@ def _console_in_chromium(port: int) -> tuple[int, float, str]:
     return tooltip
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(840)
 def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_path, monkeypatch):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
@@ -148,7 +148,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
         st = wait_status(
             port,
             lambda s: all(s["clickhouse"].get("tables", {}).get(t, 0) > 0 for t in PANEL_TABLES),
-            timeout=240,
+            timeout=420,  # ~150 s on an idle machine; make test runs five other heavy tests beside it
         )
         tables = st["clickhouse"]["tables"]
         assert tables["measurements"] >= 50 * 120, "an hour of history for 50 meters is uploaded on start"
