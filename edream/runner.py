@@ -6,6 +6,8 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import faust
 from mode import Service
@@ -179,6 +181,20 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
     stages: StageProcesses | None = None
     reporter: StageDownReporter | None = None
+    feeders_stopped = False
+
+    def stop_feeders(steps: _ShutdownSteps) -> None:
+        """Stop what feeds the sinks (once): the field site, then the stage processes."""
+        nonlocal feeders_stopped
+        if feeders_stopped:
+            return
+        feeders_stopped = True
+        field.stop()
+        steps.done("field site")
+        if stages is not None:
+            stages.stop()
+            steps.done("stage processes")
+
     watchdog = stack.watchdog().start()  # a killed broker, object store or anvil is started again
     try:
         diff = apply_topics(stack.bootstrap, topology.topics)
@@ -188,6 +204,12 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             log.info(
                 "field site: %s", ", ".join(f"{c.name} pid {c.proc.pid}" for c in field.children if c.proc)
             )
+        if demo:
+            from edream.demo.script import DemoConfig
+            from edream.demo.wiring import market_for_demo, now_ms
+
+            # before the stages start: the market stage reads market.yaml once, at its start
+            market_for_demo(settings.config_dir, now_ms(), DemoConfig())
         port = settings.edream_web_port
         reporter = down_reporter(settings, topology, stack.bootstrap)
         stages = StageProcesses(
@@ -206,8 +228,12 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             eth_rpc_url=stack.eth_rpc_url,
         ).save(settings)
         _print_banner(stack, settings, web)
-        faust.Worker(
-            app, loglevel=settings.edream_log_level.lower(), quiet=True, override_logging=False
+        _PlatformWorker(
+            app,
+            before_stop=lambda: stop_feeders(_ShutdownSteps()),
+            loglevel=settings.edream_log_level.lower(),
+            quiet=True,
+            override_logging=False,
         ).execute_from_commandline()
     finally:
         steps = _ShutdownSteps()
@@ -217,17 +243,32 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         # prints "Connection refused" after the broker is gone.
         released = gc.collect()
         log.debug("released %d objects of stopped services before stopping the broker", released)
-        if stages is not None:
-            stages.stop()
-            steps.done("stage processes")
+        stop_feeders(steps)
         if reporter is not None:
             reporter.close()
-        field.stop()
-        steps.done("field site")
         stack.stop()
         steps.done("broker, object store and chain")
         state_path.unlink(missing_ok=True)
         print("edream: stopped (embedded broker and chain shut down)", flush=True)
+
+
+class _PlatformWorker(faust.Worker):
+    """The Faust worker of ``edream run``: on SIGINT/SIGTERM it runs ``before_stop`` (off the event loop, while
+    the app still consumes) before it stops the app."""
+
+    def __init__(self, app: faust.App, *, before_stop: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._before_stop = before_stop
+
+    async def _stop_on_signal(self, signal: Any) -> None:  # mode.Worker's handler of SIGINT and SIGTERM
+        # first what feeds the sinks: the app's sinks then write the last records the stages produced, and no sink
+        # partition gets records after its consumer paused (Faust would report that stream as stalled)
+        log.info("stopping: field site and stage processes first, then the sinks")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._before_stop)
+        except Exception:  # noqa: BLE001 - the app must stop all the same
+            log.exception("stopping the field site and stage processes failed")
+        await super()._stop_on_signal(signal)
 
 
 class _ShutdownSteps:

@@ -5,7 +5,8 @@
 * ``demo_script`` timer (1 s): publishes every scripted event that is due.
 * ``demo_devices`` agent: feeds ``flex.orders.v1`` to the responder.
 
-``register_demo`` writes ``<EDREAM_DATA_DIR>/market.yaml`` (the demo's gate-closure lead) unless the file exists.
+``market_for_demo`` writes ``<config dir>/market.yaml`` (the demo's gate-closure lead) unless the file exists;
+``edream run`` calls it before it starts the stage processes, which read the file once at start.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) ->
     cfg = cfg or DemoConfig()
     names = topic_names(ctx.topology)
     start = now_ms()
-    market = market_for_demo(ctx.settings.edream_data_dir, start, cfg)
+    market = market_for_demo(ctx.settings.config_dir, start, cfg)
     community = Community(cfg.prosumers, cfg.seed)
     responder = FlexResponder(community.step_ms)
     events = DemoScript(community, cfg, market, start).events()

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from edream.runtime.watermarks import end_offset
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ class GlobalView:
             consumer.close()
             raise RuntimeError(f"registry topic {self.topic}: {md.error}")
         parts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in md.partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+        ends = {tp.partition: end_offset(consumer, self.topic, tp.partition) for tp in parts}
         consumer.assign(parts)
         deadline = time.monotonic() + timeout_s
         read = {p: 0 for p in ends}

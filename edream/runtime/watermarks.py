@@ -40,6 +40,13 @@ def true_high_watermark(probe: Consumer, topic: str, partition: int, answered: i
         probe.unassign()
 
 
+def end_offset(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> int:
+    """The offset after the last record of ``topic[partition]`` (a reader that must reach the end of a partition:
+    a registry view, a snapshot); ``consumer`` must have no assignment yet (the probe assigns and unassigns it)."""
+    answered = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)[1]
+    return true_high_watermark(consumer, topic, partition, answered)
+
+
 class WatermarkProbe:
     """Wraps a Quix consumer's ``get_watermark_offsets`` so broker queries answer the true high watermark."""
 

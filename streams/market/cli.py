@@ -237,6 +237,7 @@ def _read_to_end(topic: str) -> list[bytes]:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     from edream.kafka import consumer_config
+    from edream.runtime.watermarks import end_offset
     from edream.settings import load_settings
     from edream.stack import NoBroker, resolve_bootstrap
 
@@ -250,7 +251,7 @@ def _read_to_end(topic: str) -> list[bytes]:
         meta = c.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
             raise _fail(f"topic {topic} not found")
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions}
+        ends = {p: end_offset(c, topic, p) for p in meta.partitions}
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends if ends[p] > 0])
         pending = {p for p in ends if ends[p] > 0}
         values = []
