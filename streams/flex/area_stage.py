@@ -55,7 +55,7 @@ from typing import Any
 
 import orjson
 
-from edream.runtime.contract import Emit, KeyValueState, Record
+from edream.runtime.contract import Emit, KeyValueState, Record, TransientError
 from edream.serde import Serde
 from streams.flex.acceptance import FlexAcceptance
 from streams.flex.allocations import TOPIC_ALLOCATIONS, allocation_outs
@@ -182,8 +182,9 @@ class FlexAreaProcessor:
         if kind == TOPIC_REQUESTS:
             if name != "FlexRequest":
                 raise ValueError(f"expected a FlexRequest, got {name}")
-            req = FlexRequest.from_avro(rec)  # a malformed one raises here and is dead-lettered
-            _save(state, PENDING, [*(_load(state, PENDING) or []), [req.to_avro(), record.timestamp_ms]])
+            FlexRequest.from_avro(rec)  # a malformed one raises here and is dead-lettered
+            # the record's own bytes: JSON state cannot hold every value a request carries (NaN kW became null)
+            _save(state, PENDING, [*(_load(state, PENDING) or []), [record.value.hex(), record.timestamp_ms]])
             return []
         if kind == TOPIC_BASELINES and name == "Baseline":
             self._outlook(state).add_baseline(rec, self._wall())
@@ -360,9 +361,7 @@ class FlexAreaProcessor:
             max_past_ms = current_limits().max_past_ms
             for item in pending:
                 raw, arrived_at = item if isinstance(item, list) else (item, now)  # kept before record times
-                req = FlexRequest.from_avro(raw)
-                at = decision_time(arrived_at, now, min(req.slot_starts(), default=now), max_past_ms)
-                outs += self._submit(req, at, state)
+                outs += self._decide_pending(raw, arrived_at, now, max_past_ms, state)
         due: dict[str, int] = _load(state, DUE) or {}
         expired = sorted(k for k, at in due.items() if at <= now)
         if expired:
@@ -371,6 +370,30 @@ class FlexAreaProcessor:
                 self._forget(state, key)
             self._due(state, dict.fromkeys(expired))
         return self._encode(outs)
+
+    def _pending_request(self, raw: str | dict[str, Any]) -> FlexRequest:
+        """A kept request: the record's bytes in hex (a decoded Avro dict in state written before them)."""
+        if isinstance(raw, str):
+            raw = self.serde.decode(bytes.fromhex(raw), self.topics.get(TOPIC_REQUESTS, TOPIC_REQUESTS))[1]
+        return FlexRequest.from_avro(raw)
+
+    def _decide_pending(
+        self, raw: str | dict[str, Any], arrived_at: int, now: int, max_past_ms: int, state: KeyValueState
+    ) -> list[Out]:
+        """The offer or Rejection of one kept request. A request that cannot be decided (an error that is not an
+        outage) gets a Rejection INVALID_FIELD with the error: one poisoned request must not fail every later
+        tick of its partition (the tick's state changes are rolled back, so it would be kept for good)."""
+        req = None
+        try:
+            req = self._pending_request(raw)
+            at = decision_time(arrived_at, now, min(req.slot_starts(), default=now), max_past_ms)
+            return self._submit(req, at, state)
+        except TransientError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - turned into the request's Rejection
+            subject = req.request_id if req is not None else "?"
+            issue = Issue(Code.INVALID_FIELD, f"request not decidable: {type(exc).__name__}: {exc}")
+            return [out_of(rejection("FlexRequest", subject, [issue], now))]
 
     def _expire(self, state: KeyValueState, offer_id: str, now: int) -> list[Out]:
         """An offer still open at the end of its validity: closed as EXPIRED, with a Rejection OFFER_EXPIRED."""

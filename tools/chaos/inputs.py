@@ -114,10 +114,13 @@ class Inputs:
         return out
 
     def good_settlements(self, n: int, window_start_ms: int, tag: str) -> list[Sent]:
-        """``n`` FLEX settlements of the one-minute window starting at ``window_start_ms`` (anchored on-chain)."""
+        """``n`` FLEX settlements of the one-minute window starting at ``window_start_ms`` (anchored on-chain).
+        A settlement's content follows from its id: asked twice for a window, the same records come again (a
+        second content under one id would be a conflicting settlement, not a redelivery)."""
         out = []
         for i in range(n):
             sid = f"chaos-stl-{tag}-{window_start_ms}-{i}"
+            rng = random.Random(sid)
             rec = {
                 "event_id": f"evt-{sid}",
                 "settlement_id": sid,
@@ -127,8 +130,8 @@ class Inputs:
                 "window_end": window_start_ms + 60_000,
                 "party_id": f"chaos-prosumer-{i}",
                 "reference_id": f"chaos-order-{window_start_ms}",
-                "quantity_wh": self.rng.randrange(1, 5000),
-                "amount_micro": self.rng.randrange(-(10**6), 10**6),
+                "quantity_wh": rng.randrange(1, 5000),
+                "amount_micro": rng.randrange(-(10**6), 10**6),
                 "currency": "EUR",
                 "details": json.dumps({"chaos": True, "i": i}),
                 "version": 1,

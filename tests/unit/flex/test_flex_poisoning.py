@@ -130,6 +130,9 @@ def submitted(req) -> list[tuple[str, dict]]:
         ({"created_at": NOW + 10 * YEAR_MS}, "EVENT_TIME_OUT_OF_BOUNDS"),
         ({"slots": (RequestSlot(Y2100, 5.0),)}, "BEYOND_HORIZON"),
         ({"slots": (RequestSlot(T0, 1e12),)}, "KW_TOO_LARGE"),
+        # kept until the next tick as JSON, NaN became null and every later tick of the partition failed
+        ({"slots": (RequestSlot(T0, math.nan),)}, "NEGATIVE_KW"),
+        ({"slots": (RequestSlot(T0, math.inf),)}, "KW_TOO_LARGE"),
         ({"deadline": Y2100}, "BEYOND_HORIZON"),
         ({"dso_id": "d" * 2000}, "UNKNOWN_DSO"),  # authentication comes first: no DSO has that id
     ],
@@ -170,3 +173,28 @@ def test_enrolment_with_unbounded_values_is_rejected_and_not_registered(asset):
     view = enrolment_view(portfolio(0), SERDE)
     view.put(b"p07", value)
     assert EnrolledRegistry(view, SERDE).get("p07") is None
+
+
+def test_a_request_that_cannot_be_decided_is_rejected_and_later_ticks_go_on(monkeypatch):
+    """A kept request whose decision fails (not an outage) gets a Rejection; the partition's next request is
+    decided as usual (before, the failed tick was rolled back with the request kept, and every tick failed)."""
+    import streams.flex.area_stage as area_stage
+
+    proc, state = area(), MemoryState()
+    bad = signed(dataclasses.replace(reduce_request(kw=5.0), request_id="req-bad"))
+    proc.on_record(record(REQUESTS, SERDE.encode("FlexRequest", bad.to_avro())), state)
+    real = area_stage.offer_for
+
+    def failing(req, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if req.request_id == "req-bad":
+            raise ZeroDivisionError("poisoned")
+        return real(req, *args, **kwargs)
+
+    monkeypatch.setattr(area_stage, "offer_for", failing)
+    out = [SERDE.decode(e.value) for e in proc.on_tick(NOW, 0, state)]
+    assert [(n, r["subject_id"], r["code"]) for n, r in out] == [("Rejection", "req-bad", "INVALID_FIELD")]
+    assert "ZeroDivisionError: poisoned" in out[0][1]["reason"]
+    good = signed(dataclasses.replace(reduce_request(kw=5.0), request_id="req-good"))
+    proc.on_record(record(REQUESTS, SERDE.encode("FlexRequest", good.to_avro())), state)
+    names = [SERDE.decode(e.value)[0] for e in proc.on_tick(NOW, 0, state)]
+    assert "FlexOffer" in names, names
