@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 from edream.runtime.view_changes import ViewChanges
+from tools.sim.flex_scenario import StaticView
 
 
-class Versioned:
+class Versioned(StaticView):
+    """The in-memory registry view, counting how often its whole content is read."""
+
     def __init__(self):
-        self.data: dict[bytes, bytes] = {}
-        self.version = 0
+        super().__init__({})
         self.reads = 0
-
-    def put(self, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            self.data.pop(key, None)
-        else:
-            self.data[key] = value
-        self.version += 1
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
 
     def items(self):
         self.reads += 1
-        return list(self.data.items())
+        return super().items()
 
 
 def test_changes_since_the_last_poll_and_no_read_while_the_version_stands():
