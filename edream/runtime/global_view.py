@@ -15,14 +15,17 @@ from collections.abc import Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from edream.runtime.watermarks import end_offset
+from edream.runtime.watermarks import end_offset, offset_since
 
 log = logging.getLogger(__name__)
 
 
 class GlobalView:
-    def __init__(self, consumer_conf: dict, topic: str):
+    def __init__(self, consumer_conf: dict, topic: str, since_ms: int | None = None):
+        """``since_ms``: read only the records of the last ``since_ms`` ms (by record timestamp) when starting, for a
+        reader to whom older ones are of no use; None: the whole topic."""
         self.topic = topic
+        self.since_ms = since_ms
         self._conf = {**consumer_conf, "enable.auto.commit": False, "enable.partition.eof": False}
         self._data: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
@@ -36,11 +39,11 @@ class GlobalView:
         if md.error is not None:
             consumer.close()
             raise RuntimeError(f"registry topic {self.topic}: {md.error}")
-        parts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in md.partitions]
-        ends = {tp.partition: end_offset(consumer, self.topic, tp.partition) for tp in parts}
-        consumer.assign(parts)
+        ends = {p: end_offset(consumer, self.topic, p) for p in md.partitions}
+        firsts = self._first_offsets(consumer, ends)
+        consumer.assign([TopicPartition(self.topic, p, firsts[p]) for p in ends])
         deadline = time.monotonic() + timeout_s
-        read = {p: 0 for p in ends}
+        read = {p: max(firsts[p], 0) for p in ends}
         while any(read[p] < ends[p] for p in ends):
             if time.monotonic() > deadline:
                 consumer.close()
@@ -54,6 +57,13 @@ class GlobalView:
         )
         self._thread.start()
         return self
+
+    def _first_offsets(self, consumer: Consumer, ends: dict[int, int]) -> dict[int, int]:
+        """Where reading starts per partition: the beginning, or the first record of the last ``since_ms``."""
+        if self.since_ms is None:
+            return dict.fromkeys(ends, OFFSET_BEGINNING)
+        at = int(time.time() * 1000) - self.since_ms
+        return {p: offset_since(consumer, self.topic, p, at, end) for p, end in ends.items()}
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:

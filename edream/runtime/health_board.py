@@ -11,6 +11,7 @@ listed until the restarted process on the same host reports UP (:func:`without_r
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from prometheus_client import Gauge
@@ -23,6 +24,8 @@ from edream.settings import Settings
 from edream.topology import Topology
 
 log = logging.getLogger(__name__)
+#: how long the board waits before it tries again to follow the health topic, s
+RETRY_S = 10.0
 
 LABELS = ["stage", "worker"]
 STAGE_UP = Gauge("edream_stage_up", "1 when the stage reports UP, 0 when RETRYING or DOWN", LABELS)
@@ -69,17 +72,36 @@ class StageHealthBoard:
         self.settings, self.bootstrap = settings, bootstrap
         self.serde = Serde(settings)
         self.view: GlobalView | None = None
+        self._stopped = threading.Event()
 
     def start(self) -> None:
-        if self.topic is None:
-            return
+        """Read the last :data:`GONE_AFTER_MS` of health records (older ones are never shown), then follow the topic.
+        If that fails (broker away or slow), status works without stage rows and the board tries again every
+        :data:`RETRY_S` in the background until it follows the topic."""
+        if self.topic is not None and not self._try_start():
+            threading.Thread(target=self._retry, daemon=True, name="health-board-start").start()
+
+    def _try_start(self) -> bool:
         try:
             conf = consumer_config(self.settings, "health-board", self.bootstrap)
-            self.view = GlobalView(conf, self.topic).start(timeout_s=30)
+            self.view = GlobalView(conf, self.topic, since_ms=GONE_AFTER_MS).start(timeout_s=30)
+            return True
         except Exception as exc:  # noqa: BLE001 - status must work without it
-            log.warning("stage health not followed (%s): %s", self.topic, exc)
+            log.warning(
+                "stage health not followed yet (%s): %s; retrying in %.0f s", self.topic, exc, RETRY_S
+            )
+            return False
+
+    def _retry(self) -> None:
+        while not self._stopped.wait(RETRY_S):
+            if self._try_start():
+                log.info("stage health followed (%s)", self.topic)
+                if self._stopped.is_set() and self.view is not None:
+                    self.view.stop()
+                return
 
     def stop(self) -> None:
+        self._stopped.set()
         if self.view is not None:
             self.view.stop()
 

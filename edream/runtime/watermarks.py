@@ -15,6 +15,7 @@ queried partition, done only when a stage is assigned partitions (cached queries
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -45,6 +46,36 @@ def end_offset(consumer: Consumer, topic: str, partition: int, timeout: float = 
     a registry view, a snapshot); ``consumer`` must have no assignment yet (the probe assigns and unassigns it)."""
     answered = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)[1]
     return true_high_watermark(consumer, topic, partition, answered)
+
+
+def _record_at(probe: Consumer, topic: str, partition: int, offset: int) -> tuple[int, int] | None:
+    """(offset, timestamp ms) of the first record at or after ``offset``; None past the last one."""
+    probe.assign([TopicPartition(topic, partition, offset)])
+    try:
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            msg = probe.poll(0.5)
+            if msg is not None and msg.error() is None and msg.offset() >= offset:
+                return msg.offset(), msg.timestamp()[1]
+        return None
+    finally:
+        probe.unassign()
+
+
+def offset_since(probe: Consumer, topic: str, partition: int, since_ms: int, end: int) -> int:
+    """The offset of the first record of ``topic[partition]`` stamped at or after ``since_ms`` (UTC epoch ms), or
+    ``end`` (the partition's end offset) when there is none: a binary search over record timestamps, which assumes
+    they grow with offsets (producers' CreateTime on one clock). ListOffsets by timestamp would answer it in one
+    request, but the embedded broker answers 0 for every time. ``probe`` must have no assignment yet."""
+    lo, hi = 0, end
+    while lo < hi:
+        mid = (lo + hi) // 2
+        found = _record_at(probe, topic, partition, mid)
+        if found is None or found[1] >= since_ms:
+            hi = mid
+        else:
+            lo = found[0] + 1
+    return lo
 
 
 class WatermarkProbe:

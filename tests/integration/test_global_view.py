@@ -50,3 +50,32 @@ def test_end_offset_of_an_empty_partition_is_zero(kafka_bootstrap, unique_topic)
         assert probe.assignment() == []
     finally:
         probe.close()
+
+
+def test_a_view_since_reads_only_the_recent_records(kafka_bootstrap, unique_topic):
+    """``since_ms``: records stamped before the window are not read (the health board needs 10 minutes of a topic
+    that grows by every stage's report every 2 s); a partition with none in the window starts at its end."""
+    topic = unique_topic("health", partitions=2)
+    now = int(time.time() * 1000)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(30):  # an hour ago: partition 0 only
+        producer.produce(
+            topic, key=f"old{i}".encode(), value=b"x", partition=0, timestamp=now - 3_600_000 + i
+        )
+    producer.flush(15)
+    for i in range(5):
+        producer.produce(topic, key=f"new{i}".encode(), value=b"y", partition=0, timestamp=now - 1_000 + i)
+    producer.produce(topic, key=b"old-1", value=b"x", partition=1, timestamp=now - 3_600_000)
+    producer.flush(15)
+    conf = {"bootstrap.servers": kafka_bootstrap, "group.id": "view-test"}
+    view = GlobalView(conf, topic, since_ms=600_000).start(timeout_s=30)
+    try:
+        assert sorted(k for k, _ in view.items()) == [f"new{i}".encode() for i in range(5)]
+        producer.produce(topic, key=b"later", value=b"z", partition=1)
+        producer.flush(15)
+        deadline = time.monotonic() + 20
+        while view.get(b"later") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert view.get(b"later") == b"z" and view.get(b"old-1") is None
+    finally:
+        view.stop()
