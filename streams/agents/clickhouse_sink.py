@@ -5,7 +5,9 @@ Decodes each message (either framing); undecodable ones, records outside their c
 :class:`edream.sink_writer.SinkWriter`), go to the dead-letter topic with the reason and the original bytes (stage
 ``sink:<name>``). Batches are bounded by the sink's ``batch_rows`` and ``batch_seconds``; offsets are committed only
 after the batch is in ClickHouse (at-least-once), and the writes are idempotent. While ClickHouse is unreachable a
-batch is retried with backoff (``sink.<name>.retries``), sleeping off the shared ClickHouse thread.
+batch is retried with backoff (``sink.<name>.retries``), sleeping off the shared ClickHouse thread. A batch's dead
+letters are acknowledged by the broker before the next batch (refused ones are sent again:
+:mod:`streams.agents.acked_sends`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import faust
 from edream.avro_schemas import contract
 from edream.serde import DecodeError
 from edream.sink_writer import Positioned, SinkWriter, write_retrying
+from streams.agents.acked_sends import AckedSends
 from streams.app import AgentContext, raw_topic
 from streams.deadletter import sink_letter
 from streams.validation.fields import InvalidRecord
@@ -37,6 +40,15 @@ def register(app: faust.App, ctx: AgentContext) -> None:
         async def consume(stream, sink=sink, writer=writer, schema_name=schema_name, check=check):
             stage = f"sink:{sink.name}"
 
+            async def send_letter(key: bytes, value: bytes):  # noqa: ANN202 - Faust's delivery future
+                return await dlq.send(key=key, value=value)
+
+            letters = AckedSends(
+                send_letter,
+                f"sink {sink.name}: dead letters to {dlq_name}",
+                on_retry=lambda exc: ctx.count(f"sink.{sink.name}.dlq_retries"),
+            )
+
             async def to_dlq(
                 p: Positioned, error: BaseException | str, error_type: str | None = None
             ) -> None:
@@ -52,7 +64,7 @@ def register(app: faust.App, ctx: AgentContext) -> None:
                     )
                     ctx.count(f"sink.{sink.name}.unstorable")
                     return
-                await dlq.send(key=p.topic.encode(), value=ctx.serde.encode("DeadLetter", dl, dlq_name))
+                await letters.send(p.topic.encode(), ctx.serde.encode("DeadLetter", dl, dlq_name))
                 ctx.count(f"dlq.{sink.name}")
 
             def on_retry(exc: BaseException) -> None:
@@ -76,6 +88,9 @@ def register(app: faust.App, ctx: AgentContext) -> None:
                 result = await write_retrying(ctx.in_clickhouse_thread, writer, batch, on_retry)
                 for r in result.rejected:
                     await to_dlq(r.item, r.reason, r.error_type)
+                await (
+                    letters.confirm()
+                )  # the batch's dead letters are on Kafka before its offsets are committed
                 ctx.count(f"sink.{sink.name}.rows", result.written)
 
         app.agent(raw_topic(app, sink.topic), name=f"sink.{sink.name}")(consume)
