@@ -49,3 +49,10 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
+
+
+def first_line(exc: BaseException) -> str:
+    """One line that says what failed: the first line of the error's message, or its type when the message is
+    empty (a timeout often has none)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

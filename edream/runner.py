@@ -19,6 +19,7 @@ from edream.embedded.field_site import FieldSite
 from edream.embedded.process import port_open
 from edream.kafka import apply_topics
 from edream.kafka_security import KafkaSecurity
+from edream.logs import first_line
 from edream.runtime.down_reporter import StageDownReporter, down_reporter
 from edream.runtime.health_board import StageHealthBoard
 from edream.runtime.stages import runtime_stages
@@ -45,7 +46,7 @@ def _clickhouse_status(ctx: AgentContext) -> dict:
         out["last_anchor"] = _last_anchor(ctx)
         return out
     except Exception as exc:  # noqa: BLE001 - status, not control flow
-        return {"reachable": False, "detail": str(exc).splitlines()[0]}
+        return {"reachable": False, "detail": first_line(exc)}
 
 
 class AlreadyRunning(RuntimeError):

@@ -23,6 +23,7 @@ from edream.embedded.object_store import EmbeddedObjectStore
 from edream.embedded.process import create_time, reap_orphans, same_process
 from edream.embedded.watchdog import ChildWatchdog, Watched
 from edream.kafka import client_config
+from edream.logs import first_line
 from edream.settings import Settings
 from edream.web_auth import auth_headers
 
@@ -210,7 +211,7 @@ def check_clickhouse(settings: Settings, live: RunState | None) -> ComponentStat
         ver = get_client(settings).server_version
         return ComponentStatus("clickhouse", shown, True, f"version {ver}")
     except Exception as exc:  # noqa: BLE001
-        return ComponentStatus("clickhouse", shown, False, str(exc).splitlines()[0])
+        return ComponentStatus("clickhouse", shown, False, first_line(exc))
 
 
 def check_chain(settings: Settings, live: RunState | None) -> ComponentStatus:
@@ -260,4 +261,4 @@ def _worker_lag(settings: Settings, bootstrap: str | None) -> dict[str, Any]:
         inputs = {t for a in topo.agents for t in a.inputs}
         return consumer_lag(bootstrap or "", settings.edream_app_id, inputs, timeout=3)
     except (TopologyError, Exception) as exc:  # noqa: BLE001 - status reports, never raises
-        return {"error": str(exc).splitlines()[0]}
+        return {"error": first_line(exc)}

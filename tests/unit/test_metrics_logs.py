@@ -57,3 +57,23 @@ def test_correlation_id_travels_in_kafka_headers():
     assert from_headers(h) == "c1"
     assert from_headers(None, fallback="event-9") == "event-9"
     assert len(from_headers([])) == 32
+
+
+def test_first_line_of_an_error_without_a_message_is_its_type():
+    from edream.logs import first_line
+
+    assert first_line(TimeoutError()) == "TimeoutError"
+    assert first_line(ValueError("bad\nmore")) == "bad"
+
+
+def test_status_lag_of_a_timeout_without_a_message_is_reported_not_raised(monkeypatch):
+    """`edream status` crashed with IndexError when the lag query timed out on a loaded machine (CI)."""
+    import edream.dashboard.lag as lag
+    from edream.settings import Settings
+    from edream.stack import _worker_lag
+
+    def timed_out(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise TimeoutError()
+
+    monkeypatch.setattr(lag, "consumer_lag", timed_out)
+    assert _worker_lag(Settings(), "127.0.0.1:1") == {"error": "TimeoutError"}
