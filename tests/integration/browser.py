@@ -49,14 +49,19 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-def portfolio_tooltip(page) -> tuple[int, float, str]:
-    """Hover the portfolio chart at its newest measured point; (UTC ms, kW, tooltip text) as the operator sees it."""
+def portfolio_tooltip(page, before_newest: bool = False) -> tuple[int, float, str]:
+    """Hover the portfolio chart at its newest measured point (``before_newest``: the measured point before it);
+    (UTC ms, kW, tooltip text) as the operator sees it. On a live platform the newest point is provisional: readings
+    of its 15-s step may still be on their way to ClickHouse (the sink's batch), and a query after the platform
+    stopped would see them."""
     chart = page.locator("#panel-load .chart").first
     x, y = chart.evaluate(
-        """c => { const u = c._uplot, ys = u.data[1];
-                 let i = ys.length - 1; while (i > 0 && (ys[i] === null || ys[i] === undefined)) i--;
+        """(c, back) => { const u = c._uplot, ys = u.data[1], gap = i => ys[i] === null || ys[i] === undefined;
+                 let i = ys.length - 1; while (i > 0 && gap(i)) i--;
+                 if (back) { i = Math.max(0, i - 1); while (i > 0 && gap(i)) i--; }
                  const r = u.over.getBoundingClientRect();
-                 return [r.left + u.valToPos(u.data[0][i], 'x'), r.top + r.height / 2]; }"""
+                 return [r.left + u.valToPos(u.data[0][i], 'x'), r.top + r.height / 2]; }""",
+        before_newest,
     )
     page.mouse.move(x, y)
     tip = chart.locator(".u-tooltip")
