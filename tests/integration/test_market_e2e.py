@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable
 
 import pytest
+from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -39,7 +40,28 @@ from tools.sim.market_day import MarketDay, Q, check_outputs
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NOW = int(time.time() * 1000)
-DAY = MarketDay(NOW - NOW % Q - 6 * 3_600_000)  # the day ended 4.75 h ago: all times within the bounds
+SLOT0 = NOW - NOW % Q - 6 * 3_600_000  # the day ended 4.75 h ago: all times within the bounds
+PARTITIONS = 4
+
+
+def _partition(key: bytes) -> int:
+    """The partition the runtime's repartition topics give ``key`` (Quix produces with librdkafka's murmur2)."""
+    return (murmur2(key) & 0x7FFFFFFF) % PARTITIONS
+
+
+def _spread_day() -> MarketDay:
+    """The market day under the first market id whose sessions land in both halves of the partitions: Quix
+    assigns ranges (0-1 to one worker, 2-3 to the other), so two workers both get sessions (with the default id
+    all four sessions of a day share one half in about one run in eight)."""
+    for i in range(1000):
+        day = MarketDay(SLOT0, MarketDay.config.model_copy(update={"market_id": f"p2p-test-{i}"}))
+        parts = {_partition(day.config.session_id(s).encode()) for s in day.slots}
+        if parts & {0, 1} and parts & {2, 3}:
+            return day
+    raise AssertionError("no market id spreads the sessions")
+
+
+DAY = _spread_day()
 OUTPUTS = (
     "market.orders.accepted.v1",
     "market.clearing.v1",
@@ -61,7 +83,7 @@ def _topology(renamed_topology, kafka_bootstrap: str):
     new = [
         NewTopic(
             rename[n],
-            4,
+            PARTITIONS,
             1,
             config={
                 "retention.ms": "3600000",
