@@ -20,6 +20,7 @@ from edream.embedded.process import port_open
 from edream.kafka import apply_topics
 from edream.kafka_security import KafkaSecurity
 from edream.logs import first_line
+from edream.rest.hosting import register_rest_api
 from edream.runtime.down_reporter import StageDownReporter, down_reporter
 from edream.runtime.health_board import StageHealthBoard
 from edream.runtime.stages import runtime_stages
@@ -126,6 +127,7 @@ def build_worker_app(
     from edream.dashboard import register_dashboard
 
     console = register_dashboard(app, ctx, stages_fn=health.rows, eth_rpc_url=stack.eth_rpc_url)
+    register_rest_api(app, ctx, stack.bootstrap)  # integrators' REST API (EDREAM_REST_PORT)
 
     @app.page("/metrics")
     async def metrics(web, request):  # noqa: ANN001
@@ -166,6 +168,11 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     if port_open(settings.edream_web_host, settings.edream_web_port):
         raise AlreadyRunning(
             f"port {settings.edream_web_port} on {settings.edream_web_host} is in use; set EDREAM_WEB_PORT"
+        )
+    if settings.edream_rest_port and port_open(settings.edream_web_host, settings.edream_rest_port):
+        raise AlreadyRunning(
+            f"port {settings.edream_rest_port} on {settings.edream_web_host} is in use; set EDREAM_REST_PORT "
+            "(0 turns the REST API off)"
         )
     if demo and not settings.model_fields_set & {"anchor_window_minutes", "anchor_grace_minutes"}:
         # the scripted day settles 1-minute flex slots: anchor them within minutes, not half an hour
@@ -304,4 +311,7 @@ def _print_banner(stack: Stack, settings: Settings, web: str) -> None:
     print(f"  dashboard   {web}/", flush=True)
     print(f"  status      {web}/api/status   (or `edream status`)", flush=True)
     print(f"  metrics     {web}/metrics", flush=True)
+    if settings.edream_rest_port:
+        rest = f"http://{settings.edream_web_host}:{settings.edream_rest_port}/api/v1"
+        print(f"  rest api    {rest}   (OpenAPI: {rest}/openapi.json)", flush=True)
     print("  data        `edream tail meter.readings.raw.v1`\n", flush=True)

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     edream_topology: Path = Field(TOPOLOGY_FILE, description="the topology file to load")
     edream_web_port: int = Field(8088, description="dashboard, status API and /metrics")
     edream_web_host: str = Field("127.0.0.1")
+    edream_rest_port: int = Field(
+        8090,
+        ge=0,
+        le=65535,
+        description="integrators' REST API on EDREAM_WEB_HOST (/api/v1, OpenAPI at /api/v1/openapi.json); 0 = off",
+    )
     edream_api_token: SecretStr | None = Field(
         None, description="bearer token of /api/* and /metrics; required when EDREAM_WEB_HOST is not loopback"
     )

@@ -23,6 +23,7 @@ def platform_env(data_dir, bootstrap: str, topology, app_id: str) -> tuple[dict[
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         EDREAM_DATA_DIR=str(data_dir),
         EDREAM_WEB_PORT=str(port),
+        EDREAM_REST_PORT=str(free_port()),
         EDREAM_TOPOLOGY=str(topology),
         EDREAM_APP_ID=app_id,
     )

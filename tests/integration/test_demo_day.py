@@ -130,7 +130,7 @@ def _console_in_chromium(port: int) -> tuple[int, float, str]:
 def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_path, monkeypatch):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_DSN")}
-    env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port))
+    env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port), EDREAM_REST_PORT=str(free_port()))
     proc = start_platform(env)
     out, reporting, t_ms, page_kw, tip = "", 0, 0, 0.0, ""
     try:

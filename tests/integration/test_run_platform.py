@@ -5,13 +5,16 @@ tests/integration/test_demo_day.py."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 import uuid
 
+import httpx
 import pytest
 from confluent_kafka import Producer
+from openapi_spec_validator import validate
 from platform_process import platform_env, start_platform, stop_platform, wait_status
 
 from edream.avro_samples import sample_value
@@ -21,6 +24,7 @@ from edream.serde import DecodeError, Serde
 from tools.sim.settlements import synthetic_settlement
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+JSON = {"Content-Type": "application/json"}
 
 
 def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_topic, renamed_topology):
@@ -32,6 +36,8 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
     proc = start_platform(env, "--no-demo")
     try:
         wait_status(port, lambda s: "tables" in s["clickhouse"])
+        rest = f"http://127.0.0.1:{env['EDREAM_REST_PORT']}/api/v1"
+        request_id = _rest_submissions(rest, rename)
         from edream.settings import Settings
 
         settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
@@ -122,5 +128,90 @@ def test_external_broker_sink_and_dead_letters(tmp_path, kafka_bootstrap, read_t
                 timeout=120,
             )
             assert r.returncode == 0 and "\nVALID: " in "\n" + r.stdout, r.stdout + r.stderr
+
+        # the REST API reads what the sinks wrote, shaped like the contract (epoch ms, parsed JSON columns)
+        got = httpx.get(
+            f"{rest}/flex/settlements", params={"window_id": settlements[0]["window_id"]}, timeout=10
+        ).json()
+        want = {r["settlement_id"]: serde.decode(serde.encode("Settlement", r))[1] for r in settlements}
+        assert {r["settlement_id"]: r for r in got["items"]} == want
+        # the unsigned request of an unregistered DSO submitted through REST was refused by the flex stage
+        rejection = _poll(f"{rest}/rejections", {"subject_id": request_id})
+        assert rejection["code"] in ("UNSIGNED_REQUEST", "UNKNOWN_DSO"), rejection
     finally:
         stop_platform(proc)
+
+
+def _flex_request(request_id: str) -> dict:
+    now = int(time.time() * 1000)
+    slot = now - now % 900_000 + 3_600_000
+    return {
+        "event_id": f"ev-{request_id}",
+        "request_id": request_id,
+        "dso_id": "dso-not-registered",
+        "area_id": "area-1",
+        "direction": "REDUCE",
+        "slots": [{"slot_start": slot, "kw": 5.0}],
+        "reward_micro_per_kwh": 120_000,
+        "deadline": slot - 600_000,
+        "created_at": now,
+    }
+
+
+def _rest_submissions(rest: str, rename: dict[str, str]) -> str:
+    """The OpenAPI document is valid; hostile bodies and queries get problem details naming the field; a
+    well-formed (unsigned) FlexRequest is accepted onto the broker. Returns its request id."""
+    spec = _get_when_up(f"{rest}/openapi.json").json()
+    validate(spec)
+    assert {
+        "/api/v1/flex/requests",
+        "/api/v1/market/orders",
+        "/api/v1/baselines",
+        "/api/v1/forecasts",
+    } <= set(spec["paths"])
+    request = _flex_request(f"rest-{uuid.uuid4().hex[:8]}")
+    hostile = {
+        "slots[0].kw": dict(request, slots=[{"slot_start": 1, "kw": float("nan")}]),
+        "reward_micro_per_kwh": dict(request, reward_micro_per_kwh=2**63),
+        "direction": dict(request, direction="SIDEWAYS"),
+        "surprise": dict(request, surprise=1),
+    }
+    for field, body in hostile.items():
+        r = httpx.post(  # json.dumps writes NaN as the literal a careless client sends
+            f"{rest}/flex/requests", content=json.dumps(body), headers=JSON, timeout=10
+        )
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+    r = httpx.post(f"{rest}/flex/requests", content=b"{not json", headers=JSON, timeout=10)
+    assert r.status_code == 422, r.text
+    r = httpx.get(f"{rest}/flex/offers", params={"limit": 0, "color": "red"}, timeout=10)
+    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"limit", "color"}, r.text
+
+    r = httpx.post(f"{rest}/flex/requests", json=request, timeout=30)
+    assert r.status_code == 202, r.text
+    assert r.json()["topic"] == rename["flex.requests.v1"] and r.json()["offset"] >= 0, r.text
+    assert r.headers["location"] == f"/api/v1/flex/requests?request_id={request['request_id']}"
+    return request["request_id"]
+
+
+def _get_when_up(url: str, timeout: float = 60) -> httpx.Response:
+    """GET once the server accepts connections (the worker starts its REST service after its status page)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=10)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _poll(url: str, params: dict, timeout: float = 90) -> dict:
+    """The first item listed at ``url``; fails with the last answer after ``timeout`` s."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = httpx.get(url, params=params, timeout=10).json()
+        if last.get("items"):
+            return last["items"][0]
+        time.sleep(1)
+    raise AssertionError(f"nothing at {url} {params}: {last}")

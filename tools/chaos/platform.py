@@ -57,6 +57,7 @@ class Platform:
         self.env.update(
             EDREAM_DATA_DIR=str(data_dir),
             EDREAM_WEB_PORT=str(self.port),
+            EDREAM_REST_PORT=str(free_port()),
             EDREAM_WEB_HOST="127.0.0.1",
             EDREAM_LOG_LEVEL="WARNING",
             **(env or {}),
