@@ -56,6 +56,19 @@ def wait_status(port: int, pred, timeout: float = 150.0, headers: dict[str, str]
     raise AssertionError(f"status never satisfied the condition; last: {last}")
 
 
+def get_when_up(url: str, timeout: float = 60, headers: dict[str, str] | None = None) -> httpx.Response:
+    """GET ``url`` once its server accepts connections (the worker starts its REST service after its status
+    page)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, headers=headers, timeout=10)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def stop_platform(proc: subprocess.Popen) -> str:
     """SIGINT (Ctrl-C) and return the output; fail (after killing it) if it does not stop in 60 s."""
     proc.send_signal(signal.SIGINT)

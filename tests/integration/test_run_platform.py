@@ -15,7 +15,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 from openapi_spec_validator import validate
-from platform_process import platform_env, start_platform, stop_platform, wait_status
+from platform_process import get_when_up, platform_env, start_platform, stop_platform, wait_status
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
@@ -161,7 +161,7 @@ def _flex_request(request_id: str) -> dict:
 def _rest_submissions(rest: str, rename: dict[str, str]) -> str:
     """The OpenAPI document is valid; hostile bodies and queries get problem details naming the field; a
     well-formed (unsigned) FlexRequest is accepted onto the broker. Returns its request id."""
-    spec = _get_when_up(f"{rest}/openapi.json").json()
+    spec = get_when_up(f"{rest}/openapi.json").json()
     validate(spec)
     assert {
         "/api/v1/flex/requests",
@@ -192,18 +192,6 @@ def _rest_submissions(rest: str, rename: dict[str, str]) -> str:
     assert r.json()["topic"] == rename["flex.requests.v1"] and r.json()["offset"] >= 0, r.text
     assert r.headers["location"] == f"/api/v1/flex/requests?request_id={request['request_id']}"
     return request["request_id"]
-
-
-def _get_when_up(url: str, timeout: float = 60) -> httpx.Response:
-    """GET once the server accepts connections (the worker starts its REST service after its status page)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return httpx.get(url, timeout=10)
-        except httpx.ConnectError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _poll(url: str, params: dict, timeout: float = 90) -> dict:

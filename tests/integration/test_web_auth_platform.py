@@ -11,7 +11,7 @@ import uuid
 
 import httpx
 import pytest
-from platform_process import platform_env, start_platform, stop_platform, wait_status
+from platform_process import get_when_up, platform_env, start_platform, stop_platform, wait_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,6 +53,12 @@ def test_outside_loopback_needs_a_token(tmp_path, kafka_bootstrap, renamed_topol
             assert wrong.status_code == 401 and wrong.json()["detail"].startswith("invalid bearer token")
             assert httpx.get(base + path, headers=bearer, timeout=10).status_code == 200, path
         assert httpx.get(base + "/", timeout=10).status_code == 200  # the page itself holds no data
+        # the integrators' REST API on its own port takes the same token
+        rest = f"http://127.0.0.1:{env['EDREAM_REST_PORT']}/api/v1/flex/orders"
+        refused = get_when_up(rest)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == 'Bearer realm="edream"'
+        assert refused.headers["content-type"] == "application/problem+json", refused.text
+        assert httpx.get(rest, headers=bearer, timeout=10).json()["count"] == 0
         with httpx.stream("GET", f"{base}/api/stream?access_token={TOKEN}", timeout=10) as stream:
             assert stream.status_code == 200 and stream.headers["content-type"].startswith(
                 "text/event-stream"
