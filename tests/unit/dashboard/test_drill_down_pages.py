@@ -48,10 +48,11 @@ def _settlement(i: int, party: str, amount_micro: int, **kw) -> dict:
 
 def test_prosumer_page_load_forecast_band_baseline_orders_settlements_and_commands(chdb_client, tables):
     readings = [  # meter a: 2 kW then 3 kW; meter b: 1 kW; meter c belongs to another prosumer
-        ("a", "p1", NOW - 40_000, 2000.0),
-        ("a", "p1", NOW - 10_000, 3000.0),
-        ("b", "p1", NOW - 20_000, 1000.0),
-        ("c", "p2", NOW - 10_000, 9000.0),
+        ("a", "p1", NOW - 55_000, 2000.0),
+        ("a", "p1", NOW - 25_000, 3000.0),
+        ("b", "p1", NOW - 35_000, 1000.0),
+        ("c", "p2", NOW - 25_000, 9000.0),
+        ("a", "p1", NOW - 5_000, 8000.0),  # within the newest 15 s: held back until its peers have landed
     ]
     _fill(
         chdb_client,
