@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         le=65535,
         description="integrators' REST API on EDREAM_WEB_HOST (/api/v1, OpenAPI at /api/v1/openapi.json); 0 = off",
     )
+    edream_rest_url: str | None = Field(
+        None,
+        description="the platform's REST API for its clients (e.g. the UFTP gateway); default "
+        "http://127.0.0.1:EDREAM_REST_PORT/api/v1",
+    )
     edream_api_token: SecretStr | None = Field(
         None, description="bearer token of /api/* and /metrics; required when EDREAM_WEB_HOST is not loopback"
     )
@@ -247,6 +252,11 @@ class Settings(BaseSettings):
                 value = json.dumps(value)
             env[name.upper()] = str(value)
         return env
+
+    @property
+    def rest_api_url(self) -> str:
+        """Where clients reach the platform's REST API (``EDREAM_REST_URL``, else the local platform's port)."""
+        return self.edream_rest_url or f"http://127.0.0.1:{self.edream_rest_port}/api/v1"
 
     @cached_property
     def effective_clickhouse_dsn(self) -> str:

@@ -88,12 +88,15 @@ def whoami() -> None:
 @app.command()
 def serve() -> None:
     """Run the gateway until Ctrl-C: reads the DSO registry, forwards verified FlexRequests/FlexOrders to the flex
-    desk, answers DSOs from the desk's offers, orders and rejections."""
+    desk, answers DSOs from the desk's offers, orders and rejections, and checks their FlexSettlements against the
+    platform's settlement records (its REST API: EDREAM_REST_URL, default the local platform's)."""
     from connectors.uftp.gateway import open_gateway
+    from connectors.uftp.ledger import RestLedger
     from edream.kafka import client_config
     from edream.serde import Serde
     from edream.stack import NoBroker, resolve_bootstrap
     from edream.topology import load_topology, topic_names
+    from edream.web_auth import auth_headers
 
     logging.basicConfig(level=logging.INFO)
     settings, config = _config()
@@ -102,8 +105,16 @@ def serve() -> None:
     except NoBroker as exc:
         raise _fail(str(exc)) from None
     names = topic_names(load_topology(settings.edream_topology))
+    ledger = RestLedger(
+        settings.rest_api_url, auth_headers(settings)
+    )  # FlexSettlements are checked against it
     gateway, close = open_gateway(
-        config, client_config(bootstrap, settings), names, Serde(settings), lambda: int(time.time() * 1000)
+        config,
+        client_config(bootstrap, settings),
+        names,
+        Serde(settings),
+        lambda: int(time.time() * 1000),
+        ledger,
     )
     typer.echo(f"uftp gateway {config.domain} on http://{config.host}:{config.port} (Ctrl-C stops)")
     try:

@@ -15,8 +15,13 @@ code and reason); the order of an acceptance -> FlexOrderResponse (Accepted); a 
 expired or closed offer, more than offered, replay...) -> FlexOrderResponse (Rejected). Replays are refused by the
 desk, which remembers request and acceptance ids (the UFTP MessageIDs) in its state.
 
-Other UFTP messages of the AGR role (D-Prognosis responses, reservation updates, settlements, portfolio and
-metering responses) are accepted on the wire and logged only: not built yet.
+A DSO's FlexSettlement is checked against the platform's settlement records of each FlexOrder (read through the
+platform's REST API, :class:`~connectors.uftp.ledger.RestLedger`; :mod:`connectors.uftp.settlement`) and answered
+with a FlexSettlementResponse: Accepted, one status per order (Accepted, or Disputed with the ISPs that differ);
+Rejected (send it again) when the platform's API does not answer or no ledger is configured.
+
+Other UFTP messages of the AGR role (D-Prognosis responses, reservation updates, portfolio and metering responses)
+are accepted on the wire and logged only: not built yet.
 """
 
 from __future__ import annotations
@@ -32,13 +37,22 @@ from typing import Any
 from fastapi import Response
 from fastapi.exceptions import HTTPException
 from shapeshifter_uftp import FlexOrder as UftpOrder
-from shapeshifter_uftp import FlexOrderResponse, FlexRequestResponse, ShapeshifterAgrService, transport
+from shapeshifter_uftp import (
+    FlexOrderResponse,
+    FlexRequestResponse,
+    FlexSettlementResponse,
+    ShapeshifterAgrService,
+    transport,
+)
 from shapeshifter_uftp import FlexRequest as UftpRequest
+from shapeshifter_uftp import FlexSettlement as UftpSettlement
 from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
 from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage, UsefRole
 
 from connectors.uftp.desk_link import DeskLink
+from connectors.uftp.ledger import LedgerUnavailable, RestLedger
 from connectors.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
+from connectors.uftp.settlement import settlement_statuses
 from edream.deadletter import DEADLETTER_TOPIC, dead_letter
 from edream.runtime.global_view import GlobalView
 from edream.serde import Serde
@@ -82,10 +96,16 @@ class _Pending:
 
 class UftpGateway(ShapeshifterAgrService):
     """See module doc. ``dsos``: the current DSO registry (e.g. ``DsoView.refresh``); ``now``: wall clock, UTC
-    epoch ms (Rejection times)."""
+    epoch ms (Rejection times); ``ledger``: the platform's settlement records (None: FlexSettlements are answered
+    Rejected)."""
 
     def __init__(
-        self, config: GatewayConfig, link: DeskLink, dsos: Callable[[], DsoRegistry], now: Callable[[], int]
+        self,
+        config: GatewayConfig,
+        link: DeskLink,
+        dsos: Callable[[], DsoRegistry],
+        now: Callable[[], int],
+        ledger: RestLedger | None = None,
     ):
         super().__init__(
             sender_domain=config.domain,
@@ -96,7 +116,7 @@ class UftpGateway(ShapeshifterAgrService):
             port=config.port,
             path=UFTP_PATH,
         )
-        self.config, self.link, self.dsos, self.now = config, link, dsos, now
+        self.config, self.link, self.dsos, self.now, self.ledger = config, link, dsos, now, ledger
         self._requests: dict[
             str, _Pending
         ] = {}  # request_id -> the FlexRequest awaiting its offer or refusal
@@ -291,6 +311,33 @@ class UftpGateway(ShapeshifterAgrService):
         except Exception:  # noqa: BLE001 - the DSO unreachable: logged, the desk's state is unaffected
             log.exception("uftp gateway: %s to %s not delivered", type(message).__name__, dso.uftp_domain)
 
+    # -- settlement -------------------------------------------------------------------------------------------
+    def process_flex_settlement(self, message: UftpSettlement) -> None:
+        """Answer the DSO's settlement with our status per order (see module doc); runs on the inbound executor."""
+        dso = self._dso(message.sender_domain)
+        if dso is None:
+            return  # deregistered since it was verified: nobody to answer
+        statuses, refused = [], None
+        if self.ledger is None:
+            refused = "this aggregator checks no settlements (the gateway has no platform API configured)"
+        else:
+            try:
+                statuses = settlement_statuses(message, self.config.time_zone, self.ledger.settled)
+            except LedgerUnavailable as exc:
+                refused = f"cannot check the settlement now ({exc}); send it again"
+        for st in statuses:
+            if st.dispute_reason:
+                log.warning(
+                    "uftp gateway: %s disputes %s: %s", dso.dso_id, st.order_reference, st.dispute_reason
+                )
+        response = FlexSettlementResponse(
+            flex_settlement_message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            flex_order_settlement_statuses=statuses,
+            **_result(refused),
+        )
+        self._send(dso, response)
+
     # -- AGR-role messages not built yet: accepted on the wire, logged -----------------------------------------
     def _logged(self, message: Any) -> None:
         log.info(
@@ -302,7 +349,7 @@ class UftpGateway(ShapeshifterAgrService):
     process_d_prognosis_response = process_flex_offer_response = process_flex_offer_revocation_response = (
         _logged
     )
-    process_flex_reservation_update = process_flex_settlement = process_metering_response = _logged
+    process_flex_reservation_update = process_metering_response = _logged
     process_agr_portfolio_query_response = process_agr_portfolio_update_response = _logged
 
 
@@ -318,17 +365,21 @@ def open_gateway(
     topics: dict[str, str],
     serde: Serde,
     now: Callable[[], int],
+    ledger: RestLedger | None = None,
 ) -> tuple[UftpGateway, Callable[[], None]]:
     """The gateway wired to Kafka (``client_conf``: confluent-kafka settings with ``bootstrap.servers``; ``topics``:
-    canonical -> topology names): the DSO registry read whole and followed, the desk's outcomes followed from now.
-    Returns it (not yet serving: ``run()`` or ``run_in_thread()``) and the function that closes its Kafka side."""
+    canonical -> topology names): the DSO registry read whole and followed, the desk's outcomes followed from now;
+    ``ledger``: the platform's settlement records (FlexSettlement). Returns it (not yet serving: ``run()`` or
+    ``run_in_thread()``) and the function that closes its Kafka side."""
     view = GlobalView({**client_conf, "group.id": "edream-uftp-dsos"}, topics["flex.dsos.v1"]).start()
     link = DeskLink(client_conf, serde, topics)
-    gateway = UftpGateway(config, link, DsoView(view, serde).refresh, now)
+    gateway = UftpGateway(config, link, DsoView(view, serde).refresh, now, ledger)
     link.start(gateway.on_outcome)
 
     def close() -> None:
         link.stop()
         view.stop()
+        if ledger is not None:
+            ledger.close()
 
     return gateway, close

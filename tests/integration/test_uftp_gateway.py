@@ -7,10 +7,15 @@ by the library). The DSO orders half of it (ActivationFactor 0.50): a FlexAccept
 desk orders the prosumers for the half, the DSO gets FlexOrderResponse Accepted. The same FlexOrder sent again is
 refused (REPLAYED_MESSAGE); a FlexRequest sealed with another key and one from an unregistered domain get HTTP 401
 and a Rejection event each, a sealed body that is no UFTP message HTTP 400 and a dead letter; nothing is offered for
-them."""
+them.
+
+Then the DSO settles (FlexSettlement): the gateway checks its figures against the platform's settlement records of
+the order, read through the platform's REST API (served here over chDB): the true figures are Accepted, an unknown
+order and an over-stated delivery are Disputed, naming the order and the ISP."""
 
 from __future__ import annotations
 
+import json
 import time
 from base64 import b64decode
 from datetime import UTC, datetime, timedelta
@@ -23,14 +28,24 @@ from eth_account import Account
 from eth_utils import keccak
 from flex_stages import Follower, Stages, flex_topics, wait_until
 from nacl.bindings import crypto_sign
-from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse, transport
+from rest_over_chdb import RestOverChdb
+from shapeshifter_uftp import (
+    FlexOffer,
+    FlexOrderResponse,
+    FlexRequestResponse,
+    FlexSettlementResponse,
+    transport,
+)
 from shapeshifter_uftp.exceptions import ClientTransportException
-from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage
+from shapeshifter_uftp.uftp import AcceptedDisputed, AcceptedRejected, SignedMessage
 
 from connectors.uftp.gateway import UFTP_PATH, GatewayConfig, open_gateway
 from connectors.uftp.keys import UftpKeyPair
+from connectors.uftp.ledger import RestLedger
 from edream.embedded.process import free_port
+from edream.paths import TOPOLOGY_FILE
 from edream.serde import Serde
+from edream.topology import load_topology
 from streams.flex.dsos import Dso
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
@@ -42,6 +57,7 @@ from tools.sim.uftp_dso import (
     SimDso,
     flex_order,
     flex_request,
+    flex_settlement,
 )
 
 pytestmark = [pytest.mark.integration]
@@ -56,7 +72,7 @@ def now_ms() -> int:
 
 @pytest.mark.timeout(240)
 def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
-    kafka_bootstrap, unique_topic, test_settings
+    kafka_bootstrap, unique_topic, test_settings, session_dir
 ):
     names, topology = flex_topics(unique_topic, kafka_bootstrap)
     serde = Serde(test_settings)
@@ -99,7 +115,12 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         test_settings, topology, names, group, test_settings.edream_data_dir / group, auto_accept=False
     )
     config = GatewayConfig(AGR_DOMAIN, agr_keys.secret, ATTEST_KEY, port=agr_port, time_zone=TIME_ZONE)
-    gateway, close = open_gateway(config, {"bootstrap.servers": kafka_bootstrap}, names, serde, now_ms)
+    platform = RestOverChdb(session_dir / "chdb", load_topology(TOPOLOGY_FILE))
+    serving = platform.serving()
+    ledger = RestLedger(serving.__enter__())
+    gateway, close = open_gateway(
+        config, {"bootstrap.servers": kafka_bootstrap}, names, serde, now_ms, ledger
+    )
     agr_endpoint = f"http://127.0.0.1:{agr_port}{UFTP_PATH}"
     sim = SimDso(dso_keys, dso_port, AGR_DOMAIN, agr_endpoint, agr_keys.public)
     follow = {
@@ -143,6 +164,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         for a in flex_order_rec["allocations"]:
             totals[to_ms(a["slot_start"])] = totals.get(to_ms(a["slot_start"]), 0.0) + a["kw"]
         assert sorted(round(v, 3) for v in totals.values()) == [5.0, 5.0]
+        _settle(sim, platform, tomorrow, order.message_id, acc, flex_order_rec)
 
         sim.client().send_flex_order(order)  # the same message again
         replayed = sim.wait_for(FlexOrderResponse, 60, flex_order_message_id=order.message_id)
@@ -178,6 +200,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         sim.stop()
         gateway.stop()
         close()
+        serving.__exit__(None, None, None)
         stages.stop()
         for f in follow.values():
             f.close()
@@ -196,3 +219,53 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         SIM_DSO_DOMAIN.encode(),
     )
     assert len(follow["flex.offers.v1"].records) == 1 and len(follow["flex.orders.v1"].records) == 1
+
+
+def _settle(sim: SimDso, platform: RestOverChdb, period, order_ref: str, acc: dict, order: dict) -> None:
+    """The platform's records of the order (acceptance, order, one settlement per prosumer and slot: ISP 41
+    delivered in full, ISP 42 at 80 %) as the sinks write them; the DSO's FlexSettlements checked against them."""
+    platform.insert("flex_acceptances", [acc])
+    platform.insert("flex_orders", [order])
+    settlements = []
+    for a in order["allocations"]:
+        start = to_ms(a["slot_start"])
+        target = round(a["kw"] * 1000 / 4)  # Wh over the 15-min slot
+        delivered = (
+            target if start == min(to_ms(x["slot_start"]) for x in order["allocations"]) else target * 4 // 5
+        )
+        settlements.append(
+            {
+                "event_id": f"ev-{a['prosumer_id']}-{start}",
+                "settlement_id": f"stl-{order['order_id']}-{a['prosumer_id']}-{start}",
+                "kind": "FLEX",
+                "window_id": f"w-{start}",
+                "window_start": start,
+                "window_end": start + 900_000,
+                "party_id": a["prosumer_id"],
+                "reference_id": order["order_id"],
+                "quantity_wh": delivered,
+                "amount_micro": 0,
+                "details": json.dumps({"target_wh": target, "delivered_wh": delivered}),
+                "computed_at": now_ms(),
+            }
+        )
+    platform.insert("settlement_flex", settlements)
+
+    # the DSO's figures (USEF sign: a reduction is negative): 5 kW ordered per ISP, 5 kW and 4 kW delivered
+    true = flex_settlement(
+        period, {order_ref: {41: (-5_000, -5_000), 42: (-5_000, -4_000)}, "no-such-order": {41: (-1, -1)}}
+    )
+    sim.client().send_flex_settlement(true)
+    answer = sim.wait_for(FlexSettlementResponse, 60, flex_settlement_message_id=true.message_id)
+    assert answer.result == AcceptedRejected.ACCEPTED, answer.rejection_reason
+    statuses = {s.order_reference: s for s in answer.flex_order_settlement_statuses}
+    assert statuses[order_ref].disposition == AcceptedDisputed.ACCEPTED, statuses[order_ref].dispute_reason
+    assert statuses["no-such-order"].disposition == AcceptedDisputed.DISPUTED
+    assert "unknown FlexOrder no-such-order" in statuses["no-such-order"].dispute_reason
+
+    overstated = flex_settlement(period, {order_ref: {41: (-5_000, -5_000), 42: (-5_000, -5_000)}})
+    sim.client().send_flex_settlement(overstated)
+    answer = sim.wait_for(FlexSettlementResponse, 60, flex_settlement_message_id=overstated.message_id)
+    [status] = answer.flex_order_settlement_statuses
+    assert status.disposition == AcceptedDisputed.DISPUTED
+    assert status.dispute_reason == "ISP 42: delivered 5000 W, measured 4000 W", status.dispute_reason

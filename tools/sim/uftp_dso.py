@@ -2,8 +2,8 @@
 independent of the gateway's, for tests, the benchmark and demos (not a production path).
 
 :class:`SimDso` serves the DSO's UFTP endpoint (what the aggregator sends: FlexRequestResponse, FlexOffer,
-FlexOrderResponse... lands in :attr:`SimDso.inbox`) and sends FlexRequests and FlexOrders to the aggregator's
-endpoint, sealed with its own Ed25519 key.
+FlexOrderResponse, FlexSettlementResponse... lands in :attr:`SimDso.inbox`) and sends FlexRequests, FlexOrders
+and FlexSettlements to the aggregator's endpoint, sealed with its own Ed25519 key.
 """
 
 from __future__ import annotations
@@ -21,8 +21,16 @@ from shapeshifter_uftp import (
     FlexOrderISP,
     FlexRequest,
     FlexRequestISP,
+    FlexSettlement,
     ShapeshifterDsoAgrClient,
     ShapeshifterDsoService,
+)
+from shapeshifter_uftp.uftp import (
+    ContractSettlement,
+    ContractSettlementISP,
+    ContractSettlementPeriod,
+    FlexOrderSettlement,
+    FlexOrderSettlementISP,
 )
 from shapeshifter_uftp.uftp import AvailableRequested
 from xsdata.models.datatype import XmlDate, XmlDuration
@@ -140,4 +148,50 @@ def flex_order(offer: FlexOffer, factor: str = "1.00", option: int = 0) -> FlexO
         order_reference=f"po-{uuid.uuid4().hex[:8]}",
         option_reference=opt.option_reference,
         activation_factor=Decimal(factor),
+    )
+
+
+def flex_settlement(
+    period: date, orders: dict[str, dict[int, tuple[int, int]]], congestion_point: str = SIM_CONGESTION_POINT
+) -> FlexSettlement:
+    """The DSO's FlexSettlement of ``period``: per FlexOrder MessageID, per ISP number its (ordered, delivered)
+    flex power in W as the DSO holds them (USEF sign: negative for a reduction). The schema needs one
+    ContractSettlement: an empty bilateral contract (no reserved power) stands in."""
+    day = XmlDate.from_date(period)
+    return FlexSettlement(
+        message_id=str(uuid.uuid4()),
+        period_start=day,
+        period_end=day,
+        currency="EUR",
+        flex_order_settlements=[
+            FlexOrderSettlement(
+                order_reference=ref,
+                period=day,
+                congestion_point=congestion_point,
+                price=Decimal("0"),
+                net_settlement=Decimal("0"),
+                isps=[
+                    FlexOrderSettlementISP(
+                        start=n,
+                        duration=1,
+                        baseline_power=0,
+                        ordered_flex_power=ordered,
+                        actual_power=delivered,
+                        delivered_flex_power=delivered,
+                    )
+                    for n, (ordered, delivered) in sorted(isps.items())
+                ],
+            )
+            for ref, isps in orders.items()
+        ],
+        contract_settlements=[
+            ContractSettlement(
+                contract_id="no-bilateral-contract",
+                periods=[
+                    ContractSettlementPeriod(
+                        period=day, isps=[ContractSettlementISP(start=1, reserved_power=0)]
+                    )
+                ],
+            )
+        ],
     )

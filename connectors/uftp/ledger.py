@@ -1,0 +1,51 @@
+"""The platform's settlement records of a UFTP FlexOrder, read through the platform's REST API (the platform owns
+ClickHouse, the system of record; the gateway runs next to it): FlexOrder MessageID = ``acceptance_id`` ->
+the accepted offer -> its flex order -> that order's ``Settlement`` records (``reference_id`` = order id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from connectors.uftp.settlement import SettledSlot, settled_slots
+
+#: settlements of one order read at most (prosumers x slots)
+MAX_RECORDS = 10_000
+
+
+class LedgerUnavailable(ConnectionError):
+    """The platform's REST API did not answer (the settlement is then answered Rejected, to be sent again)."""
+
+
+class RestLedger:
+    """``base_url``: the platform's ``.../api/v1``; ``headers``: its bearer token (``edream.web_auth.auth_headers``)."""
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0):
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers or {}, timeout=timeout_s)
+
+    def _items(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        try:
+            r = self._http.get(path, params=params)
+            r.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise LedgerUnavailable(f"platform REST API {path}: {exc}") from exc
+        return r.json()["items"]
+
+    def order_id(self, acceptance_id: str) -> str | None:
+        """Our flex order of the DSO's FlexOrder, or None when we have no such acceptance or order."""
+        accepted = self._items("/flex/acceptances", acceptance_id=acceptance_id, limit=1)
+        if not accepted:
+            return None
+        orders = self._items("/flex/orders", offer_id=accepted[0]["offer_id"], limit=1)
+        return orders[0]["order_id"] if orders else None
+
+    def settled(self, acceptance_id: str) -> dict[int, SettledSlot] | None:
+        """The order's settled slots (empty: not settled yet), or None when the FlexOrder is unknown."""
+        order = self.order_id(acceptance_id)
+        if order is None:
+            return None
+        return settled_slots(self._items("/flex/settlements", reference_id=order, limit=MAX_RECORDS))
+
+    def close(self) -> None:
+        self._http.close()
