@@ -35,9 +35,20 @@ class GlobalView:
 
     def start(self, timeout_s: float = 60.0) -> GlobalView:
         consumer = Consumer(self._conf)
+        try:
+            self._read_to_end(consumer, timeout_s)
+        except BaseException:  # a broker error or timeout on the way must not leak the consumer
+            consumer.close()
+            raise
+        self._thread = threading.Thread(
+            target=self._follow, args=(consumer,), daemon=True, name=f"view-{self.topic}"
+        )
+        self._thread.start()
+        return self
+
+    def _read_to_end(self, consumer: Consumer, timeout_s: float) -> None:
         md = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
         if md.error is not None:
-            consumer.close()
             raise RuntimeError(f"registry topic {self.topic}: {md.error}")
         ends = {p: end_offset(consumer, self.topic, p) for p in md.partitions}
         firsts = self._first_offsets(consumer, ends)
@@ -46,17 +57,11 @@ class GlobalView:
         read = {p: max(firsts[p], 0) for p in ends}
         while any(read[p] < ends[p] for p in ends):
             if time.monotonic() > deadline:
-                consumer.close()
                 raise TimeoutError(f"registry topic {self.topic} not read to its end in {timeout_s:.0f}s")
             for m in consumer.consume(1000, 0.5):
                 if not m.error():
                     self._apply(m.key(), m.value())
                     read[m.partition()] = m.offset() + 1
-        self._thread = threading.Thread(
-            target=self._follow, args=(consumer,), daemon=True, name=f"view-{self.topic}"
-        )
-        self._thread.start()
-        return self
 
     def _first_offsets(self, consumer: Consumer, ends: dict[int, int]) -> dict[int, int]:
         """Where reading starts per partition: the beginning, or the first record of the last ``since_ms``."""
