@@ -176,6 +176,22 @@ def worker(
 
 
 @app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write it to this file")] = None,
+):
+    """Print the integrators' REST API as an OpenAPI 3.1 document (JSON), generated from topology.yaml and the Avro
+    contracts: the same document a running platform serves at /api/v1/openapi.json (EDREAM_REST_PORT)."""
+    from edream.rest.app import openapi_document
+
+    text = json.dumps(openapi_document(load_topology(_settings().edream_topology)), indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n")
+        typer.echo(f"wrote {output}")
+
+
+@app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False):
     """What is running where (broker, ClickHouse, chain) and whether each is reachable."""
     from edream.stack import platform_status

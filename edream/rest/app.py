@@ -193,3 +193,13 @@ def build_api(
         _submit_route(router, bind_submit(topology, s), serde, produce)
     app.include_router(router)
     return app
+
+
+def openapi_document(topology: Topology) -> dict[str, Any]:
+    """The OpenAPI document the platform serves at ``/api/v1/openapi.json``, without a platform (for code
+    generators and reviews: ``edream openapi``)."""
+
+    async def unused(*_: Any) -> Any:
+        raise RuntimeError("the document only")
+
+    return build_api(topology, Serde(), unused, unused).openapi()

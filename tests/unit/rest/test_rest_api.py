@@ -5,6 +5,7 @@ outages as 503, queries with bound parameters, rows shaped like their contract."
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from fastapi.testclient import TestClient
@@ -192,3 +193,19 @@ def test_field_paths():
     assert field_path(("body", "slots", 0, "kw")) == "slots[0].kw"
     assert field_path(("query", "limit")) == "limit"
     assert field_path(("body",)) == "body"
+
+
+def test_the_cli_prints_a_valid_openapi_document(tmp_path):
+    from openapi_spec_validator import validate
+    from typer.testing import CliRunner
+
+    from edream.cli import app
+
+    out = tmp_path / "openapi.json"
+    result = CliRunner().invoke(app, ["openapi", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    validate(doc)
+    paths = doc["paths"]
+    assert len(paths) == len(READS) and {"get", "post"} <= set(paths["/api/v1/flex/requests"])
+    assert paths["/api/v1/flex/settlements"]["get"]["operationId"] == "listFlexSettlements"
