@@ -20,6 +20,9 @@ platform's REST API, :class:`~connectors.uftp.ledger.RestLedger`; :mod:`connecto
 with a FlexSettlementResponse: Accepted, one status per order (Accepted, or Disputed with the ISPs that differ);
 Rejected (send it again) when the platform's API does not answer or no ledger is configured.
 
+Every message received (seal verified) and sent is recorded with its XML on ``uftp.messages.v1``
+(:mod:`connectors.uftp.audit`; ClickHouse ``uftp_messages``).
+
 Other UFTP messages of the AGR role (D-Prognosis responses, reservation updates, portfolio and metering responses)
 are accepted on the wire and logged only: not built yet.
 """
@@ -49,6 +52,7 @@ from shapeshifter_uftp import FlexSettlement as UftpSettlement
 from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
 from shapeshifter_uftp.uftp import AcceptedRejected, SignedMessage, UsefRole
 
+from connectors.uftp.audit import message_event
 from connectors.uftp.desk_link import DeskLink
 from connectors.uftp.ledger import LedgerUnavailable, RestLedger
 from connectors.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
@@ -166,6 +170,7 @@ class UftpGateway(ShapeshifterAgrService):
             reason = f"{type(inner).__name__} from {inner.sender_domain}: sender domain mismatch or not for the AGR role"
             self._dead_letter(message, reason)
             raise HTTPException(400, reason)
+        self._audit(inner, "IN", self._dso(message.sender_domain))
         if isinstance(
             inner, UftpRequest
         ):  # on Kafka (flushed) before the DSO hears HTTP 200; a failure is a 500
@@ -306,10 +311,23 @@ class UftpGateway(ShapeshifterAgrService):
         self.outbound_executor.submit(self._send, dso, response)
 
     def _send(self, dso: Dso, message: Any) -> None:
+        delivered = False
         try:
             self.dso_client(dso.uftp_domain)._send_message(message)  # noqa: SLF001 - the clients' one generic sender
+            delivered = True
         except Exception:  # noqa: BLE001 - the DSO unreachable: logged, the desk's state is unaffected
             log.exception("uftp gateway: %s to %s not delivered", type(message).__name__, dso.uftp_domain)
+        if message.message_id:  # the client filled in the envelope fields: it was sealed and sent (or tried)
+            self._audit(message, "OUT", dso, delivered)
+
+    def _audit(self, message: Any, direction: str, dso: Dso | None, delivered: bool | None = None) -> None:
+        """The message on ``uftp.messages.v1`` (:mod:`connectors.uftp.audit`); a broker outage is logged and does
+        not stop the protocol exchange."""
+        try:
+            event = message_event(message, direction, self.now(), dso.dso_id if dso else None, delivered)
+            self.link.publish([event])
+        except Exception:  # noqa: BLE001
+            log.exception("uftp gateway: %s %s not recorded", direction, type(message).__name__)
 
     # -- settlement -------------------------------------------------------------------------------------------
     def process_flex_settlement(self, message: UftpSettlement) -> None:

@@ -54,6 +54,9 @@ READS: tuple[ReadResource, ...] = (
     ReadResource("market/trades", "market_trades", "slot_start", "Matched P2P trades"),
     ReadResource("market/settlements", "market_settlement", "window_start", "P2P market settlements"),
     ReadResource("rejections", "rejections", "rejected_at", "Refused business requests, with the reason"),
+    ReadResource(
+        "uftp/messages", "uftp_messages", "recorded_at", "UFTP messages received from and sent to DSOs"
+    ),
 )
 
 SUBMITS: tuple[SubmitResource, ...] = (

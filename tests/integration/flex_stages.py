@@ -40,6 +40,7 @@ CANONICAL = (
     "platform.rejections.v1",
     "device.commands.v1",
     "platform.deadletter.v1",
+    "uftp.messages.v1",
 )
 
 

@@ -132,6 +132,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
             "flex.orders.v1",
             "platform.rejections.v1",
             "platform.deadletter.v1",
+            "uftp.messages.v1",
         )
     }
     gateway.run_in_thread()
@@ -219,6 +220,27 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         SIM_DSO_DOMAIN.encode(),
     )
     assert len(follow["flex.offers.v1"].records) == 1 and len(follow["flex.orders.v1"].records) == 1
+    # the audit trail: what the DSO said (seal verified) and what we answered, with the XML; nothing of the forged,
+    # unregistered or junk messages
+    said = [(r["direction"], r["message_type"], r["delivered"]) for r in follow["uftp.messages.v1"].records]
+    assert sorted(set(said)) == [
+        ("IN", "FlexOrder", None),
+        ("IN", "FlexRequest", None),
+        ("IN", "FlexSettlement", None),
+        ("OUT", "FlexOffer", True),
+        ("OUT", "FlexOrderResponse", True),
+        ("OUT", "FlexRequestResponse", True),
+        ("OUT", "FlexSettlementResponse", True),
+    ], said
+    ids = {r["message_id"] for r in follow["uftp.messages.v1"].records}
+    assert {request.message_id, order.message_id} <= ids and not {
+        forged.message_id,
+        stranger.message_id,
+    } & ids
+    [incoming] = [r for r in follow["uftp.messages.v1"].records if r["message_id"] == request.message_id]
+    assert (
+        incoming["dso_id"] == "dso-uftp" and "<FlexRequest" in incoming["xml"] and incoming["time_stamp"] > 0
+    )
 
 
 def _settle(sim: SimDso, platform: RestOverChdb, period, order_ref: str, acc: dict, order: dict) -> None:

@@ -26,13 +26,13 @@ from shapeshifter_uftp import (
     ShapeshifterDsoService,
 )
 from shapeshifter_uftp.uftp import (
+    AvailableRequested,
     ContractSettlement,
     ContractSettlementISP,
     ContractSettlementPeriod,
     FlexOrderSettlement,
     FlexOrderSettlementISP,
 )
-from shapeshifter_uftp.uftp import AvailableRequested
 from xsdata.models.datatype import XmlDate, XmlDuration
 
 from connectors.uftp.isp import ms_iso
