@@ -4,6 +4,7 @@ to this process), submissions through an :class:`~edream.rest.producer.AckedProd
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,8 +18,14 @@ from edream.web_auth import api_token
 log = logging.getLogger(__name__)
 
 
-def _rows(client: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return client.query(sql, parameters=params).result_rows
+#: a REST query that runs longer is stopped (503 naming TIMEOUT_EXCEEDED): it holds the worker's one ClickHouse
+#: thread, which the sinks, the console and anchoring share
+QUERY_TIMEOUT_S = 10
+
+
+def query_rows(client: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Rows of one REST query, stopped by ClickHouse after :data:`QUERY_TIMEOUT_S`."""
+    return client.query(sql, parameters=params, settings={"max_execution_time": QUERY_TIMEOUT_S}).result_rows
 
 
 def register_rest_api(app: Any, ctx: Any, bootstrap: str) -> RestServer | None:
@@ -30,8 +37,13 @@ def register_rest_api(app: Any, ctx: Any, bootstrap: str) -> RestServer | None:
         return None
     producer = AckedProducer(settings, bootstrap)
 
+    one_at_a_time = asyncio.Semaphore(1)
+
     async def query(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return await ctx.in_clickhouse_thread(_rows, ctx.clickhouse, sql, params)
+        # one REST query at a time on the shared ClickHouse thread: a client sending many cannot queue them ahead of
+        # the sinks' inserts (each waits behind at most one REST query); the others wait here, off that thread
+        async with one_at_a_time:
+            return await ctx.in_clickhouse_thread(query_rows, ctx.clickhouse, sql, params)
 
     api = build_api(ctx.topology, ctx.serde, query, producer.send, api_token(settings))
     server = RestServer(api, settings.edream_web_host, settings.edream_rest_port)

@@ -19,6 +19,7 @@ from edream.avro_schemas import contract
 from edream.clickhouse import RowEncoder, ensure_table, insert_rows
 from edream.embedded.process import free_port
 from edream.rest.app import build_api
+from edream.rest.hosting import query_rows
 from edream.serde import Serde
 from edream.topology import Topology
 
@@ -45,8 +46,8 @@ class RestOverChdb:
 
     async def _query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
-            with self._lock:
-                return self.client.query(sql, parameters=params).result_rows
+            with self._lock:  # one ClickHouse thread, as in the platform
+                return query_rows(self.client, sql, params)
 
         return await asyncio.to_thread(run)
 
