@@ -15,7 +15,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # load-sensitive tests fail (connector resilience, demo timing, forecasts recovery); the longest tests start first
 # (tests/conftest.py); xdist_group tests share one worker; the 25 slowest tests are listed
 # the time-boxed chaos suite (tests/chaos, ~9-11 min) runs with `pytest -m chaos`
-PYTEST_ARGS ?= -n 4 --dist loadgroup -m "not chaos" --durations=25
+PYTEST_ARGS ?= -n 5 --dist loadgroup -m "not chaos" --durations=25
 
 .PHONY: setup run test lint format bench clean
 
