@@ -21,7 +21,6 @@ from edream.settings import Settings
 #: order, start first: pytest-xdist hands out tests in collection order, so one of them starting last would add
 #: its whole length to the suite's wall time
 LONGEST_FIRST = (
-    "tests/chaos/test_chaos_time_boxed.py",
     "tests/integration/test_demo_day.py",
     "tests/integration/test_workers_equivalence.py",
     "tests/integration/test_flex_lifecycle_broker.py",
