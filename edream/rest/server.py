@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 from collections.abc import Generator
 from typing import Any
 
@@ -65,3 +66,20 @@ class RestServer:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(self._task, 10)
         self._task = None
+
+
+@contextlib.contextmanager
+def serving_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Generator[RestServer, None, None]:
+    """Serve ``app`` on an event loop of its own thread (benchmarks and tests; the platform serves on its worker's
+    loop); yields the started server (its ``port`` is the bound one)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="rest-api")
+    thread.start()
+    server = RestServer(app, host, port)
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-import uvicorn
 
 from edream.avro_schemas import contract
 from edream.clickhouse import RowEncoder, ensure_table, insert_rows
-from edream.embedded.process import free_port
 from edream.rest.app import build_api
 from edream.rest.hosting import query_rows
+from edream.rest.server import serving_in_thread
 from edream.serde import Serde
 from edream.topology import Topology
 
@@ -60,19 +58,6 @@ class RestOverChdb:
 
         for sink in ("flex_acceptances", "flex_orders", "settlement_flex"):
             self.insert(sink, [])
-        port = free_port()
         app = build_api(self.topology, Serde(), self._query, read_only)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the REST API did not start"
-            time.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}/api/v1"
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving_in_thread(app) as server:
+            yield f"http://127.0.0.1:{server.port}/api/v1"

@@ -27,11 +27,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from edream.avro_schemas import contract
 from edream.clickhouse import RowEncoder, ensure_table, get_client, insert_columns
 from edream.embedded.broker import EmbeddedBroker
-from edream.embedded.process import free_port
 from edream.rest.app import build_api
 from edream.rest.hosting import query_rows
 from edream.rest.producer import AckedProducer
-from edream.rest.server import RestServer
+from edream.rest.server import serving_in_thread
 from edream.serde import Serde
 from edream.settings import load_settings
 from edream.topology import load_topology
@@ -64,25 +63,6 @@ def _settlements(orders: int, prosumers: int) -> list[dict[str, Any]]:
                     }
                 )
     return out
-
-
-class _Served:
-    """The API on its own event loop thread, as the platform worker hosts it."""
-
-    def __init__(self, app: Any, port: int):
-        self.loop = asyncio.new_event_loop()
-        self.server = RestServer(app, "127.0.0.1", port)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> _Served:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def _case(name: str, call: Any, seconds: float, threads: int) -> dict[str, Any]:
@@ -140,9 +120,8 @@ def run(seconds: float = 5.0, threads: int = 4, orders: int = 1000, prosumers: i
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(ch_thread, query_rows, client, sql, params)
 
-            port = free_port()
-            base = f"http://127.0.0.1:{port}/api/v1"
             app = build_api(topology, Serde(), query, producer.send)
+            base = ""
 
             def lookup(http: httpx.Client, k: int, i: int) -> bool:
                 order = f"ord-{(k * 7919 + i) % orders:05d}"
@@ -176,7 +155,8 @@ def run(seconds: float = 5.0, threads: int = 4, orders: int = 1000, prosumers: i
                 "settlement_rows": len(rows),
                 "orders": orders,
             }
-            with _Served(app, port):
+            with serving_in_thread(app) as server:
+                base = f"http://127.0.0.1:{server.port}/api/v1"
                 for name, call in (("lookup", lookup), ("page", page), ("submit", submit)):
                     out.update(_case(name, call, seconds, threads))
             producer.close()
