@@ -213,9 +213,15 @@ class DemoScript:
             at += self.cfg.flex_every_minutes * MINUTE_MS
 
     def gates(self) -> Iterator[int]:
-        """Gate closures (UTC ms) from the first one after start, one per market slot."""
+        """Gate closures (UTC ms), one per market slot, from the first one at least 20 s after start. Usually
+        that is the gate ``first_gate_after_ms`` after start (``market.yaml``'s lead is chosen so); when the market
+        was configured at an earlier start (``edream run`` writes it before the worker is up: 90 s and more on a
+        loaded machine), it is still the next gate, not one a whole slot later (the demo then sent no order for 15
+        min and its test failed once)."""
+        earliest = self.start_ms + 20_000
+        slot_ms = self.market.slot_ms
         gate = self.market.gate_closure(
-            -(-(self.start_ms + self.cfg.first_gate_after_ms) // self.market.slot_ms) * self.market.slot_ms
+            -(-(earliest + self.market.gate_closure_lead_ms) // slot_ms) * slot_ms
         )
         while gate < self.end_ms:
             yield gate

@@ -119,3 +119,15 @@ def test_devices_following_orders_deliver_and_one_defector_triggers_shortfall_an
     settlements = [o.record for o in outs if o.schema == "Settlement"]
     assert len(settlements) == len(finals)
     assert any(s["amount_micro"] < 0 for s in settlements) and any(s["amount_micro"] > 0 for s in settlements)
+
+
+def test_a_worker_up_late_still_orders_for_the_next_gate():
+    # market.yaml chose its lead at START; the worker's demo starts 95 s later (a loaded machine): its first gate is
+    # the one 25 s ahead, not the next slot's 15 minutes later (no orders for 15 min otherwise)
+    late = START + 95_000
+    market = demo_market_config(START, CFG)
+    s = DemoScript(Community(CFG.prosumers, CFG.seed), CFG, market, late)
+    gate = next(s.gates())
+    assert 20_000 <= gate - late < 30_000
+    first = next(e for e in s.events() if e.schema == "MarketOrder")
+    assert late < first.at_ms < gate
