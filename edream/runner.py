@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -178,27 +179,24 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         # the scripted day settles 1-minute flex slots: anchor them within minutes, not half an hour
         settings = settings.model_copy(update={"anchor_window_minutes": 1.0, "anchor_grace_minutes": 0.25})
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
-    if demo and "flex_auto_accept" not in settings.model_fields_set:
-        # the scripted day has no DSO answering offers: the desk accepts them itself (FLEX_AUTO_ACCEPT overrides)
-        settings = settings.model_copy(update={"flex_auto_accept": True})
-        log.info(
-            "demo: flex offers are accepted at once, standing in for the DSO (FLEX_AUTO_ACCEPT overrides)"
-        )
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
+    dso_site: Any = None  # the demo's DSO side (edream.embedded.dso_site.DsoSite)
     stages: StageProcesses | None = None
     reporter: StageDownReporter | None = None
     feeders_stopped = False
 
     def stop_feeders(steps: _ShutdownSteps) -> None:
-        """Stop what feeds the sinks (once): the field site, then the stage processes."""
+        """Stop what feeds the sinks (once): the demo DSO and the field site, then the stage processes."""
         nonlocal feeders_stopped
         if feeders_stopped:
             return
         feeders_stopped = True
+        if dso_site is not None:
+            dso_site.stop()
         field.stop()
-        steps.done("field site")
+        steps.done("demo DSO and field site")
         if stages is not None:
             stages.stop()
             steps.done("stage processes")
@@ -227,6 +225,19 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             {**settings.as_env(), **stack.child_env()},
             on_down=reporter,
         ).start()
+        if demo:
+            from edream.embedded.dso_site import DsoSite
+
+            # after the stages (its first request comes 45 s later, when the desk has caught up): the DSO answers the
+            # desk's offers over UFTP (FLEX_AUTO_ACCEPT=true: the desk accepts them itself)
+            env = {**os.environ, **settings.as_env(), **stack.child_env()}
+            dso_site = DsoSite(settings.edream_data_dir, env, settings.uftp_port, state_dir=stack.state_dir)
+            try:
+                if dso_site.start():
+                    children = ", ".join(f"{c.name} pid {c.proc.pid}" for c in dso_site.children if c.proc)
+                    log.info("demo DSO: %s", children)
+            except RuntimeError as exc:  # the platform runs on; the desk's offers expire unanswered
+                log.error("demo DSO not started: %s", exc)
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
         RunState.of_this_process(

@@ -161,7 +161,10 @@ class Settings(BaseSettings):
         "UFTP DSOs on flex.dsos.v1",
     )
     uftp_host: str = Field("127.0.0.1", description="UFTP gateway bind address")
-    uftp_port: int = Field(8089, description="UFTP gateway port (path /shapeshifter/api/v3/message)")
+    uftp_port: int = Field(
+        8092,
+        description="UFTP gateway port (path /shapeshifter/api/v3/message; 8089 is the demo site's HTTP simulator)",
+    )
     uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
 
     # OpenADR 2.0b VTN towards prosumer sites (`edream openadr serve`, connectors/openadr)

@@ -8,8 +8,10 @@ contracts, pure), :mod:`~connectors.uftp.gateway` (the HTTP service and its Kafk
 """
 
 import logging
+import threading
 
 from shapeshifter_uftp import transport as _transport
+from xsdata.formats.dataclass.context import XmlContext
 
 # The library logs every message whole (XML, keys looked up) at DEBUG/INFO on its own handler: warnings and errors only.
 logging.getLogger("shapeshifter-uftp").setLevel(logging.WARNING)
@@ -19,3 +21,20 @@ logging.getLogger("shapeshifter-uftp").setLevel(logging.WARNING)
 # ``models_package`` restricts the lookup to the library's own models.
 _transport._context.models_package = "shapeshifter_uftp"  # noqa: SLF001 - the library's one XML context
 _transport._context.reset()  # noqa: SLF001
+
+
+class _LockedLookups(XmlContext):
+    """xsdata's context rebuilds its index of root elements *in place* (cleared, then filled) whenever
+    ``sys.modules`` has grown since the last lookup; a message parsed meanwhile on another thread finds no class
+    for its root ("No class found matching root: FlexRequestResponse", seen when the gateway's FlexRequestResponse
+    and FlexOffer arrived together). Lookups are serialised here; parsing itself still runs in parallel."""
+
+    __slots__ = ()
+    _lock = threading.RLock()
+
+    def find_types(self, qname: str) -> list[type]:
+        with self._lock:
+            return super().find_types(qname)
+
+
+_transport._context.__class__ = _LockedLookups  # noqa: SLF001

@@ -121,3 +121,51 @@ def serve() -> None:
         gateway.run()
     finally:
         close()
+
+
+@app.command("sim-dso")
+def sim_dso(
+    agr_url: str = typer.Option(
+        ...,
+        "--agr-url",
+        help="the gateway's UFTP endpoint, e.g. http://127.0.0.1:8092/shapeshifter/api/v3/message",
+    ),
+    port: int = typer.Option(
+        8093, help="port the simulated DSO serves UFTP on (its registry entry names it)"
+    ),
+    prosumers: int = typer.Option(50, help="size of the demo community (the request is a share of its kW)"),
+    seed: int = typer.Option(1, help="demo seed: the DSO's and the gateway's demo keys follow from it"),
+) -> None:
+    """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min,
+    a FlexOrder of 80 % of each offer, a FlexSettlement of each order once its records are anchored (read through
+    the platform's REST API and anchor check). Demo keys: never for production."""
+    import signal
+    import threading
+    from dataclasses import replace
+
+    from connectors.uftp.ledger import RestLedger
+    from edream.demo.community import Community
+    from edream.demo.dso import DemoDsoConfig, requested_kw
+    from edream.demo.dso_process import DemoDso
+    from edream.settings import load_settings
+    from edream.web_auth import auth_headers
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    cfg = replace(DemoDsoConfig(), port=port)
+    headers = auth_headers(settings)
+    web_host = "127.0.0.1" if settings.edream_web_host in ("0.0.0.0", "::") else settings.edream_web_host
+    dso = DemoDso(
+        cfg,
+        seed,
+        requested_kw(Community(prosumers, seed), cfg),
+        agr_url,
+        RestLedger(settings.rest_api_url, headers),
+        f"http://{web_host}:{settings.edream_web_port}/api/verify",
+        headers,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    typer.echo(f"demo dso on http://127.0.0.1:{port} -> {agr_url} (Ctrl-C stops)")
+    dso.run(stop)

@@ -84,7 +84,7 @@ class GatewayConfig:
     signing_key: str
     attest_key: str
     host: str = "127.0.0.1"
-    port: int = 8089
+    port: int = 8092
     time_zone: str = "Europe/Amsterdam"
     order_validity_ms: int = 300_000
 
@@ -262,11 +262,12 @@ class UftpGateway(ShapeshifterAgrService):
         if topic == "flex.offers.v1":
             with self._lock:
                 pending = self._requests.pop(rec["request_id"], None)
-            if pending is not None:
-                self._respond_request(pending.dso, pending.message, None)
+            if pending is not None:  # the response, then (on the same thread: in this order) the offer
                 offer = FlexOffer.from_avro(rec)
+                messages = [self._request_response(pending.message, None)]
                 if offer.status != "INFEASIBLE":
-                    self._send_offer(pending, offer)
+                    messages.append(self._uftp_offer(pending, offer))
+                self.outbound_executor.submit(self._send_in_order, pending.dso, messages)
         elif topic == "flex.orders.v1" and rec["revision"] == 1:
             with self._lock:
                 acceptance_id = self._offer_orders.pop(rec["offer_id"], None)
@@ -288,19 +289,22 @@ class UftpGateway(ShapeshifterAgrService):
             if pending is not None:
                 respond(pending.dso, pending.message, reason)
 
-    def _send_offer(self, pending: _Pending, offer: FlexOffer) -> None:
+    def _uftp_offer(self, pending: _Pending, offer: FlexOffer) -> Any:
         assert pending.request is not None
         msg = offer_to_uftp(offer, pending.request, pending.message.congestion_point, self.config.time_zone)
         msg.conversation_id = pending.message.conversation_id
-        self.outbound_executor.submit(self._send, pending.dso, msg)
+        return msg
 
-    def _respond_request(self, dso: Dso, message: UftpRequest, refused: str | None) -> None:
-        response = FlexRequestResponse(
+    @staticmethod
+    def _request_response(message: UftpRequest, refused: str | None) -> FlexRequestResponse:
+        return FlexRequestResponse(
             flex_request_message_id=message.message_id,
             conversation_id=message.conversation_id,
             **_result(refused),
         )
-        self.outbound_executor.submit(self._send, dso, response)
+
+    def _respond_request(self, dso: Dso, message: UftpRequest, refused: str | None) -> None:
+        self.outbound_executor.submit(self._send, dso, self._request_response(message, refused))
 
     def _respond_order(self, dso: Dso, message: UftpOrder, refused: str | None) -> None:
         response = FlexOrderResponse(
@@ -319,6 +323,10 @@ class UftpGateway(ShapeshifterAgrService):
             log.exception("uftp gateway: %s to %s not delivered", type(message).__name__, dso.uftp_domain)
         if message.message_id:  # the client filled in the envelope fields: it was sealed and sent (or tried)
             self._audit(message, "OUT", dso, delivered)
+
+    def _send_in_order(self, dso: Dso, messages: list[Any]) -> None:
+        for message in messages:
+            self._send(dso, message)
 
     def _audit(self, message: Any, direction: str, dso: Dso | None, delivered: bool | None = None) -> None:
         """The message on ``uftp.messages.v1`` (:mod:`connectors.uftp.audit`); a broker outage is logged and does

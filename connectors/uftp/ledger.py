@@ -40,12 +40,17 @@ class RestLedger:
         orders = self._items("/flex/orders", offer_id=accepted[0]["offer_id"], limit=1)
         return orders[0]["order_id"] if orders else None
 
-    def settled(self, acceptance_id: str) -> dict[int, SettledSlot] | None:
-        """The order's settled slots (empty: not settled yet), or None when the FlexOrder is unknown."""
+    def records(self, acceptance_id: str) -> list[dict[str, Any]] | None:
+        """The order's ``Settlement`` records (empty: not settled yet), or None when the FlexOrder is unknown."""
         order = self.order_id(acceptance_id)
         if order is None:
             return None
-        return settled_slots(self._items("/flex/settlements", reference_id=order, limit=MAX_RECORDS))
+        return self._items("/flex/settlements", reference_id=order, limit=MAX_RECORDS)
+
+    def settled(self, acceptance_id: str) -> dict[int, SettledSlot] | None:
+        """The order's settled slots (empty: not settled yet), or None when the FlexOrder is unknown."""
+        records = self.records(acceptance_id)
+        return None if records is None else settled_slots(records)
 
     def close(self) -> None:
         self._http.close()

@@ -8,8 +8,9 @@ with the platform's settlement records of that order (the ones anchored on chain
 order's prosumers of ``target_wh`` (ordered) and ``delivered_wh`` (delivered), as average W over the slot.
 
 Decisions: power magnitudes are compared (the DSO states them with the USEF sign, negative for a reduction); the
-tolerance per ISP is the larger of :data:`REL_TOLERANCE` of the ordered power and :data:`WH_ROUNDING_W` per
-prosumer (each record's energy is rounded to whole Wh); an ISP the DSO lists without a figure is not compared; an
+tolerance per ISP is the larger of :data:`REL_TOLERANCE` of the ordered power and :data:`ROUNDING_WH` per
+prosumer as average power over the slot (each record's energy is rounded to whole Wh: 4 W over 15 minutes, 60 W
+over one); an ISP the DSO lists without a figure is not compared; an
 ISP the platform has no record of, an order reference it does not know, or a delivery it has not settled yet
 (no records) is disputed. ContractSettlements (bilateral capacity contracts) are not checked: the platform holds
 no such contracts.
@@ -29,8 +30,8 @@ from connectors.uftp.isp import IspFrame
 
 #: relative tolerance on the ordered power of an ISP
 REL_TOLERANCE = 0.01
-#: absolute tolerance per settled prosumer (W): a whole-Wh rounding of a 15-min slot is up to 2 W of average power
-WH_ROUNDING_W = 4.0
+#: absolute tolerance per settled prosumer (Wh over the slot): its target and delivered energy are whole Wh
+ROUNDING_WH = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class SettledSlot:
     delivered_wh: int
     prosumers: int
 
-    def watts(self, wh: int) -> float:
+    def watts(self, wh: float) -> float:
         """Average power (W) of ``wh`` over the slot."""
         return wh * 60 / self.minutes
 
@@ -89,7 +90,7 @@ def dispute_of(order: FlexOrderSettlement, time_zone: str, ours: dict[int, Settl
                 problems.append(f"ISP {number}: no delivery on record")
                 continue
             ordered, delivered = slot.watts(slot.ordered_wh), slot.watts(slot.delivered_wh)
-            tolerance = max(REL_TOLERANCE * abs(ordered), WH_ROUNDING_W * slot.prosumers)
+            tolerance = max(REL_TOLERANCE * abs(ordered), slot.watts(ROUNDING_WH) * slot.prosumers)
             if _differs(isp.ordered_flex_power, ordered, tolerance):
                 problems.append(
                     f"ISP {number}: ordered {abs(isp.ordered_flex_power)} W, ours {ordered:.0f} W"

@@ -5,14 +5,16 @@ against the wall clock (``SLOT_IN_PAST``, ``DEADLINE_PASSED``), the market close
 worker clock ticks, and the interval service closes 15-min windows on event time, so an accelerated simulated
 clock would be rejected by the real services. To make things happen within minutes instead of hours:
 
-* flexibility requests use short slots (``DemoConfig.flex_slot_minutes``, default 1 minute; ``FlexRequest``
-  carries ``slot_minutes``), so offers, orders, deviations and settlements follow within ~3 minutes;
+* the demo DSO asks for flexibility over USEF/UFTP in 1-minute ISPs (``DemoDsoConfig.isp_minutes``; a
+  ``FlexRequest`` carries ``slot_minutes``), so offers, orders, deviations and settlements follow within ~3 minutes;
 * the market keeps its 15-min slots, but the demo writes ``<EDREAM_DATA_DIR>/market.yaml`` (only if absent) with
   a gate-closure lead chosen so that the first gate closes ~2 minutes after start (:func:`demo_market_config`);
 * the community uploads the last ``history_minutes`` of meter readings on start (like a connector flushing its
   buffer), so 15-min intervals and forecasts exist at once.
 
 Modules: :mod:`~edream.demo.community` (prosumers and their meters), :mod:`~edream.demo.responder` (devices
-following flexibility orders), :mod:`~edream.demo.keys` (deterministic market keys), :mod:`~edream.demo.script`
-(the scripted day as timed events) and :mod:`~edream.demo.wiring` (Faust timers for ``edream run``).
+following flexibility orders), :mod:`~edream.demo.keys` (deterministic market and UFTP keys),
+:mod:`~edream.demo.script` (the scripted day as timed events), :mod:`~edream.demo.wiring` (Faust timers for
+``edream run``), :mod:`~edream.demo.dso` and :mod:`~edream.demo.dso_process` (the DSO, over USEF/UFTP, a process
+of its own: ``edream uftp sim-dso``).
 """

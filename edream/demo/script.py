@@ -2,20 +2,19 @@
 
 From ``start_ms`` (UTC epoch ms, wall clock when the demo starts) it yields, oldest first:
 
-* at start: the demo DSO's ``FlexDso`` (flex.dsos.v1, address of its :mod:`edream.demo.keys` key), a
+* at start: the demo DSO's ``FlexDso`` (flex.dsos.v1: its UFTP identity, see :mod:`edream.demo.dso`; the DSO
+  itself is a process of its own that requests, orders and settles flexibility over USEF/UFTP), a
   ``FlexEnrolment`` (flex.enrolments.v1) and a ``MarketParticipant`` (market.participants.v1, keys
   from :mod:`edream.demo.keys`) per prosumer, then the demo VPP's ``VppAsset`` records (vpp.assets.v1, see
   :mod:`edream.demo.vpp`);
 * every ``vpp_request_every_minutes`` from start + ``vpp_first_request_after_ms``: a ``VppCapabilityRequest``
   for the next two quarter hours (services in turn);
-* every ``flex_every_minutes`` from start + ``flex_first_after_ms``: a signed DSO ``FlexRequest`` (REDUCE, ``flex_slots``
-  slots of ``flex_slot_minutes``, the first starting >= ``flex_lead_ms`` later) for ``flex_share`` of the community's curtailable kW;
 * 90 s before every market gate closure (the first ``first_gate_after_ms`` after start): one signed
   ``MarketOrder`` per prosumer for that gate's 15-min slot, from the prosumer's own expected net energy (BID when
   it expects to import, OFFER when it expects to export) at a per-prosumer limit price.
 
-Ids are deterministic (request ids from the slot, order nonces from the slot), so re-running the script for the
-same slots re-creates the same requests (DUPLICATE_REQUEST) and nonces (REPLAYED_NONCE), never double trades.
+Ids are deterministic (order nonces from the slot), so re-running the script for the same slots re-creates the
+same nonces (REPLAYED_NONCE), never double trades.
 """
 
 from __future__ import annotations
@@ -23,10 +22,11 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edream.demo.community import AREA, Community, Prosumer
+from edream.demo.dso import DSO_ID, DemoDsoConfig, registry_entry
 from edream.demo.keys import demo_address, demo_key
 from edream.demo.vpp import VPP_ID, asset_records, capability_requests
 from streams.flex.dsos import TOPIC_DSOS, Dso
@@ -38,15 +38,11 @@ from streams.flex.enrolment import (
     PvSystem,
     enrolment_event,
 )
-from streams.flex.model import Direction
-from streams.flex.requests import FlexRequest, RequestSlot
-from streams.flex.signing import sign_request
 from streams.market.config import MarketConfig
 from streams.market.participants import Participant
 from streams.market.profile import orders_from_profile
 
 MINUTE_MS = 60_000
-DSO_ID = "dso-demo"
 AGGREGATOR_ID = "agg-demo"
 
 
@@ -63,25 +59,16 @@ class TimedEvent:
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Demo knobs. Durations in minutes/ms as named; ``flex_share`` is a fraction of curtailable kW."""
+    """Demo knobs. Durations in minutes/ms as named; ``dso``: the demo DSO's (its requests, orders, settlements)."""
 
     prosumers: int = 50
     seed: int = 1
-    flex_slot_minutes: int = 1
-    flex_slots: int = 4
-    flex_every_minutes: int = 10
-    # first DSO request this long after start: the aggregator's desk has caught up with the uploaded hour of
-    # history by then (it offers requests only once its inputs are consumed, so the metered baselines are in)
-    flex_first_after_ms: int = 45_000
-    flex_lead_ms: int = 90_000  # a request's first slot starts at least this long after it is sent (the desk
-    # must offer before the deadline, 5 s before it: 30 s was missed on a loaded machine and the request rejected)
-    flex_share: float = 0.3
-    flex_reward_micro_per_kwh: int = 250_000
     first_gate_after_ms: int = 120_000
     order_lead_ms: int = 90_000
     vpp_first_request_after_ms: int = 30_000
     vpp_request_every_minutes: int = 10
     day_minutes: int = 24 * 60
+    dso: DemoDsoConfig = field(default_factory=DemoDsoConfig)
 
 
 def demo_market_config(start_ms: int, cfg: DemoConfig, base: MarketConfig | None = None) -> MarketConfig:
@@ -144,20 +131,14 @@ class DemoScript:
         """Every event of the day, ordered by ``at_ms``."""
         return heapq.merge(
             self.registrations(),
-            self.flex_requests(),
             self.market_orders(),
             self.vpp_requests(),
             key=lambda e: e.at_ms,
         )
 
     def dso(self) -> Dso:
-        """The demo DSO's registry entry: its requests are signed with ``demo_key(seed, DSO_ID)``."""
-        return Dso(
-            dso_id=DSO_ID,
-            eth_address=demo_address(self.cfg.seed, DSO_ID),
-            name="demo DSO",
-            updated_at=self.start_ms,
-        )
+        """The demo DSO's registry entry (:func:`edream.demo.dso.registry_entry`)."""
+        return registry_entry(self.cfg.seed, self.start_ms, self.cfg.dso)
 
     def registrations(self) -> Iterator[TimedEvent]:
         t = self.start_ms
@@ -184,33 +165,6 @@ class DemoScript:
         every = self.cfg.vpp_request_every_minutes * MINUTE_MS
         for at, rec in capability_requests(first, every, self.end_ms):
             yield TimedEvent(at, "vpp.capability.requests.v1", "VppCapabilityRequest", VPP_ID, rec)
-
-    def flex_request(self, at_ms: int) -> FlexRequest:
-        """The DSO's signed REDUCE request sent at ``at_ms`` for the next ``flex_slots`` slots starting at least
-        ``flex_lead_ms`` later."""
-        cfg = self.cfg
-        slot_ms = cfg.flex_slot_minutes * MINUTE_MS
-        first = -(-(at_ms + cfg.flex_lead_ms) // slot_ms) * slot_ms
-        kw = round(cfg.flex_share * sum(p.curtailable_kw for p in self.community.prosumers), 1)
-        req = FlexRequest(
-            request_id=f"demo-req-{first}",
-            dso_id=DSO_ID,
-            area_id=AREA,
-            direction=Direction.REDUCE,
-            slots=tuple(RequestSlot(first + k * slot_ms, kw) for k in range(cfg.flex_slots)),
-            reward_micro_per_kwh=cfg.flex_reward_micro_per_kwh,
-            deadline=first - 5_000,
-            created_at=at_ms,
-            slot_minutes=cfg.flex_slot_minutes,
-        )
-        return sign_request(req, demo_key(cfg.seed, DSO_ID))
-
-    def flex_requests(self) -> Iterator[TimedEvent]:
-        at = self.start_ms + self.cfg.flex_first_after_ms
-        while at < self.end_ms:
-            req = self.flex_request(at)
-            yield TimedEvent(at, "flex.requests.v1", "FlexRequest", req.request_id, req.to_avro())
-            at += self.cfg.flex_every_minutes * MINUTE_MS
 
     def gates(self) -> Iterator[int]:
         """Gate closures (UTC ms), one per market slot, from the first one at least 20 s after start. Usually

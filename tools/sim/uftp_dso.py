@@ -104,12 +104,18 @@ class SimDso(ShapeshifterDsoService):
 
 
 def flex_request(
-    period: date, isps: dict[int, int], expires_ms: int, congestion_point: str = SIM_CONGESTION_POINT
+    period: date,
+    isps: dict[int, int],
+    expires_ms: int,
+    congestion_point: str = SIM_CONGESTION_POINT,
+    isp_minutes: int = 15,
+    message_id: str | None = None,
 ) -> FlexRequest:
-    """A FlexRequest of ``period`` asking, per ISP number, for ``watts`` (negative: reduction), 15-min ISPs."""
+    """A FlexRequest of ``period`` asking, per ISP number, for ``watts`` (negative: reduction), ISPs of
+    ``isp_minutes``; ``message_id`` default: a random UUID."""
     return FlexRequest(
-        message_id=str(uuid.uuid4()),
-        isp_duration=XmlDuration("PT15M"),
+        message_id=message_id or str(uuid.uuid4()),
+        isp_duration=XmlDuration(f"PT{isp_minutes}M"),
         time_zone=TIME_ZONE,
         period=XmlDate.from_date(period),
         congestion_point=congestion_point,

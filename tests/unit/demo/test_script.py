@@ -6,7 +6,11 @@ from collections import Counter
 
 import pytest
 
+from connectors.uftp.isp import ms_iso
+from connectors.uftp.mapping import request_from_uftp
 from edream.demo.community import Community
+from edream.demo.dso import DSO_DOMAIN, GATEWAY_ID, request_at, requested_kw
+from edream.demo.keys import demo_key
 from edream.demo.responder import FlexResponder
 from edream.demo.script import DemoConfig, DemoScript, demo_market_config
 from edream.runtime.state import MemoryState
@@ -15,7 +19,7 @@ from streams.flex.desk import FlexDesk
 from streams.flex.dsos import dso_from_record
 from streams.flex.enrolment import Registry, record_from_event
 from streams.flex.orders import FlexOrder
-from streams.flex.requests import FlexRequest
+from streams.flex.signing import sign_request
 from streams.market.market_order import MarketOrder
 from streams.market.participants import Participant, ParticipantRegistry
 from streams.market.processor import MarketProcessor
@@ -40,7 +44,7 @@ def test_events_are_ordered_encodable_and_registrations_come_first(events):
     counts = Counter(e.schema for e in events)
     assert counts["FlexEnrolment"] == counts["MarketParticipant"] == CFG.prosumers
     assert counts["FlexDso"] == 1
-    assert counts["FlexRequest"] == 4  # every 10 min in 40 min
+    assert counts["FlexRequest"] == 0  # the DSO asks over UFTP, a process of its own (edream.demo.dso)
     registrations = ("FlexDso", "FlexEnrolment", "MarketParticipant")
     first_other = next(i for i, e in enumerate(events) if e.schema not in registrations)
     assert first_other == 2 * CFG.prosumers + 1
@@ -90,11 +94,15 @@ def test_devices_following_orders_deliver_and_one_defector_triggers_shortfall_an
             desk.registry.upsert(record_from_event(e.record))
         elif e.schema == "FlexDso":
             desk.dsos.upsert(dso_from_record(e.record))
-    req_event = next(e for e in events if e.schema == "FlexRequest")
-    req = FlexRequest.from_avro(req_event.record)
-    (offer,) = desk.submit(req, req_event.at_ms)
+    # the demo DSO's first UFTP FlexRequest, as the gateway forwards it (mapped, signed with its attesting key)
+    at = START + CFG.dso.first_after_ms
+    msg = request_at(at, requested_kw(Community(CFG.prosumers, CFG.seed), CFG.dso), CFG.dso)
+    msg.time_stamp, msg.sender_domain = ms_iso(at), DSO_DOMAIN
+    dso = dso_from_record(next(e for e in events if e.schema == "FlexDso").record)
+    req = sign_request(request_from_uftp(msg, dso), demo_key(CFG.seed, GATEWAY_ID))
+    (offer,) = desk.submit(req, at)
     assert offer.schema == "FlexOffer" and offer.record["status"] != "INFEASIBLE"
-    (order,) = desk.accept(offer.record["offer_id"], req_event.at_ms)
+    (order,) = desk.accept(offer.record["offer_id"], at)
     assert order.schema == "FlexOrder"
 
     com = Community(CFG.prosumers, CFG.seed)
@@ -102,7 +110,7 @@ def test_devices_following_orders_deliver_and_one_defector_triggers_shortfall_an
     responder.on_order(FlexOrder.from_avro(order.record))
     end = max(req.slot_starts()) + req.slot_ms + 10_000
     outs = []
-    for r in com.readings(req_event.at_ms, end, responder.metered_kw):
+    for r in com.readings(at, end, responder.metered_kw):
         for o in desk.on_reading(r["prosumer_id"], r["ts"], r["value"] / 1000):
             outs.append(o)
             if o.schema == "FlexOrder":  # re-dispatch: devices follow the amended revision

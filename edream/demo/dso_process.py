@@ -1,0 +1,203 @@
+"""The demo DSO running: :mod:`edream.demo.dso`'s script on ``shapeshifter-uftp``'s DSO role (``edream uftp sim-dso``).
+
+One loop, once a second: send the FlexRequest that is due (again every 5 s while the gateway refuses it, e.g. before
+the registry entry reached it, until it expires), order every FlexOffer received, and settle every order whose
+records are in and anchored (looked for every 15 s). Answers are logged; a Rejected or Disputed one as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse, FlexSettlementResponse
+from shapeshifter_uftp import FlexOrder as UftpOrder
+from shapeshifter_uftp import FlexRequest as UftpRequest
+from shapeshifter_uftp.uftp import AcceptedRejected
+
+from connectors.uftp.isp import IspFrame, iso_ms
+from connectors.uftp.ledger import LedgerUnavailable, RestLedger
+from edream.demo.dso import (
+    AGR_DOMAIN,
+    DSO_ID,
+    DemoDsoConfig,
+    request_at,
+    settlement_of,
+)
+from edream.demo.keys import demo_uftp_keys
+from tools.sim.uftp_dso import SimDso, flex_order
+
+log = logging.getLogger("edream.demo.dso")
+RETRY_MS, SETTLE_POLL_MS = 5_000, 15_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class _Order:
+    """A FlexOrder the aggregator accepted, awaiting its settlement from ``settle_from`` (UTC epoch ms)."""
+
+    message: UftpOrder
+    settle_from: int
+    give_up_at: int
+    next_look: int = 0
+
+
+class DemoDso:
+    """``agr_endpoint``: the gateway's UFTP URL; ``ledger``: the platform's settlement records (REST API);
+    ``verify_url``: the platform's anchor check (``.../api/verify``); ``kw``: the reduction asked per ISP."""
+
+    def __init__(
+        self,
+        cfg: DemoDsoConfig,
+        seed: int,
+        kw: float,
+        agr_endpoint: str,
+        ledger: RestLedger,
+        verify_url: str,
+        headers: dict[str, str] | None = None,
+        now: Callable[[], int] = now_ms,
+    ):
+        self.cfg, self.kw, self.ledger, self.now = cfg, kw, ledger, now
+        self.sim = SimDso(
+            demo_uftp_keys(seed, DSO_ID),
+            cfg.port,
+            AGR_DOMAIN,
+            agr_endpoint,
+            demo_uftp_keys(seed, AGR_DOMAIN).public,
+        )
+        self._verify = httpx.Client(headers=headers or {}, timeout=30)
+        self.verify_url = verify_url
+        self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
+        self._orders: dict[str, _Order] = {}  # FlexOrder MessageID -> awaiting settlement
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve the DSO's endpoint and play the script until ``stop`` is set."""
+        self.sim.run_in_thread()
+        next_request = self.now() + self.cfg.first_after_ms
+        pending: UftpRequest | None = None
+        retry_at = 0
+        try:
+            while not stop.wait(1.0):
+                t = self.now()
+                if t >= next_request:
+                    pending, retry_at = request_at(t, self.kw, self.cfg), t
+                    next_request += self.cfg.every_minutes * 60_000
+                if pending is not None and t >= retry_at:
+                    pending, retry_at = self._send_request(pending, t), t + RETRY_MS
+                self._read_inbox()
+                self._settle_due(t)
+        finally:
+            self.sim.stop()
+            self._verify.close()
+            self.ledger.close()
+
+    # -- requests and orders -----------------------------------------------------------------------------------
+    def _send_request(self, request: UftpRequest, t: int) -> UftpRequest | None:
+        """Send ``request``; returns it when it must be tried again."""
+        if t >= iso_ms(request.expiration_date_time):
+            log.warning("demo dso: FlexRequest %s expired before the aggregator took it", request.message_id)
+            return None
+        try:
+            self.sim.client().send_flex_request(request)
+        except Exception as exc:  # noqa: BLE001 - the gateway not up or not knowing us yet: tried again
+            log.info("demo dso: FlexRequest %s not taken (%s); again in 5 s", request.message_id, exc)
+            return request
+        self._offers_asked.add(request.message_id)
+        log.info(
+            "demo dso: FlexRequest %s: %d ISPs of %s from ISP %d, %s W",
+            request.message_id,
+            len(request.isps),
+            request.isp_duration,
+            request.isps[0].start,
+            request.isps[0].max_power,
+        )
+        return None
+
+    def _read_inbox(self) -> None:
+        while not self.sim.inbox.empty():
+            msg = self.sim.inbox.get_nowait()
+            if isinstance(msg, FlexOffer):
+                self._order(msg)
+            elif isinstance(msg, FlexRequestResponse | FlexOrderResponse):
+                ref = getattr(msg, "flex_request_message_id", None) or msg.flex_order_message_id
+                if msg.result == AcceptedRejected.REJECTED:
+                    log.warning("demo dso: %s refused: %s", ref, msg.rejection_reason)
+                    self._orders.pop(ref, None)
+                else:
+                    log.info("demo dso: %s accepted", ref)
+            elif isinstance(msg, FlexSettlementResponse):
+                for st in msg.flex_order_settlement_statuses or []:
+                    level = logging.WARNING if st.dispute_reason else logging.INFO
+                    log.log(
+                        level,
+                        "demo dso: settlement of %s %s %s",
+                        st.order_reference,
+                        st.disposition,
+                        st.dispute_reason or "",
+                    )
+
+    def _order(self, offer: FlexOffer) -> None:
+        if offer.flex_request_message_id not in self._offers_asked or not offer.offer_options:
+            log.warning("demo dso: FlexOffer %s answers no request of ours; ignored", offer.message_id)
+            return
+        order = flex_order(offer, factor=str(self.cfg.order_factor))
+        try:
+            self.sim.client().send_flex_order(order)
+        except Exception:  # noqa: BLE001 - the offer lapses; the next request gets a new one
+            log.exception("demo dso: FlexOrder of %s not sent", offer.message_id)
+            return
+        frame = IspFrame(order.period.to_date(), order.time_zone, order.isp_duration.minutes)
+        last_end = frame.start_ms(max(i.start + i.duration for i in order.isps))
+        t = self.now()
+        self._orders[order.message_id] = _Order(
+            order, last_end + self.cfg.settle_after_ms, t + self.cfg.give_up_ms
+        )
+        log.info(
+            "demo dso: FlexOrder %s: %s of offer %s",
+            order.message_id,
+            order.activation_factor,
+            offer.message_id,
+        )
+
+    # -- settlement -----------------------------------------------------------------------------------------------
+    def _settle_due(self, t: int) -> None:
+        for ref, pending in list(self._orders.items()):
+            if t >= pending.give_up_at:
+                log.warning("demo dso: %s never settled (no anchored records); given up", ref)
+                del self._orders[ref]
+            elif t >= max(pending.settle_from, pending.next_look):
+                pending.next_look = t + SETTLE_POLL_MS
+                if self._settle(pending.message):
+                    del self._orders[ref]
+
+    def _settle(self, order: UftpOrder) -> bool:
+        """Send the order's FlexSettlement when every ordered ISP is settled and anchored; True once sent."""
+        try:
+            records = self.ledger.records(order.message_id)
+        except LedgerUnavailable as exc:
+            log.info("demo dso: platform API unavailable (%s)", exc)
+            return False
+        settlement = settlement_of(order, records or [])
+        if settlement is None or not all(self._anchored(w) for w in {r["window_id"] for r in records or []}):
+            return False
+        self.sim.client().send_flex_settlement(settlement)
+        log.info("demo dso: FlexSettlement %s of %s sent", settlement.message_id, order.message_id)
+        return True
+
+    def _anchored(self, window_id: str) -> bool:
+        """Whether the window's records are anchored on chain and verify (the platform's check)."""
+        try:
+            report: dict[str, Any] = self._verify.get(
+                self.verify_url, params={"kind": "FLEX", "window": window_id}
+            ).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return report.get("status") == "VALID"

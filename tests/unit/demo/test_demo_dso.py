@@ -1,0 +1,137 @@
+"""The demo DSO's script (edream.demo.dso), pure: its UFTP requests, and its settlements checked by the gateway's own
+settlement check (connectors.uftp.settlement) against the records they come from."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from eth_account import Account
+
+from connectors.uftp.isp import IspFrame, iso_ms
+from connectors.uftp.settlement import settled_slots, settlement_statuses
+from edream.demo.community import AREA
+from edream.demo.dso import (
+    CONGESTION_POINT,
+    DemoDsoConfig,
+    gateway_env,
+    ordered_watts,
+    registry_entry,
+    request_at,
+    settlement_of,
+)
+from edream.demo.keys import demo_uftp_keys
+from tools.sim.uftp_dso import TIME_ZONE, flex_order
+from tools.sim.uftp_dso import FlexOffer as UftpOffer
+
+CFG = DemoDsoConfig()
+
+
+def utc_ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_request_asks_for_the_next_isps_after_the_lead_and_expires_before_the_first():
+    at = utc_ms(2026, 12, 6, 9, 0, 17)  # 10:00:17 in Amsterdam
+    msg = request_at(at, 30.4, CFG)
+    frame = IspFrame(msg.period.to_date(), TIME_ZONE, 1)
+    starts = [frame.start_ms(i.start) for i in msg.isps]
+    assert starts == [utc_ms(2026, 12, 6, 9, 2) + k * 60_000 for k in range(4)]  # first >= 90 s after sending
+    assert {(i.max_power, i.min_power, i.duration) for i in msg.isps} == {(-30_400, -30_400, 1)}
+    assert str(msg.isp_duration) == "PT1M" and msg.congestion_point == CONGESTION_POINT
+    assert iso_ms(msg.expiration_date_time) == starts[0] - 5_000
+    assert request_at(at + 10_000, 30.4, CFG).message_id == msg.message_id  # same first ISP: same message
+    assert request_at(at + 60_000, 30.4, CFG).message_id != msg.message_id
+
+
+def test_a_request_never_spans_local_midnight():
+    at = utc_ms(2026, 12, 6, 22, 56, 0)  # 23:56 in Amsterdam: 23:58 + 4 minutes would cross midnight
+    msg = request_at(at, 10.0, CFG)
+    assert str(msg.period) == "2026-12-07" and [i.start for i in msg.isps] == [1, 2, 3, 4]
+
+
+def _offer(msg) -> UftpOffer:
+    from shapeshifter_uftp import FlexOfferOption, FlexOfferOptionISP
+
+    return UftpOffer(
+        message_id="offer-msg",
+        isp_duration=msg.isp_duration,
+        time_zone=msg.time_zone,
+        period=msg.period,
+        congestion_point=msg.congestion_point,
+        expiration_date_time=msg.expiration_date_time,
+        flex_request_message_id=msg.message_id,
+        currency="EUR",
+        offer_options=[
+            FlexOfferOption(
+                isps=[FlexOfferOptionISP(power=-10_000, start=i.start, duration=1) for i in msg.isps],
+                option_reference="offer-1",
+                price=Decimal("3.20"),
+                min_activation_factor=Decimal("0.01"),
+            )
+        ],
+    )
+
+
+def _records(order, delivered_share: float, prosumers: int = 3) -> list[dict]:
+    """The platform's settlement records of ``order``: its ordered power split over ``prosumers``, whole Wh."""
+    frame = IspFrame(order.period.to_date(), order.time_zone, 1)
+    out = []
+    for number, watts in ordered_watts(order).items():
+        start = frame.start_ms(number)
+        for p in range(prosumers):
+            target = round(abs(watts) / prosumers / 60)  # Wh over one minute
+            delivered = round(target * delivered_share)
+            out.append(
+                {
+                    "window_id": f"w-{start}",
+                    "window_start": start,
+                    "window_end": start + 60_000,
+                    "details": json.dumps({"target_wh": target, "delivered_wh": delivered}),
+                    "settlement_id": f"s-{p}-{start}",
+                }
+            )
+    return out
+
+
+def test_the_settlement_states_what_was_ordered_and_delivered_and_the_gateway_accepts_it():
+    msg = request_at(utc_ms(2026, 12, 6, 9, 0, 17), 30.4, CFG)
+    order = flex_order(_offer(msg), factor=str(CFG.order_factor))
+    assert set(ordered_watts(order).values()) == {-8_000}  # 80 % of the offered 10 kW reduction
+    records = _records(order, delivered_share=0.9)
+    settlement = settlement_of(order, records)
+    [orders] = settlement.flex_order_settlements
+    assert orders.order_reference == order.message_id
+    assert [(i.ordered_flex_power, i.delivered_flex_power) for i in orders.isps] == [(-8_000, -7_200)] * 4
+    ours = settled_slots(records)
+    [status] = settlement_statuses(settlement, TIME_ZONE, lambda ref: ours)
+    assert status.disposition == "Accepted" and status.dispute_reason is None
+    # the aggregator's records ordered less than the DSO did: the gateway disputes, naming the ISPs
+    short = settled_slots(_records(flex_order(_offer(msg), factor="0.50"), delivered_share=0.9))
+    [disputed] = settlement_statuses(settlement, TIME_ZONE, lambda ref: short)
+    assert (
+        disputed.disposition == "Disputed"
+        and "ISP 603: ordered 8000 W, ours 5040 W" in disputed.dispute_reason
+    )
+
+
+def test_no_settlement_while_an_ordered_isp_has_no_record():
+    msg = request_at(utc_ms(2026, 12, 6, 9, 0, 17), 30.4, CFG)
+    order = flex_order(_offer(msg), factor="0.80")
+    records = _records(order, 1.0)
+    last = max(r["window_start"] for r in records)
+    assert settlement_of(order, [r for r in records if r["window_start"] != last]) is None
+    assert settlement_of(order, []) is None
+
+
+def test_registry_entry_names_the_gateway_that_signs_and_the_dso_key_that_seals():
+    dso = registry_entry(1, 1_000, CFG)
+    env = gateway_env(1, 8092)
+    assert dso.eth_address == Account.from_key(env["UFTP_ATTEST_KEY"]).address
+    assert dso.uftp_public_key == demo_uftp_keys(1, dso.dso_id).public
+    assert dso.congestion_points == {CONGESTION_POINT: AREA}
+    assert dso.uftp_endpoint == f"http://127.0.0.1:{CFG.port}/shapeshifter/api/v3/message"
+    assert (
+        env["UFTP_SIGNING_KEY"] != demo_uftp_keys(1, dso.dso_id).secret
+    )  # the two sides have their own keys
