@@ -1,5 +1,5 @@
 """``edream openadr``: OpenADR 2.0b. ``check`` validates the VTN config, ``serve`` runs the platform's VTN towards
-prosumer sites, ``ven`` runs the platform as VEN of a utility's VTN."""
+prosumer sites, ``ven`` runs the platform as VEN of a utility's VTN, ``sim-site`` a simulated site's VEN."""
 
 from __future__ import annotations
 
@@ -152,3 +152,51 @@ def ven(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+@app.command("sim-site")
+def sim_site(
+    vtn_url: str = typer.Option(
+        ..., help="the VTN's endpoint, e.g. http://127.0.0.1:8096/OpenADR2/Simple/2.0b"
+    ),
+    ven_name: str = typer.Option(..., help="the site's VEN name, as listed in the VTN's config"),
+    resource_id: str = typer.Option(
+        "site-ems",
+        help="resource of the power report (the VTN's device id: <ven_id>.<resource_id> by default)",
+    ),
+    base_kw: float = typer.Option(1.2, help="the site's base load, kW"),
+    evening_kw: float = typer.Option(
+        1.8, help="its evening peak on top of the base (19:00 UTC), kW; 0 = constant"
+    ),
+    sampling_seconds: float = typer.Option(10.0, help="telemetry sampling rate offered to the VTN, seconds"),
+    register_timeout: float = typer.Option(60.0, help="give up when not registered within this many seconds"),
+) -> None:
+    """Run a simulated site's VEN (openleadr's client) until Ctrl-C / SIGTERM: registers with the VTN, opts in to
+    every DR event (logged: id, signals, intervals in kW), follows its LOAD_DISPATCH delta and reports its real
+    power when the VTN asks. Prints one JSON line (name, assigned ven_id, endpoint) once registered; exit 2 when
+    the VTN does not register it in time."""
+    from connectors.cli import until_signal
+    from tools.sim.openadr_site import NotRegistered, OpenAdrSite, SiteLoad
+
+    logging.basicConfig(level=logging.INFO)
+    for name, value in (("--sampling-seconds", sampling_seconds), ("--register-timeout", register_timeout)):
+        if not value > 0:
+            raise _fail(f"{name} must be > 0 seconds, got {value:g}")
+    if not (0 <= base_kw < 1000 and 0 <= evening_kw < 1000):
+        raise _fail("--base-kw and --evening-kw must be between 0 and 1000 kW")
+    site = OpenAdrSite(vtn_url, ven_name, resource_id, SiteLoad(base_kw, evening_kw), sampling_seconds)
+
+    async def main() -> None:
+        try:
+            await site.start(register_timeout)
+        except NotRegistered as exc:
+            raise _fail(
+                f"{exc} within {register_timeout:g} s (VTN down, or the name is not in its config)"
+            ) from None
+        typer.echo(json.dumps(site.describe()))
+        try:
+            await until_signal()
+        finally:
+            await site.stop()
+
+    asyncio.run(main())
