@@ -4,13 +4,14 @@ prosumer sites, ``ven`` runs the platform as VEN of a utility's VTN, ``sim-site`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from pathlib import Path
 
 import typer
+
+from connectors.cli import until_signal
 
 app = typer.Typer(
     help="OpenADR 2.0b. As VTN for prosumer sites: flex orders become DR events for the sites' VENs; opt-in/out "
@@ -58,7 +59,7 @@ def check(config: Path | None = ConfigOption) -> None:
 
 @app.command()
 def serve(config: Path | None = ConfigOption) -> None:
-    """Run the VTN until Ctrl-C: serves the DR events of the flex orders for the configured VENs' prosumers and
+    """Run the VTN until Ctrl-C / SIGTERM: serves the DR events of the flex orders for the configured VENs' prosumers and
     publishes their opt-in/out and power reports."""
     from connectors.openadr.vtn import OpenAdrVtn
     from edream.kafka import client_config
@@ -83,12 +84,11 @@ def serve(config: Path | None = ConfigOption) -> None:
             f"openadr vtn {cfg.vtn.vtn_id} on {cfg.vtn.host}:{cfg.vtn.port}, {len(cfg.vens)} VENs (Ctrl-C stops)"
         )
         try:
-            await asyncio.Event().wait()
+            await until_signal()
         finally:
             await vtn.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
 
 
 def _kafka(settings):
@@ -123,7 +123,7 @@ def ven(
         "", help="reduction asked by SIMPLE levels 1,2,3 in kW, e.g. 5,10,20"
     ),
 ) -> None:
-    """Run the platform as VEN of a utility's VTN until Ctrl-C: its LOAD_DISPATCH / SIMPLE events become signed
+    """Run the platform as VEN of a utility's VTN until Ctrl-C / SIGTERM: its LOAD_DISPATCH / SIMPLE events become signed
     FlexRequests on flex.requests.v1 (opted in); events that cannot be mapped are opted out, with a Rejection."""
     from connectors.openadr.utility_ven import UtilityLink, UtilityVen
     from edream.settings import load_settings
@@ -146,12 +146,11 @@ def ven(
         await client.start()
         typer.echo(f"openadr ven {ven_name} of {vtn_url} (Ctrl-C stops)")
         try:
-            await asyncio.Event().wait()
+            await until_signal()
         finally:
             await client.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
 
 
 @app.command("sim-site")
@@ -175,10 +174,11 @@ def sim_site(
     every DR event (logged: id, signals, intervals in kW), follows its LOAD_DISPATCH delta and reports its real
     power when the VTN asks. Prints one JSON line (name, assigned ven_id, endpoint) once registered; exit 2 when
     the VTN does not register it in time."""
-    from connectors.cli import until_signal
     from tools.sim.openadr_site import NotRegistered, OpenAdrSite, SiteLoad
 
     logging.basicConfig(level=logging.INFO)
+    for chatty in ("openleadr", "apscheduler"):  # a line per sample and per poll; ours name each event
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     for name, value in (("--sampling-seconds", sampling_seconds), ("--register-timeout", register_timeout)):
         if not value > 0:
             raise _fail(f"{name} must be > 0 seconds, got {value:g}")

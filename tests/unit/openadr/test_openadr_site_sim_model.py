@@ -60,9 +60,8 @@ def test_power_is_the_load_plus_the_dispatched_delta_never_below_zero():
 
 
 def test_the_site_opts_in_follows_events_and_drops_cancelled_ones():
-    now = [T0 + 10]  # inside the first interval
     site = OpenAdrSite(
-        "http://127.0.0.1:1/OpenADR2/Simple/2.0b", "site-1", load=SiteLoad(2.0, 0.0), now=lambda: now[0]
+        "http://127.0.0.1:1/OpenADR2/Simple/2.0b", "site-1", load=SiteLoad(2.0, 0.0), now=lambda: T0 + 10
     )
     assert asyncio.run(site._on_event(_event(payloads=(-0.5,)))) == "optIn"
     assert site.power_w() == 1500.0
