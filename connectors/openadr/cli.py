@@ -59,8 +59,8 @@ def check(config: Path | None = ConfigOption) -> None:
 
 @app.command()
 def serve(config: Path | None = ConfigOption) -> None:
-    """Run the VTN until Ctrl-C / SIGTERM: serves the DR events of the flex orders for the configured VENs' prosumers and
-    publishes their opt-in/out and power reports."""
+    """Run the VTN until Ctrl-C / SIGTERM: serves the DR events of the flex orders for the configured VENs'
+    prosumers and publishes their opt-in/out and power reports."""
     from connectors.openadr.vtn import OpenAdrVtn
     from edream.kafka import client_config
     from edream.serde import Serde
@@ -123,8 +123,9 @@ def ven(
         "", help="reduction asked by SIMPLE levels 1,2,3 in kW, e.g. 5,10,20"
     ),
 ) -> None:
-    """Run the platform as VEN of a utility's VTN until Ctrl-C / SIGTERM: its LOAD_DISPATCH / SIMPLE events become signed
-    FlexRequests on flex.requests.v1 (opted in); events that cannot be mapped are opted out, with a Rejection."""
+    """Run the platform as VEN of a utility's VTN until Ctrl-C / SIGTERM: its LOAD_DISPATCH / SIMPLE events
+    become signed FlexRequests on flex.requests.v1 (opted in); events that cannot be mapped are opted out, with a
+    Rejection."""
     from connectors.openadr.utility_ven import UtilityLink, UtilityVen
     from edream.settings import load_settings
 

@@ -1,6 +1,5 @@
 """The simulated site (`edream openadr sim-site`, openleadr's VEN client) against the platform's VTN on the real
-broker, the way `edream run`'s demo starts them: the VTN's config written by ``write_config``, the site as a CLI
-subprocess.
+broker, as a demo would start them: the VTN's config written by ``write_config``, the site as a CLI subprocess.
 
 The site is started before the VTN listens and registers once it does (prints its ready line with the ven_id the
 config gave it); a FlexOrder for its prosumer reaches it as a DR event (its log names it), its opt-in is a

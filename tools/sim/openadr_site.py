@@ -122,6 +122,8 @@ class OpenAdrSite:
             self.events.pop(event_id, None)
         else:
             self.events[event_id] = dispatch_intervals(event)
+        now = self.now()  # forget what is over (a demo runs for days)
+        self.events = {k: v for k, v in self.events.items() if v and v[-1].end_ms > now}
         return "optIn"
 
     def _new_client(self) -> OpenADRClient:

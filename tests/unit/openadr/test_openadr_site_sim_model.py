@@ -21,18 +21,20 @@ Q = 900_000  # 15 min in ms
 
 
 def _event(event_id: str = "o-1~r1~p-1", status: str = "far", payloads=(-3.0, 0.0, -2.5)) -> dict:
-    """An event shaped like openleadr's parse of the platform's VTN event (intervals carry only durations)."""
+    """An event shaped like openleadr's parse of the platform's VTN event, plus a SIMPLE signal the site does not
+    follow; intervals in OpenADR order (each starts where the one before ends)."""
     intervals = [
         {"duration": timedelta(minutes=15), "signal_payload": kw, "uid": n} for n, kw in enumerate(payloads)
     ]
+    simple = [{"duration": timedelta(hours=1), "signal_payload": 1}]
     return {
         "event_descriptor": {"event_id": event_id, "event_status": status, "modification_number": 0},
         "active_period": {"dtstart": START, "duration": timedelta(minutes=15 * len(payloads))},
         "event_signals": [
-            {"signal_name": "SIMPLE", "signal_type": "level", "intervals": [{"duration": timedelta(hours=1), "signal_payload": 1}]},
+            {"signal_name": "SIMPLE", "signal_type": "level", "intervals": simple},
             {"signal_name": "LOAD_DISPATCH", "signal_type": "delta", "intervals": intervals},
         ],
-    }  # fmt: skip
+    }
 
 
 def test_dispatch_intervals_follow_each_other_from_the_active_period_start():
@@ -67,3 +69,6 @@ def test_the_site_opts_in_follows_events_and_drops_cancelled_ones():
     assert site.power_w() == 1500.0
     assert asyncio.run(site._on_event(_event(status="cancelled", payloads=(-0.5,)))) == "optIn"
     assert site.power_w() == 2000.0 and site.events == {}
+    site.now = lambda: T0 + 3 * Q
+    asyncio.run(site._on_event(_event()))  # over when it arrives: not kept
+    assert site.events == {}
