@@ -59,7 +59,8 @@ def check(config: ConfigDir = CONNECTOR_CONFIG_DIR) -> None:
     typer.echo(json.dumps(summary))
 
 
-async def _until_signal() -> None:
+async def until_signal() -> None:
+    """Return on SIGINT or SIGTERM (the running loop's handlers; where signals cannot be hooked, never)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,7 +112,7 @@ def run(
             err=True,
         )
         async with conn:
-            await _until_signal()
+            await until_signal()
         return conn.status()
 
     status = asyncio.run(main())
@@ -208,7 +209,7 @@ def sim(
         await site.start()
         typer.echo(json.dumps(site.describe()))
         try:
-            await _until_signal()
+            await until_signal()
         finally:
             await site.stop()
 

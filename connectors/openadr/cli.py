@@ -1,16 +1,17 @@
 """``edream openadr``: OpenADR 2.0b. ``check`` validates the VTN config, ``serve`` runs the platform's VTN towards
-prosumer sites, ``ven`` runs the platform as VEN of a utility's VTN."""
+prosumer sites, ``ven`` runs the platform as VEN of a utility's VTN, ``sim-site`` a simulated site's VEN."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from pathlib import Path
 
 import typer
+
+from connectors.cli import until_signal
 
 app = typer.Typer(
     help="OpenADR 2.0b. As VTN for prosumer sites: flex orders become DR events for the sites' VENs; opt-in/out "
@@ -58,8 +59,8 @@ def check(config: Path | None = ConfigOption) -> None:
 
 @app.command()
 def serve(config: Path | None = ConfigOption) -> None:
-    """Run the VTN until Ctrl-C: serves the DR events of the flex orders for the configured VENs' prosumers and
-    publishes their opt-in/out and power reports."""
+    """Run the VTN until Ctrl-C / SIGTERM: serves the DR events of the flex orders for the configured VENs'
+    prosumers and publishes their opt-in/out and power reports."""
     from connectors.openadr.vtn import OpenAdrVtn
     from edream.kafka import client_config
     from edream.serde import Serde
@@ -83,12 +84,11 @@ def serve(config: Path | None = ConfigOption) -> None:
             f"openadr vtn {cfg.vtn.vtn_id} on {cfg.vtn.host}:{cfg.vtn.port}, {len(cfg.vens)} VENs (Ctrl-C stops)"
         )
         try:
-            await asyncio.Event().wait()
+            await until_signal()
         finally:
             await vtn.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
 
 
 def _kafka(settings):
@@ -123,8 +123,9 @@ def ven(
         "", help="reduction asked by SIMPLE levels 1,2,3 in kW, e.g. 5,10,20"
     ),
 ) -> None:
-    """Run the platform as VEN of a utility's VTN until Ctrl-C: its LOAD_DISPATCH / SIMPLE events become signed
-    FlexRequests on flex.requests.v1 (opted in); events that cannot be mapped are opted out, with a Rejection."""
+    """Run the platform as VEN of a utility's VTN until Ctrl-C / SIGTERM: its LOAD_DISPATCH / SIMPLE events
+    become signed FlexRequests on flex.requests.v1 (opted in); events that cannot be mapped are opted out, with a
+    Rejection."""
     from connectors.openadr.utility_ven import UtilityLink, UtilityVen
     from edream.settings import load_settings
 
@@ -146,9 +147,57 @@ def ven(
         await client.start()
         typer.echo(f"openadr ven {ven_name} of {vtn_url} (Ctrl-C stops)")
         try:
-            await asyncio.Event().wait()
+            await until_signal()
         finally:
             await client.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
+
+
+@app.command("sim-site")
+def sim_site(
+    vtn_url: str = typer.Option(
+        ..., help="the VTN's endpoint, e.g. http://127.0.0.1:8096/OpenADR2/Simple/2.0b"
+    ),
+    ven_name: str = typer.Option(..., help="the site's VEN name, as listed in the VTN's config"),
+    resource_id: str = typer.Option(
+        "site-ems",
+        help="resource of the power report (the VTN's device id: <ven_id>.<resource_id> by default)",
+    ),
+    base_kw: float = typer.Option(1.2, help="the site's base load, kW"),
+    evening_kw: float = typer.Option(
+        1.8, help="its evening peak on top of the base (19:00 UTC), kW; 0 = constant"
+    ),
+    sampling_seconds: float = typer.Option(10.0, help="telemetry sampling rate offered to the VTN, seconds"),
+    register_timeout: float = typer.Option(60.0, help="give up when not registered within this many seconds"),
+) -> None:
+    """Run a simulated site's VEN (openleadr's client) until Ctrl-C / SIGTERM: registers with the VTN, opts in to
+    every DR event (logged: id, signals, intervals in kW), follows its LOAD_DISPATCH delta and reports its real
+    power when the VTN asks. Prints one JSON line (name, assigned ven_id, endpoint) once registered; exit 2 when
+    the VTN does not register it in time."""
+    from tools.sim.openadr_site import NotRegistered, OpenAdrSite, SiteLoad
+
+    logging.basicConfig(level=logging.INFO)
+    for chatty in ("openleadr", "apscheduler"):  # a line per sample and per poll; ours name each event
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    for name, value in (("--sampling-seconds", sampling_seconds), ("--register-timeout", register_timeout)):
+        if not value > 0:
+            raise _fail(f"{name} must be > 0 seconds, got {value:g}")
+    if not (0 <= base_kw < 1000 and 0 <= evening_kw < 1000):
+        raise _fail("--base-kw and --evening-kw must be between 0 and 1000 kW")
+    site = OpenAdrSite(vtn_url, ven_name, resource_id, SiteLoad(base_kw, evening_kw), sampling_seconds)
+
+    async def main() -> None:
+        try:
+            await site.start(register_timeout)
+        except NotRegistered as exc:
+            raise _fail(
+                f"{exc} within {register_timeout:g} s (VTN down, or the name is not in its config)"
+            ) from None
+        typer.echo(json.dumps(site.describe()))
+        try:
+            await until_signal()
+        finally:
+            await site.stop()
+
+    asyncio.run(main())

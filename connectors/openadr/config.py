@@ -11,7 +11,9 @@ Errors name the file, the entry and the field: ``vtn.yaml: vens[1] 'ven-p002': f
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from streams.validation.fields import ID_PATTERN
 
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){9}[0-9A-F]{2}$")
+#: the VTN's default HTTP port: next to the platform's dashboard (8088), UFTP gateway and simulated EV API (8089),
+#: REST API (8090) and the host ports docker/compose.yaml gives its workers (8088-8095)
+DEFAULT_PORT = 8096
 
 
 class OpenAdrConfigError(ValueError):
@@ -40,7 +45,10 @@ def _identifier(v: str) -> str:
 
 class Ven(_Strict):
     """One site's VEN. ``devices``: report resource_id -> device_id of its readings (default
-    ``<ven_id>.<resource_id>``)."""
+    ``<ven_id>.<resource_id>``). ``net_meter``: whether its power reports are the prosumer's net meter (the
+    readings then carry ``prosumer_id`` and count in the prosumer's delivery and baselines); false for a site whose
+    net power is metered by another connector: its reports are readings of their own device only, without
+    ``prosumer_id``, so they never mix into that meter's series."""
 
     ven_id: str
     ven_name: str = Field(min_length=1, max_length=128)
@@ -48,6 +56,7 @@ class Ven(_Strict):
     site_id: str | None = None
     fingerprint: str | None = None
     devices: dict[str, str] = {}
+    net_meter: bool = True
 
     _ids = field_validator("ven_id", "prosumer_id", "site_id")(
         classmethod(lambda cls, v: v if v is None else _identifier(v))
@@ -87,7 +96,7 @@ class Vtn(_Strict):
 
     vtn_id: str = "EDREAM-VTN"
     host: str = "127.0.0.1"
-    port: int = Field(8090, ge=1, le=65535)
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
     poll_seconds: float = Field(10.0, gt=0, le=86_400)
     report_seconds: float = Field(60.0, gt=0, le=86_400)
     market_context: str = "oadr://edream/flex"
@@ -172,3 +181,39 @@ def load_config(path: Path | str) -> VtnConfig:
     except yaml.YAMLError as exc:
         raise OpenAdrConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(data, str(path))
+
+
+def write_config(
+    path: Path | str,
+    *,
+    port: int,
+    poll_seconds: float,
+    ven_name: str,
+    ven_id: str,
+    prosumer_id: str,
+    report_seconds: float = 60.0,
+    host: str = "127.0.0.1",
+    site_id: str | None = None,
+    devices: Mapping[str, str] | None = None,
+    net_meter: bool = True,
+) -> VtnConfig:
+    """Write a VTN config for one VEN to ``path`` (YAML, replaced atomically) and return it. It is validated by
+    :func:`parse_config` before anything is written (an invalid value raises :class:`OpenAdrConfigError` naming
+    ``path``, the entry and the field), so ``edream openadr serve -c path`` loads exactly this. ``poll_seconds`` /
+    ``report_seconds``: the VEN's poll period and the telemetry sampling interval asked of it, seconds."""
+    path = Path(path)
+    ven: dict[str, Any] = {"ven_id": ven_id, "ven_name": ven_name, "prosumer_id": prosumer_id}
+    ven |= {"site_id": site_id, "devices": dict(devices or {}), "net_meter": net_meter}
+    vtn = {"host": host, "port": port, "poll_seconds": poll_seconds, "report_seconds": report_seconds}
+    cfg = parse_config({"vtn": vtn, "vens": [{k: v for k, v in ven.items() if v is not None}]}, str(path))
+    text = yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"# OpenADR 2.0b VTN config written by connectors.openadr.config.write_config\n{text}")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return cfg

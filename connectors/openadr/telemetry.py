@@ -3,7 +3,8 @@
 Only real power is requested (OpenADR ``powerReal``, unit W with an SI scale such as ``k``): it becomes
 ``P_ACTIVE`` in W (positive = the site imports). Each value is stamped with the interval start the VEN gave
 (``ts_source`` DEVICE) and ``seq`` = that time, so a report sent twice gives the same records (idempotent sinks
-key on ``event_id``). ``source_protocol`` is HTTP: OpenADR 2.0b's simple HTTP profile (the contract's enum has no
+key on ``event_id``). The readings carry the VEN's ``prosumer_id`` only when the VEN is that prosumer's net meter
+(``Ven.net_meter``). ``source_protocol`` is HTTP: OpenADR 2.0b's simple HTTP profile (the contract's enum has no
 OpenADR symbol; ``connector_id`` says it).
 """
 
@@ -54,7 +55,7 @@ def to_measurements(
             source_protocol=SourceProtocol.HTTP,
             phase=Phase.TOTAL,
             quality=Quality.GOOD if value is not None else Quality.BAD,
-            prosumer_id=ven.prosumer_id,
+            prosumer_id=ven.prosumer_id if ven.net_meter else None,
             site_id=ven.site_id,
         )
         out.append(to_measurement(reading, connector_id, seq=ts, ingest_ts=now_ms))

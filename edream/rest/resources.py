@@ -46,6 +46,12 @@ READS: tuple[ReadResource, ...] = (
     ReadResource(
         "flex/deviations", "flex_deviations", "ts", "Delivery deviations per order, prosumer and slot"
     ),
+    ReadResource(
+        "flex/dr-responses",
+        "flex_dr_responses",
+        "responded_at",
+        "Sites' opt-in/opt-out of the DR events carrying their part of an order (OpenADR)",
+    ),
     ReadResource("flex/settlements", "settlement_flex", "window_start", "Flexibility settlements"),
     ReadResource("forecasts", "forecasts", "issued_at", "Load and generation forecasts per entity"),
     ReadResource("baselines", "baselines", "isp_start", "Customer baselines per prosumer and 15-min ISP"),

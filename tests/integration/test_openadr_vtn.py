@@ -9,14 +9,11 @@ configured is refused at registration, with a Rejection event."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from confluent_kafka import Producer
 from flex_stages import Follower, wait_until
+from openadr_support import TOPICS, LoopThread, flex_order, next_day_slot, now_ms, publish_order
 from openleadr import OpenADRClient
 
 from connectors.openadr.config import parse_config
@@ -25,49 +22,6 @@ from edream.embedded.process import free_port
 from edream.serde import Serde
 
 pytestmark = [pytest.mark.integration]
-
-TOPICS = (
-    "flex.orders.v1",
-    "flex.dr.responses.v1",
-    "meter.readings.raw.v1",
-    "platform.rejections.v1",
-    "platform.deadletter.v1",
-)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _order(slot0: int) -> dict:
-    alloc = [
-        {"prosumer_id": "p-site", "slot_start": slot0, "kw": 3.0, "baseline_kw": 6.0},
-        {"prosumer_id": "p-site", "slot_start": slot0 + 2 * 900_000, "kw": 2.5, "baseline_kw": 6.0},
-        {"prosumer_id": "p-other", "slot_start": slot0, "kw": 4.0, "baseline_kw": 6.0},
-    ]
-    return {
-        "event_id": "evt-order-1",
-        "order_id": "order-1",
-        "offer_id": "offer-1",
-        "request_id": "req-1",
-        "revision": 1,
-        "direction": "REDUCE",
-        "status": "ACTIVE",
-        "allocations": alloc,
-        "slot_minutes": 15,
-        "created_at": now_ms(),
-    }
-
-
-class _Loop:
-    """An asyncio loop in a daemon thread (the VTN and the VEN are asyncio programs)."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-
-    def run(self, coro, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
 
 @pytest.mark.timeout(120)
@@ -108,19 +62,16 @@ def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, uniq
         report_duration=timedelta(seconds=1),
     )
     stranger = OpenADRClient(ven_name="mallory", vtn_url=f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b")
-    loop = _Loop()
-    slot0 = (now_ms() // 900_000 + 96) * 900_000  # a quarter-hour boundary about a day ahead
+    loop = LoopThread()
+    slot0 = next_day_slot()
     try:
         loop.run(vtn.start())
         loop.run(ven.run())
         loop.run(stranger.run())
-        prod = Producer({"bootstrap.servers": kafka_bootstrap})
-        prod.produce(
-            names["flex.orders.v1"],
-            serde.encode("FlexOrder", _order(slot0), names["flex.orders.v1"]),
-            key=b"order-1",
+        order = flex_order(
+            "order-1", [("p-site", slot0, 3.0), ("p-site", slot0 + 2 * 900_000, 2.5), ("p-other", slot0, 4.0)]
         )
-        prod.flush(10)
+        publish_order(kafka_bootstrap, serde, names["flex.orders.v1"], order)
 
         wait_until(lambda: received, 20, "the DR event at the VEN")
         [opted] = follow["flex.dr.responses.v1"].wait(1, 20)

@@ -1,10 +1,16 @@
-"""The VTN config: valid files load; every error names file, entry and field."""
+"""The VTN config: valid files load; every error names file, entry and field; written configs load back."""
 
 from __future__ import annotations
 
 import pytest
 
-from connectors.openadr.config import OpenAdrConfigError, load_config, parse_config
+from connectors.openadr.config import (
+    DEFAULT_PORT,
+    OpenAdrConfigError,
+    load_config,
+    parse_config,
+    write_config,
+)
 from edream.paths import REPO_ROOT
 
 VEN = {"ven_id": "ven-1", "ven_name": "site-1", "prosumer_id": "p1"}
@@ -70,3 +76,40 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("vens: [\n")
     with pytest.raises(OpenAdrConfigError, match=f"{bad}: not valid YAML"):
         load_config(bad)
+
+
+def test_example_file_avoids_the_platforms_ports():
+    from edream.settings import Settings
+
+    cfg = load_config(REPO_ROOT / "connectors/openadr/vtn.example.yaml")
+    rest = Settings.model_fields["edream_rest_port"].default
+    web = Settings.model_fields["edream_web_port"].default
+    assert cfg.vtn.port == DEFAULT_PORT and DEFAULT_PORT not in (rest, web)
+
+
+def test_a_written_config_loads_back_as_written(tmp_path):
+    path = tmp_path / "run" / "vtn.yaml"
+    cfg = write_config(
+        path, port=18096, poll_seconds=2, ven_name="site-7", ven_id="ven-7", prosumer_id="prosumer-007",
+        report_seconds=5, net_meter=False,
+    )  # fmt: skip
+    loaded = load_config(path)
+    assert loaded == cfg and [p.name for p in path.parent.iterdir()] == ["vtn.yaml"]  # no temp file left
+    assert (loaded.vtn.port, loaded.vtn.poll_seconds, loaded.vtn.report_seconds) == (18096, 2, 5)
+    [ven] = loaded.vens
+    assert (ven.ven_name, ven.ven_id, ven.prosumer_id, ven.net_meter) == (
+        "site-7",
+        "ven-7",
+        "prosumer-007",
+        False,
+    )
+    assert ven.device_id("site-ems") == "ven-7.site-ems" and loaded.vtn.tls is None
+
+
+def test_an_invalid_value_is_refused_naming_the_file_and_nothing_is_written(tmp_path):
+    path = tmp_path / "vtn.yaml"
+    with pytest.raises(OpenAdrConfigError, match=f"{path}: vens\\[0\\] 'ven 7': field 'ven_id'"):
+        write_config(path, port=18096, poll_seconds=2, ven_name="s", ven_id="ven 7", prosumer_id="p")
+    with pytest.raises(OpenAdrConfigError, match=f"{path}: field 'vtn.poll_seconds'"):
+        write_config(path, port=18096, poll_seconds=0, ven_name="s", ven_id="ven-7", prosumer_id="p")
+    assert not path.exists() and not list(tmp_path.iterdir())

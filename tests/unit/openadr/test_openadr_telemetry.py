@@ -42,6 +42,13 @@ def test_scaled_power_becomes_a_valid_p_active_reading_in_watts_with_determinist
     assert to_measurements(VEN, "openadr-vtn", "pv", None, [(T, 1)], NOW)[0]["device_id"] == "ven-1.pv"
 
 
+def test_a_ven_that_is_not_the_net_meter_reports_its_own_device_without_the_prosumer():
+    ems = VEN.model_copy(update={"net_meter": False})
+    [rec] = to_measurements(ems, "openadr-vtn", "site-ems", "none", [(T, 900.0)], NOW)
+    assert (rec["device_id"], rec["prosumer_id"], rec["site_id"]) == ("ven-1.site-ems", None, "s1")
+    assert check_measurement(rec, NOW) == []
+
+
 @pytest.mark.parametrize(
     ("value", "code"), [(math.nan, "bad_quality"), ("12", "bad_quality"), (1e12, "value_out_of_range")]
 )

@@ -110,6 +110,49 @@ def test_filters_are_bound_parameters_and_rows_are_shaped_like_the_contract():
     assert list(item) == [f["name"] for f in bound.fields]
 
 
+def test_the_sites_dr_responses_are_listed_by_order_prosumer_and_opt():
+    when = dt.datetime(2027, 1, 15, 12, 0, 5, tzinfo=dt.UTC)
+    row = (
+        "openadr/ven-1/o-1~r2~p-1/OPT_IN",
+        "o-1~r2~p-1",
+        "o-1",
+        2,
+        "p-1",
+        "OPENADR",
+        "ven-1",
+        "OPT_IN",
+        when,
+    )
+    client, queries, _ = _client(rows=[row])
+    r = client.get(
+        "/api/v1/flex/dr-responses", params={"order_id": "o-1", "opt": "OPT_IN", "until_ms": 9}, headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    sql, params = queries[-1]
+    assert "FROM `flex_dr_responses` FINAL" in sql and sql.endswith("ORDER BY `responded_at` DESC LIMIT 100")
+    assert params == {"f0": "OPT_IN", "f1": "o-1", "until": 9}
+    assert r.json() == {
+        "items": [
+            {
+                "event_id": row[0],
+                "dr_event_id": "o-1~r2~p-1",
+                "order_id": "o-1",
+                "revision": 2,
+                "prosumer_id": "p-1",
+                "channel": "OPENADR",
+                "party_id": "ven-1",
+                "opt": "OPT_IN",
+                "responded_at": int(when.timestamp() * 1000),
+            }
+        ],
+        "count": 1,
+    }
+    r = client.get("/api/v1/flex/dr-responses", params={"channel": "OPENADR"}, headers=AUTH)
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == [
+        "channel"
+    ]  # not an id column
+
+
 def test_hostile_queries_name_the_parameter():
     client, queries, _ = _client()
     r = client.get("/api/v1/market/trades", params={"limit": 10_001, "since_ms": "yesterday"}, headers=AUTH)
@@ -209,3 +252,12 @@ def test_the_cli_prints_a_valid_openapi_document(tmp_path):
     paths = doc["paths"]
     assert len(paths) == len(READS) and {"get", "post"} <= set(paths["/api/v1/flex/requests"])
     assert paths["/api/v1/flex/settlements"]["get"]["operationId"] == "listFlexSettlements"
+    dr = paths["/api/v1/flex/dr-responses"]["get"]
+    assert dr["operationId"] == "listFlexDrResponses" and "post" not in paths["/api/v1/flex/dr-responses"]
+    assert {p["name"] for p in dr["parameters"]} >= {
+        "order_id",
+        "prosumer_id",
+        "dr_event_id",
+        "party_id",
+        "opt",
+    }
