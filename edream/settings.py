@@ -162,7 +162,15 @@ class Settings(BaseSettings):
     )
     uftp_host: str = Field("127.0.0.1", description="UFTP gateway bind address")
     uftp_port: int = Field(8089, description="UFTP gateway port (path /shapeshifter/api/v3/message)")
-    uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
+    uftp_time_zone: str = Field(
+        "Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers and D-Prognoses"
+    )
+    uftp_prognosis_minutes: float = Field(
+        15,
+        ge=0,
+        description="minutes between the gateway's D-Prognosis rounds to its DSOs (from the platform's forecasts); "
+        "0: none sent",
+    )
 
     # OpenADR 2.0b VTN towards prosumer sites (`edream openadr serve`, connectors/openadr)
     openadr_config: Path | None = Field(
