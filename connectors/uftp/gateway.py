@@ -143,6 +143,7 @@ class UftpGateway(ShapeshifterAgrService):
         self.enrolled = enrolled
         # (dso_id, congestion point, period) -> (MessageID, ISPs) of the last D-Prognosis sent and not refused
         self._prognosed: dict[tuple[str, str, str], tuple[str, Any]] = {}
+        self._last_issue_ms = 0  # issue time of the last D-Prognosis round (UTC epoch ms)
         self._requests: dict[
             str, _Pending
         ] = {}  # request_id -> the FlexRequest awaiting its offer or refusal
@@ -383,7 +384,9 @@ class UftpGateway(ShapeshifterAgrService):
     # -- D-Prognosis -------------------------------------------------------------------------------------------
     def send_prognoses(self) -> int:
         """One D-Prognosis round (the periodic job's body, see module doc): returns the number of D-Prognoses the
-        DSOs' endpoints took. Never raises for an API outage (logged, nothing sent)."""
+        DSOs' endpoints took. The round's issue time (its revision) is now, or a second after the previous round's
+        when that is later (so revisions increase even for rounds within a second). Never raises for an API outage
+        (logged, nothing sent)."""
         if self.ledger is None:
             return 0
         now = self.now()
@@ -397,6 +400,8 @@ class UftpGateway(ShapeshifterAgrService):
             log.warning("uftp gateway: no D-Prognosis this round, the forecasts are not readable: %s", exc)
             return 0
         power, registry, sent = prosumer_power(rows, self.config.isp_minutes), self.enrolled(), 0
+        with self._lock:  # revisions count whole seconds: a round within a second of the last counts one on
+            issued = self._last_issue_ms = max(now, self._last_issue_ms + 1000)
         current: set[tuple[str, str, str]] = set()
         for dso in self.dsos():
             if not (dso.active and dso.uftp_public_key and dso.uftp_endpoint):
@@ -404,7 +409,7 @@ class UftpGateway(ShapeshifterAgrService):
             for congestion_point, area in sorted(dso.congestion_points.items()):
                 portfolio = area_power(power, (r.prosumer_id for r in registry.in_area(area)))
                 for message in d_prognoses(
-                    portfolio, congestion_point, self.config.time_zone, self.config.isp_minutes, now
+                    portfolio, congestion_point, self.config.time_zone, self.config.isp_minutes, issued
                 ):
                     key, isps = (dso.dso_id, congestion_point, str(message.period)), isp_powers(message)
                     current.add(key)
