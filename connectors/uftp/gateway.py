@@ -431,9 +431,14 @@ class UftpGateway(ShapeshifterAgrService):
         """The DSO's answer to a D-Prognosis (audited on receipt): Rejected is a warning with the DSO's reason, and
         that prognosis is sent again next round."""
         if message.result == AcceptedRejected.REJECTED:
+            dso = self._dso(message.sender_domain)
             with self._lock:
                 for key, (message_id, _isps) in list(self._prognosed.items()):
-                    if message_id == message.d_prognosis_message_id:
+                    if (
+                        dso is not None
+                        and key[0] == dso.dso_id
+                        and message_id == message.d_prognosis_message_id
+                    ):
                         del self._prognosed[key]
             log.warning(
                 "uftp gateway: %s rejected D-Prognosis %s: %s",

@@ -16,7 +16,8 @@ order and an over-stated delivery are Disputed, naming the order and the ISP.
 D-Prognosis: with the area's prosumers' forecasts in the platform, one prognosis round sends the DSO D-Prognoses of
 its congestion point (sealed with the aggregator's key, verified by the library) holding the area's net forecast
 power per ISP; the DSO's DPrognosisResponses are audited; an unchanged prognosis is not sent again; a changed one the
-DSO rejects is logged with the DSO's reason and sent again next round."""
+DSO rejects is logged with the DSO's reason and sent again next round; with the platform's API down a round sends
+nothing and says so."""
 
 from __future__ import annotations
 
@@ -391,3 +392,11 @@ def _prognose(
     assert again.revision > changed.revision and [(i.start, i.power) for i in again.isps] == [
         (i.start, i.power) for i in changed.isps
     ]
+
+    ledger, gateway.ledger = gateway.ledger, RestLedger(f"http://127.0.0.1:{free_port()}/api/v1")  # API down
+    try:
+        assert gateway.send_prognoses() == 0
+    finally:
+        gateway.ledger.close()
+        gateway.ledger = ledger
+    assert any("no D-Prognosis this round" in r.getMessage() for r in caplog.records)
