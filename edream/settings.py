@@ -165,7 +165,15 @@ class Settings(BaseSettings):
         8092,
         description="UFTP gateway port (path /shapeshifter/api/v3/message; 8089 is the demo site's HTTP simulator)",
     )
-    uftp_time_zone: str = Field("Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers")
+    uftp_time_zone: str = Field(
+        "Europe/Amsterdam", description="time zone of the ISPs of our FlexOffers and D-Prognoses"
+    )
+    uftp_prognosis_minutes: float = Field(
+        15,
+        ge=0,
+        description="minutes between the gateway's D-Prognosis rounds to its DSOs (from the platform's forecasts); "
+        "0: none sent",
+    )
 
     # OpenADR 2.0b VTN towards prosumer sites (`edream openadr serve`, connectors/openadr)
     openadr_config: Path | None = Field(

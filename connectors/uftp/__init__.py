@@ -1,10 +1,13 @@
 """USEF/UFTP (Shapeshifter 3.x) gateway, aggregator role, on ``shapeshifter-uftp``: DSOs send FlexRequest and
 FlexOrder messages signed with their Ed25519 keys; the gateway verifies them against the DSO registry
 (``flex.dsos.v1``), turns them into signed ``FlexRequest``/``FlexAcceptance`` events for the flex desk, and answers
-with FlexRequestResponse, FlexOffer and FlexOrderResponse from what the desk decided.
+with FlexRequestResponse, FlexOffer and FlexOrderResponse from what the desk decided; it checks their
+FlexSettlements and sends them D-Prognoses of the platform's forecasts.
 
 Modules: :mod:`~connectors.uftp.isp` (ISP numbers <-> UTC epoch ms), :mod:`~connectors.uftp.mapping` (UFTP messages <->
-contracts, pure), :mod:`~connectors.uftp.gateway` (the HTTP service and its Kafka side).
+contracts, pure), :mod:`~connectors.uftp.settlement` and :mod:`~connectors.uftp.prognosis` (FlexSettlement checks,
+D-Prognosis from forecasts, pure), :mod:`~connectors.uftp.ledger` (the platform's REST API as the gateway reads it),
+:mod:`~connectors.uftp.gateway` (the HTTP service and its Kafka side).
 """
 
 import logging

@@ -11,7 +11,7 @@ import typer
 
 app = typer.Typer(
     help="USEF/UFTP (Shapeshifter 3.x) gateway: DSOs send FlexRequests and FlexOrders, the platform answers with "
-    "FlexOffers and FlexOrderResponses. DSOs are registered on flex.dsos.v1 (`edream flex dso load`).",
+    "FlexOffers and FlexOrderResponses and sends D-Prognoses. DSOs are registered on flex.dsos.v1 (`edream flex dso load`).",
     no_args_is_help=True,
 )
 
@@ -59,6 +59,7 @@ def _config():
         host=settings.uftp_host,
         port=settings.uftp_port,
         time_zone=settings.uftp_time_zone,
+        prognosis_minutes=settings.uftp_prognosis_minutes,
     )
 
 
@@ -88,8 +89,9 @@ def whoami() -> None:
 @app.command()
 def serve() -> None:
     """Run the gateway until Ctrl-C: reads the DSO registry, forwards verified FlexRequests/FlexOrders to the flex
-    desk, answers DSOs from the desk's offers, orders and rejections, and checks their FlexSettlements against the
-    platform's settlement records (its REST API: EDREAM_REST_URL, default the local platform's)."""
+    desk, answers DSOs from the desk's offers, orders and rejections, checks their FlexSettlements against the
+    platform's settlement records and sends them D-Prognoses of the platform's forecasts every
+    UFTP_PROGNOSIS_MINUTES (both read through its REST API: EDREAM_REST_URL, default the local platform's)."""
     from connectors.uftp.gateway import open_gateway
     from connectors.uftp.ledger import RestLedger
     from edream.kafka import client_config
@@ -107,7 +109,7 @@ def serve() -> None:
     names = topic_names(load_topology(settings.edream_topology))
     ledger = RestLedger(
         settings.rest_api_url, auth_headers(settings)
-    )  # FlexSettlements are checked against it
+    )  # FlexSettlements are checked against it, D-Prognoses made of its forecasts
     gateway, close = open_gateway(
         config,
         client_config(bootstrap, settings),

@@ -20,11 +20,18 @@ platform's REST API, :class:`~connectors.uftp.ledger.RestLedger`; :mod:`connecto
 with a FlexSettlementResponse: Accepted, one status per order (Accepted, or Disputed with the ISPs that differ);
 Rejected (send it again) when the platform's API does not answer or no ledger is configured.
 
+D-Prognosis (:meth:`UftpGateway.send_prognoses`, every ``prognosis_minutes`` on a thread of its own, see
+:func:`open_gateway`): the platform's forecasts read through its REST API, per congestion point of every active UFTP
+DSO the net forecast power of the area's enrolled prosumers per ISP (:mod:`connectors.uftp.prognosis`), one sealed
+D-Prognosis per period, sent only when it differs from the last one the DSO took. The DSO's DPrognosisResponse is
+logged, as a warning with its reason when Rejected (that prognosis is then sent again next round). An API outage
+skips the round (logged); the next round tries again.
+
 Every message received (seal verified) and sent is recorded with its XML on ``uftp.messages.v1``
 (:mod:`connectors.uftp.audit`; ClickHouse ``uftp_messages``).
 
-Other UFTP messages of the AGR role (D-Prognosis responses, reservation updates, portfolio and metering responses)
-are accepted on the wire and logged only: not built yet.
+Other UFTP messages of the AGR role (reservation updates, offer revocation, portfolio and metering responses) are
+accepted on the wire and logged only: not built yet.
 """
 
 from __future__ import annotations
@@ -39,14 +46,15 @@ from typing import Any
 
 from fastapi import Response
 from fastapi.exceptions import HTTPException
-from shapeshifter_uftp import FlexOrder as UftpOrder
 from shapeshifter_uftp import (
+    DPrognosisResponse,
     FlexOrderResponse,
     FlexRequestResponse,
     FlexSettlementResponse,
     ShapeshifterAgrService,
     transport,
 )
+from shapeshifter_uftp import FlexOrder as UftpOrder
 from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp import FlexSettlement as UftpSettlement
 from shapeshifter_uftp.exceptions import InvalidSignatureException, SchemaException
@@ -56,6 +64,8 @@ from connectors.uftp.audit import message_event
 from connectors.uftp.desk_link import DeskLink
 from connectors.uftp.ledger import LedgerUnavailable, RestLedger
 from connectors.uftp.mapping import UftpRefused, acceptance_from_uftp, offer_to_uftp, request_from_uftp
+from connectors.uftp.periodic import Periodic
+from connectors.uftp.prognosis import HORIZON_SPAN_MS, area_power, d_prognoses, isp_powers, prosumer_power
 from connectors.uftp.settlement import settlement_statuses
 from edream.deadletter import DEADLETTER_TOPIC, dead_letter
 from edream.runtime.global_view import GlobalView
@@ -63,6 +73,8 @@ from edream.serde import Serde
 from streams.flex.desk import out_of
 from streams.flex.dso_view import DsoView
 from streams.flex.dsos import Dso, DsoRegistry
+from streams.flex.enrolled import EnrolledRegistry
+from streams.flex.enrolment import Registry
 from streams.flex.offers import FlexOffer
 from streams.flex.requests import FlexRequest
 from streams.flex.signing import sign_acceptance, sign_request
@@ -71,14 +83,17 @@ from streams.outputs import Out
 
 log = logging.getLogger(__name__)
 UFTP_PATH = "/shapeshifter/api/v3/message"
+#: seconds from :func:`open_gateway` to the first D-Prognosis round
+FIRST_PROGNOSIS_AFTER_S = 30.0
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
     """domain: our UFTP sender domain; signing_key: our base64 Ed25519 secret key (64 bytes, seed + public key,
     as ``nacl``'s ``crypto_sign`` takes it); attest_key: the Ethereum private key that signs the contracts the
-    gateway publishes; time_zone: of the ISPs we offer; order_validity_ms: a FlexOrder is void when the desk gets
-    it later than this after its time stamp."""
+    gateway publishes; time_zone: of the ISPs we offer and forecast; order_validity_ms: a FlexOrder is void when
+    the desk gets it later than this after its time stamp; isp_minutes: ISP length of our D-Prognoses;
+    prognosis_minutes: minutes between D-Prognosis rounds (0: none sent)."""
 
     domain: str
     signing_key: str
@@ -87,6 +102,8 @@ class GatewayConfig:
     port: int = 8092
     time_zone: str = "Europe/Amsterdam"
     order_validity_ms: int = 300_000
+    isp_minutes: int = 15
+    prognosis_minutes: float = 0
 
 
 @dataclass
@@ -100,8 +117,9 @@ class _Pending:
 
 class UftpGateway(ShapeshifterAgrService):
     """See module doc. ``dsos``: the current DSO registry (e.g. ``DsoView.refresh``); ``now``: wall clock, UTC
-    epoch ms (Rejection times); ``ledger``: the platform's settlement records (None: FlexSettlements are answered
-    Rejected)."""
+    epoch ms (Rejection times); ``ledger``: the platform's settlement records and forecasts (None: FlexSettlements
+    are answered Rejected, no D-Prognosis is sent); ``enrolled``: the current prosumer registry (the areas'
+    portfolios of the D-Prognoses)."""
 
     def __init__(
         self,
@@ -110,6 +128,7 @@ class UftpGateway(ShapeshifterAgrService):
         dsos: Callable[[], DsoRegistry],
         now: Callable[[], int],
         ledger: RestLedger | None = None,
+        enrolled: Callable[[], Registry] = Registry,
     ):
         super().__init__(
             sender_domain=config.domain,
@@ -121,6 +140,10 @@ class UftpGateway(ShapeshifterAgrService):
             path=UFTP_PATH,
         )
         self.config, self.link, self.dsos, self.now, self.ledger = config, link, dsos, now, ledger
+        self.enrolled = enrolled
+        # (dso_id, congestion point, period) -> (MessageID, ISPs) of the last D-Prognosis sent and not refused
+        self._prognosed: dict[tuple[str, str, str], tuple[str, Any]] = {}
+        self._last_issue_ms = 0  # issue time of the last D-Prognosis round (UTC epoch ms)
         self._requests: dict[
             str, _Pending
         ] = {}  # request_id -> the FlexRequest awaiting its offer or refusal
@@ -314,7 +337,8 @@ class UftpGateway(ShapeshifterAgrService):
         )
         self.outbound_executor.submit(self._send, dso, response)
 
-    def _send(self, dso: Dso, message: Any) -> None:
+    def _send(self, dso: Dso, message: Any) -> bool:
+        """Seal and send ``message`` to ``dso`` and audit it; True when the DSO's endpoint took it."""
         delivered = False
         try:
             self.dso_client(dso.uftp_domain)._send_message(message)  # noqa: SLF001 - the clients' one generic sender
@@ -323,6 +347,7 @@ class UftpGateway(ShapeshifterAgrService):
             log.exception("uftp gateway: %s to %s not delivered", type(message).__name__, dso.uftp_domain)
         if message.message_id:  # the client filled in the envelope fields: it was sealed and sent (or tried)
             self._audit(message, "OUT", dso, delivered)
+        return delivered
 
     def _send_in_order(self, dso: Dso, messages: list[Any]) -> None:
         for message in messages:
@@ -364,6 +389,78 @@ class UftpGateway(ShapeshifterAgrService):
         )
         self._send(dso, response)
 
+    # -- D-Prognosis -------------------------------------------------------------------------------------------
+    def send_prognoses(self) -> int:
+        """One D-Prognosis round (the periodic job's body, see module doc): returns the number of D-Prognoses the
+        DSOs' endpoints took. The round's issue time (its revision) is now, or a second after the previous round's
+        when that is later (so revisions increase even for rounds within a second). Never raises for an API outage
+        (logged, nothing sent)."""
+        if self.ledger is None:
+            return 0
+        now = self.now()
+        try:
+            rows = [
+                row
+                for granularity, span_ms in HORIZON_SPAN_MS.items()
+                for row in self.ledger.forecasts(granularity, now - span_ms)
+            ]
+        except LedgerUnavailable as exc:
+            log.warning("uftp gateway: no D-Prognosis this round, the forecasts are not readable: %s", exc)
+            return 0
+        power, registry, sent = prosumer_power(rows, self.config.isp_minutes), self.enrolled(), 0
+        with self._lock:  # revisions count whole seconds: a round within a second of the last counts one on
+            issued = self._last_issue_ms = max(now, self._last_issue_ms + 1000)
+        current: set[tuple[str, str, str]] = set()
+        for dso in self.dsos():
+            if not (dso.active and dso.uftp_public_key and dso.uftp_endpoint):
+                continue
+            for congestion_point, area in sorted(dso.congestion_points.items()):
+                portfolio = area_power(power, (r.prosumer_id for r in registry.in_area(area)))
+                for message in d_prognoses(
+                    portfolio, congestion_point, self.config.time_zone, self.config.isp_minutes, issued
+                ):
+                    key, isps = (dso.dso_id, congestion_point, str(message.period)), isp_powers(message)
+                    current.add(key)
+                    with self._lock:
+                        last = self._prognosed.get(key)
+                        if last is not None and last[1] == isps:
+                            continue  # unchanged since the DSO took it
+                        self._prognosed[key] = (message.message_id, isps)  # before the DSO can answer
+                    if self._send(dso, message):
+                        sent += 1
+                    else:
+                        with self._lock:
+                            self._prognosed.pop(key, None)
+        with self._lock:  # periods no forecast reaches any more
+            self._prognosed = {k: v for k, v in self._prognosed.items() if k in current}
+        return sent
+
+    def process_d_prognosis_response(self, message: DPrognosisResponse) -> None:
+        """The DSO's answer to a D-Prognosis (audited on receipt): Rejected is a warning with the DSO's reason, and
+        that prognosis is sent again next round."""
+        if message.result == AcceptedRejected.REJECTED:
+            dso = self._dso(message.sender_domain)
+            with self._lock:
+                for key, (message_id, _isps) in list(self._prognosed.items()):
+                    if (
+                        dso is not None
+                        and key[0] == dso.dso_id
+                        and message_id == message.d_prognosis_message_id
+                    ):
+                        del self._prognosed[key]
+            log.warning(
+                "uftp gateway: %s rejected D-Prognosis %s: %s",
+                message.sender_domain,
+                message.d_prognosis_message_id,
+                message.rejection_reason,
+            )
+        else:
+            log.info(
+                "uftp gateway: %s accepted D-Prognosis %s",
+                message.sender_domain,
+                message.d_prognosis_message_id,
+            )
+
     # -- AGR-role messages not built yet: accepted on the wire, logged -----------------------------------------
     def _logged(self, message: Any) -> None:
         log.info(
@@ -372,9 +469,7 @@ class UftpGateway(ShapeshifterAgrService):
             message.sender_domain,
         )
 
-    process_d_prognosis_response = process_flex_offer_response = process_flex_offer_revocation_response = (
-        _logged
-    )
+    process_flex_offer_response = process_flex_offer_revocation_response = _logged
     process_flex_reservation_update = process_metering_response = _logged
     process_agr_portfolio_query_response = process_agr_portfolio_update_response = _logged
 
@@ -395,16 +490,33 @@ def open_gateway(
 ) -> tuple[UftpGateway, Callable[[], None]]:
     """The gateway wired to Kafka (``client_conf``: confluent-kafka settings with ``bootstrap.servers``; ``topics``:
     canonical -> topology names): the DSO registry read whole and followed, the desk's outcomes followed from now;
-    ``ledger``: the platform's settlement records (FlexSettlement). Returns it (not yet serving: ``run()`` or
-    ``run_in_thread()``) and the function that closes its Kafka side."""
+    ``ledger``: the platform's settlement records (FlexSettlement) and forecasts (D-Prognosis). The prosumer
+    registry (``flex.enrolments.v1``) is read whole and followed too: the areas' portfolios. With a ledger and
+    ``config.prognosis_minutes`` > 0, D-Prognosis rounds run every that many minutes, the first
+    :data:`FIRST_PROGNOSIS_AFTER_S` after this call (the gateway is serving by then). Returns the gateway (not yet
+    serving: ``run()`` or ``run_in_thread()``) and the function that stops the rounds and closes its Kafka side."""
     view = GlobalView({**client_conf, "group.id": "edream-uftp-dsos"}, topics["flex.dsos.v1"]).start()
+    prosumers = GlobalView(
+        {**client_conf, "group.id": "edream-uftp-enrolments"}, topics["flex.enrolments.v1"]
+    ).start()
     link = DeskLink(client_conf, serde, topics)
-    gateway = UftpGateway(config, link, DsoView(view, serde).refresh, now, ledger)
+    gateway = UftpGateway(
+        config, link, DsoView(view, serde).refresh, now, ledger, EnrolledRegistry(prosumers, serde).refresh
+    )
     link.start(gateway.on_outcome)
+    rounds = None
+    if ledger is not None and config.prognosis_minutes > 0:
+        interval_s = config.prognosis_minutes * 60
+        rounds = Periodic(
+            gateway.send_prognoses, interval_s, min(interval_s, FIRST_PROGNOSIS_AFTER_S), "uftp-d-prognosis"
+        ).start()
 
     def close() -> None:
+        if rounds is not None:
+            rounds.stop()
         link.stop()
         view.stop()
+        prosumers.stop()
         if ledger is not None:
             ledger.close()
 

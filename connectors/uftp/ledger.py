@@ -1,16 +1,22 @@
-"""The platform's settlement records of a UFTP FlexOrder, read through the platform's REST API (the platform owns
-ClickHouse, the system of record; the gateway runs next to it): FlexOrder MessageID = ``acceptance_id`` ->
-the accepted offer -> its flex order -> that order's ``Settlement`` records (``reference_id`` = order id)."""
+"""The platform's records the UFTP gateway reads through the platform's REST API (the platform owns ClickHouse,
+the system of record; the gateway runs next to it):
+
+* the settlement records of a UFTP FlexOrder: FlexOrder MessageID = ``acceptance_id`` -> the accepted offer -> its
+  flex order -> that order's ``Settlement`` records (``reference_id`` = order id);
+* the forecasts a D-Prognosis is made of (``GET forecasts``, :mod:`connectors.uftp.prognosis`)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 
 from connectors.uftp.settlement import SettledSlot, settled_slots
 
-#: settlements of one order read at most (prosumers x slots)
+log = logging.getLogger(__name__)
+#: records of one listing read at most (the REST API's page limit): settlements of one order (prosumers x slots),
+#: forecasts of one granularity
 MAX_RECORDS = 10_000
 
 
@@ -51,6 +57,19 @@ class RestLedger:
         """The order's settled slots (empty: not settled yet), or None when the FlexOrder is unknown."""
         records = self.records(acceptance_id)
         return None if records is None else settled_slots(records)
+
+    def forecasts(self, granularity: str, since_ms: int) -> list[dict[str, Any]]:
+        """The forecasts (avro/Forecast.avsc) of ``granularity`` (DAYAHEAD, INTRA_DAY, ONE_HOUR_AHEAD) issued at or
+        after ``since_ms`` (UTC epoch ms), the newest :data:`MAX_RECORDS`; a full page is logged (the older ones,
+        mostly replaced by newer issues, are left out)."""
+        rows = self._items(
+            "/forecasts", prediction_granularity=granularity, since_ms=since_ms, limit=MAX_RECORDS
+        )
+        if len(rows) >= MAX_RECORDS:
+            log.warning(
+                "%s forecasts: read the newest %d only, older issues left out", granularity, MAX_RECORDS
+            )
+        return rows
 
     def close(self) -> None:
         self._http.close()

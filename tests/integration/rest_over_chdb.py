@@ -56,7 +56,7 @@ class RestOverChdb:
         async def read_only(topic: str, key: bytes | None, value: bytes) -> tuple[int, int]:
             raise RuntimeError("this test API takes no submissions")
 
-        for sink in ("flex_acceptances", "flex_orders", "settlement_flex"):
+        for sink in ("flex_acceptances", "flex_orders", "settlement_flex", "forecasts"):
             self.insert(sink, [])
         app = build_api(self.topology, Serde(), self._query, read_only)
         with serving_in_thread(app) as server:

@@ -11,7 +11,13 @@ them.
 
 Then the DSO settles (FlexSettlement): the gateway checks its figures against the platform's settlement records of
 the order, read through the platform's REST API (served here over chDB): the true figures are Accepted, an unknown
-order and an over-stated delivery are Disputed, naming the order and the ISP."""
+order and an over-stated delivery are Disputed, naming the order and the ISP.
+
+D-Prognosis: with the area's prosumers' forecasts in the platform, one prognosis round sends the DSO D-Prognoses of
+its congestion point (sealed with the aggregator's key, verified by the library) holding the area's net forecast
+power per ISP; the DSO's DPrognosisResponses are audited; an unchanged prognosis is not sent again; a changed one the
+DSO rejects is logged with the DSO's reason and sent again next round; with the platform's API down a round sends
+nothing and says so."""
 
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from flex_stages import Follower, Stages, flex_topics, wait_until
 from nacl.bindings import crypto_sign
 from rest_over_chdb import RestOverChdb
 from shapeshifter_uftp import (
+    DPrognosis,
     FlexOffer,
     FlexOrderResponse,
     FlexRequestResponse,
@@ -39,7 +46,8 @@ from shapeshifter_uftp import (
 from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import AcceptedDisputed, AcceptedRejected, SignedMessage
 
-from connectors.uftp.gateway import UFTP_PATH, GatewayConfig, open_gateway
+from connectors.uftp.gateway import UFTP_PATH, GatewayConfig, UftpGateway, open_gateway
+from connectors.uftp.isp import frame_of
 from connectors.uftp.keys import UftpKeyPair
 from connectors.uftp.ledger import RestLedger
 from edream.embedded.process import free_port
@@ -72,7 +80,7 @@ def now_ms() -> int:
 
 @pytest.mark.timeout(240)
 def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
-    kafka_bootstrap, unique_topic, test_settings, session_dir
+    kafka_bootstrap, unique_topic, test_settings, session_dir, caplog
 ):
     names, topology = flex_topics(unique_topic, kafka_bootstrap)
     serde = Serde(test_settings)
@@ -166,6 +174,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
             totals[to_ms(a["slot_start"])] = totals.get(to_ms(a["slot_start"]), 0.0) + a["kw"]
         assert sorted(round(v, 3) for v in totals.values()) == [5.0, 5.0]
         _settle(sim, platform, tomorrow, order.message_id, acc, flex_order_rec)
+        _prognose(sim, platform, gateway, sorted(portfolio(5).records), follow["uftp.messages.v1"], caplog)
 
         sim.client().send_flex_order(order)  # the same message again
         replayed = sim.wait_for(FlexOrderResponse, 60, flex_order_message_id=order.message_id)
@@ -224,9 +233,11 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
     # unregistered or junk messages
     said = [(r["direction"], r["message_type"], r["delivered"]) for r in follow["uftp.messages.v1"].records]
     assert sorted(set(said)) == [
+        ("IN", "DPrognosisResponse", None),
         ("IN", "FlexOrder", None),
         ("IN", "FlexRequest", None),
         ("IN", "FlexSettlement", None),
+        ("OUT", "DPrognosis", True),
         ("OUT", "FlexOffer", True),
         ("OUT", "FlexOrderResponse", True),
         ("OUT", "FlexRequestResponse", True),
@@ -291,3 +302,101 @@ def _settle(sim: SimDso, platform: RestOverChdb, period, order_ref: str, acc: di
     [status] = answer.flex_order_settlement_statuses
     assert status.disposition == AcceptedDisputed.DISPUTED
     assert status.dispute_reason == "ISP 42: delivered 5000 W, measured 4000 W", status.dispute_reason
+
+
+def _forecast(
+    prosumer: str, prop: str, granularity: str, minutes: int, issued_at: int, start: int, wh: list[float]
+):
+    return {
+        "event_id": f"{prosumer}/{prop}/{granularity}/{issued_at}",
+        "entity_id": prosumer,
+        "entity_kind": "PROSUMER",
+        "property": prop,
+        "prediction_granularity": granularity,
+        "profile_granularity_minutes": minutes,
+        "issued_at": issued_at,
+        "model": "linear",
+        "points": [{"ts": start + i * minutes * 60_000, "value": v} for i, v in enumerate(wh)],
+    }
+
+
+def _prognose(
+    sim: SimDso, platform: RestOverChdb, gateway: UftpGateway, prosumers: list[str], audit: Follower, caplog
+) -> None:
+    """Day-ahead forecasts of the area's five prosumers from this hour (1.2 kWh imported, 0.2 kWh exported per hour:
+    1 kW net each) and a later intra-day one of the first (0.9 kWh per 30 min imported in the first hour: 1.8 kW);
+    the DSO's D-Prognoses must hold 5,000 W per ISP, 5,600 W in the first hour's four."""
+    hour_ms = 3_600_000
+    hour = now_ms() - now_ms() % hour_ms
+    rows = [
+        _forecast(p, prop, "DAYAHEAD", 60, hour, hour, [wh] * 24)
+        for p in prosumers
+        for prop, wh in (("ENERGY_CONSUMPTION", 1200.0), ("ENERGY_PRODUCTION", 200.0))
+    ]
+    rows.append(
+        _forecast(prosumers[0], "ENERGY_CONSUMPTION", "INTRA_DAY", 30, hour + 1, hour, [900.0, 900.0])
+    )
+    platform.insert("forecasts", rows)
+    expected: dict[tuple[str, int], int] = {}
+    for k in range(96):
+        start = hour + k * 900_000
+        frame = frame_of(start, TIME_ZONE, 15)
+        expected[(str(frame.period), frame.isp_of(start))] = 5_600 if k < 4 else 5_000
+
+    periods = len({period for period, _isp in expected})
+    assert gateway.send_prognoses() == periods
+    got = {}
+    for _ in range(periods):
+        msg = sim.wait_for(DPrognosis, 30)  # unsealed by the library with our registered public key
+        assert (msg.sender_domain, msg.congestion_point, str(msg.isp_duration)) == (
+            AGR_DOMAIN,
+            SIM_CONGESTION_POINT,
+            "PT15M",
+        )
+        got.update({(str(msg.period), isp.start): isp.power for isp in msg.isps})
+    assert got == expected
+    wait_until(
+        lambda: (
+            audit.poll() and sum(r["message_type"] == "DPrognosisResponse" for r in audit.records) == periods
+        ),
+        30,
+        "the DSO's DPrognosisResponses audited",
+    )
+    assert gateway.send_prognoses() == 0  # unchanged: not sent again
+
+    # an hour-ahead forecast changes the first prosumer's next hour (3 kWh: 3 kW imported); the DSO refuses it
+    platform.insert(
+        "forecasts",
+        [
+            _forecast(
+                prosumers[0], "ENERGY_CONSUMPTION", "ONE_HOUR_AHEAD", 60, now_ms(), hour + hour_ms, [3000.0]
+            )
+        ],
+    )
+    sim.prognosis_rejection = "congestion point under maintenance"
+    assert gateway.send_prognoses() == 1  # the period holding that hour only
+    changed = sim.wait_for(DPrognosis, 30)
+    now_expected = {key: w for key, w in expected.items() if key[0] == str(changed.period)}
+    for k in range(4, 8):  # the next hour's ISPs: 4 x 1000 + (3000 - 200) W
+        frame = frame_of(hour + k * 900_000, TIME_ZONE, 15)
+        now_expected[(str(frame.period), frame.isp_of(hour + k * 900_000))] = 6_800
+    assert {(str(changed.period), isp.start): isp.power for isp in changed.isps} == now_expected
+    wait_until(
+        lambda: any("congestion point under maintenance" in r.getMessage() for r in caplog.records),
+        30,
+        "the rejection logged",
+    )
+    sim.prognosis_rejection = None
+    assert gateway.send_prognoses() == 1  # refused: sent again
+    again = sim.wait_for(DPrognosis, 30)
+    assert again.revision > changed.revision and [(i.start, i.power) for i in again.isps] == [
+        (i.start, i.power) for i in changed.isps
+    ]
+
+    ledger, gateway.ledger = gateway.ledger, RestLedger(f"http://127.0.0.1:{free_port()}/api/v1")  # API down
+    try:
+        assert gateway.send_prognoses() == 0
+    finally:
+        gateway.ledger.close()
+        gateway.ledger = ledger
+    assert any("no D-Prognosis this round" in r.getMessage() for r in caplog.records)

@@ -2,8 +2,9 @@
 independent of the gateway's, for tests, the benchmark and demos (not a production path).
 
 :class:`SimDso` serves the DSO's UFTP endpoint (what the aggregator sends: FlexRequestResponse, FlexOffer,
-FlexOrderResponse, FlexSettlementResponse... lands in :attr:`SimDso.inbox`) and sends FlexRequests, FlexOrders
-and FlexSettlements to the aggregator's endpoint, sealed with its own Ed25519 key.
+FlexOrderResponse, FlexSettlementResponse, D-Prognosis... lands in :attr:`SimDso.inbox`) and sends FlexRequests,
+FlexOrders and FlexSettlements to the aggregator's endpoint, sealed with its own Ed25519 key. A D-Prognosis is
+answered with a DPrognosisResponse: Accepted, or Rejected with :attr:`SimDso.prognosis_rejection` when that is set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from shapeshifter_uftp import (
+    DPrognosis,
+    DPrognosisResponse,
     FlexOffer,
     FlexOrder,
     FlexOrderISP,
@@ -26,6 +29,7 @@ from shapeshifter_uftp import (
     ShapeshifterDsoService,
 )
 from shapeshifter_uftp.uftp import (
+    AcceptedRejected,
     AvailableRequested,
     ContractSettlement,
     ContractSettlementISP,
@@ -62,6 +66,7 @@ class SimDso(ShapeshifterDsoService):
             agr_public_key,
         )
         self.inbox: queue.Queue[Any] = queue.Queue()
+        self.prognosis_rejection: str | None = None  # set: D-Prognoses are answered Rejected with this reason
 
     def client(
         self, keys: UftpKeyPair | None = None, domain: str = SIM_DSO_DOMAIN
@@ -97,7 +102,19 @@ class SimDso(ShapeshifterDsoService):
     def _keep(self, message: Any) -> None:
         self.inbox.put(message)
 
-    process_d_prognosis = process_flex_request_response = process_flex_offer = _keep
+    def process_d_prognosis(self, message: DPrognosis) -> None:
+        """Keep it and answer (on the library's inbound thread, after the aggregator's HTTP 200)."""
+        self._keep(message)
+        reason = self.prognosis_rejection
+        response = DPrognosisResponse(
+            d_prognosis_message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            result=AcceptedRejected.REJECTED if reason else AcceptedRejected.ACCEPTED,
+            rejection_reason=reason,
+        )
+        self.agr_client(message.sender_domain).send_d_prognosis_response(response)
+
+    process_flex_request_response = process_flex_offer = _keep
     process_flex_order_response = process_flex_offer_revocation = process_metering = _keep
     process_dso_portfolio_query_response = process_dso_portfolio_update_response = _keep
     process_flex_reservation_update_response = process_flex_settlement_response = _keep
