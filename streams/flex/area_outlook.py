@@ -5,7 +5,8 @@ rewrite a day of forecast points:
 
 * ``b:<prosumer>``: the prosumer's ``baseline.15m.v1`` slots ``[isp_start, isp_end, version, kW]``;
 * ``fc:<prosumer>``: its ``forecast.profiles.v1`` points per property ``{property: [step_ms, [[ts, issued_at, Wh,
-  lower, upper], ...]]}``;
+  lower, upper, step_ms], ...]]}`` (each point with its own step; the first ``step_ms`` is read for points kept
+  without one);
 * ``s:<prosumer>``: its latest ``flex.prosumer.status.v1`` (metered kW over the METERED window, delivery so far in
   running slots), from the per-prosumer stage.
 
@@ -66,9 +67,16 @@ class StateOutlook(OutlookBook):
         if b:
             self.baselines[prosumer_id] = {s: (e, v, kw) for s, e, v, kw in b}
         for prop, (step_ms, points) in (_load(self.state, FORECASTS + prosumer_id) or {}).items():
-            self.forecasts[(prosumer_id, prop)] = _Series(
-                step_ms, {ts: _Point(i, wh, lo, up) for ts, i, wh, lo, up in points}
-            )
+            series = self.forecasts[(prosumer_id, prop)] = _Series()
+            for (
+                ts,
+                i,
+                wh,
+                lo,
+                up,
+                *step,
+            ) in points:  # points kept before steps were per point have the series'
+                series.add(ts, _Point(i, wh, lo, up, step[0] if step else step_ms))
         s = _load(self.state, STATUS + prosumer_id)
         if s is not None:
             self._status[prosumer_id] = s
@@ -103,8 +111,8 @@ class StateOutlook(OutlookBook):
             )
         series = {
             prop: [
-                sr.step_ms,
-                [[t, p.issued_at, p.wh, p.lower, p.upper] for t, p in sorted(sr.points.items())],
+                min(sr.steps, default=0),
+                [[t, p.issued_at, p.wh, p.lower, p.upper, p.step_ms] for t, p in sorted(sr.points.items())],
             ]
             for (pid, prop), sr in self.forecasts.items()
             if pid == prosumer_id

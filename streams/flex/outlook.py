@@ -61,21 +61,41 @@ class OutlookConfig:
 
 @dataclass
 class _Point:
+    """One forecast point: ``wh`` (lower/upper) over ``step_ms`` from its start, issued at ``issued_at``."""
+
     issued_at: int
     wh: float
     lower: float | None
     upper: float | None
+    step_ms: int = 15 * MS_PER_MINUTE
+
+    def kw(self, wh: float) -> float:
+        """Mean power (kW) of ``wh`` over the point's step."""
+        return wh * 3_600_000 / self.step_ms / 1000.0
 
 
 @dataclass
 class _Series:
-    """Latest-issued forecast point per step start for one prosumer and property."""
+    """Forecast points of one prosumer and property by start: day-ahead (60 min), intra-day (30 min) and hour-ahead
+    points mix, each with its own step; per start the latest issued one is kept."""
 
-    step_ms: int = 15 * MS_PER_MINUTE
     points: dict[int, _Point] = field(default_factory=dict)
+    steps: set[int] = field(default_factory=set)
+
+    def add(self, ts: int, point: _Point) -> None:
+        old = self.points.get(ts)
+        if old is None or old.issued_at <= point.issued_at:
+            self.points[ts] = point
+            self.steps.add(point.step_ms)
 
     def at(self, ts: int) -> _Point | None:
-        return self.points.get(ts - ts % self.step_ms)
+        """The latest issued point whose step holds ``ts`` (on a tie the finer step)."""
+        hits = [
+            p
+            for step in self.steps
+            if (p := self.points.get(ts - ts % step)) is not None and p.step_ms == step
+        ]
+        return max(hits, key=lambda p: (p.issued_at, -p.step_ms), default=None)
 
 
 @dataclass
@@ -109,14 +129,12 @@ class OutlookBook:
         if rec.get("entity_kind") != "PROSUMER" or prop not in (CONSUMPTION, PRODUCTION):
             return
         step_ms = int(rec["profile_granularity_minutes"]) * MS_PER_MINUTE
-        series = self.forecasts.setdefault((rec["entity_id"], prop), _Series(step_ms))
-        series.step_ms = step_ms
+        series = self.forecasts.setdefault((rec["entity_id"], prop), _Series())
         issued = int(rec["issued_at"])
         for p in rec["points"]:
-            ts = int(p["ts"])
-            old = series.points.get(ts)
-            if old is None or old.issued_at <= issued:
-                series.points[ts] = _Point(issued, float(p["value"]), p.get("lower"), p.get("upper"))
+            series.add(
+                int(p["ts"]), _Point(issued, float(p["value"]), p.get("lower"), p.get("upper"), step_ms)
+            )
 
     def on_reading(self, prosumer_id: str, ts: int, kw: float) -> None:
         """A net power reading (kW, import positive) at ``ts``; kept as per-minute sums for METERED."""
@@ -133,7 +151,7 @@ class OutlookBook:
             for start in [s for s, v in slots.items() if v[0] < cutoff]:
                 del slots[start]
         for series in self.forecasts.values():
-            for ts in [t for t in series.points if t + series.step_ms < cutoff]:
+            for ts in [t for t, p in series.points.items() if t + p.step_ms < cutoff]:
                 del series.points[ts]
         window_start = now - self.config.metered_window_ms
         for minutes in self.metered.values():
@@ -155,11 +173,12 @@ class OutlookBook:
             return None
         prod = self.forecasts.get((prosumer_id, PRODUCTION))
         p = prod.at(slot_start) if prod else None
-        to_kw = 3_600_000 / cons.step_ms / 1000.0  # Wh per step -> kW
-        export_kw = p.wh * 3_600_000 / prod.step_ms / 1000.0 if p and prod else 0.0
-        net = c.wh * to_kw - export_kw
-        sigmas = [_sigma_wh(x) for x in (c, p) if x is not None]
-        sigma = None if any(s is None for s in sigmas) else math.hypot(*sigmas) * to_kw  # type: ignore[arg-type]
+        export_kw = p.kw(p.wh) if p else 0.0
+        net = c.kw(c.wh) - export_kw
+        sigmas = [(x, _sigma_wh(x)) for x in (c, p) if x is not None]
+        sigma = (
+            None if any(s is None for _, s in sigmas) else math.hypot(*(x.kw(s) for x, s in sigmas))  # type: ignore[arg-type]
+        )
         return net, sigma, export_kw
 
     def metered_kw(self, prosumer_id: str) -> float | None:

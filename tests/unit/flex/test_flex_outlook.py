@@ -31,13 +31,15 @@ def baseline(kw: float, start: int = T0, version: int = 1) -> dict:
     }
 
 
-def forecast(prop: str, wh: float, issued: int, half_width: float | None = None, start: int = T0) -> dict:
+def forecast(
+    prop: str, wh: float, issued: int, half_width: float | None = None, start: int = T0, minutes: int = 15
+) -> dict:
     lo, hi = (None, None) if half_width is None else (wh - half_width, wh + half_width)
     return {
         "entity_id": "p1",
         "entity_kind": "PROSUMER",
         "property": prop,
-        "profile_granularity_minutes": 15,
+        "profile_granularity_minutes": minutes,
         "issued_at": issued,
         "points": [{"ts": start, "value": wh, "lower": lo, "upper": hi}],
     }
@@ -75,6 +77,20 @@ def test_forecast_method_uses_net_forecast_with_sigma_from_the_80pct_interval():
     assert o.baseline_kw == pytest.approx(4.0 - 2.0)  # 1000 Wh - 500 Wh per 15 min = 2 kW net
     assert o.sigma_kw == pytest.approx(math.hypot(100.0, 100.0) * 4 / 1000)
     assert o.pv_kw_per_kwp == pytest.approx(2.0 / 4.0)  # forecast export 2 kW over 4 kWp
+
+
+def test_forecast_granularities_mix_each_point_converted_over_its_own_step():
+    """Day-ahead (60-min) and intra-day (30-min) forecasts of one prosumer: per slot the latest issued point holding
+    it, its Wh over its own step (a single step per series read 30-min points as 60-min ones: half the power)."""
+    b = book("FORECAST")
+    b.on_forecast(forecast("ENERGY_CONSUMPTION", 4000.0, T0 - 8 * ISP, minutes=60))  # 4 kW for 10:00-11:00
+    b.on_forecast(
+        forecast("ENERGY_CONSUMPTION", 3000.0, T0 - ISP, start=T0 + 2 * ISP, minutes=30)
+    )  # 6 kW 10:30-11:00
+    assert b("p1", T0 + ISP).baseline_kw == pytest.approx(4.0)  # 10:15: only the day-ahead hour holds it
+    assert b("p1", T0 + 3 * ISP).baseline_kw == pytest.approx(6.0)  # 10:45: the newer intra-day point
+    b.on_forecast(forecast("ENERGY_CONSUMPTION", 5000.0, T0 - 8 * ISP + 1, start=T0 + 4 * ISP, minutes=60))
+    assert b("p1", T0 + 5 * ISP).baseline_kw == pytest.approx(5.0)  # 11:15: the next day-ahead hour
 
 
 def test_metered_before_is_the_mean_of_the_window_before_the_latest_reading():
