@@ -182,21 +182,21 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
-    dso_site: Any = None  # the demo's DSO side (edream.embedded.dso_site.DsoSite)
+    counterparts: list[Any] = []  # the demo's DSO and OpenADR site (edream.embedded.demo_sites.ChildGroup)
     stages: StageProcesses | None = None
     reporter: StageDownReporter | None = None
     feeders_stopped = False
 
     def stop_feeders(steps: _ShutdownSteps) -> None:
-        """Stop what feeds the sinks (once): the demo DSO and the field site, then the stage processes."""
+        """Stop what feeds the sinks (once): the demo's counterparts and field site, then the stage processes."""
         nonlocal feeders_stopped
         if feeders_stopped:
             return
         feeders_stopped = True
-        if dso_site is not None:
-            dso_site.stop()
+        for group in counterparts:
+            group.stop()
         field.stop()
-        steps.done("demo DSO and field site")
+        steps.done("demo DSO, OpenADR site and field site")
         if stages is not None:
             stages.stop()
             steps.done("stage processes")
@@ -225,19 +225,8 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             {**settings.as_env(), **stack.child_env()},
             on_down=reporter,
         ).start()
-        if demo:
-            from edream.embedded.dso_site import DsoSite
-
-            # after the stages (its first request comes 45 s later, when the desk has caught up): the DSO answers the
-            # desk's offers over UFTP (FLEX_AUTO_ACCEPT=true: the desk accepts them itself)
-            env = {**os.environ, **settings.as_env(), **stack.child_env()}
-            dso_site = DsoSite(settings.edream_data_dir, env, settings.uftp_port, state_dir=stack.state_dir)
-            try:
-                if dso_site.start():
-                    children = ", ".join(f"{c.name} pid {c.proc.pid}" for c in dso_site.children if c.proc)
-                    log.info("demo DSO: %s", children)
-            except RuntimeError as exc:  # the platform runs on; the desk's offers expire unanswered
-                log.error("demo DSO not started: %s", exc)
+        if demo:  # after the stages: the DSO's first request comes 45 s later, when the desk has caught up
+            counterparts = _start_demo_counterparts(settings, stack)
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
         RunState.of_this_process(
@@ -269,6 +258,30 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         steps.done("broker, object store and chain")
         state_path.unlink(missing_ok=True)
         print("edream: stopped (embedded broker and chain shut down)", flush=True)
+
+
+def _start_demo_counterparts(settings: Settings, stack: Stack) -> list[Any]:
+    """The demo's DSO (over UFTP: it answers the desk's offers; FLEX_AUTO_ACCEPT=true makes the desk accept them
+    itself) and OpenADR site, started; one that cannot start is logged and the platform runs on without it."""
+    from edream.demo.community import Community
+    from edream.demo.script import DemoConfig, controllable_prosumer
+    from edream.embedded.demo_sites import dso_site, openadr_site
+
+    cfg, env = DemoConfig(), {**os.environ, **settings.as_env(), **stack.child_env()}
+    data, state = settings.edream_data_dir, stack.state_dir
+    groups = [dso_site(data, env, settings.uftp_port, cfg.prosumers, cfg.seed, cfg.dso, state)]
+    site = controllable_prosumer(Community(cfg.prosumers, cfg.seed))
+    if site is not None:
+        groups.append(openadr_site(data, env, site, state_dir=state))
+    started = []
+    for group in groups:
+        try:
+            if group.start():
+                log.info("%s: %s", group.name, group.describe())
+                started.append(group)
+        except RuntimeError as exc:
+            log.error("%s not started: %s", group.name, exc)
+    return started
 
 
 class _PlatformWorker(faust.Worker):

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from connectors.uftp.settlement import SettledSlot, settled_slots
+from streams.flex.requests import to_ms
 
 log = logging.getLogger(__name__)
 #: records of one listing read at most (the REST API's page limit): settlements of one order (prosumers x slots),
@@ -38,25 +39,30 @@ class RestLedger:
             raise LedgerUnavailable(f"platform REST API {path}: {exc}") from exc
         return r.json()["items"]
 
-    def order_id(self, acceptance_id: str) -> str | None:
-        """Our flex order of the DSO's FlexOrder, or None when we have no such acceptance or order."""
+    def _order_of(self, acceptance_id: str) -> tuple[dict[str, Any], str] | None:
+        """Our acceptance of the DSO's FlexOrder and the id of its flex order, or None when we have neither."""
         accepted = self._items("/flex/acceptances", acceptance_id=acceptance_id, limit=1)
         if not accepted:
             return None
         orders = self._items("/flex/orders", offer_id=accepted[0]["offer_id"], limit=1)
-        return orders[0]["order_id"] if orders else None
+        return (accepted[0], orders[0]["order_id"]) if orders else None
 
     def records(self, acceptance_id: str) -> list[dict[str, Any]] | None:
         """The order's ``Settlement`` records (empty: not settled yet), or None when the FlexOrder is unknown."""
-        order = self.order_id(acceptance_id)
-        if order is None:
+        found = self._order_of(acceptance_id)
+        if found is None:
             return None
-        return self._items("/flex/settlements", reference_id=order, limit=MAX_RECORDS)
+        return self._items("/flex/settlements", reference_id=found[1], limit=MAX_RECORDS)
 
     def settled(self, acceptance_id: str) -> dict[int, SettledSlot] | None:
-        """The order's settled slots (empty: not settled yet), or None when the FlexOrder is unknown."""
-        records = self.records(acceptance_id)
-        return None if records is None else settled_slots(records)
+        """The order's settled slots with the kW we accepted per slot (empty: not settled yet), or None when the
+        FlexOrder is unknown."""
+        found = self._order_of(acceptance_id)
+        if found is None:
+            return None
+        accepted, order_id = found
+        records = self._items("/flex/settlements", reference_id=order_id, limit=MAX_RECORDS)
+        return settled_slots(records, {to_ms(s["slot_start"]): float(s["kw"]) for s in accepted["slots"]})
 
     def forecasts(self, granularity: str, since_ms: int) -> list[dict[str, Any]]:
         """The forecasts (avro/Forecast.avsc) of ``granularity`` (DAYAHEAD, INTRA_DAY, ONE_HOUR_AHEAD) issued at or

@@ -4,8 +4,11 @@ In UFTP 3.x the DSO settles: it sends a FlexSettlement listing, per FlexOrder it
 FlexOrder's MessageID = our ``acceptance_id``), the flexibility it ordered and the flexibility it holds delivered
 per ISP. The aggregator answers a FlexSettlementResponse with one status per order: Accepted, or Disputed with the
 reason. Here an order is accepted when, for every ISP the DSO lists, its ordered and delivered flex power agree
-with the platform's settlement records of that order (the ones anchored on chain): per slot, the sum over the
-order's prosumers of ``target_wh`` (ordered) and ``delivered_wh`` (delivered), as average W over the slot.
+with the platform's records of that order: ordered = the kW we accepted for the slot (our ``FlexAcceptance`` of the
+FlexOrder); delivered = the sum over the order's prosumers of ``delivered_wh`` of the settlement records (the ones
+anchored on chain), as average W over the slot. The records' ``target_wh`` sum is the ordered figure only without
+an acceptance: where a slot was re-dispatched it exceeds the order (the defector keeps its target, the prosumers
+taking over get theirs).
 
 Decisions: power magnitudes are compared (the DSO states them with the USEF sign, negative for a reduction); the
 tolerance per ISP is the larger of :data:`REL_TOLERANCE` of the ordered power and :data:`ROUNDING_WH` per
@@ -40,17 +43,25 @@ class SettledSlot:
 
     slot_start: int  # UTC epoch ms
     minutes: int
-    ordered_wh: int
+    ordered_wh: int  # the prosumers' targets
     delivered_wh: int
     prosumers: int
+    accepted_kw: float | None = None  # what we accepted from the DSO for the slot
+
+    def ordered_watts(self) -> float:
+        """The slot's ordered flex power (W): the accepted kW, else the prosumers' targets as average power."""
+        return self.accepted_kw * 1000 if self.accepted_kw is not None else self.watts(self.ordered_wh)
 
     def watts(self, wh: float) -> float:
         """Average power (W) of ``wh`` over the slot."""
         return wh * 60 / self.minutes
 
 
-def settled_slots(records: Iterable[Mapping[str, Any]]) -> dict[int, SettledSlot]:
-    """Flex ``Settlement`` records of one order (as the REST API lists them) -> slot start -> :class:`SettledSlot`."""
+def settled_slots(
+    records: Iterable[Mapping[str, Any]], accepted_kw: Mapping[int, float] | None = None
+) -> dict[int, SettledSlot]:
+    """Flex ``Settlement`` records of one order (as the REST API lists them) -> slot start -> :class:`SettledSlot`;
+    ``accepted_kw``: slot start (UTC epoch ms) -> the kW we accepted from the DSO for it."""
     slots: dict[int, SettledSlot] = {}
     for rec in records:
         details = rec["details"] if isinstance(rec["details"], dict) else json.loads(rec["details"] or "{}")
@@ -65,6 +76,7 @@ def settled_slots(records: Iterable[Mapping[str, Any]]) -> dict[int, SettledSlot
             prev.ordered_wh + int(details.get("target_wh", 0)),
             prev.delivered_wh + int(details.get("delivered_wh", 0)),
             prev.prosumers + 1,
+            (accepted_kw or {}).get(start),
         )
     return slots
 
@@ -89,7 +101,7 @@ def dispute_of(order: FlexOrderSettlement, time_zone: str, ours: dict[int, Settl
             if slot is None:
                 problems.append(f"ISP {number}: no delivery on record")
                 continue
-            ordered, delivered = slot.watts(slot.ordered_wh), slot.watts(slot.delivered_wh)
+            ordered, delivered = slot.ordered_watts(), slot.watts(slot.delivered_wh)
             tolerance = max(REL_TOLERANCE * abs(ordered), slot.watts(ROUNDING_WH) * slot.prosumers)
             if _differs(isp.ordered_flex_power, ordered, tolerance):
                 problems.append(

@@ -85,6 +85,12 @@ def demo_market_config(start_ms: int, cfg: DemoConfig, base: MarketConfig | None
 DEMO_EV_DEVICE = ("evse-24", "24")
 
 
+def controllable_prosumer(community: Community) -> str | None:
+    """The prosumer whose charger is bound to :data:`DEMO_EV_DEVICE` (the first EV owner); the demo's OpenADR site
+    stands for it too."""
+    return next((p.prosumer_id for p in community.prosumers if p.ev_kw), None)
+
+
 def flex_record(p: Prosumer, seed: int, ev_binding: tuple[str, str] | None = None) -> ProsumerRecord:
     """Flexibility contract and assets of a prosumer (curtailable load, EV charger, PV); ``ev_binding`` =
     (connector device id, chargebox id) makes the EV charger controllable through the connector."""
@@ -143,7 +149,7 @@ class DemoScript:
     def registrations(self) -> Iterator[TimedEvent]:
         t = self.start_ms
         yield TimedEvent(t, TOPIC_DSOS, "FlexDso", DSO_ID, self.dso().to_avro())
-        first_ev = next((p.prosumer_id for p in self.community.prosumers if p.ev_kw), None)
+        first_ev = controllable_prosumer(self.community)
         for p in self.community.prosumers:
             binding = DEMO_EV_DEVICE if p.prosumer_id == first_ev else None
             rec = enrolment_event(flex_record(p, self.cfg.seed, binding), t)

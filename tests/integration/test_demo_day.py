@@ -131,7 +131,8 @@ def _console_in_chromium(port: int) -> tuple[int, float, str]:
 def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
     """The demo DSO's conversation with the platform's UFTP gateway, from its audit trail (REST API): a FlexRequest
     answered by a FlexOffer, a FlexOrder of it accepted, and, once the order's records are anchored, a
-    FlexSettlement the gateway finds matching them; one of those records then verifies against the chain."""
+    FlexSettlement the gateway finds matching them; one of those records then verifies against the chain. The demo's
+    OpenADR site (a VEN of openleadr) opted in to a DR event of an order."""
     rest, deadline, said = f"http://127.0.0.1:{rest_port}/api/v1", time.monotonic() + timeout, []
     while time.monotonic() < deadline:
         items = httpx.get(f"{rest}/uftp/messages", params={"limit": 1000}, timeout=30).json()["items"]
@@ -167,6 +168,9 @@ def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
         f"http://127.0.0.1:{port}/api/verify/record", params={"id": records[0]["settlement_id"]}, timeout=60
     ).json()
     assert proof["status"] == "VALID", proof
+    # the same order reached the OpenADR site (prosumer-002's VEN, the charger owner's) as a DR event it opted in to
+    answers = httpx.get(f"{rest}/flex/dr-responses", params={"party_id": "ven-demo-site"}, timeout=30).json()
+    assert any(a["opt"] == "OPT_IN" and a["prosumer_id"] == "prosumer-002" for a in answers["items"]), answers
 
 
 @pytest.mark.timeout(840)

@@ -80,3 +80,11 @@ def test_one_status_per_order():
         ("ord-1", AcceptedDisputed.ACCEPTED),
         ("ord-2", AcceptedDisputed.DISPUTED),
     ]
+
+
+def test_ordered_is_what_we_accepted_not_the_targets_of_a_re_dispatched_slot():
+    # ISP 41: 10 kW accepted; p1 defected half-way and kept its 1,250 Wh target, p3 took over 625 Wh more
+    records = [_record("p1", 41, 1250, 625), _record("p2", 41, 1250, 1250), _record("p3", 41, 625, 625)]
+    claimed = _order({41: (-10_000, -10_000)})
+    assert dispute_of(claimed, TIME_ZONE, settled_slots(records, {FRAME.start_ms(41): 10.0})) is None
+    assert dispute_of(claimed, TIME_ZONE, settled_slots(records)) == "ISP 41: ordered 10000 W, ours 12500 W"

@@ -1,0 +1,143 @@
+"""The demo's counterparts for ``make run``, children of ``edream run`` and separate processes as in production:
+
+* the DSO side (:func:`dso_site`): the platform's USEF/UFTP gateway (``edream uftp serve``, with the demo's keys)
+  and the simulated DSO talking to it (``edream uftp sim-dso``, :mod:`edream.demo.dso`);
+* a prosumer site over OpenADR 2.0b (:func:`openadr_site`): the platform's VTN (``edream openadr serve``, its config
+  written to the data dir) and one site's VEN (``edream openadr sim-site``, openleadr's client) standing for the
+  prosumer with the controllable charger, so its flex orders also reach a real VEN as DR events.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from connectors.openadr.config import DEFAULT_PORT as VTN_PORT
+from connectors.openadr.config import write_config
+from edream.demo.dso import UFTP_PATH, DemoDsoConfig, gateway_env
+from edream.embedded.field_site import holders
+from edream.embedded.process import ChildProcess, port_open
+
+log = logging.getLogger(__name__)
+CLI = [sys.executable, "-m", "edream.cli"]
+#: the demo site's VEN name and id at the VTN
+SITE_VEN_NAME, SITE_VEN_ID = "demo-site", "ven-demo-site"
+
+
+class ChildGroup:
+    """Children started in order once their ``ports`` are free, stopped in reverse order."""
+
+    def __init__(self, name: str, children: list[ChildProcess], ports: list[int]):
+        self.name, self.children, self.ports = name, children, ports
+
+    def start(self) -> bool:
+        """Start every child; False (logged, with who holds them) when a port is taken."""
+        busy = [p for p in self.ports if port_open("127.0.0.1", p)]
+        if busy:
+            log.warning("%s not started: port(s) in use: %s", self.name, ", ".join(holders(busy)))
+            return False
+        try:
+            for child in self.children:
+                child.start(ready_timeout=60)
+        except RuntimeError:
+            self.stop()
+            raise
+        return True
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop(grace=10)
+
+    def describe(self) -> str:
+        return ", ".join(f"{c.name} pid {c.proc.pid}" for c in self.children if c.proc)
+
+
+def dso_site(
+    data_dir: Path,
+    env: dict[str, str],
+    gateway_port: int,
+    prosumers: int,
+    seed: int,
+    cfg: DemoDsoConfig,
+    state_dir: Path | None = None,
+) -> ChildGroup:
+    """The gateway on ``gateway_port``, then the demo DSO on ``cfg.port`` (stopped first)."""
+    logs = data_dir / "logs"
+    agr_url = f"http://127.0.0.1:{gateway_port}{UFTP_PATH}"
+    dso_args = [
+        "--agr-url",
+        agr_url,
+        "--port",
+        str(cfg.port),
+        "--prosumers",
+        str(prosumers),
+        "--seed",
+        str(seed),
+    ]
+    return ChildGroup(
+        "demo DSO",
+        [
+            ChildProcess(
+                "uftp gateway",
+                [*CLI, "uftp", "serve"],
+                "127.0.0.1",
+                gateway_port,
+                logs / "uftp-gateway.log",
+                {**env, **gateway_env(seed, gateway_port)},
+                state_dir=state_dir,
+            ),
+            ChildProcess(
+                "demo dso",
+                [*CLI, "uftp", "sim-dso", *dso_args],
+                "127.0.0.1",
+                cfg.port,
+                logs / "demo-dso.log",
+                env,
+                state_dir=state_dir,
+            ),
+        ],
+        [gateway_port, cfg.port],
+    )
+
+
+def openadr_site(
+    data_dir: Path, env: dict[str, str], prosumer_id: str, port: int = VTN_PORT, state_dir: Path | None = None
+) -> ChildGroup:
+    """The VTN on ``port`` with one VEN for ``prosumer_id``, then that site's VEN. The site's power reports are a
+    device of their own, not the prosumer's net meter (the community's meter is that), hence ``net_meter=False``."""
+    config = write_config(
+        data_dir / "openadr-vtn.yaml",
+        port=port,
+        poll_seconds=5,
+        report_seconds=60,
+        ven_name=SITE_VEN_NAME,
+        ven_id=SITE_VEN_ID,
+        prosumer_id=prosumer_id,
+        net_meter=False,
+    )
+    logs, vtn_url = data_dir / "logs", f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b"
+    return ChildGroup(
+        "demo OpenADR site",
+        [
+            ChildProcess(
+                "openadr vtn",
+                [*CLI, "openadr", "serve", "-c", str(data_dir / "openadr-vtn.yaml")],
+                "127.0.0.1",
+                config.vtn.port,
+                logs / "openadr-vtn.log",
+                env,
+                state_dir=state_dir,
+            ),
+            ChildProcess(  # no port of its own: ready once started (it registers with the VTN, retrying)
+                "openadr site",
+                [*CLI, "openadr", "sim-site", "--vtn-url", vtn_url, "--ven-name", SITE_VEN_NAME],
+                "127.0.0.1",
+                config.vtn.port,
+                logs / "openadr-site.log",
+                env,
+                state_dir=state_dir,
+            ),
+        ],
+        [port],
+    )
