@@ -59,6 +59,15 @@ READS: tuple[ReadResource, ...] = (
     ReadResource("market/clearing", "market_clearing", "slot_start", "Clearing result per market session"),
     ReadResource("market/trades", "market_trades", "slot_start", "Matched P2P trades"),
     ReadResource("market/settlements", "market_settlement", "window_start", "P2P market settlements"),
+    ReadResource(
+        "devices/commands", "device_commands", "valid_from", "Set-points sent to field devices (flex dispatch)"
+    ),
+    ReadResource(
+        "devices/command-results",
+        "device_command_results",
+        "executed_at",
+        "What the connectors did with each device command (EXECUTED, FAILED, EXPIRED...)",
+    ),
     ReadResource("rejections", "rejections", "rejected_at", "Refused business requests, with the reason"),
     ReadResource(
         "uftp/messages", "uftp_messages", "recorded_at", "UFTP messages received from and sent to DSOs"

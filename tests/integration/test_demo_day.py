@@ -157,17 +157,19 @@ def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
     [acc] = httpx.get(f"{rest}/flex/acceptances", params={"acceptance_id": order_ref}, timeout=30).json()[
         "items"
     ]
-    [order] = httpx.get(f"{rest}/flex/orders", params={"offer_id": acc["offer_id"]}, timeout=30).json()[
+    revisions = httpx.get(f"{rest}/flex/orders", params={"offer_id": acc["offer_id"]}, timeout=30).json()
+    [order_id] = {o["order_id"] for o in revisions["items"]}  # every revision of the one order
+    records = httpx.get(f"{rest}/flex/settlements", params={"reference_id": order_id}, timeout=30).json()[
         "items"
     ]
-    records = httpx.get(
-        f"{rest}/flex/settlements", params={"reference_id": order["order_id"]}, timeout=30
-    ).json()["items"]
     assert records and acc["dso_id"] == "dso-demo"
     proof = httpx.get(
         f"http://127.0.0.1:{port}/api/verify/record", params={"id": records[0]["settlement_id"]}, timeout=60
     ).json()
     assert proof["status"] == "VALID", proof
+    # the order reached the charger owner's EV charger as a set-point the connector executed (field site evse-24)
+    done = httpx.get(f"{rest}/devices/command-results", params={"device_id": "evse-24"}, timeout=30).json()
+    assert any(r["status"] == "EXECUTED" for r in done["items"]), done
     # the same order reached the OpenADR site (prosumer-002's VEN, the charger owner's) as a DR event it opted in to
     answers = httpx.get(f"{rest}/flex/dr-responses", params={"party_id": "ven-demo-site"}, timeout=30).json()
     assert any(a["opt"] == "OPT_IN" and a["prosumer_id"] == "prosumer-002" for a in answers["items"]), answers
