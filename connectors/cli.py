@@ -8,7 +8,7 @@ import json
 import signal
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,6 +67,15 @@ async def until_signal() -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def serve_until_signal(site: Any) -> None:
+    """Print the started ``site``'s ``describe()`` as one JSON line, wait for SIGINT/SIGTERM, then stop it."""
+    typer.echo(json.dumps(site.describe()))
+    try:
+        await until_signal()
+    finally:
+        await site.stop()
 
 
 @app.command()
@@ -207,10 +216,6 @@ def sim(
             prosumers, modbus_devices, interval, SitePorts(mqtt_port, modbus_port, opcua_port, http_port)
         )
         await site.start()
-        typer.echo(json.dumps(site.describe()))
-        try:
-            await until_signal()
-        finally:
-            await site.stop()
+        await serve_until_signal(site)
 
     asyncio.run(main())

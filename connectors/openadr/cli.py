@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from connectors.cli import until_signal
+from connectors.cli import serve_until_signal, until_signal
 
 app = typer.Typer(
     help="OpenADR 2.0b. As VTN for prosumer sites: flex orders become DR events for the sites' VENs; opt-in/out "
@@ -194,10 +194,6 @@ def sim_site(
             raise _fail(
                 f"{exc} within {register_timeout:g} s (VTN down, or the name is not in its config)"
             ) from None
-        typer.echo(json.dumps(site.describe()))
-        try:
-            await until_signal()
-        finally:
-            await site.stop()
+        await serve_until_signal(site)
 
     asyncio.run(main())

@@ -16,41 +16,12 @@ from pathlib import Path
 from connectors.openadr.config import DEFAULT_PORT as VTN_PORT
 from connectors.openadr.config import write_config
 from edream.demo.dso import UFTP_PATH, DemoDsoConfig, gateway_env
-from edream.embedded.field_site import holders
-from edream.embedded.process import ChildProcess, port_open
+from edream.embedded.process import ChildGroup, ChildProcess
 
 log = logging.getLogger(__name__)
 CLI = [sys.executable, "-m", "edream.cli"]
 #: the demo site's VEN name and id at the VTN
 SITE_VEN_NAME, SITE_VEN_ID = "demo-site", "ven-demo-site"
-
-
-class ChildGroup:
-    """Children started in order once their ``ports`` are free, stopped in reverse order."""
-
-    def __init__(self, name: str, children: list[ChildProcess], ports: list[int]):
-        self.name, self.children, self.ports = name, children, ports
-
-    def start(self) -> bool:
-        """Start every child; False (logged, with who holds them) when a port is taken."""
-        busy = [p for p in self.ports if port_open("127.0.0.1", p)]
-        if busy:
-            log.warning("%s not started: port(s) in use: %s", self.name, ", ".join(holders(busy)))
-            return False
-        try:
-            for child in self.children:
-                child.start(ready_timeout=60)
-        except RuntimeError:
-            self.stop()
-            raise
-        return True
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop(grace=10)
-
-    def describe(self) -> str:
-        return ", ".join(f"{c.name} pid {c.proc.pid}" for c in self.children if c.proc)
 
 
 def dso_site(

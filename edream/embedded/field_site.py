@@ -13,30 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
-from edream.embedded.process import ChildProcess, free_port, port_open
+from edream.embedded.process import ChildGroup, ChildProcess, free_port, holders, port_open
 
 log = logging.getLogger(__name__)
 
 SIM_PORTS = {"mqtt": 1883, "modbus": 5020, "opcua": 4840, "http": 8089}
-
-
-def holders(ports: list[int]) -> list[str]:
-    """``"<port> (pid <pid>: <command line>)"`` for each listening port (the pid is unknown without permission)."""
-    names = {p: n for n, p in SIM_PORTS.items()}
-    out = []
-    for port in ports:
-        who = "unknown process"
-        try:
-            for c in psutil.net_connections(kind="tcp"):
-                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
-                    who = f"pid {c.pid}: {' '.join(psutil.Process(c.pid).cmdline())[:200]}"
-                    break
-        except (psutil.Error, OSError):
-            pass
-        out.append(f"{names.get(port, '')} {port} ({who})")
-    return out
 
 
 class FieldSite:
@@ -46,6 +27,7 @@ class FieldSite:
         self.data_dir, self.bootstrap, self.prosumers = data_dir, bootstrap, prosumers
         self.state_dir = state_dir
         self.children: list[ChildProcess] = []
+        self.group = ChildGroup("field site", [], [])
 
     def start(self, port_wait_s: float = 30.0) -> bool:
         """Start both children; a taken simulator port is waited for up to ``port_wait_s`` (a previous run's
@@ -53,7 +35,10 @@ class FieldSite:
         deadline = time.monotonic() + port_wait_s
         while busy := [port for port in SIM_PORTS.values() if port_open("127.0.0.1", port)]:
             if time.monotonic() > deadline:
-                log.warning("field simulators not started: port(s) in use: %s", ", ".join(holders(busy)))
+                names = {p: n for n, p in SIM_PORTS.items()}
+                log.warning(
+                    "field simulators not started: port(s) in use: %s", ", ".join(holders(busy, names))
+                )
                 return False
             time.sleep(1.0)
         cli = [sys.executable, "-m", "edream.cli", "connectors"]
@@ -80,14 +65,8 @@ class FieldSite:
                 state_dir=self.state_dir,
             ),
         ]
-        try:
-            for child in self.children:
-                child.start(ready_timeout=60)
-        except RuntimeError:
-            self.stop()
-            raise
-        return True
+        self.group = ChildGroup("field site", self.children, [], stop_grace=15)
+        return self.group.start()  # ports checked above
 
     def stop(self) -> None:
-        for child in reversed(self.children):  # the connector first: it flushes what it buffered
-            child.stop(grace=15)
+        self.group.stop()  # the connector first: it flushes what it buffered

@@ -225,3 +225,49 @@ class ChildProcess:
             kill_group(self.proc.pid, grace)
             self.proc.wait(5)
         self._drop_record()
+
+
+def holders(ports: list[int], names: dict[int, str] | None = None) -> list[str]:
+    """``"<name> <port> (pid <pid>: <command line>)"`` for each listening port (the pid is unknown without
+    permission); ``names``: port -> what it is for."""
+    names = names or {}
+    out = []
+    for port in ports:
+        who = "unknown process"
+        try:
+            for c in psutil.net_connections(kind="tcp"):
+                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
+                    who = f"pid {c.pid}: {' '.join(psutil.Process(c.pid).cmdline())[:200]}"
+                    break
+        except (psutil.Error, OSError):
+            pass
+        out.append(f"{names.get(port, '')} {port} ({who})")
+    return out
+
+
+class ChildGroup:
+    """Children started in order once their ``ports`` are free, stopped in reverse order."""
+
+    def __init__(self, name: str, children: list[ChildProcess], ports: list[int], stop_grace: float = 10.0):
+        self.name, self.children, self.ports, self.stop_grace = name, children, ports, stop_grace
+
+    def start(self) -> bool:
+        """Start every child; False (logged, with who holds them) when a port is taken."""
+        busy = [p for p in self.ports if port_open("127.0.0.1", p)]
+        if busy:
+            log.warning("%s not started: port(s) in use: %s", self.name, ", ".join(holders(busy)))
+            return False
+        try:
+            for child in self.children:
+                child.start(ready_timeout=60)
+        except RuntimeError:
+            self.stop()
+            raise
+        return True
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop(grace=self.stop_grace)
+
+    def describe(self) -> str:
+        return ", ".join(f"{c.name} pid {c.proc.pid}" for c in self.children if c.proc)

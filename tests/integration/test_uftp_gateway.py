@@ -58,6 +58,7 @@ from streams.flex.dsos import Dso
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
 from tools.sim.flex_scenario import AREA, portfolio
+from tools.sim.grid_feed import forecast
 from tools.sim.uftp_dso import (
     SIM_CONGESTION_POINT,
     SIM_DSO_DOMAIN,
@@ -304,22 +305,6 @@ def _settle(sim: SimDso, platform: RestOverChdb, period, order_ref: str, acc: di
     assert status.dispute_reason == "ISP 42: delivered 5000 W, measured 4000 W", status.dispute_reason
 
 
-def _forecast(
-    prosumer: str, prop: str, granularity: str, minutes: int, issued_at: int, start: int, wh: list[float]
-):
-    return {
-        "event_id": f"{prosumer}/{prop}/{granularity}/{issued_at}",
-        "entity_id": prosumer,
-        "entity_kind": "PROSUMER",
-        "property": prop,
-        "prediction_granularity": granularity,
-        "profile_granularity_minutes": minutes,
-        "issued_at": issued_at,
-        "model": "linear",
-        "points": [{"ts": start + i * minutes * 60_000, "value": v} for i, v in enumerate(wh)],
-    }
-
-
 def _prognose(
     sim: SimDso, platform: RestOverChdb, gateway: UftpGateway, prosumers: list[str], audit: Follower, caplog
 ) -> None:
@@ -329,12 +314,12 @@ def _prognose(
     hour_ms = 3_600_000
     hour = now_ms() - now_ms() % hour_ms
     rows = [
-        _forecast(p, prop, "DAYAHEAD", 60, hour, hour, [wh] * 24)
+        forecast(p, hour, [kw] * 24, hour, prop, "DAYAHEAD", minutes=60)
         for p in prosumers
-        for prop, wh in (("ENERGY_CONSUMPTION", 1200.0), ("ENERGY_PRODUCTION", 200.0))
+        for prop, kw in (("ENERGY_CONSUMPTION", 1.2), ("ENERGY_PRODUCTION", 0.2))
     ]
     rows.append(
-        _forecast(prosumers[0], "ENERGY_CONSUMPTION", "INTRA_DAY", 30, hour + 1, hour, [900.0, 900.0])
+        forecast(prosumers[0], hour, [1.8, 1.8], hour + 1, "ENERGY_CONSUMPTION", "INTRA_DAY", minutes=30)
     )
     platform.insert("forecasts", rows)
     expected: dict[tuple[str, int], int] = {}
@@ -368,8 +353,14 @@ def _prognose(
     platform.insert(
         "forecasts",
         [
-            _forecast(
-                prosumers[0], "ENERGY_CONSUMPTION", "ONE_HOUR_AHEAD", 60, now_ms(), hour + hour_ms, [3000.0]
+            forecast(
+                prosumers[0],
+                hour + hour_ms,
+                [3.0],
+                now_ms(),
+                "ENERGY_CONSUMPTION",
+                "ONE_HOUR_AHEAD",
+                minutes=60,
             )
         ],
     )

@@ -44,20 +44,26 @@ def forecast(
     issued_at: int,
     prop: str = "ENERGY_CONSUMPTION",
     granularity: str = "DAYAHEAD",
+    minutes: int = 15,
 ) -> dict[str, Any]:
-    """A Forecast record (avro/Forecast.avsc) of ``prosumer``: ``kw[k]`` mean kW in the k-th quarter hour from
-    ``first_slot_ms`` (UTC epoch ms), as Wh per step."""
+    """A Forecast record (avro/Forecast.avsc) of ``prosumer``: ``kw[k]`` mean kW in the k-th step of ``minutes``
+    from ``first_slot_ms`` (UTC epoch ms), as Wh per step."""
     return {
         "event_id": f"{prosumer}/{prop}/{granularity}/{issued_at}",
         "entity_id": prosumer,
         "entity_kind": "PROSUMER",
         "property": prop,
         "prediction_granularity": granularity,
-        "profile_granularity_minutes": 15,
+        "profile_granularity_minutes": minutes,
         "issued_at": issued_at,
         "model": "test",
         "points": [
-            {"ts": first_slot_ms + k * SLOT_MS, "value": v * 250.0, "lower": None, "upper": None}
+            {
+                "ts": first_slot_ms + k * minutes * 60_000,
+                "value": v * minutes * 1000 / 60,
+                "lower": None,
+                "upper": None,
+            }
             for k, v in enumerate(kw)
         ],
     }
