@@ -60,7 +60,10 @@ READS: tuple[ReadResource, ...] = (
     ReadResource("market/trades", "market_trades", "slot_start", "Matched P2P trades"),
     ReadResource("market/settlements", "market_settlement", "window_start", "P2P market settlements"),
     ReadResource(
-        "devices/commands", "device_commands", "valid_from", "Set-points sent to field devices (flex dispatch)"
+        "devices/commands",
+        "device_commands",
+        "valid_from",
+        "Set-points sent to field devices (flex dispatch)",
     ),
     ReadResource(
         "devices/command-results",
