@@ -5,9 +5,10 @@ The DSO sends a sealed FlexRequest for its congestion point; the gateway verifie
 desk offers, and the DSO receives a FlexRequestResponse and a FlexOffer sealed with the aggregator's key (verified
 by the library). The DSO orders half of it (ActivationFactor 0.50): a FlexAcceptance of the half is on Kafka, the
 desk orders the prosumers for the half, the DSO gets FlexOrderResponse Accepted. The same FlexOrder sent again is
-refused (REPLAYED_MESSAGE); a FlexRequest sealed with another key and one from an unregistered domain get HTTP 401
-and a Rejection event each, a sealed body that is no UFTP message HTTP 400 and a dead letter; nothing is offered for
-them.
+refused (REPLAYED_MESSAGE), so are a FlexOrder of an offer never made (UNKNOWN_OFFER) and one of more than
+offered (ORDER_EXCEEDS_OFFER), each with a Rejection event and no order; a FlexRequest sealed with another key and
+one from an unregistered domain get HTTP 401 and a Rejection event each, a sealed body that is no UFTP message HTTP
+400 and a dead letter; nothing is offered for them.
 
 Then the DSO settles (FlexSettlement): the gateway checks its figures against the platform's settlement records of
 the order, read through the platform's REST API (served here over chDB): the true figures are Accepted, an unknown
@@ -183,6 +184,23 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
             replayed.result == AcceptedRejected.REJECTED and "REPLAYED_MESSAGE" in replayed.rejection_reason
         )
 
+        # an order of an offer never made; an order of more than offered (a second request's offer, ISPs doubled)
+        unknown = flex_order(offer, factor="0.50")
+        unknown.option_reference = "no-such-offer"
+        sim.client().send_flex_order(unknown)
+        refused = sim.wait_for(FlexOrderResponse, 60, flex_order_message_id=unknown.message_id)
+        assert refused.result == AcceptedRejected.REJECTED and "UNKNOWN_OFFER" in refused.rejection_reason
+        second = flex_request(tomorrow, {45: -4_000}, now_ms() + 3_600_000)
+        sim.client().send_flex_request(second)
+        greedy = flex_order(sim.wait_for(FlexOffer, 60, flex_request_message_id=second.message_id))
+        for isp in greedy.isps:
+            isp.power *= 2
+        sim.client().send_flex_order(greedy)
+        refused = sim.wait_for(FlexOrderResponse, 60, flex_order_message_id=greedy.message_id)
+        assert (
+            refused.result == AcceptedRejected.REJECTED and "ORDER_EXCEEDS_OFFER" in refused.rejection_reason
+        )
+
         forged = flex_request(tomorrow, {50: -5_000}, now_ms() + 3_600_000)
         with pytest.raises(ClientTransportException, match="401"):
             sim.client(keys=UftpKeyPair.generate(b"m" * 32)).send_flex_request(forged)
@@ -203,7 +221,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
             == 400
         )
         rejections = follow["platform.rejections.v1"]
-        wait_until(lambda: rejections.poll() >= 3, 60, "three rejections")
+        wait_until(lambda: rejections.poll() >= 5, 60, "five rejections")
         time.sleep(1)  # time for anything wrongly offered or ordered
         for f in follow.values():
             f.poll()
@@ -219,17 +237,25 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         (r["code"], r["subject_kind"], r["subject_id"], r["party_id"]) for r in rejections.records
     ) == [
         ("BAD_SIGNATURE", "UftpMessage", forged.message_id, SIM_DSO_DOMAIN),
+        ("ORDER_EXCEEDS_OFFER", "FlexAcceptance", greedy.message_id, "dso-uftp"),
         ("REPLAYED_MESSAGE", "FlexAcceptance", order.message_id, "dso-uftp"),
         ("UNKNOWN_DSO", "UftpMessage", stranger.message_id, "mallory.edream.test"),
+        ("UNKNOWN_OFFER", "FlexAcceptance", unknown.message_id, "dso-uftp"),
     ]
-    assert [r["request_id"] for r in follow["flex.requests.v1"].records] == [request.message_id]
+    assert [r["request_id"] for r in follow["flex.requests.v1"].records] == [
+        request.message_id,
+        second.message_id,
+    ]
     [letter] = follow["platform.deadletter.v1"].records
     assert (letter["source_topic"], letter["stage"], letter["key"]) == (
         "uftp",
         "uftp-gateway",
         SIM_DSO_DOMAIN.encode(),
     )
-    assert len(follow["flex.offers.v1"].records) == 1 and len(follow["flex.orders.v1"].records) == 1
+    assert (
+        len(follow["flex.offers.v1"].records) == 2 and len(follow["flex.orders.v1"].records) == 1
+    )  # nothing
+    # dispatched for the refused orders
     # the audit trail: what the DSO said (seal verified) and what we answered, with the XML; nothing of the forged,
     # unregistered or junk messages
     said = [(r["direction"], r["message_type"], r["delivered"]) for r in follow["uftp.messages.v1"].records]
