@@ -78,11 +78,21 @@ def clearing_record(
         "n_offers": clearing.n_offers,
         "n_trades": clearing.n_trades,
         "gate_closed_at": gate_closed_at,
-        **(_network_fields(network) if network is not None else {}),
+        **_network_fields(network),
     }
 
 
-def _network_fields(network: NetworkClearing) -> dict[str, Any]:
+def _network_fields(network: NetworkClearing | None) -> dict[str, Any]:
+    """The grid-aware fields; their Avro defaults without a network section."""
+    if network is None:
+        return {
+            "network_status": None,
+            "welfare_micro": None,
+            "reference_welfare_micro": None,
+            "reference_cleared_wh": None,
+            "binding_limits": [],
+            "zone_prices": {},
+        }
     return {
         "network_status": network.status.value,
         "welfare_micro": network.welfare_micro,

@@ -61,7 +61,8 @@ def test_without_a_network_section_the_record_is_as_before():
     _, _, outs = run_session(MarketConfig())
     (result,) = [o.record for o in outs if o.topic == TOPIC_CLEARING]
     assert result["cleared_wh"] == 1000 and result["price_micro_per_kwh"] == 100 * k
-    assert "network_status" not in result and "welfare_micro" not in result
+    assert result["network_status"] is None and result["welfare_micro"] is None
+    assert result["binding_limits"] == [] and result["zone_prices"] == {}
 
 
 def test_a_roomy_network_gives_the_reference_result():
