@@ -57,14 +57,14 @@ from streams.highs import new_highs
 from streams.market.clearing import (
     Clearing,
     ClearingRule,
+    Curve,
     OrderColumns,
     Rationing,
-    _fill,
-    _id_rank,
-    _pair,
-    _Side,
-    _side,
     clear,
+    curve,
+    fill_curve,
+    id_rank,
+    pair_curves,
 )
 from streams.market.orders import BookOrder
 
@@ -305,7 +305,7 @@ def _solve(cols: OrderColumns, order: np.ndarray, network: Network) -> _Lp:
     return _Lp(fill, int(rounded[0]), shadow, h.getRunTime())
 
 
-def _by_zone_price(side: _Side, groups: np.ndarray, zone_prices: Mapping[str, int]) -> _Side:
+def _by_zone_price(side: Curve, groups: np.ndarray, zone_prices: Mapping[str, int]) -> Curve:
     """The side re-ordered for pairing: by zone price ascending, then group, then curve order. Matching both sides
     in this order pairs every seller with a buyer whose zone price is at least its own whenever any pairing can,
     and on a radial grid one can: the market's flow runs from cheaper zones to dearer ones (a binding export limit
@@ -315,7 +315,7 @@ def _by_zone_price(side: _Side, groups: np.ndarray, zone_prices: Mapping[str, in
     names = np.unique(g.astype(str), return_inverse=True)[1] if len(g) else np.zeros(0, dtype=np.int64)
     order = np.lexsort((np.arange(len(side.rows)), names, prices))
     qty = side.qty[order]
-    return _Side(side.rows[order], side.price[order], qty, np.cumsum(qty))
+    return Curve(side.rows[order], side.price[order], qty, np.cumsum(qty))
 
 
 def _constrained(
@@ -327,19 +327,19 @@ def _constrained(
     rule: ClearingRule,
     rationing: Rationing,
 ) -> NetworkClearing:
-    rank = _id_rank(cols.order_ids)
-    bids = _side(cols, cols.is_bid, rank, descending=True)
-    offers = _side(cols, ~cols.is_bid, rank, descending=False)
+    rank = id_rank(cols.order_ids)
+    bids = curve(cols, cols.is_bid, rank, descending=True)
+    offers = curve(cols, ~cols.is_bid, rank, descending=False)
     lp = _solve(cols, np.concatenate([bids.rows, offers.rows]), network)
 
     fill = np.zeros(len(cols), dtype=np.int64)
     for g in sorted(set(groups.tolist())):
         in_group = groups == g
         for is_bid in (True, False):
-            side = _side(cols, in_group & (cols.is_bid == is_bid), rank, descending=is_bid)
+            side = curve(cols, in_group & (cols.is_bid == is_bid), rank, descending=is_bid)
             volume = int(lp.fill_wh[side.rows].sum())
             if volume:
-                fill[side.rows] = _fill(side, volume, rationing, descending=is_bid)[0]
+                fill[side.rows] = fill_curve(side, volume, rationing, descending=is_bid)[0]
     flows = zone_flows(cols, fill, network)
     cleared = int(fill[cols.is_bid].sum())
     if cleared != int(fill[~cols.is_bid].sum()) or not _within(flows, network):
@@ -351,7 +351,7 @@ def _constrained(
 
     zone_prices = {g: price_of(g) for g in sorted(set(groups.tolist()) | {UNZONED})}
     buyers, sellers = _by_zone_price(bids, groups, zone_prices), _by_zone_price(offers, groups, zone_prices)
-    b_idx, o_idx, m_wh, m_price = _pair(
+    b_idx, o_idx, m_wh, m_price = pair_curves(
         buyers, fill[buyers.rows], sellers, fill[sellers.rows], rule, lp.system_price
     )
     if rule is ClearingRule.UNIFORM and len(m_wh):
