@@ -27,7 +27,9 @@ Rules (deterministic for a given book, whatever the input order):
 4. **Zonal prices.** A group's price is the dual of one more Wh consumed in it: the system price (the balance row's
    dual, the price of a participant outside every zone) plus the shadow prices of its congestion points. A binding
    export limit lowers the zone's price, a binding import limit raises it. Every accepted bid's limit is >= its
-   zone's price and every accepted offer's <= its zone's price (dual feasibility).
+   zone's price and every accepted offer's <= its zone's price (dual feasibility). Where no partly filled order
+   pins a price down, the dual is not unique (like the uniform price's interval in :mod:`streams.market.clearing`)
+   and the simplex vertex's value, one end of that interval, is taken.
 5. **Trades.** Accepted bids and offers are paired by two pointers, both sides ordered by zone price (ascending),
    then group, then curve order: every seller meets a buyer whose zone price is at least its own (on a radial grid
    the market's flow runs from cheaper zones to dearer ones), and same-group orders meet first. The zones' net
@@ -36,8 +38,9 @@ Rules (deterministic for a given book, whatever the input order):
    across a binding limit the congestion rent is shared equally and the platform collects none), which lies within
    both orders' limits; under ``PAY_AS_BID`` at the midpoint of the two limits as today. Settlement is unchanged:
    a trade's buyer pays and its seller receives the trade's price. ``Clearing.price`` is the system price.
-6. **Failure.** A solver that does not reach an integral optimum (or a pairing outside a limit) gives status ``FAILED``, no trades and the reason:
-   nothing trades that could break a limit; never an exception for a valid :class:`Network`.
+6. **Failure.** A solver that does not reach an integral optimum (or a pairing outside a limit) gives status
+   ``FAILED``, no trades and the reason: nothing trades that could break a limit; never an exception for a valid
+   :class:`Network`.
 
 Welfare is in currency micro-units: ``sum(price * Wh) / 1000``, rounded half-to-even.
 """
@@ -103,6 +106,10 @@ class Network:
     def __post_init__(self) -> None:
         ids = [c.point_id for c in self.limits]
         for c in self.limits:
+            if not c.point_id or "+" in c.point_id or c.point_id == UNZONED:
+                raise NetworkClearingError(
+                    f"congestion point {c.point_id!r}: an id must be non-empty, not '-', without '+'"
+                )
             if ids.count(c.point_id) > 1:
                 raise NetworkClearingError(f"congestion point {c.point_id!r}: defined twice")
             if c.import_wh < 0 or c.export_wh < 0:
@@ -345,11 +352,11 @@ def _constrained(
     if cleared != int(fill[~cols.is_bid].sum()) or not _within(flows, network):
         raise _SolverFailure("the LP's rounded fills break the balance or a limit")
 
-    def price_of(group: str) -> int:
-        points = [] if group == UNZONED else group.split("+")
-        return lp.system_price + sum(lp.shadow[p] for p in points)
-
-    zone_prices = {g: price_of(g) for g in sorted(set(groups.tolist()) | {UNZONED})}
+    points_of = {network.group_of(p): points for p, points in network.zones.items()}
+    zone_prices = {
+        g: lp.system_price + sum(lp.shadow[p] for p in points_of.get(g, ()))
+        for g in sorted(set(groups.tolist()) | {UNZONED})
+    }
     buyers, sellers = _by_zone_price(bids, groups, zone_prices), _by_zone_price(offers, groups, zone_prices)
     b_idx, o_idx, m_wh, m_price = pair_curves(
         buyers, fill[buyers.rows], sellers, fill[sellers.rows], rule, lp.system_price

@@ -30,7 +30,7 @@ class _Strict(BaseModel):
 class CongestionPointCapacity(_Strict):
     """A congestion point's capacity for the market's net flow, kW (into its zone: import, out of it: export)."""
 
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[^+]+$")
     import_kw: float = Field(ge=0, allow_inf_nan=False)
     export_kw: float = Field(ge=0, allow_inf_nan=False)
 

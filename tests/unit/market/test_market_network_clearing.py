@@ -166,6 +166,7 @@ def test_solver_failure_is_flagged_with_no_trades(monkeypatch):
     ("limits", "zones", "message"),
     [
         ((CongestionLimit("Z", -1, 0),), {}, "'Z': capacities must be >= 0"),
+        ((CongestionLimit("a+b", 0, 0),), {}, "'a\\+b': an id must be non-empty, not '-', without"),
         ((CongestionLimit("Z", 0, 0), CongestionLimit("Z", 1, 1)), {}, "'Z': defined twice"),
         (
             (CongestionLimit("Z", 0, 0),),
