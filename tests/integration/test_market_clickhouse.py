@@ -139,3 +139,5 @@ def test_queries_on_chdb(chdb_client, unique_table):
     ).result_rows
     # only 1000 Wh may leave T: A1 -> B1 (200k - 80k) x 1 kWh; unconstrained 5000 Wh, 460,000 micro-units
     assert got == [("CONSTRAINED", 1000, 5000, 120_000, 460_000, ["T:EXPORT"], '{"-":200000,"T":80000}')]
+    cost = run("grid_limits_cost")
+    assert [(r[1], r[2], r[7], r[8]) for r in cost] == [(later, "CONSTRAINED", 340_000, ["T:EXPORT"])]
