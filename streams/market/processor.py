@@ -11,7 +11,8 @@ Flow of a session (one delivery slot, :meth:`MarketConfig.session_id`): a valida
 clock to its arrival time (minus the allowed lateness) and, if the gate is still open, enters the book. Once the
 clock passes the gate closure (by an order's event time or by a tick of the wall clock, never by meter data: a
 session's orders and intervals come through different topics in no guaranteed order) the session is cleared once
-(ClearingResult + Trades). When its clock has passed the slot end and every 15-min interval of every trading
+(ClearingResult + Trades; within the congestion limits of the config's ``network`` section when it has one,
+:mod:`~streams.market.network_clearing`). When its clock has passed the slot end and every 15-min interval of every trading
 party's meters has arrived, it is settled (Settlement per party). Intervals that come before their party's order
 are kept (registered participants' meters only) until the session expires. Only validated input moves a clock:
 an order after its bounds and its participant/signature/session/quantity/price checks, an interval after its
