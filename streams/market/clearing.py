@@ -163,7 +163,7 @@ class Clearing:
 
 
 @dataclass(frozen=True, eq=False)
-class _Side:
+class Curve:
     """One curve: book rows in curve order with their prices, quantities and cumulative quantities."""
 
     rows: np.ndarray
@@ -182,7 +182,7 @@ class _Side:
         return self.price[ends], self.cum[ends]
 
 
-def _id_rank(order_ids: list[str]) -> np.ndarray:
+def id_rank(order_ids: list[str]) -> np.ndarray:
     """Rank of each id in sorted order (the last tie-breaker); raises on duplicates."""
     ids = np.array(order_ids, dtype=str)
     order = np.argsort(ids, kind="stable")
@@ -195,15 +195,16 @@ def _id_rank(order_ids: list[str]) -> np.ndarray:
     return rank
 
 
-def _side(book: OrderColumns, mask: np.ndarray, rank: np.ndarray, descending: bool) -> _Side:
+def curve(book: OrderColumns, mask: np.ndarray, rank: np.ndarray, descending: bool) -> Curve:
+    """The rows of ``mask`` in curve order: price (descending for bids), then ``client_ts``, then ``rank``."""
     rows = np.flatnonzero(mask)
     price = book.price[rows]
     rows = rows[np.lexsort((rank[rows], book.client_ts[rows], -price if descending else price))]
     qty = book.quantity_wh[rows]
-    return _Side(rows, book.price[rows], qty, np.cumsum(qty))
+    return Curve(rows, book.price[rows], qty, np.cumsum(qty))
 
 
-def _volume(bids: _Side, offers: _Side) -> int:
+def _volume(bids: Curve, offers: Curve) -> int:
     """max over candidate prices p of min(demand at >= p, supply at <= p)."""
     if not len(bids.rows) or not len(offers.rows):
         return 0
@@ -213,8 +214,8 @@ def _volume(bids: _Side, offers: _Side) -> int:
     return int(np.minimum(demand, supply).max())
 
 
-def _fill(
-    side: _Side, volume: int, rationing: Rationing, descending: bool
+def fill_curve(
+    side: Curve, volume: int, rationing: Rationing, descending: bool
 ) -> tuple[np.ndarray, int, int | None]:
     """Per-row fills in curve order, the marginal level's price and the first (partly) rejected price."""
     fill = np.clip(volume - (side.cum - side.qty), 0, side.qty)
@@ -232,8 +233,8 @@ def _fill(
     return fill, marginal, (int(side.price[end]) if end < len(side.price) else None)
 
 
-def _pair(
-    bids: _Side, b_fill: np.ndarray, offers: _Side, o_fill: np.ndarray, rule: ClearingRule, price: int
+def pair_curves(
+    bids: Curve, b_fill: np.ndarray, offers: Curve, o_fill: np.ndarray, rule: ClearingRule, price: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Two-pointer pairing, vectorised: cut [0, volume] at every cumulative fill of either curve."""
     cb, co = np.cumsum(b_fill), np.cumsum(o_fill)
@@ -263,9 +264,9 @@ def clear(
     if len(bad):
         i = int(bad[0])
         raise ValueError(f"order {cols.order_ids[i]}: quantity_wh must be > 0, got {cols.quantity_wh[i]}")
-    rank = _id_rank(cols.order_ids)
-    bids = _side(cols, cols.is_bid, rank, descending=True)
-    offers = _side(cols, ~cols.is_bid, rank, descending=False)
+    rank = id_rank(cols.order_ids)
+    bids = curve(cols, cols.is_bid, rank, descending=True)
+    offers = curve(cols, ~cols.is_bid, rank, descending=False)
     volume = _volume(bids, offers)
 
     fill = np.zeros(len(cols), dtype=np.int64)
@@ -274,8 +275,8 @@ def clear(
     price: int | None = None
     bounds: tuple[int, int] | None = None
     if volume:
-        b_fill, bid_acc, bid_rej = _fill(bids, volume, rationing, descending=True)
-        o_fill, off_acc, off_rej = _fill(offers, volume, rationing, descending=False)
+        b_fill, bid_acc, bid_rej = fill_curve(bids, volume, rationing, descending=True)
+        o_fill, off_acc, off_rej = fill_curve(offers, volume, rationing, descending=False)
         fill[bids.rows] = b_fill
         fill[offers.rows] = o_fill
         lo = off_acc if bid_rej is None else max(off_acc, bid_rej)
@@ -284,7 +285,7 @@ def clear(
         bounds = (lo, hi)
         uniform = (lo + hi) // 2
         price = uniform if rule is ClearingRule.UNIFORM else None
-        pairs = _pair(bids, b_fill, offers, o_fill, rule, uniform)
+        pairs = pair_curves(bids, b_fill, offers, o_fill, rule, uniform)
     return Clearing(
         rule=rule,
         rationing=rationing,

@@ -5,6 +5,7 @@ Every command prints its result as one JSON object on its last line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from streams.market.book_csv import BookCsvError, read_book_csv
 from streams.market.clearing import ClearingRule, Rationing, clear
 from streams.market.config import MarketConfig
 from streams.market.market_order import MarketOrder, OrderTerms
+from streams.market.network_clearing import clear_with_network
 from streams.market.orders import EnergyType, Side
 from streams.market.profile import orders_from_profile
 from streams.market.signing import sign_order, verify_order
@@ -92,14 +94,40 @@ def clear_cmd(
         RationingOpt.pro_rata
     ),
     curves: Annotated[bool, typer.Option(help="include the aggregated demand/supply curves")] = True,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="market config YAML: with a `network` section the book clears within its congestion limits "
+            "(the result then has `network`: status, both welfares, zonal prices, limits)",
+        ),
+    ] = None,
 ):
     """Clear one slot's order book from a CSV file, offline, and print the result (price, volume, trades, fills)."""
+    cfg = _config(config)
+    network = None
     try:
         book = read_book_csv(input)
-        r = clear(book, ClearingRule[rule.name.upper()], Rationing[rationing.name.upper()])
+        rules = ClearingRule[rule.name.upper()], Rationing[rationing.name.upper()]
+        if cfg.network is None:
+            r = clear(book, *rules)
+        else:
+            network = clear_with_network(book, cfg.network.for_slot(cfg.slot_ms), *rules)
+            r = network.clearing
     except (BookCsvError, ValueError) as exc:
         raise _fail(str(exc)) from None
     out = r.summary(curves=curves)
+    if network is not None:
+        out["network"] = {
+            "status": network.status.value,
+            "reason": network.reason,
+            "welfare_micro": network.welfare_micro,
+            "reference_welfare_micro": network.reference_welfare_micro,
+            "reference_cleared_wh": network.reference.cleared_wh,
+            "reference_price_micro_per_kwh": network.reference.price,
+            "zone_prices": network.zone_prices,
+            "limits": [dataclasses.asdict(u) for u in network.limits],
+        }
     out["trades"] = [
         {
             "buy_order_id": m.buy_order_id,

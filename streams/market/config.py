@@ -1,4 +1,5 @@
-"""Market session configuration: slot grid, gate closure, price bounds, clearing rule, imbalance prices."""
+"""Market session configuration: slot grid, gate closure, price bounds, clearing rule, imbalance prices, and the
+optional grid limits (:mod:`streams.market.network_config`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,33 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streams.market.clearing import ClearingRule, Rationing
+from streams.market.network_config import NetworkConfig
 
 MINUTE_MS = 60_000
+
+
+class MarketConfigError(ValueError):
+    """An invalid market config file; the message names the file, the entry and the field."""
+
+
+def _where(data: object, loc: tuple) -> str:
+    """``network.participants[2] 'P7': field 'congestion_points'`` from a pydantic error location."""
+    parts, node, entry = [], data, ""
+    for key in loc:
+        if isinstance(key, int):
+            parts[-1] += f"[{key}]"
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            if isinstance(node, dict):
+                name = node.get("id", node.get("participant_id"))
+                entry = f"{'.'.join(parts)} {name!r}: " if name is not None else f"{'.'.join(parts)}: "
+                parts = []
+        else:
+            parts.append(str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return f"{entry}field '{'.'.join(parts) or '(entry)'}'"
 
 
 class MarketConfig(BaseModel):
@@ -41,6 +64,10 @@ class MarketConfig(BaseModel):
     allowed_lateness_ms: int = Field(0, ge=0)
     chain_id: int = Field(31337, description="EIP-712 domain chainId orders are signed for")
     currency: str = "EUR"
+    network: NetworkConfig | None = Field(
+        None,
+        description="congestion points and zones: clear within their limits (absent: the grid is ignored)",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> MarketConfig:
@@ -50,7 +77,24 @@ class MarketConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> MarketConfig:
-        return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+        """Read and validate a config file; :class:`MarketConfigError` names the file, the entry and the field."""
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise MarketConfigError(f"{path}: not valid YAML: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            loc, msg = tuple(err["loc"]), err["msg"]
+            if (
+                err["type"] == "value_error" and loc
+            ):  # a section's own check: its message names entry and field
+                why = f"{'.'.join(map(str, loc))}.{msg.removeprefix('Value error, ')}"
+            else:
+                why = f"{_where(data, loc)}: {msg}"
+            raise MarketConfigError(f"{path}: {why}{more}") from None
 
     @property
     def slot_ms(self) -> int:

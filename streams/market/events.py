@@ -8,6 +8,7 @@ from typing import Any
 from streams.flex.ids import stable_id
 from streams.market.clearing import Clearing
 from streams.market.market_order import MarketOrder
+from streams.market.network_clearing import NetworkClearing
 from streams.market.validation import Verdict
 
 
@@ -56,9 +57,14 @@ def trades_of(clearing: Clearing, session_id: str, slot_start: int) -> list[Trad
 
 
 def clearing_record(
-    clearing: Clearing, session_id: str, slot_start: int, gate_closed_at: int
+    clearing: Clearing,
+    session_id: str,
+    slot_start: int,
+    gate_closed_at: int,
+    network: NetworkClearing | None = None,
 ) -> dict[str, Any]:
-    """ClearingResult event; ``event_id`` is deterministic per session (one result per session)."""
+    """ClearingResult event; ``event_id`` is deterministic per session (one result per session). ``network``: the
+    grid-aware result ``clearing`` came from (its status, both welfares, binding limits, zonal prices)."""
     return {
         "event_id": stable_id("clr", session_id),
         "session_id": session_id,
@@ -72,6 +78,28 @@ def clearing_record(
         "n_offers": clearing.n_offers,
         "n_trades": clearing.n_trades,
         "gate_closed_at": gate_closed_at,
+        **_network_fields(network),
+    }
+
+
+def _network_fields(network: NetworkClearing | None) -> dict[str, Any]:
+    """The grid-aware fields; their Avro defaults without a network section."""
+    if network is None:
+        return {
+            "network_status": None,
+            "welfare_micro": None,
+            "reference_welfare_micro": None,
+            "reference_cleared_wh": None,
+            "binding_limits": [],
+            "zone_prices": {},
+        }
+    return {
+        "network_status": network.status.value,
+        "welfare_micro": network.welfare_micro,
+        "reference_welfare_micro": network.reference_welfare_micro,
+        "reference_cleared_wh": network.reference.cleared_wh,
+        "binding_limits": [f"{u.point_id}:{u.binding}" for u in network.binding],
+        "zone_prices": dict(network.zone_prices),
     }
 
 

@@ -11,7 +11,8 @@ Flow of a session (one delivery slot, :meth:`MarketConfig.session_id`): a valida
 clock to its arrival time (minus the allowed lateness) and, if the gate is still open, enters the book. Once the
 clock passes the gate closure (by an order's event time or by a tick of the wall clock, never by meter data: a
 session's orders and intervals come through different topics in no guaranteed order) the session is cleared once
-(ClearingResult + Trades). When its clock has passed the slot end and every 15-min interval of every trading
+(ClearingResult + Trades; within the congestion limits of the config's ``network`` section when it has one,
+:mod:`~streams.market.network_clearing`). When its clock has passed the slot end and every 15-min interval of every trading
 party's meters has arrived, it is settled (Settlement per party). Intervals that come before their party's order
 are kept (registered participants' meters only) until the session expires. Only validated input moves a clock:
 an order after its bounds and its participant/signature/session/quantity/price checks, an interval after its
@@ -30,6 +31,7 @@ from streams.market.config import MarketConfig
 from streams.market.events import clearing_record, rejection_record, trades_of
 from streams.market.market_order import MarketOrder
 from streams.market.metering import MeteredInterval, check_interval, metered_of, slot_interval_starts
+from streams.market.network_clearing import NetworkStatus, clear_with_network
 from streams.market.session_state import Party, Phase, SessionHeader, SessionStore
 from streams.market.settlement import settle_session
 from streams.market.validation import OrderValidator, Participants, Verdict, bounds_verdict
@@ -64,6 +66,7 @@ class MarketProcessor:
         self.limits = limits or current_limits()
         self.wall_clock = wall_clock
         self.validator = OrderValidator(config, participants)
+        self.network = None if config.network is None else config.network.for_slot(config.slot_ms)
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def on_order(
@@ -189,7 +192,17 @@ class MarketProcessor:
     def _clear(self, store: SessionStore, session: str, header: SessionHeader) -> list[Out]:
         slot = header.slot_start
         book = store.orders(session, header)
-        result = clear([o.to_book() for o in book], self.config.rule, self.config.rationing)
+        orders = [o.to_book() for o in book]
+        network = None
+        if self.network is None:
+            result = clear(orders, self.config.rule, self.config.rationing)
+        else:
+            network = clear_with_network(orders, self.network, self.config.rule, self.config.rationing)
+            result = network.clearing
+            if network.status is NetworkStatus.FAILED:
+                log.error(
+                    "market: session %s not cleared within the grid limits: %s", session, network.reason
+                )
         trades = trades_of(result, session, slot)
         store.put_cleared_book(session, [o.order_id for o in book])
         store.drop_book(session, header)
@@ -205,7 +218,12 @@ class MarketProcessor:
             header.phase = Phase.DONE
         gate = self.config.gate_closure(slot)
         return [
-            Out(TOPIC_CLEARING, "ClearingResult", session, clearing_record(result, session, slot, gate))
+            Out(
+                TOPIC_CLEARING,
+                "ClearingResult",
+                session,
+                clearing_record(result, session, slot, gate, network),
+            )
         ] + [Out(TOPIC_TRADES, "Trade", session, t.to_avro()) for t in trades]
 
     @staticmethod

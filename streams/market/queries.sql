@@ -102,3 +102,20 @@ LEFT JOIN
     GROUP BY subject_id
 ) AS r ON r.subject_id = o.order_id
 ORDER BY o.session_id, o.order_id;
+
+-- name: grid_limits_cost
+-- Sessions cleared within congestion limits (market config `network` section): volume and welfare (accepted bid
+-- value minus accepted offer cost) against the unconstrained reference, and which limits bound.
+SELECT
+    slot_start,
+    session_id,
+    network_status,
+    cleared_wh,
+    reference_cleared_wh,
+    welfare_micro,
+    reference_welfare_micro,
+    reference_welfare_micro - welfare_micro AS welfare_lost_micro,
+    binding_limits
+FROM market_clearing FINAL
+WHERE network_status IS NOT NULL
+ORDER BY slot_start;

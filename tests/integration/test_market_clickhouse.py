@@ -15,6 +15,7 @@ from streams.market.clearing import clear
 from streams.market.config import MarketConfig
 from streams.market.events import clearing_record, rejection_record, trades_of
 from streams.market.market_order import MarketOrder
+from streams.market.network_clearing import CongestionLimit, Network, clear_with_network
 from streams.market.orders import BookOrder, EnergyType, Side
 from streams.market.settlement import Metered, settle_session
 from streams.market.validation import RejectCode, Verdict
@@ -124,3 +125,19 @@ def test_queries_on_chdb(chdb_client, unique_table):
         "X1": ("REJECTED", "BAD_SIGNATURE", "not signed"),
         "P1": ("PENDING", "", ""),
     }
+
+    # a session cleared within a congestion limit lands with its welfare figures (columns from the contract)
+    later = CFG.session_id(SLOT + 900_000)
+    net = Network((CongestionLimit("T", 0, 1000),), {"A1": frozenset({"T"}), "A2": frozenset({"T"})})
+    nc = clear_with_network(BOOK, net)
+    enc = RowEncoder(contract("ClearingResult"))
+    record = clearing_record(nc.clearing, later, SLOT + 900_000, SLOT, nc)
+    insert_rows(chdb_client, names["market_clearing"], enc.columns, [enc.row(record)], max_wait_s=5)
+    got = chdb_client.query(
+        "SELECT network_status, cleared_wh, reference_cleared_wh, welfare_micro, reference_welfare_micro, "
+        f"binding_limits, zone_prices FROM {names['market_clearing']} FINAL WHERE session_id = '{later}'"
+    ).result_rows
+    # only 1000 Wh may leave T: A1 -> B1 (200k - 80k) x 1 kWh; unconstrained 5000 Wh, 460,000 micro-units
+    assert got == [("CONSTRAINED", 1000, 5000, 120_000, 460_000, ["T:EXPORT"], '{"-":200000,"T":80000}')]
+    cost = run("grid_limits_cost")
+    assert [(r[1], r[2], r[7], r[8]) for r in cost] == [(later, "CONSTRAINED", 340_000, ["T:EXPORT"])]

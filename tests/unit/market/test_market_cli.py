@@ -40,6 +40,42 @@ def test_clear_csv_uniform_and_pay_as_bid(tmp_path):
     assert [t["price_micro_per_kwh"] for t in out["trades"]] == [140_000, 150_000, 110_000]
 
 
+def test_clear_within_the_network_section_of_a_config(tmp_path):
+    f, cfg = tmp_path / "orders.csv", tmp_path / "market.yaml"
+    f.write_text(VECTOR_1_CSV)
+    # A1 and A2 behind a transformer that lets 4 kW (1000 Wh per 15 min) out: A1 sells 1000 Wh, A3 (outside,
+    # 150k) the 3000 Wh more B1 (200k) wants; B2 (120k) and B3 (90k) are below A3's limit
+    cfg.write_text(
+        "network:\n  congestion_points: [{id: T, import_kw: 0, export_kw: 4}]\n"
+        "  participants: [{participant_id: A1, congestion_points: [T]}, {participant_id: A2, congestion_points: [T]}]\n"
+    )
+    res = runner.invoke(app, ["clear", "-i", str(f), "--config", str(cfg), "--no-curves"])
+    assert res.exit_code == 0, res.output
+    out = last_json(res.output)
+    assert out["cleared_wh"] == 4000
+    assert {k: out["fills"][k] for k in ("A1", "A2", "A3", "B1", "B2")} == {
+        "A1": 1000,
+        "A2": 0,
+        "A3": 3000,
+        "B1": 4000,
+        "B2": 0,
+    }
+    net = out["network"]
+    assert (net["status"], net["reference_cleared_wh"], net["zone_prices"]) == (
+        "CONSTRAINED",
+        5000,
+        {"-": 150_000, "T": 80_000},
+    )
+    assert net["limits"][0]["binding"] == "EXPORT"
+    assert (net["welfare_micro"], net["reference_welfare_micro"]) == (
+        200 * 4000 - 80 * 1000 - 150 * 3000,
+        200 * 4000 + 120 * 1000 - 80 * 2000 - 100 * 3000,
+    )
+    cfg.write_text("network:\n  congestion_points: [{id: T, import_kw: 0, export_kw: -4}]\n")
+    res = runner.invoke(app, ["clear", "-i", str(f), "--config", str(cfg)])
+    assert res.exit_code == 2 and "network.congestion_points[0] 'T': field 'export_kw'" in res.output
+
+
 def test_clear_reports_bad_rows_with_line_numbers(tmp_path):
     f = tmp_path / "bad.csv"
     f.write_text("order_id,participant_id,side,quantity_wh,price\nX,P,HOLD,1,1\n")
