@@ -18,6 +18,7 @@ from edream import web_auth
 from edream.clickhouse import get_client
 from edream.embedded.field_site import FieldSite
 from edream.embedded.process import port_open
+from edream.embedded.watchdog import ChildWatchdog
 from edream.kafka import apply_topics
 from edream.kafka_security import KafkaSecurity
 from edream.logs import first_line
@@ -183,6 +184,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)
     counterparts: list[Any] = []  # the demo's DSO and OpenADR site (edream.embedded.demo_sites.ChildGroup)
+    children_dog = ChildWatchdog([])  # restarts a dead child of the field site or of the counterparts
     stages: StageProcesses | None = None
     reporter: StageDownReporter | None = None
     feeders_stopped = False
@@ -193,6 +195,7 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         if feeders_stopped:
             return
         feeders_stopped = True
+        children_dog.stop()  # before they are stopped on purpose
         for group in counterparts:
             group.stop()
         field.stop()
@@ -227,6 +230,8 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         ).start()
         if demo:  # after the stages: the DSO's first request comes 45 s later, when the desk has caught up
             counterparts = _start_demo_counterparts(settings, stack)
+        watched = [w for group in (field.group, *counterparts) for w in group.watched()]
+        children_dog = ChildWatchdog(watched).start()
         app, ctx = build_worker_app(settings, stack, demo, port)
         web = f"http://{settings.edream_web_host}:{port}"
         RunState.of_this_process(

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psutil
 
+from edream.embedded.watchdog import Watched
+
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -271,3 +273,12 @@ class ChildGroup:
 
     def describe(self) -> str:
         return ", ".join(f"{c.name} pid {c.proc.pid}" for c in self.children if c.proc)
+
+    def watched(self) -> list[Watched]:
+        """The started children for a :class:`~edream.embedded.watchdog.ChildWatchdog`: one that exits (killed,
+        crashed) is started again on its port."""
+        return [
+            Watched(child.name, lambda c=child: c.running, lambda c=child: c.start(ready_timeout=60))
+            for child in self.children
+            if child.proc is not None
+        ]

@@ -53,3 +53,33 @@ def test_a_failing_restart_is_retried_and_no_restart_after_stop():
     child.alive = False
     time.sleep(0.3)
     assert not child.alive and child.starts == 1
+
+
+def test_a_killed_child_of_a_group_is_started_again_on_its_port(tmp_path):
+    """A demo counterpart (here a tiny HTTP server) killed with SIGKILL is back on its port (edream run watches the
+    field site's and the demo counterparts' children this way)."""
+    import os
+    import signal
+    import sys
+
+    from edream.embedded.process import ChildGroup, ChildProcess, free_port, port_open
+
+    port = free_port()
+    child = ChildProcess(
+        "tiny server",
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        "127.0.0.1",
+        port,
+        tmp_path / "tiny.log",
+    )
+    group = ChildGroup("tiny site", [child], [port])
+    assert group.start()
+    dog = ChildWatchdog(group.watched(), period_s=0.05).start()
+    try:
+        first = child.proc.pid
+        os.kill(first, signal.SIGKILL)
+        assert _wait(lambda: child.proc.pid != first and port_open("127.0.0.1", port), timeout=20)
+    finally:
+        dog.stop()
+        group.stop()
+    assert not child.running
