@@ -60,12 +60,12 @@ class DemoDsoConfig:
     # a request's first ISP starts at least this long after it is sent (the desk must offer before it expires, 5 s
     # before that ISP: 30 s was missed on a loaded machine)
     lead_ms: int = 90_000
-    isps: int = 4
+    isps: int = 3
     isp_minutes: int = 1
     share: float = 0.3
     order_factor: Decimal = Decimal("0.80")
     #: an order's settlement is looked for from this long after its last ISP ends, and given up after ``give_up_ms``
-    settle_after_ms: int = 30_000
+    settle_after_ms: int = 10_000
     give_up_ms: int = 30 * MINUTE_MS
 
 

@@ -2,7 +2,7 @@
 
 One loop, once a second: send the FlexRequest that is due (again every 5 s while the gateway refuses it, e.g. before
 the registry entry reached it, until it expires), order every FlexOffer received, and settle every order whose
-records are in and anchored (looked for every 15 s). Answers are logged; a Rejected or Disputed one as a warning.
+records are in and anchored (looked for every 5 s). Answers are logged; a Rejected or Disputed one as a warning.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from edream.demo.keys import demo_uftp_keys
 from tools.sim.uftp_dso import SimDso, flex_order
 
 log = logging.getLogger("edream.demo.dso")
-RETRY_MS, SETTLE_POLL_MS = 5_000, 15_000
+RETRY_MS, SETTLE_POLL_MS = 5_000, 5_000
 
 
 def now_ms() -> int:

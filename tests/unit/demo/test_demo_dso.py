@@ -37,7 +37,7 @@ def test_a_request_asks_for_the_next_isps_after_the_lead_and_expires_before_the_
     msg = request_at(at, 30.4, CFG)
     frame = IspFrame(msg.period.to_date(), TIME_ZONE, 1)
     starts = [frame.start_ms(i.start) for i in msg.isps]
-    assert starts == [utc_ms(2026, 12, 6, 9, 2) + k * 60_000 for k in range(4)]  # first >= 90 s after sending
+    assert starts == [utc_ms(2026, 12, 6, 9, 2) + k * 60_000 for k in range(3)]  # first >= 90 s after sending
     assert {(i.max_power, i.min_power, i.duration) for i in msg.isps} == {(-30_400, -30_400, 1)}
     assert str(msg.isp_duration) == "PT1M" and msg.congestion_point == CONGESTION_POINT
     assert iso_ms(msg.expiration_date_time) == starts[0] - 5_000
@@ -46,9 +46,9 @@ def test_a_request_asks_for_the_next_isps_after_the_lead_and_expires_before_the_
 
 
 def test_a_request_never_spans_local_midnight():
-    at = utc_ms(2026, 12, 6, 22, 56, 0)  # 23:56 in Amsterdam: 23:58 + 4 minutes would cross midnight
+    at = utc_ms(2026, 12, 6, 22, 56, 0)  # 23:56 in Amsterdam: 23:58 + 3 minutes would cross midnight
     msg = request_at(at, 10.0, CFG)
-    assert str(msg.period) == "2026-12-07" and [i.start for i in msg.isps] == [1, 2, 3, 4]
+    assert str(msg.period) == "2026-12-07" and [i.start for i in msg.isps] == [1, 2, 3]
 
 
 def _offer(msg) -> UftpOffer:
@@ -103,7 +103,7 @@ def test_the_settlement_states_what_was_ordered_and_delivered_and_the_gateway_ac
     settlement = settlement_of(order, records)
     [orders] = settlement.flex_order_settlements
     assert orders.order_reference == order.message_id
-    assert [(i.ordered_flex_power, i.delivered_flex_power) for i in orders.isps] == [(-8_000, -7_200)] * 4
+    assert [(i.ordered_flex_power, i.delivered_flex_power) for i in orders.isps] == [(-8_000, -7_200)] * 3
     ours = settled_slots(records)
     [status] = settlement_statuses(settlement, TIME_ZONE, lambda ref: ours)
     assert status.disposition == "Accepted" and status.dispute_reason is None
