@@ -57,6 +57,9 @@ class Ven(_Strict):
     fingerprint: str | None = None
     devices: dict[str, str] = {}
     net_meter: bool = True
+    vpp_assets: list[
+        str
+    ] = []  # VPP assets at the site (vpp.assets.v1 ids): their dispatch set points are events
 
     _ids = field_validator("ven_id", "prosumer_id", "site_id")(
         classmethod(lambda cls, v: v if v is None else _identifier(v))
@@ -68,6 +71,13 @@ class Ven(_Strict):
         if v is not None and not _FINGERPRINT.match(v.upper()):
             raise ValueError("must be 10 hex bytes separated by ':' (openleadr's certificate fingerprint)")
         return None if v is None else v.upper()
+
+    @field_validator("vpp_assets")
+    @classmethod
+    def _assets(cls, v: list[str]) -> list[str]:
+        for asset_id in v:
+            _identifier(asset_id)
+        return v
 
     @field_validator("devices")
     @classmethod
@@ -124,6 +134,12 @@ class VtnConfig(_Strict):
                 if value in seen:
                     raise _EntryError(i, name, f"{value!r} is used by more than one VEN")
                 seen.add(value)
+        sites: dict[str, str] = {}
+        for i, ven in enumerate(self.vens):
+            for asset_id in ven.vpp_assets:
+                if asset_id in sites:
+                    raise _EntryError(i, "vpp_assets", f"{asset_id!r} is also at VEN {sites[asset_id]!r}")
+                sites[asset_id] = ven.ven_id
         if self.vtn.tls is not None:
             for i, ven in enumerate(self.vens):
                 if ven.fingerprint is None:
@@ -138,6 +154,10 @@ class VtnConfig(_Strict):
 
     def by_prosumer(self, prosumer_id: str) -> Ven | None:
         return next((v for v in self.vens if v.prosumer_id == prosumer_id), None)
+
+    def asset_sites(self) -> dict[str, str]:
+        """VPP asset id -> the prosumer of the VEN whose site holds it."""
+        return {a: v.prosumer_id for v in self.vens for a in v.vpp_assets}
 
 
 class _EntryError(ValueError):

@@ -41,6 +41,7 @@ class DispatchEvent:
     revision: int
     prosumer_id: str
     intervals: tuple[DispatchInterval, ...]
+    signal_type: str = SIGNAL_TYPE  # LOAD_DISPATCH delta (flex orders) or setpoint (VPP dispatch)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -61,7 +62,7 @@ def event_id(order_id: str, revision: int, prosumer_id: str) -> str:
     return f"{order_id}~r{revision}~{prosumer_id}"
 
 
-def _intervals(slots: Mapping[int, float], slot_minutes: int) -> tuple[DispatchInterval, ...]:
+def intervals_of(slots: Mapping[int, float], slot_minutes: int) -> tuple[DispatchInterval, ...]:
     step = slot_minutes * 60_000
     first, last = min(slots), max(slots)
     return tuple(
@@ -91,7 +92,7 @@ def plan_order(order: Mapping[str, Any], prosumers: Iterable[str], now_ms: int) 
     return OrderPlan(
         add=tuple(
             DispatchEvent(
-                event_id(order_id, revision, p), order_id, revision, p, _intervals(slots, slot_minutes)
+                event_id(order_id, revision, p), order_id, revision, p, intervals_of(slots, slot_minutes)
             )
             for p, slots in sorted(per_prosumer.items())
         )

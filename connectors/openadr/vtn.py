@@ -8,6 +8,9 @@
   checked like every order consumer does (:func:`~streams.validation.flex_order.check_flex_order`; a bad one is a
   dead letter) and planned by :func:`~connectors.openadr.events.plan_order`. Events are handed to the server's event
   loop; VENs get them on their next poll.
+- VPP dispatch -> events: when a VEN's site hosts VPP assets (``vpp_assets``), ``vpp.capability.v1`` is read the
+  same way and the generators' set points planned by :func:`~connectors.openadr.vpp_events.plan_dispatch`
+  (``LOAD_DISPATCH`` setpoint events).
 - Opt-in/out -> ``DrEventResponse`` on ``flex.dr.responses.v1``, flushed before the VEN gets its answer.
 - Telemetry: of each TELEMETRY_USAGE report the VEN offers we request the real-power descriptions, sampled every
   ``report_seconds`` (within what the VEN allows); each value becomes a Measurement, validated by
@@ -31,9 +34,10 @@ from openleadr import OpenADRServer, objects
 from openleadr.service.vtn_service import VTNService
 
 from connectors.openadr.config import Ven, VtnConfig
-from connectors.openadr.events import SIGNAL_NAME, SIGNAL_TYPE, DispatchEvent, OrderPlan, plan_order
+from connectors.openadr.events import SIGNAL_NAME, DispatchEvent, OrderPlan, plan_order
 from connectors.openadr.responses import RESPONSES_TOPIC, dr_event_response
 from connectors.openadr.telemetry import to_measurements, wants_report
+from connectors.openadr.vpp_events import plan_dispatch
 from edream.deadletter import DEADLETTER_TOPIC, dead_letter
 from edream.serde import Serde
 from streams.flex.validation import Rejection
@@ -44,6 +48,7 @@ from streams.validation.measurement import check_measurement
 
 log = logging.getLogger(__name__)
 ORDERS_TOPIC = "flex.orders.v1"
+VPP_TOPIC = "vpp.capability.v1"
 READINGS_TOPIC = "meter.readings.raw.v1"
 STAGE = "openadr-vtn"
 
@@ -195,7 +200,7 @@ class OpenAdrVtn:
         signal = objects.EventSignal(
             intervals=intervals,
             signal_name=SIGNAL_NAME,
-            signal_type=SIGNAL_TYPE,
+            signal_type=event.signal_type,
             signal_id=f"{event.event_id}~s0",
             measurement=objects.Measurement(
                 name="powerReal",
@@ -234,11 +239,15 @@ class OpenAdrVtn:
         await self._publish([Out(RESPONSES_TOPIC, "DrEventResponse", event.order_id, rec)])
 
     def _follow_orders(self) -> None:
+        """Flex orders and, when a VEN hosts VPP assets, the VPP's dispatch, each read from its start."""
         consumer = Consumer(self._consumer_conf)
-        name = self.topics.get(ORDERS_TOPIC, ORDERS_TOPIC)
+        names = [ORDERS_TOPIC] + ([VPP_TOPIC] if self.config.asset_sites() else [])
         try:
-            parts = consumer.list_topics(name, timeout=10).topics[name].partitions
-            consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in parts])
+            assigned = []
+            for name in (self.topics.get(n, n) for n in names):
+                parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+                assigned += [TopicPartition(name, p, OFFSET_BEGINNING) for p in parts]
+            consumer.assign(assigned)
             prosumers = [v.prosumer_id for v in self.config.vens]
             while not self._stop.is_set():
                 for m in consumer.consume(500, 0.2):
@@ -252,9 +261,12 @@ class OpenAdrVtn:
             consumer.close()
 
     def _plan(self, m: Any, prosumers: list[str]) -> OrderPlan | None:
-        """A consumed order's plan, or None after dead-lettering what cannot be read or is invalid."""
+        """A consumed order's or VPP dispatch's plan, or None after dead-lettering what cannot be read or is
+        invalid."""
         try:
             _, rec = self.serde.decode(m.value(), m.topic())
+            if m.topic() == self.topics.get(VPP_TOPIC, VPP_TOPIC):
+                return plan_dispatch(rec, self.config.asset_sites(), self.now())
             errors = check_flex_order(rec, None)
             if errors:
                 raise ValueError(describe(errors))

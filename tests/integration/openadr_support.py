@@ -65,3 +65,43 @@ class LoopThread:
 
     def run(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+def vpp_capability(request_id: str, first_slot: int, setpoints: dict[str, list[float]]) -> dict:
+    """A feasible VppCapability (avro/VppCapability.avsc) of 15-minute slots from ``first_slot`` (UTC epoch ms):
+    ``setpoints``: asset -> generator set point per slot, kW (an empty list: a reserve-only asset)."""
+    n = max(len(v) for v in setpoints.values())
+    return {
+        "event_id": f"{request_id}/capability",
+        "request_id": request_id,
+        "vpp_id": "vpp-test",
+        "service": "STATIC_FFR",
+        "feasible": True,
+        "shortfall_reason": None,
+        "capacity_kw": 10.0,
+        "slots": [
+            {
+                "start": first_slot + k * SLOT_MS,
+                "end": first_slot + (k + 1) * SLOT_MS,
+                "capacity_kw": 10.0,
+                "capacity_low_kw": 8.0,
+                "capacity_high_kw": 12.0,
+            }
+            for k in range(n)
+        ],
+        "assignments": [
+            {
+                "asset_id": a,
+                "kind": "GENERATOR" if kw else "BESS",
+                "reserve_kw": [5.0] * n,
+                "setpoint_kw": kw,
+                "response_s": 30.0,
+            }
+            for a, kw in setpoints.items()
+        ],
+        "excluded": [],
+        "generation_cost_micro": 1000,
+        "solve_ms": 5,
+        "computed_at": now_ms(),
+        "version": 1,
+    }

@@ -5,15 +5,26 @@ A FlexOrder on Kafka for the site's prosumer (and one without a VEN) becomes a D
 next poll: one LOAD_DISPATCH delta signal with the ordered kW per 15-minute slot, the gap between the two ordered
 slots a 0 kW interval; the VEN opts in and the DrEventResponse OPT_IN is on Kafka. The VEN's power report becomes
 a validated Measurement on the readings topic, in W; an implausible value a dead letter. A VEN whose name is not
-configured is refused at registration, with a Rejection event."""
+configured is refused at registration, with a Rejection event. The VPP's dispatch (a VppCapability answer) of a
+generator the site hosts becomes a LOAD_DISPATCH setpoint event (generation as negative load per slot), opted in;
+a reserve-only battery and an asset at no site get none."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from confluent_kafka import Producer
 from flex_stages import Follower, wait_until
-from openadr_support import TOPICS, LoopThread, flex_order, next_day_slot, now_ms, publish_order
+from openadr_support import (
+    TOPICS,
+    LoopThread,
+    flex_order,
+    next_day_slot,
+    now_ms,
+    publish_order,
+    vpp_capability,
+)
 from openleadr import OpenADRClient
 
 from connectors.openadr.config import parse_config
@@ -26,7 +37,7 @@ pytestmark = [pytest.mark.integration]
 
 @pytest.mark.timeout(120)
 def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, unique_topic, test_settings):
-    names = {c: unique_topic(c, 2) for c in TOPICS}
+    names = {c: unique_topic(c, 2) for c in (*TOPICS, "vpp.capability.v1")}
     serde = Serde(test_settings)
     port = free_port()
     config = parse_config(
@@ -38,6 +49,7 @@ def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, uniq
                     "ven_name": "site-1",
                     "prosumer_id": "p-site",
                     "devices": {"main": "meter-site"},
+                    "vpp_assets": ["chp-site"],
                 }
             ],
         }
@@ -72,9 +84,18 @@ def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, uniq
             "order-1", [("p-site", slot0, 3.0), ("p-site", slot0 + 2 * 900_000, 2.5), ("p-other", slot0, 4.0)]
         )
         publish_order(kafka_bootstrap, serde, names["flex.orders.v1"], order)
+        # the VPP's dispatch: the site's CHP generates 40 then 55 kW; a battery there (reserve only) and an asset
+        # at no site get no event
+        answer = vpp_capability(
+            "cap-1", slot0 + 4 * 900_000, {"chp-site": [40.0, 55.0], "bess-x": [], "chp-far": [9.0, 9.0]}
+        )
+        prod = Producer({"bootstrap.servers": kafka_bootstrap})
+        topic = names["vpp.capability.v1"]
+        prod.produce(topic, serde.encode("VppCapability", answer, topic), key=b"vpp-test")
+        assert prod.flush(10) == 0
 
-        wait_until(lambda: received, 20, "the DR event at the VEN")
-        [opted] = follow["flex.dr.responses.v1"].wait(1, 20)
+        wait_until(lambda: len(received) >= 2, 20, "the DR events at the VEN")
+        opted = {r["order_id"]: r for r in follow["flex.dr.responses.v1"].wait(2, 20)}
         readings = follow["meter.readings.raw.v1"]
         wait_until(lambda: readings.poll() >= 1, 20, "a reading")
         power_w[0] = 1e12  # implausible: a dead letter, not a reading
@@ -87,8 +108,9 @@ def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, uniq
         for f in follow.values():
             f.close()
 
-    [event] = received
-    assert event["event_descriptor"]["event_id"] == "order-1~r1~p-site"
+    assert len(received) == 2, received
+    by_id = {e["event_descriptor"]["event_id"]: e for e in received}
+    event = by_id["order-1~r1~p-site"]
     [signal] = event["event_signals"]
     assert (signal["signal_name"], signal["signal_type"]) == ("LOAD_DISPATCH", "delta")
     start = datetime.fromtimestamp(slot0 / 1000, UTC)
@@ -99,13 +121,18 @@ def test_ven_gets_order_as_event_opts_in_and_reports_power(kafka_bootstrap, uniq
         (timedelta(minutes=15), 0.0),
         (timedelta(minutes=15), -2.5),
     ]
-    assert (opted["order_id"], opted["revision"], opted["prosumer_id"], opted["party_id"], opted["opt"]) == (
-        "order-1",
+    assert (opted["order-1"]["revision"], opted["order-1"]["prosumer_id"], opted["order-1"]["party_id"]) == (
         1,
         "p-site",
         "ven-site",
-        "OPT_IN",
     )
+    assert opted["order-1"]["opt"] == opted["vpp:cap-1:chp-site"]["opt"] == "OPT_IN"
+    [vpp_signal] = by_id["vpp~cap-1~v1~chp-site"]["event_signals"]
+    assert (vpp_signal["signal_name"], vpp_signal["signal_type"]) == ("LOAD_DISPATCH", "setpoint")
+    assert [(i["duration"], i["signal_payload"]) for i in vpp_signal["intervals"]] == [
+        (timedelta(minutes=15), -40.0),
+        (timedelta(minutes=15), -55.0),
+    ]
     reading = readings.records[0]
     assert (reading["device_id"], reading["prosumer_id"], reading["quantity"], reading["unit"]) == (
         "meter-site",

@@ -51,6 +51,21 @@ def test_example_file_loads_and_maps_resources_to_devices():
             "vtn.yaml: field 'vtn.vtn_id': Value error, must contain an upper-case",
         ),
         (
+            {
+                "vens": [
+                    {**VEN, "vpp_assets": ["chp-1"]},
+                    {
+                        **VEN,
+                        "ven_id": "ven-2",
+                        "ven_name": "s2",
+                        "prosumer_id": "p2",
+                        "vpp_assets": ["chp-1"],
+                    },
+                ]
+            },
+            "vtn.yaml: vens[1] 'ven-2': field 'vpp_assets': 'chp-1' is also at VEN 'ven-1'",
+        ),
+        (
             {"vtn": {"port": 0}, "vens": [VEN]},
             "vtn.yaml: field 'vtn.port': Input should be greater than or equal to 1",
         ),
