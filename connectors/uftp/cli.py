@@ -140,7 +140,9 @@ def sim_dso(
 ) -> None:
     """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min,
     a FlexOrder of 80 % of each offer, a FlexSettlement of each order once its records are anchored (read through
-    the platform's REST API and anchor check). Demo keys: never for production."""
+    the platform's REST API and anchor check). It remembers its unsettled orders and the ISPs it asked for in
+    EDREAM_DATA_DIR/demo-dso.json, so a restart still settles them and asks for no ISP twice. Demo keys: never for
+    production."""
     import signal
     import threading
     from dataclasses import replace
@@ -148,6 +150,7 @@ def sim_dso(
     from connectors.uftp.ledger import RestLedger
     from edream.demo.community import Community
     from edream.demo.dso import DemoDsoConfig, requested_kw
+    from edream.demo.dso_memory import DsoMemory
     from edream.demo.dso_process import DemoDso
     from edream.settings import load_settings
     from edream.web_auth import auth_headers
@@ -165,6 +168,7 @@ def sim_dso(
         RestLedger(settings.rest_api_url, headers),
         f"http://{web_host}:{settings.edream_web_port}/api/verify",
         headers,
+        memory=DsoMemory.load(settings.edream_data_dir / "demo-dso.json"),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -74,12 +74,12 @@ def requested_kw(community: Community, cfg: DemoDsoConfig) -> float:
     return round(cfg.share * sum(p.curtailable_kw for p in community.prosumers), 1)
 
 
-def request_at(at_ms: int, kw: float, cfg: DemoDsoConfig) -> UftpRequest:
+def request_at(at_ms: int, kw: float, cfg: DemoDsoConfig, not_before_ms: int = 0) -> UftpRequest:
     """The FlexRequest the DSO sends at ``at_ms`` (UTC epoch ms): ``kw`` less during the next ``cfg.isps`` ISPs
-    starting at least ``cfg.lead_ms`` later; its MessageID follows from the first ISP (the same request again is a
-    duplicate the platform refuses, never a second one)."""
+    starting at least ``cfg.lead_ms`` later and not before ``not_before_ms``; its MessageID follows from the first
+    ISP (the same request again is a duplicate the platform refuses, never a second one)."""
     isp_ms = cfg.isp_minutes * MINUTE_MS
-    first = -(-(at_ms + cfg.lead_ms) // isp_ms) * isp_ms
+    first = -(-max(at_ms + cfg.lead_ms, not_before_ms) // isp_ms) * isp_ms
     frame = frame_of(first, TIME_ZONE, cfg.isp_minutes)
     if first + cfg.isps * isp_ms > frame.start_ms_of_next_day():  # one message holds the ISPs of one day
         first = frame.start_ms_of_next_day()
@@ -93,6 +93,12 @@ def request_at(at_ms: int, kw: float, cfg: DemoDsoConfig) -> UftpRequest:
         cfg.isp_minutes,
         message_id=str(uuid.uuid5(_IDS, f"request/{first}")),
     )
+
+
+def isps_end_ms(msg: UftpRequest | UftpOrder) -> int:
+    """UTC epoch ms at which the last ISP of ``msg`` ends."""
+    frame = IspFrame(msg.period.to_date(), msg.time_zone, msg.isp_duration.minutes)
+    return frame.start_ms(max(i.start + i.duration for i in msg.isps))
 
 
 def ordered_watts(order: UftpOrder) -> dict[int, int]:

@@ -15,20 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from shapeshifter_uftp import FlexOffer, FlexOrderResponse, FlexRequestResponse, FlexSettlementResponse
+from shapeshifter_uftp import (
+    FlexOffer,
+    FlexOrderResponse,
+    FlexRequestResponse,
+    FlexSettlementResponse,
+    transport,
+)
 from shapeshifter_uftp import FlexOrder as UftpOrder
 from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.uftp import AcceptedRejected
 
-from connectors.uftp.isp import IspFrame, iso_ms
+from connectors.uftp.isp import iso_ms
 from connectors.uftp.ledger import LedgerUnavailable, RestLedger
-from edream.demo.dso import (
-    AGR_DOMAIN,
-    DSO_ID,
-    DemoDsoConfig,
-    request_at,
-    settlement_of,
-)
+from edream.demo.dso import AGR_DOMAIN, DSO_ID, DemoDsoConfig, isps_end_ms, request_at, settlement_of
+from edream.demo.dso_memory import DsoMemory
 from edream.demo.keys import demo_uftp_keys
 from tools.sim.uftp_dso import SimDso, flex_order
 
@@ -64,8 +65,10 @@ class DemoDso:
         verify_url: str,
         headers: dict[str, str] | None = None,
         now: Callable[[], int] = now_ms,
+        memory: DsoMemory | None = None,
     ):
         self.cfg, self.kw, self.ledger, self.now = cfg, kw, ledger, now
+        self.memory = memory or DsoMemory()
         self.sim = SimDso(
             demo_uftp_keys(seed, DSO_ID),
             cfg.port,
@@ -81,6 +84,8 @@ class DemoDso:
     def run(self, stop: threading.Event) -> None:
         """Serve the DSO's endpoint and play the script until ``stop`` is set."""
         self.sim.run_in_thread()
+        for xml in self.memory.orders.values():  # placed before a restart: still to be settled
+            self._track(transport.from_xml(xml))
         next_request = self.now() + self.cfg.first_after_ms
         pending: UftpRequest | None = None
         retry_at = 0
@@ -88,7 +93,7 @@ class DemoDso:
             while not stop.wait(1.0):
                 t = self.now()
                 if t >= next_request:
-                    pending, retry_at = request_at(t, self.kw, self.cfg), t
+                    pending, retry_at = request_at(t, self.kw, self.cfg, self.memory.busy_until), t
                     next_request += self.cfg.every_minutes * 60_000
                 if pending is not None and t >= retry_at:
                     pending, retry_at = self._send_request(pending, t), t + RETRY_MS
@@ -111,6 +116,8 @@ class DemoDso:
             log.info("demo dso: FlexRequest %s not taken (%s); again in 5 s", request.message_id, exc)
             return request
         self._offers_asked.add(request.message_id)
+        self.memory.busy_until = max(self.memory.busy_until, isps_end_ms(request))
+        self.memory.save()
         log.info(
             "demo dso: FlexRequest %s: %d ISPs of %s from ISP %d, %s W",
             request.message_id,
@@ -130,7 +137,7 @@ class DemoDso:
                 ref = getattr(msg, "flex_request_message_id", None) or msg.flex_order_message_id
                 if msg.result == AcceptedRejected.REJECTED:
                     log.warning("demo dso: %s refused: %s", ref, msg.rejection_reason)
-                    self._orders.pop(ref, None)
+                    self._forget(ref)
                 else:
                     log.info("demo dso: %s accepted", ref)
             elif isinstance(msg, FlexSettlementResponse):
@@ -154,12 +161,9 @@ class DemoDso:
         except Exception:  # noqa: BLE001 - the offer lapses; the next request gets a new one
             log.exception("demo dso: FlexOrder of %s not sent", offer.message_id)
             return
-        frame = IspFrame(order.period.to_date(), order.time_zone, order.isp_duration.minutes)
-        last_end = frame.start_ms(max(i.start + i.duration for i in order.isps))
-        t = self.now()
-        self._orders[order.message_id] = _Order(
-            order, last_end + self.cfg.settle_after_ms, t + self.cfg.give_up_ms
-        )
+        self.memory.orders[order.message_id] = transport.to_xml(order)
+        self.memory.save()
+        self._track(order)
         log.info(
             "demo dso: FlexOrder %s: %s of offer %s",
             order.message_id,
@@ -167,16 +171,28 @@ class DemoDso:
             offer.message_id,
         )
 
+    def _track(self, order: UftpOrder) -> None:
+        """Await the settlement of ``order`` from ``settle_after_ms`` after its last ISP."""
+        last_end = isps_end_ms(order)
+        self._orders[order.message_id] = _Order(
+            order, last_end + self.cfg.settle_after_ms, max(self.now(), last_end) + self.cfg.give_up_ms
+        )
+
+    def _forget(self, ref: str) -> None:
+        self._orders.pop(ref, None)
+        if self.memory.orders.pop(ref, None) is not None:
+            self.memory.save()
+
     # -- settlement -----------------------------------------------------------------------------------------------
     def _settle_due(self, t: int) -> None:
         for ref, pending in list(self._orders.items()):
             if t >= pending.give_up_at:
                 log.warning("demo dso: %s never settled (no anchored records); given up", ref)
-                del self._orders[ref]
+                self._forget(ref)
             elif t >= max(pending.settle_from, pending.next_look):
                 pending.next_look = t + SETTLE_POLL_MS
                 if self._settle(pending.message):
-                    del self._orders[ref]
+                    self._forget(ref)
 
     def _settle(self, order: UftpOrder) -> bool:
         """Send the order's FlexSettlement when every ordered ISP is settled and anchored; True once sent."""

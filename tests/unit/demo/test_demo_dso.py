@@ -16,11 +16,13 @@ from edream.demo.dso import (
     CONGESTION_POINT,
     DemoDsoConfig,
     gateway_env,
+    isps_end_ms,
     ordered_watts,
     registry_entry,
     request_at,
     settlement_of,
 )
+from edream.demo.dso_memory import DsoMemory
 from edream.demo.keys import demo_uftp_keys
 from tools.sim.uftp_dso import TIME_ZONE, flex_order
 from tools.sim.uftp_dso import FlexOffer as UftpOffer
@@ -135,3 +137,23 @@ def test_registry_entry_names_the_gateway_that_signs_and_the_dso_key_that_seals(
     assert (
         env["UFTP_SIGNING_KEY"] != demo_uftp_keys(1, dso.dso_id).secret
     )  # the two sides have their own keys
+
+
+def test_a_request_after_a_restart_starts_after_the_isps_already_asked_for():
+    at = utc_ms(2026, 12, 6, 9, 0, 17)
+    before = request_at(at, 30.4, CFG)
+    again = request_at(at + 30_000, 30.4, CFG, not_before_ms=isps_end_ms(before))
+    frame = IspFrame(again.period.to_date(), TIME_ZONE, 1)
+    assert frame.start_ms(again.isps[0].start) == isps_end_ms(before) == utc_ms(2026, 12, 6, 9, 5)
+
+
+def test_memory_survives_a_restart_and_a_broken_file_starts_afresh(tmp_path):
+    path = tmp_path / "demo-dso.json"
+    mem = DsoMemory.load(path)
+    assert (mem.orders, mem.busy_until) == ({}, 0)
+    mem.orders["o-1"], mem.busy_until = "<FlexOrder/>", 123
+    mem.save()
+    again = DsoMemory.load(path)
+    assert (again.orders, again.busy_until) == ({"o-1": "<FlexOrder/>"}, 123)
+    path.write_text("{not json")
+    assert DsoMemory.load(path).orders == {}
