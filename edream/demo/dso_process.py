@@ -43,7 +43,7 @@ def now_ms() -> int:
 
 @dataclass
 class _Order:
-    """A FlexOrder the aggregator accepted, awaiting its settlement from ``settle_from`` (UTC epoch ms)."""
+    """A FlexOrder sent, awaiting its settlement from ``settle_from`` until ``give_up_at`` (UTC epoch ms)."""
 
     message: UftpOrder
     settle_from: int
@@ -95,10 +95,13 @@ class DemoDso:
                 if t >= next_request:
                     pending, retry_at = request_at(t, self.kw, self.cfg, self.memory.busy_until), t
                     next_request += self.cfg.every_minutes * 60_000
-                if pending is not None and t >= retry_at:
-                    pending, retry_at = self._send_request(pending, t), t + RETRY_MS
-                self._read_inbox()
-                self._settle_due(t)
+                try:
+                    if pending is not None and t >= retry_at:
+                        pending, retry_at = self._send_request(pending, t), t + RETRY_MS
+                    self._read_inbox()
+                    self._settle_due(t)
+                except Exception:  # noqa: BLE001 - e.g. the gateway down mid-send: logged, the next second goes on
+                    log.exception("demo dso: step failed; going on")
         finally:
             self.sim.stop()
             self._verify.close()
@@ -204,7 +207,11 @@ class DemoDso:
         settlement = settlement_of(order, records or [])
         if settlement is None or not all(self._anchored(w) for w in {r["window_id"] for r in records or []}):
             return False
-        self.sim.client().send_flex_settlement(settlement)
+        try:
+            self.sim.client().send_flex_settlement(settlement)
+        except Exception as exc:  # noqa: BLE001 - the gateway down: sent again at the next look
+            log.info("demo dso: FlexSettlement of %s not taken (%s); again in 5 s", order.message_id, exc)
+            return False
         log.info("demo dso: FlexSettlement %s of %s sent", settlement.message_id, order.message_id)
         return True
 
