@@ -11,6 +11,7 @@ prosumer's grid; records of unmapped prosumers are dropped before the repartitio
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -52,21 +53,20 @@ def load_grids(paths: str) -> dict[str, GridConfig]:
 
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The ``grid`` stage: ``forecast.profiles.v1`` (re-keyed to the grid id) in; ``grid.congestion.v1`` (key
-    grid_id) and, when ``GRID_DSO_ID`` and ``GRID_DSO_KEY`` are set, ``flex.requests.v1`` out."""
+    grid_id) and, when ``GRID_DSO_ID`` and ``GRID_DSO_KEY`` are set, ``flex.requests.v1`` out; with ``GRID_RELIEF``
+    (default) also ``flex.orders.v1`` and ``meter.intervals.15m.v1`` (re-keyed to the grid) in and
+    ``grid.relief.v1`` out."""
     topics = AgentTopics(topology, STAGE)
     forecasts, orders, intervals = (
         topics.input("Forecast"),
         topics.input("FlexOrder"),
         topics.input("IntervalEnergy"),
     )
-    names = Topics(
-        forecasts,
-        topics.output("GridCongestion"),
-        topics.output("FlexRequest"),
-        orders=orders,
-        intervals=intervals,
-        relief=topics.output("GridRelief"),
-    )
+    names = Topics(forecasts, topics.output("GridCongestion"), topics.output("FlexRequest"))
+    if settings.grid_relief:
+        names = dataclasses.replace(
+            names, orders=orders, intervals=intervals, relief=topics.output("GridRelief")
+        )
     configs = load_grids(settings.grid_configs)
     grid_for = grid_of({g: tuple(p.prosumer_id for p in c.prosumers) for g, c in configs.items()})
     serde = Serde(settings)
@@ -120,12 +120,15 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
             grace_ms=settings.grid_relief_grace_ms,
         )
 
+    rekey = {forecasts: to_grid}
+    if settings.grid_relief:
+        rekey |= {orders: order_to_grids, intervals: interval_to_grid}
     return StageSpec(
         name=STAGE,
-        inputs=(forecasts, orders, intervals),
-        outputs=(names.congestion, names.requests, names.relief),
+        inputs=tuple(rekey),
+        outputs=tuple(t for t in (names.congestion, names.requests, names.relief) if t),
         make=make,
-        rekey={forecasts: to_grid, orders: order_to_grids, intervals: interval_to_grid},
+        rekey=rekey,
         tick_ms=TICK_MS,
         description="Congestion forecast per grid: loading, voltage band and overload per congestion point and slot; "
         "proof of relief of the orders (expected, then measured)",

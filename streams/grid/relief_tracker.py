@@ -5,8 +5,10 @@ on the state of :mod:`streams.grid.relief_store`), for one grid at a time.
   kept and indexed under the slots it allocates on the grid (slots already over are not opened again).
 * **Expected** (:meth:`ReliefTracker.expect`, on the tick after a forecast or an order changed): for the open
   slots the congestion forecast covers, the loading without and with the orders (the power flow re-run with the
-  ordered kW); frozen in the slot's state (later forecasts do not reach back over a slot that began) and published
-  as EXPECTED records when their version (latest forecast ``issued_at`` / order ``created_at``) is new.
+  ordered kW); frozen in the slot's state (the horizon starts at the current quarter hour, so later forecasts do
+  not reach back over a slot that ended) and published as EXPECTED records when the figures changed. Their
+  version is the latest forecast ``issued_at`` / order ``created_at`` used: forecasts of several prosumers issued
+  at the same time but processed on different ticks give two records with one id (like ``grid.congestion.v1``).
 * **Measured** (:meth:`ReliefTracker.measure`, every tick): an open slot that has ended is measured once every
   mapped prosumer has an interval for it, or once ``grace_ms`` after its end passed (the silent ones at their
   expected kW, counted in ``missing_meters``): one MEASURED record per congestion point with the verdict, then the
@@ -18,6 +20,7 @@ demo; with several meters, the others' intervals still count if they come before
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -114,7 +117,7 @@ class ReliefTracker:
             if not live and s.expected is not None:  # every order of the slot cancelled: nothing to prove
                 s.expected = None
                 store.save_slot(state, grid, slot, s)
-            if not mine or (s.expected is not None and s.expected["version"] == version):
+            if not mine:
                 continue
             figures = {
                 x.congestion_point_id: ReliefFigures(
@@ -122,11 +125,16 @@ class ReliefTracker:
                 )
                 for x in mine
             }
-            s.expected = {
+            frozen = {
                 "version": version,
                 "expected_kw": expected_kw[k].tolist(),
                 "points": {c: vars(f) for c, f in figures.items()},
             }
+            if s.expected == json.loads(
+                json.dumps(frozen)
+            ):  # the same inputs again (a forecast for other slots)
+                continue
+            s.expected = frozen
             store.save_slot(state, grid, slot, s)
             out += self._emit(
                 grid, [(cps[c], f, Verdict.PENDING) for c, f in figures.items()], version, now_ms

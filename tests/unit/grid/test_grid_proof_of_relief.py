@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 import yaml
 
+from edream.paths import TOPOLOGY_FILE
 from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
 from edream.serde import Serde
+from edream.settings import Settings
+from edream.topology import load_topology
+from streams.agents.grid import stage
 from streams.flex.model import Direction
 from streams.flex.orders import FlexOrder, OrderAllocation
 from streams.grid.config import load_grid_config
@@ -241,3 +245,20 @@ def test_bad_intervals_and_orders_are_refused_before_they_touch_state(grid):
     with pytest.raises(InvalidRecord, match="kw"):
         proc.on_record(_rec(TOPICS.orders, "FlexOrder", bad), state)
     assert state.data == {}
+
+
+def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_can_be_turned_off(tmp_path):
+    path = write_feeder_grid(tmp_path, prosumers=PROSUMERS)
+    topology = load_topology(TOPOLOGY_FILE)
+    on = stage(Settings(grid_configs=str(path)), topology)
+    assert (
+        set(on.inputs) == {TOPICS.forecasts, TOPICS.orders, TOPICS.intervals} and TOPICS.relief in on.outputs
+    )
+    order = _order(prosumers=("p1", "elsewhere")).to_avro()
+    assert list(on.rekey[TOPICS.orders](SERDE.encode("FlexOrder", order, TOPICS.orders))) == [b"feeder"]
+    stray = _order(prosumers=("elsewhere",)).to_avro()
+    assert list(on.rekey[TOPICS.orders](SERDE.encode("FlexOrder", stray, TOPICS.orders))) == []
+    interval = SERDE.encode("IntervalEnergy", _interval("p2", 1.0, NOW), TOPICS.intervals)
+    assert list(on.rekey[TOPICS.intervals](interval)) == [b"feeder"]
+    off = stage(Settings(grid_configs=str(path), grid_relief=False), topology)
+    assert off.inputs == (TOPICS.forecasts,) and TOPICS.relief not in off.outputs
