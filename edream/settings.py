@@ -140,9 +140,9 @@ class Settings(BaseSettings):
     )
     grid_relief: bool = Field(
         True,
-        description="proof of relief: the grid stage also reads flex.orders.v1 and meter.intervals.15m.v1 and "
-        "publishes grid.relief.v1 (off: congestion forecast and requests only; every stage start then assigns 8 "
-        "partitions fewer)",
+        description="proof of relief: with a grid configured, the grid stage also reads flex.orders.v1 and "
+        "meter.intervals.15m.v1 and publishes grid.relief.v1 (off: congestion forecast and requests only; every "
+        "stage start then assigns 8 partitions fewer)",
     )
     grid_relief_grace_ms: int = Field(
         default=30 * 60_000,

@@ -54,20 +54,21 @@ def load_grids(paths: str) -> dict[str, GridConfig]:
 def stage(settings: Settings, topology: Any) -> StageSpec:
     """The ``grid`` stage: ``forecast.profiles.v1`` (re-keyed to the grid id) in; ``grid.congestion.v1`` (key
     grid_id) and, when ``GRID_DSO_ID`` and ``GRID_DSO_KEY`` are set, ``flex.requests.v1`` out; with ``GRID_RELIEF``
-    (default) also ``flex.orders.v1`` and ``meter.intervals.15m.v1`` (re-keyed to the grid) in and
-    ``grid.relief.v1`` out."""
+    (default) and a grid configured, also ``flex.orders.v1`` and ``meter.intervals.15m.v1`` (re-keyed to the grid)
+    in and ``grid.relief.v1`` out (without a grid there is nothing to prove, and no start pays their partitions)."""
     topics = AgentTopics(topology, STAGE)
     forecasts, orders, intervals = (
         topics.input("Forecast"),
         topics.input("FlexOrder"),
         topics.input("IntervalEnergy"),
     )
+    configs = load_grids(settings.grid_configs)
+    relief = settings.grid_relief and bool(configs)
     names = Topics(forecasts, topics.output("GridCongestion"), topics.output("FlexRequest"))
-    if settings.grid_relief:
+    if relief:
         names = dataclasses.replace(
             names, orders=orders, intervals=intervals, relief=topics.output("GridRelief")
         )
-    configs = load_grids(settings.grid_configs)
     grid_for = grid_of({g: tuple(p.prosumer_id for p in c.prosumers) for g, c in configs.items()})
     serde = Serde(settings)
     dso = None
@@ -121,7 +122,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         )
 
     rekey = {forecasts: to_grid}
-    if settings.grid_relief:
+    if relief:
         rekey |= {orders: order_to_grids, intervals: interval_to_grid}
     return StageSpec(
         name=STAGE,

@@ -247,7 +247,9 @@ def test_bad_intervals_and_orders_are_refused_before_they_touch_state(grid):
     assert state.data == {}
 
 
-def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_can_be_turned_off(tmp_path):
+def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_is_off_without_grids_or_when_asked(
+    tmp_path,
+):
     path = write_feeder_grid(tmp_path, prosumers=PROSUMERS)
     topology = load_topology(TOPOLOGY_FILE)
     on = stage(Settings(grid_configs=str(path)), topology)
@@ -262,3 +264,6 @@ def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_can_be_
     assert list(on.rekey[TOPICS.intervals](interval)) == [b"feeder"]
     off = stage(Settings(grid_configs=str(path), grid_relief=False), topology)
     assert off.inputs == (TOPICS.forecasts,) and TOPICS.relief not in off.outputs
+    assert stage(Settings(grid_configs=""), topology).inputs == (
+        TOPICS.forecasts,
+    )  # no grid: nothing to prove
