@@ -267,3 +267,31 @@ def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_is_off_
     assert stage(Settings(grid_configs=""), topology).inputs == (
         TOPICS.forecasts,
     )  # no grid: nothing to prove
+
+
+def test_the_latest_order_revision_counts_and_a_cancelled_order_leaves_nothing_to_prove(grid):
+    clock, state = Clock(NOW), MemoryState()
+    proc = _proc(grid, clock)
+    for p in PROSUMERS:
+        proc.on_record(
+            _rec(TOPICS.forecasts, "Forecast", forecast(p, SLOT, [FORECAST_KW] * 2, NOW - 10_000)), state
+        )
+    proc.on_record(_rec(TOPICS.orders, "FlexOrder", _order().to_avro()), state)
+    first = {r["congestion_point_id"]: r for r in _relief(proc.on_tick(NOW, 0, state))}
+    amended = _order(prosumers=("p0", "p1"), revision=2, status="AMENDED", created_at=NOW - 1_000)
+    proc.on_record(_rec(TOPICS.orders, "FlexOrder", amended.to_avro()), state)
+    proc.on_record(_rec(TOPICS.orders, "FlexOrder", _order().to_avro()), state)  # revision 1 again: ignored
+    second = {r["congestion_point_id"]: r for r in _relief(proc.on_tick(NOW + 2_000, 0, state))}
+    assert (
+        second["feeder/T1"]["ordered_kw"] == pytest.approx(-60.0)
+        and second["feeder/T1"]["version"] == NOW - 1_000
+    )
+    assert second["feeder/T1"]["loading_expected_percent"] > first["feeder/T1"]["loading_expected_percent"]
+    assert list(proc.on_tick(NOW + 4_000, 0, state)) == []  # nothing changed: nothing re-sent
+    cancelled = _order(revision=3, status="CANCELLED", created_at=NOW - 500)
+    proc.on_record(_rec(TOPICS.orders, "FlexOrder", cancelled.to_avro()), state)
+    assert _relief(proc.on_tick(NOW + 6_000, 0, state)) == []
+    assert (
+        _relief(proc.on_tick(SLOT + SLOT_MS + 600_000, 0, state)) == []
+    )  # no MEASURED for a cancelled order
+    assert not any(k.startswith(("ro|", "rs|", "rm|")) for k in state.data)
