@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from streams.grid.relief_events import ReliefFigures, relief_record
 if TYPE_CHECKING:
     from streams.grid.forecasts import HorizonForecast
     from streams.grid.injections import Injections
-    from streams.grid.model import GridModel
+    from streams.grid.model import CongestionPoint, GridModel
     from streams.grid.powerflow import PowerFlowEngine
 
 #: default wait after a slot's end for the last meters' intervals before it is measured without them
@@ -65,13 +65,8 @@ class ReliefTracker:
         topic: str,
         grace_ms: int = GRACE_MS,
     ):
-        self.serde, self.grids, self.engines, self.topic, self.grace_ms = (
-            serde,
-            grids,
-            engines,
-            topic,
-            grace_ms,
-        )
+        self.serde, self.grids, self.engines = serde, grids, engines
+        self.topic, self.grace_ms = topic, grace_ms
         self.mapped = {g: set(m.prosumer_ids) for g, m in grids.items()}
 
     def on_order(self, grid: str, order: FlexOrder, now_ms: int, state: KeyValueState) -> None:
@@ -130,9 +125,8 @@ class ReliefTracker:
                 "expected_kw": expected_kw[k].tolist(),
                 "points": {c: vars(f) for c, f in figures.items()},
             }
-            if s.expected == json.loads(
-                json.dumps(frozen)
-            ):  # the same inputs again (a forecast for other slots)
+            # the same figures again (e.g. a new forecast for other slots): nothing to re-send
+            if s.expected == json.loads(json.dumps(frozen)):
                 continue
             s.expected = frozen
             store.save_slot(state, grid, slot, s)
@@ -169,16 +163,16 @@ class ReliefTracker:
                     if cp.id in points
                     else ReliefFigures(slot, None, None, 0, 0, 0)
                 )
-                f = ReliefFigures(
-                    **{**vars(f), "loading_measured": loading[cp.id], "missing_meters": ms.missing}
-                )
+                f = replace(f, loading_measured=loading[cp.id], missing_meters=ms.missing)
                 v = verdict(f.loading_before, f.loading_measured, cp.max_loading_percent)
                 emits.append((cp, f, v))
             out += self._emit(grid, emits, version, now_ms)
             store.close_slot(state, grid, slot, model.prosumer_ids)
         return out
 
-    def _emit(self, grid: str, rows: list, version: int, now_ms: int) -> list[Emit]:
+    def _emit(
+        self, grid: str, rows: list[tuple[CongestionPoint, ReliefFigures, Verdict]], version: int, now_ms: int
+    ) -> list[Emit]:
         n = len(self.grids[grid].prosumer_ids)
         recs = [relief_record(cp, grid, f, v, version, n, now_ms) for cp, f, v in rows]
         return [

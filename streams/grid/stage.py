@@ -18,6 +18,11 @@ partition), ``grid.congestion.v1`` out; with the DSO role on, the signed ``flex.
   the overloaded slots, signed with the DSO's key; ids from the forecast's ``issued_at``, so a recompute of the same
   inputs re-sends the same request (the desk answers DUPLICATE_REQUEST). Slots with a missing forecast are still
   requested (the 0 kW assumption errs towards asking less on evening peaks; the flag is on the congestion record).
+* **Proof of relief** (with ``orders``, ``intervals`` and ``relief`` topics): ``flex.orders.v1`` and
+  ``meter.intervals.15m.v1``, re-keyed to the grid too, validated (:mod:`streams.validation.flex_order`,
+  :mod:`streams.validation.intervals`) and kept per order / slot / meter reading; on the tick the expected relief of
+  the ordered slots and, once their meters are in (or a grace passed), the measured one on ``grid.relief.v1``
+  (:mod:`streams.grid.relief_tracker`).
 """
 
 from __future__ import annotations
@@ -171,12 +176,8 @@ class CongestionProcessor:
 
         if horizon is None:
             return []
-        model, fc, injections, issued_at = (
-            self.grids[grid],
-            horizon.forecast,
-            horizon.injections,
-            horizon.issued_at,
-        )
+        model = self.grids[grid]
+        fc, injections, issued_at = horizon.forecast, horizon.injections, horizon.issued_at
         slots = forecast_congestion(model, self.engines[grid], injections, fc.slot_starts_ms.tolist())
         missing = dict(zip(fc.slot_starts_ms.tolist(), fc.missing.tolist(), strict=True))
         key = grid.encode()
