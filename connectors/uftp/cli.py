@@ -140,9 +140,9 @@ def sim_dso(
 ) -> None:
     """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min,
     a FlexOrder of 80 % of each offer, a FlexSettlement of each order once its records are anchored (read through
-    the platform's REST API and anchor check). It remembers its unsettled orders and the ISPs it asked for in
-    EDREAM_DATA_DIR/demo-dso.json, so a restart still settles them and asks for no ISP twice. Demo keys: never for
-    production."""
+    the platform's REST API and anchor check). It remembers its unsettled orders and the ISPs it ordered in
+    EDREAM_DATA_DIR/demo-dso.json, so a restart still settles them and never asks for an ordered ISP again; a refused
+    request is followed by the next one a minute later. Demo keys: never for production."""
     import signal
     import threading
     from dataclasses import replace

@@ -66,6 +66,8 @@ class DemoDsoConfig:
     order_factor: Decimal = Decimal("0.80")
     #: an order's settlement is looked for from this long after its last ISP ends, and given up after ``give_up_ms``
     settle_after_ms: int = 10_000
+    #: a request refused (or expired untaken) is followed by the next this long later, not ``every_minutes``
+    ask_again_ms: int = 60_000
     give_up_ms: int = 30 * MINUTE_MS
 
 

@@ -1,5 +1,5 @@
 """What the demo DSO remembers across its restarts, as a DSO's own records would: the FlexOrders it placed that
-are not settled yet (their XML) and the end of the last ISP it asked for, so a restarted DSO still settles its orders
+are not settled yet (their XML) and the end of the last ISP it ordered, so a restarted DSO still settles its orders
 and never asks again for ISPs the aggregator already has an order for (OVERLAPPING_ORDER). One JSON file, replaced
 atomically; an unreadable one is logged and started afresh."""
 
@@ -17,7 +17,7 @@ log = logging.getLogger("edream.demo.dso")
 
 @dataclass
 class DsoMemory:
-    """``orders``: FlexOrder MessageID -> its XML; ``busy_until``: UTC epoch ms the last requested ISP ends."""
+    """``orders``: FlexOrder MessageID -> its XML; ``busy_until``: UTC epoch ms the last ordered ISP ends."""
 
     path: Path | None = None
     orders: dict[str, str] = field(default_factory=dict)

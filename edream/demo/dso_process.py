@@ -1,7 +1,8 @@
 """The demo DSO running: :mod:`edream.demo.dso`'s script on ``shapeshifter-uftp``'s DSO role (``edream uftp sim-dso``).
 
 One loop, once a second: send the FlexRequest that is due (again every 5 s while the gateway refuses it, e.g. before
-the registry entry reached it, until it expires), order every FlexOffer received, and settle every order whose
+the registry entry reached it, until it expires; a request refused by the aggregator or expired is followed by the
+next one a minute later, not at the regular cadence), order every FlexOffer received, and settle every order whose
 records are in and anchored (looked for every 5 s). Answers are logged; a Rejected or Disputed one as a warning.
 """
 
@@ -79,6 +80,7 @@ class DemoDso:
         self._verify = httpx.Client(headers=headers or {}, timeout=30)
         self.verify_url = verify_url
         self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
+        self._next_request = 0  # UTC epoch ms of the next FlexRequest
         self._orders: dict[str, _Order] = {}  # FlexOrder MessageID -> awaiting settlement
 
     def run(self, stop: threading.Event) -> None:
@@ -86,15 +88,15 @@ class DemoDso:
         self.sim.run_in_thread()
         for xml in self.memory.orders.values():  # placed before a restart: still to be settled
             self._track(transport.from_xml(xml))
-        next_request = self.now() + self.cfg.first_after_ms
+        self._next_request = self.now() + self.cfg.first_after_ms
         pending: UftpRequest | None = None
         retry_at = 0
         try:
             while not stop.wait(1.0):
                 t = self.now()
-                if t >= next_request:
+                if t >= self._next_request:
                     pending, retry_at = request_at(t, self.kw, self.cfg, self.memory.busy_until), t
-                    next_request += self.cfg.every_minutes * 60_000
+                    self._next_request = t + self.cfg.every_minutes * 60_000
                 try:
                     if pending is not None and t >= retry_at:
                         pending, retry_at = self._send_request(pending, t), t + RETRY_MS
@@ -112,6 +114,7 @@ class DemoDso:
         """Send ``request``; returns it when it must be tried again."""
         if t >= iso_ms(request.expiration_date_time):
             log.warning("demo dso: FlexRequest %s expired before the aggregator took it", request.message_id)
+            self._ask_again_soon(t)
             return None
         try:
             self.sim.client().send_flex_request(request)
@@ -119,8 +122,6 @@ class DemoDso:
             log.info("demo dso: FlexRequest %s not taken (%s); again in 5 s", request.message_id, exc)
             return request
         self._offers_asked.add(request.message_id)
-        self.memory.busy_until = max(self.memory.busy_until, isps_end_ms(request))
-        self.memory.save()
         log.info(
             "demo dso: FlexRequest %s: %d ISPs of %s from ISP %d, %s W",
             request.message_id,
@@ -141,6 +142,8 @@ class DemoDso:
                 if msg.result == AcceptedRejected.REJECTED:
                     log.warning("demo dso: %s refused: %s", ref, msg.rejection_reason)
                     self._forget(ref)
+                    if isinstance(msg, FlexRequestResponse):
+                        self._ask_again_soon(self.now())
                 else:
                     log.info("demo dso: %s accepted", ref)
             elif isinstance(msg, FlexSettlementResponse):
@@ -154,6 +157,11 @@ class DemoDso:
                         st.dispute_reason or "",
                     )
 
+    def _ask_again_soon(self, t: int) -> None:
+        """A request refused (e.g. the desk behind, DEADLINE_PASSED) or never taken: the congestion is still there,
+        so the next request comes ``cfg.ask_again_ms`` later instead of at the regular cadence."""
+        self._next_request = min(self._next_request, t + self.cfg.ask_again_ms)
+
     def _order(self, offer: FlexOffer) -> None:
         if offer.flex_request_message_id not in self._offers_asked or not offer.offer_options:
             log.warning("demo dso: FlexOffer %s answers no request of ours; ignored", offer.message_id)
@@ -165,6 +173,9 @@ class DemoDso:
             log.exception("demo dso: FlexOrder of %s not sent", offer.message_id)
             return
         self.memory.orders[order.message_id] = transport.to_xml(order)
+        self.memory.busy_until = max(
+            self.memory.busy_until, isps_end_ms(order)
+        )  # no later request overlaps it
         self.memory.save()
         self._track(order)
         log.info(
