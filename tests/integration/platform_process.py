@@ -44,16 +44,16 @@ def start_platform(env: dict, *args: str) -> subprocess.Popen:
 def wait_status(port: int, pred, timeout: float = 150.0, headers: dict[str, str] | None = None) -> dict:
     """Poll /api/status (with ``headers``, e.g. the bearer token) until ``pred(status)``; fail with the last
     status seen."""
-    deadline, last = time.monotonic() + timeout, None
+    deadline, last, error = time.monotonic() + timeout, None, None
     while time.monotonic() < deadline:
-        try:
-            last = httpx.get(f"http://127.0.0.1:{port}/api/status", headers=headers, timeout=2).json()
+        try:  # a loaded machine (make test runs 5 heavy tests at once) can take seconds to answer
+            last = httpx.get(f"http://127.0.0.1:{port}/api/status", headers=headers, timeout=15).json()
             if pred(last):
                 return last
-        except (httpx.HTTPError, ValueError):
-            pass
+        except (httpx.HTTPError, ValueError) as e:
+            error = f"{type(e).__name__}: {e}"
         time.sleep(0.5)
-    raise AssertionError(f"status never satisfied the condition; last: {last}")
+    raise AssertionError(f"status never satisfied the condition; last: {last}; last error: {error}")
 
 
 def get_when_up(url: str, timeout: float = 60, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -183,7 +183,9 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
     proc = start_platform(env)
     out, reporting, t_ms, page_kw, tip = "", 0, 0, 0.0, ""
     try:
-        st = wait_status(port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5)
+        st = wait_status(
+            port, lambda s: s["clickhouse"].get("tables", {}).get("measurements", 0) >= 5, timeout=300
+        )
         tansu = _tansu_children(proc.pid)
         assert len(tansu) == 1, "the embedded broker runs as a child of the platform"
         assert st["ethereum"].startswith("http://127.0.0.1:") and st["broker"].startswith("127.0.0.1:")
@@ -233,6 +235,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
             assert 'edream_counter{name="sink.measurements.rows"}' in metrics
     finally:
         out = stop_platform(proc)
+        print(out[-8000:])  # shown by pytest only when the test fails
     # the portfolio on the page equals an independent query over the enrolled prosumers' meters (chDB is free now)
     ch_kw, meters = portfolio_kw_of_stopped_platform(tmp_path, t_ms)
     assert meters == 50, tip
