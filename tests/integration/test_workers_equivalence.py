@@ -19,6 +19,7 @@ never alter it. Anchors are not compared here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -44,7 +45,23 @@ def _worker(env: dict[str, str], data_dir, log, stages: str) -> subprocess.Popen
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: _stop_all reaps its stage processes whatever happened
     )
+
+
+def _stop_all(workers: list[subprocess.Popen]) -> None:
+    """SIGTERM every live worker, give each 60 s, then SIGKILL each worker's process group (its stage
+    processes too), so a failed run leaves nothing running for the tests after it."""
+    live = [w for w in workers if w.poll() is None]
+    for w in live:
+        w.send_signal(signal.SIGTERM)
+    for w in live:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            w.wait(60)
+    for w in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(w.pid, signal.SIGKILL)
+        w.wait()
 
 
 def _deployment(bootstrap: str, renamed_topology, name: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -289,11 +306,7 @@ def test_three_workers_with_one_killed_match_one_worker(tmp_path, kafka_bootstra
         phases["outputs stable"] = time.monotonic() - start
         print("seconds after the workers started:", {k: round(v) for k, v in phases.items()})
     finally:
-        for w in [*workers["one"], *workers["three"][1:]]:
-            w.send_signal(signal.SIGTERM)
-        for ws in workers.values():
-            for w in ws:
-                w.wait(60)
+        _stop_all([w for ws in workers.values() for w in ws])
     one, three = got["one"], got["three"]
     counts = {c: len(v) for c, v in one.items()}
     assert counts["flex.offers.v1"] == 1 and counts["market.clearing.v1"] == 1, counts
