@@ -116,6 +116,11 @@ def test_two_workers_share_partitions_and_agree(test_settings, unique_topic, rea
     b = _start(
         test_settings.model_copy(update={"edream_data_dir": test_settings.edream_data_dir / "w2"}), spec, dlq
     )
+    # both in the group before the records come (a tick = partitions assigned): on a loaded machine the second may
+    # otherwise join after the first has processed everything
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (a[0].health.last_tick_at and b[0].health.last_tick_at):
+        time.sleep(0.5)
     for _ in range(10):
         _produce(kafka_bootstrap, src, [(k, b"x") for k in keys])
         time.sleep(0.3)
