@@ -57,6 +57,7 @@ def _wait_records(read_topic, topic: str, serde: Serde, pred, what: str, timeout
     raise AssertionError(f"{what} never held on {topic}; last records: {recs[-5:]}")
 
 
+@pytest.mark.timeout(600)  # 190-300 s under make test's load (two platform starts); the default is 300 s
 def test_vpp_agent_answers_exports_on_timers_and_survives_restart(
     tmp_path, kafka_bootstrap, renamed_topology, read_topic
 ):
