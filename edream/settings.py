@@ -138,6 +138,18 @@ class Settings(BaseSettings):
     grid_horizon_slots: int = Field(
         96, ge=1, le=672, description="quarter hours the congestion forecast looks ahead"
     )
+    grid_relief: bool = Field(
+        True,
+        description="proof of relief: with a grid configured, the grid stage also reads flex.orders.v1 and "
+        "meter.intervals.15m.v1 and publishes grid.relief.v1 (off: congestion forecast and requests only; every "
+        "stage start then assigns 8 partitions fewer)",
+    )
+    grid_relief_grace_ms: int = Field(
+        default=30 * 60_000,
+        ge=0,
+        description="proof of relief: wait this long after a slot's end for the last meters' intervals before the "
+        "slot is measured without them (ms)",
+    )
     grid_dso_id: str | None = Field(
         None,
         description="DSO role of the grid stage: the DSO id its flexibility requests carry (off unless set with GRID_DSO_KEY)",
