@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from quixstreams.models.topics.manager import TopicManager
 
+from edream.demo.grid import DEMO_GRID_CONFIG
 from edream.paths import TOPOLOGY_FILE
 from edream.runtime.clock import clock_topic_name
 from edream.runtime.engine import group_id
@@ -20,7 +21,8 @@ TOPOLOGY = load_topology(TOPOLOGY_FILE)
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(edream_data_dir=tmp_path, edream_app_id="plant-7")
+    # with a grid configured, as the grid stage reads orders and intervals (for its proof of relief) only then
+    return Settings(edream_data_dir=tmp_path, edream_app_id="plant-7", grid_configs=str(DEMO_GRID_CONFIG))
 
 
 @pytest.mark.parametrize("stage", runtime_stages(TOPOLOGY))
