@@ -165,8 +165,8 @@ def _relief(emits) -> list[dict]:
     return [SERDE.decode(e.value, e.topic)[1] for e in emits if e.topic == TOPICS.relief]
 
 
-def _run(grid, defector: str | None):
-    """Forecasts and the order before the slot, intervals after it; (expected records, measured records, state)."""
+def _ordered(grid):
+    """A processor at ``NOW`` that has every prosumer's forecast and the order: (clock, state, processor)."""
     clock, state = Clock(NOW), MemoryState()
     proc = _proc(grid, clock)
     for p in PROSUMERS:
@@ -174,6 +174,12 @@ def _run(grid, defector: str | None):
             _rec(TOPICS.forecasts, "Forecast", forecast(p, SLOT, [FORECAST_KW] * 2, NOW - 10_000)), state
         )
     proc.on_record(_rec(TOPICS.orders, "FlexOrder", _order().to_avro()), state)
+    return clock, state, proc
+
+
+def _run(grid, defector: str | None):
+    """Forecasts and the order before the slot, intervals after it; (expected records, measured records, state)."""
+    clock, state, proc = _ordered(grid)
     expected = _relief(proc.on_tick(NOW, 0, state))
     clock.ms = SLOT + SLOT_MS + 60_000
     for i, p in enumerate(PROSUMERS[:3]):
@@ -214,13 +220,7 @@ def test_the_stage_publishes_expected_then_measured_relief_with_deterministic_id
 
 
 def test_a_silent_meter_is_measured_after_the_grace_and_flagged(grid):
-    clock, state = Clock(NOW), MemoryState()
-    proc = _proc(grid, clock)
-    for p in PROSUMERS:
-        proc.on_record(
-            _rec(TOPICS.forecasts, "Forecast", forecast(p, SLOT, [FORECAST_KW] * 2, NOW - 10_000)), state
-        )
-    proc.on_record(_rec(TOPICS.orders, "FlexOrder", _order().to_avro()), state)
+    clock, state, proc = _ordered(grid)
     proc.on_tick(NOW, 0, state)
     clock.ms = SLOT + SLOT_MS + 60_000
     for p in PROSUMERS[:3]:
@@ -270,13 +270,7 @@ def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_is_off_
 
 
 def test_the_latest_order_revision_counts_and_a_cancelled_order_leaves_nothing_to_prove(grid):
-    clock, state = Clock(NOW), MemoryState()
-    proc = _proc(grid, clock)
-    for p in PROSUMERS:
-        proc.on_record(
-            _rec(TOPICS.forecasts, "Forecast", forecast(p, SLOT, [FORECAST_KW] * 2, NOW - 10_000)), state
-        )
-    proc.on_record(_rec(TOPICS.orders, "FlexOrder", _order().to_avro()), state)
+    clock, state, proc = _ordered(grid)
     first = {r["congestion_point_id"]: r for r in _relief(proc.on_tick(NOW, 0, state))}
     amended = _order(prosumers=("p0", "p1"), revision=2, status="AMENDED", created_at=NOW - 1_000)
     proc.on_record(_rec(TOPICS.orders, "FlexOrder", amended.to_avro()), state)
