@@ -209,6 +209,8 @@ class StageRun:
                 self.health.ticked(now_ms)
             else:
                 self.health.record_in(1)
+                if unroutable := _unroutable(key):
+                    raise unroutable
                 record = Record(source, ctx.partition, ctx.offset, key, value, timestamp)
                 out = list(self.processor.on_record(record, buffered))
                 self._processed(ctx)
@@ -294,8 +296,19 @@ def _tag(topic: str, value: bytes, key: Any, timestamp: int, headers: Any) -> tu
     return (topic, value)
 
 
-#: partition key of a record whose state key could not be read: the stage dead-letters it from there
+#: partition key of a record whose state key could not be read (followed by ``:`` and the re-keying function's
+#: error): the stage dead-letters it from there with that reason, before its processor sees it
 UNREADABLE_KEY = b"\x00unreadable"
+
+
+class UnroutableRecord(ValueError):
+    """An input record whose re-keying function failed; the message is that function's error."""
+
+
+def _unroutable(key: Any) -> UnroutableRecord | None:
+    if isinstance(key, bytes) and key.startswith(UNREADABLE_KEY):
+        return UnroutableRecord(key[len(UNREADABLE_KEY) + 1 :].decode("utf-8", "replace") or "unreadable")
+    return None
 
 
 _KEYLEN = struct.Struct(">H")
@@ -306,8 +319,8 @@ def _fan_out(rekey: Rekey, value: bytes) -> list[bytes]:
     dead-lettered by the stage under :data:`UNREADABLE_KEY`."""
     try:
         keys = list(rekey(value))
-    except Exception:  # noqa: BLE001
-        keys = [UNREADABLE_KEY]
+    except Exception as exc:  # noqa: BLE001
+        keys = [UNREADABLE_KEY + f":{type(exc).__name__}: {exc}"[:1000].encode()]
     return [_KEYLEN.pack(len(k)) + k + value for k in keys]
 
 

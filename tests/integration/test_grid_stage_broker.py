@@ -1,7 +1,10 @@
 """The grid stage on the real broker through StageSupervisor: prosumers' forecasts re-keyed to their grid, the
 congestion forecast on the tick with the processor's figures, the DSO role's signed request for the overloaded
-slots only, a bad forecast dead-lettered with the reason, a prosumer's profile recovered from the changelog after
-the local state is deleted, and the records in their ClickHouse table (chDB) through the topology's sink."""
+slots only, a flexibility order re-keyed to the grid and its expected relief (the power flow re-run with the ordered
+kW), a bad forecast and a bad order dead-lettered with the reason, a prosumer's profile and the order recovered from
+the changelog after the local state is deleted, and the records in their ClickHouse tables (chDB) through the
+topology's sinks. The measured half of the proof of relief needs a slot to end (15 min of wall clock): it is tested
+on the processor with a clock in tests/unit/grid/test_grid_proof_of_relief.py."""
 
 from __future__ import annotations
 
@@ -24,16 +27,28 @@ from edream.serde import Serde
 from edream.sink_writer import Positioned, SinkWriter
 from edream.topology import load_topology
 from streams.agents.grid import stage
+from streams.flex.model import Direction
+from streams.flex.orders import FlexOrder, OrderAllocation
 from streams.flex.requests import FlexRequest
 from tools.sim.grid_feed import SLOT_MS, forecast, write_feeder_grid
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
-CANONICAL = ("forecast.profiles.v1", "grid.congestion.v1", "flex.requests.v1", "platform.deadletter.v1")
+CANONICAL = (
+    "forecast.profiles.v1",
+    "flex.orders.v1",
+    "meter.intervals.15m.v1",
+    "grid.congestion.v1",
+    "grid.relief.v1",
+    "flex.requests.v1",
+    "platform.deadletter.v1",
+)
 SERDE = Serde()
 DSO = "dso-grid"
 #: p0 and p1 at 100 kW, 160 kW in slots 2-3: the 250 kVA transformer overloads there
 KW = [100.0, 100.0, 160.0, 160.0, 100.0, 100.0]
+#: the order: p0 and p1 each reduce this much (kW) in slots 2-3
+ORDERED_KW = 60.0
 
 
 class GridStage:
@@ -48,9 +63,6 @@ class GridStage:
                 "grid_configs": str(grid),
                 "grid_dso_id": DSO,
                 "grid_dso_key": SecretStr(demo_key(1, DSO)),
-                # proof of relief off: its two more re-keyed inputs add ~9 s to each stage start here (8 more
-                # partitions to assign); tested on the processor in tests/unit/grid/test_grid_proof_of_relief.py
-                "grid_relief": False,
             }
         )
         self.spec = dataclasses.replace(
@@ -63,26 +75,35 @@ class GridStage:
             fut.result(15)
         self.proc, self.state = self.spec.make({}), MemoryState()  # the expected figures, in memory
 
-    def produce(self, items: list[tuple[bytes, bytes]]) -> None:
+    def produce(self, items: list[tuple[bytes, bytes]], canonical: str = "forecast.profiles.v1") -> None:
         p = Producer({"bootstrap.servers": self.bootstrap})
         for k, v in items:
-            p.produce(self.topics["forecast.profiles.v1"], key=k, value=v)
+            p.produce(self.topics[canonical], key=k, value=v)
         assert p.flush(10) == 0
 
-    def forecasts(self, recs: list[dict]) -> list[tuple[bytes, bytes]]:
-        """Encoded (key entity_id, value); the valid ones also fed to the in-memory processor."""
-        topic = self.topics["forecast.profiles.v1"]
-        out = []
-        for r in recs:
-            value = SERDE.encode("Forecast", r, topic)
-            for key in self.spec.rekey[topic](value):
-                self.proc.on_record(Record(topic, 0, 0, key, value, 0), self.state)
-            out.append((r["entity_id"].encode(), value))
-        return out
+    def _encoded(self, canonical: str, contract_name: str, key: str, rec: dict) -> tuple[bytes, bytes]:
+        """(key, value) of ``rec`` on ``canonical``, also fed to the in-memory processor (through the stage's
+        re-keying, as the runtime does)."""
+        topic = self.topics[canonical]
+        value = SERDE.encode(contract_name, rec, topic)
+        for grid in self.spec.rekey[topic](value):
+            self.proc.on_record(Record(topic, 0, 0, grid, value, 0), self.state)
+        return key.encode(), value
 
-    def expected(self) -> dict[str, dict]:
-        emits = self.proc.on_tick(int(time.time() * 1000), 0, self.state)
-        return {r["event_id"]: r for r in (SERDE.decode(e.value)[1] for e in emits) if "grid_id" in r}
+    def forecasts(self, recs: list[dict]) -> list[tuple[bytes, bytes]]:
+        return [self._encoded("forecast.profiles.v1", "Forecast", r["entity_id"], r) for r in recs]
+
+    def order(self, order: FlexOrder) -> list[tuple[bytes, bytes]]:
+        return [self._encoded("flex.orders.v1", "FlexOrder", order.order_id, order.to_avro())]
+
+    def expected(self) -> dict[str, dict[str, dict]]:
+        """canonical output topic -> event id -> record, of the in-memory processor's next tick."""
+        out: dict[str, dict[str, dict]] = {}
+        names = {v: k for k, v in self.topics.items()}
+        for e in self.proc.on_tick(int(time.time() * 1000), 0, self.state):
+            rec = SERDE.decode(e.value, e.topic)[1]
+            out.setdefault(names[e.topic], {})[rec["event_id"]] = rec
+        return out
 
     def start(self) -> tuple[StageSupervisor, threading.Thread]:
         sup = StageSupervisor(
@@ -92,7 +113,7 @@ class GridStage:
         t.start()
         return sup, t
 
-    def read(self, canonical: str, done, timeout: float = 30.0) -> list[dict]:
+    def read(self, canonical: str, done, timeout: float = 90.0) -> list[dict]:
         name = self.topics[canonical]
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "reader", "enable.auto.commit": False})
         try:
@@ -116,13 +137,39 @@ def _issued(recs: list[dict], issued_at: int) -> dict[str, dict]:
     return {r["event_id"]: r for r in recs if r["forecast_issued_at"] == issued_at}
 
 
-def test_congestion_requests_dead_letters_recovery_and_sink(
+def _latest(recs: list[dict]) -> dict[str, dict]:
+    """event id -> its last record (forecasts of one issue processed on two ticks re-send an id with new figures)."""
+    return {r["event_id"]: r for r in recs}
+
+
+def _relief_as(want: dict[str, dict]):
+    """Done when the relief records read carry ``want``'s ids with its figures."""
+
+    def done(got: list[dict]) -> bool:
+        last = _latest(got)
+        return all(
+            e in last and last[e]["loading_expected_percent"] == pytest.approx(w["loading_expected_percent"])
+            for e, w in want.items()
+        )
+
+    return done
+
+
+def _order(first: int, created_at: int) -> FlexOrder:
+    """p0 and p1 reduce ORDERED_KW each in the overloaded slots 2-3."""
+    allocations = tuple(
+        OrderAllocation(p, first + k * SLOT_MS, ORDERED_KW, 160.0) for p in ("p0", "p1") for k in (2, 3)
+    )
+    return FlexOrder("o-grid", "f-grid", "r-grid", 1, Direction.REDUCE, "ACTIVE", allocations, 15, created_at)
+
+
+def test_congestion_requests_relief_dead_letters_recovery_and_sink(
     test_settings, renamed_topology, kafka_bootstrap, tmp_path, chdb_client, unique_table
 ):
     g = GridStage(renamed_topology, test_settings, kafka_bootstrap, tmp_path)
     now = int(time.time() * 1000)
     first = now - now % SLOT_MS + SLOT_MS  # the next quarter hour: inside the horizon whenever the tick comes
-    issued1, issued2 = now - 2_000, now - 1_000
+    issued1, ordered_at, issued2 = now - 2_000, now - 1_500, now - 1_000
     good = g.forecasts([forecast(p, first, KW, issued1) for p in ("p0", "p1")])
     stray = (
         b"px",
@@ -131,8 +178,19 @@ def test_congestion_requests_dead_letters_recovery_and_sink(
     poison = forecast("p0", first, KW, issued1)
     poison["points"][0]["value"] = float("nan")
     g.produce([*good, stray, (b"p0", SERDE.encode("Forecast", poison, g.topics["forecast.profiles.v1"]))])
-    want1 = g.expected()
+    bad_order = _order(first, ordered_at).to_avro() | {"order_id": "o-bad"}
+    bad_order["allocations"][0]["kw"] = float("inf")
+    g.produce(
+        [
+            *g.order(_order(first, ordered_at)),
+            (b"o-bad", SERDE.encode("FlexOrder", bad_order, g.topics["flex.orders.v1"])),
+        ],
+        "flex.orders.v1",
+    )
+    want = g.expected()
+    want1, relief1 = want["grid.congestion.v1"], want["grid.relief.v1"]
     assert len(want1) == 6 and sum(r["overloaded"] for r in want1.values()) == 2
+    assert len(relief1) == 2  # the transformer in the two ordered slots
 
     sup, t = g.start()
     got1 = _issued(g.read("grid.congestion.v1", lambda got: len(_issued(got, issued1)) >= 6), issued1)
@@ -143,30 +201,56 @@ def test_congestion_requests_dead_letters_recovery_and_sink(
     requests = [FlexRequest.from_avro(r) for r in g.read("flex.requests.v1", lambda got: len(got) >= 1)]
     assert len(requests) == 1 and requests[0].dso_id == DSO and requests[0].area_id == "feeder"
     assert [s.slot_start for s in requests[0].slots] == [first + 2 * SLOT_MS, first + 3 * SLOT_MS]
-    letters = g.read("platform.deadletter.v1", lambda got: len(got) >= 1, timeout=10)
-    assert len(letters) == 1 and "value" in letters[0]["error"], letters  # the NaN; the stray px is not ours
+    # the order's expected relief: the transformer back under its limit in both slots, as the processor computes
+    got_relief = _latest(g.read("grid.relief.v1", _relief_as(relief1)))
+    assert set(got_relief) == set(relief1)
+    for eid, r in got_relief.items():
+        w = relief1[eid]
+        assert (r["phase"], r["verdict"], r["orders"], r["version"]) == ("EXPECTED", "PENDING", 1, ordered_at)
+        assert r["loading_before_percent"] == pytest.approx(w["loading_before_percent"], abs=1e-9)
+        assert r["loading_before_percent"] > 100 > r["loading_expected_percent"]
+        assert r["ordered_kw"] == pytest.approx(-2 * ORDERED_KW) and r["overload_expected_kw"] == 0.0
+    letters = g.read("platform.deadletter.v1", lambda got: len(got) >= 2, timeout=10)
+    assert len(letters) == 2, letters  # the NaN forecast and the infinite order; the stray px is not ours
+    assert any("value" in x["error"] for x in letters) and any("kw" in x["error"] for x in letters), letters
     _stop(sup, t)
 
-    # local state lost: p0's profile comes back from the changelog. Had it not, p1's new forecast alone would be
-    # computed with p0 at 0 kW (missing_forecasts 2, other loadings).
+    # local state lost: p0's profile and the order come back from the changelog. Had the profile not, p1's new
+    # forecast alone would be computed with p0 at 0 kW (missing_forecasts 2, other loadings); had the order not,
+    # there would be no relief to recompute.
     shutil.rmtree(sup.state_dir)
     g.produce(g.forecasts([forecast("p1", first, [20.0] * len(KW), issued2)]))
-    want2 = g.expected()
+    want = g.expected()
+    want2, relief2 = want["grid.congestion.v1"], want["grid.relief.v1"]
     sup, t = g.start()
     got2 = _issued(g.read("grid.congestion.v1", lambda got: len(_issued(got, issued2)) >= 6), issued2)
+    got_relief2 = {
+        e: r
+        for e, r in _latest(g.read("grid.relief.v1", _relief_as(relief2))).items()
+        if r["version"] == issued2
+    }
     _stop(sup, t)
     assert set(got2) == set(want2) and {r["missing_forecasts"] for r in got2.values()} == {1}
     for eid, r in got2.items():
         assert r["loading_percent"] == pytest.approx(want2[eid]["loading_percent"], abs=1e-9)
     assert not any(r["overloaded"] for r in got2.values())  # 180 kW peak on 250 kVA
+    assert set(got_relief2) == set(relief2) and len(relief2) == 2
+    for eid, r in got_relief2.items():  # the new forecast: not congested before the order any more
+        assert r["loading_before_percent"] == pytest.approx(relief2[eid]["loading_before_percent"], abs=1e-9)
+        assert r["loading_before_percent"] < 100 and r["orders"] == 1
 
-    # the sink keeps the latest forecast per point and slot
-    sink = next(s for s in g.topology.sinks if s.name == "grid_congestion")
-    table = unique_table("grid_congestion")
-    writer = SinkWriter(chdb_client, sink.model_copy(update={"table": table}), contract("GridCongestion"))
-    rows = [Positioned(r, sink.topic, 0, i) for i, r in enumerate([*got1.values(), *got2.values()])]
-    assert writer.write(rows).written == 12
-    final = chdb_client.query(
-        f"SELECT count(), min(forecast_issued_at), max(loading_percent) FROM {table} FINAL"
-    ).result_rows[0]
-    assert final[0] == 6 and final[2] < 100
+    # the sinks keep the latest forecast and the latest relief per point and slot
+    for name, recs, n in (
+        ("grid_congestion", [*got1.values(), *got2.values()], 6),
+        ("grid_relief", [*got_relief.values(), *got_relief2.values()], 2),
+    ):
+        sink = next(s for s in g.topology.sinks if s.name == name)
+        table = unique_table(name)
+        schema = contract("GridCongestion" if name == "grid_congestion" else "GridRelief")
+        writer = SinkWriter(chdb_client, sink.model_copy(update={"table": table}), schema)
+        assert writer.write([Positioned(r, sink.topic, 0, i) for i, r in enumerate(recs)]).written == len(
+            recs
+        )
+        assert chdb_client.query(f"SELECT count() FROM {table} FINAL").result_rows[0][0] == n
+    latest = chdb_client.query(f"SELECT min(version), max(loading_before_percent) FROM {table} FINAL")
+    assert latest.result_rows[0][0] == issued2 and latest.result_rows[0][1] < 100
