@@ -27,6 +27,7 @@ DEFAULT_TABLES: dict[str, str] = {
     "device_commands": "device_commands",  # device.commands.v1 (DeviceCommand), topology sink
     "device_command_results": "device_command_results",  # device.command.results.v1
     "grid_congestion": "grid_congestion",  # grid.congestion.v1 (GridCongestion), topology sink
+    "grid_relief": "grid_relief",  # grid.relief.v1 (GridRelief), topology sink
     "deadletters": "deadletters",  # platform.deadletter.v1 if sunk
 }
 

@@ -1,10 +1,12 @@
 """Grid congestion: forecast loading (%) per congestion point and 15-minute slot as a heat map (the DSO's view of
-``grid.congestion.v1``), with the overloaded slots listed."""
+``grid.congestion.v1``), with the overloaded slots listed, and the proof of relief of the ordered slots
+(``grid.relief.v1``, :mod:`edream.dashboard.panels.grid_relief`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from edream.dashboard.panels.grid_relief import relief_blocks
 from edream.dashboard.query import missing_note, require, rows
 from edream.dashboard.registry import PanelSource, panel
 
@@ -61,7 +63,8 @@ def heatmap(data: list[dict[str, Any]]) -> dict[str, Any]:
 def grid(src: PanelSource) -> dict[str, Any]:
     """Forecast loading of each congestion point (transformer, line) per 15-minute slot for the next day from the
     grid stage's power flows: red above the point's limit; slots with prosumers lacking a forecast (counted as
-    0 kW) or a failed power flow are listed."""
+    0 kW) or a failed power flow are listed; for the slots flexibility was ordered in, the loading before the orders,
+    expected with them and measured after delivery, with the verdict (relieved, partially, not)."""
     missing = require(src.client, src.tables["grid_congestion"])
     if missing:
         return missing_note(missing)
@@ -95,4 +98,7 @@ def grid(src: PanelSource) -> dict[str, Any]:
             },
         ],
     }
-    return {"blocks": [stats, heatmap(data), {"kind": "table", "title": "Flagged slots", "rows": flagged}]}
+    relief_stats, relief = relief_blocks(src)
+    stats["stats"] += relief_stats
+    flagged_table = {"kind": "table", "title": "Flagged slots", "rows": flagged}
+    return {"blocks": [stats, heatmap(data), flagged_table, *relief]}

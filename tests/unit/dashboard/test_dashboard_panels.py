@@ -664,3 +664,77 @@ def test_grid_panel_maps_the_latest_forecast_loading_per_point_and_slot(chdb_cli
     hot = flagged[("feeder/T1", first + 15 * MIN)]
     assert hot["flag"] == "OVERLOAD" and hot["overload_kw"] == 31.2 and hot["missing_forecasts"] == 1
     assert len(flagged) == 2
+
+
+def test_grid_panel_shows_the_proof_of_relief_of_the_ordered_slots(chdb_client, tables):
+    first = NOW - NOW % (15 * MIN)
+    rows = [  # (point, slot, version, phase, verdict, before, expected, measured)
+        (
+            "feeder/T1",
+            first - 30 * MIN,
+            NOW - 40 * MIN,
+            "EXPECTED",
+            "PENDING",
+            130.0,
+            95.0,
+            None,
+        ),  # superseded
+        ("feeder/T1", first - 30 * MIN, NOW - 5 * MIN, "MEASURED", "RELIEVED", 130.0, 95.0, 97.0),
+        ("feeder/L2", first - 30 * MIN, NOW - 5 * MIN, "MEASURED", "PARTIALLY_RELIEVED", 85.0, 55.0, 70.0),
+        ("feeder/T1", first + 15 * MIN, NOW - MIN, "EXPECTED", "PENDING", 120.0, 90.0, None),
+        (
+            "feeder/T1",
+            first - 26 * 60 * MIN,
+            NOW - 25 * 60 * MIN,
+            "MEASURED",
+            "NOT_RELIEVED",
+            120,
+            90,
+            121,
+        ),  # old
+    ]
+    _fill(
+        chdb_client,
+        tables["grid_relief"],
+        "GridRelief",
+        ["congestion_point_id", "slot_start"],
+        [
+            {
+                "event_id": f"{cp}/{t}/{version}",
+                "congestion_point_id": cp,
+                "slot_start": t,
+                "slot_end": t + 15 * MIN,
+                "version": version,
+                "phase": phase,
+                "verdict": verdict,
+                "loading_before_percent": before,
+                "loading_expected_percent": expected,
+                "loading_measured_percent": measured,
+                "max_loading_percent": 60.0 if cp == "feeder/L2" else 100.0,
+                "ordered_kw": -60.0,
+                "orders": 1,
+                "missing_meters": 0,
+            }
+            for cp, t, version, phase, verdict, before, expected, measured in rows
+        ],
+        version="version",
+    )
+    _fill(chdb_client, tables["grid_congestion"], "GridCongestion", ["congestion_point_id", "slot_start"], [])
+    p = _panel(chdb_client, tables, "grid")
+    stats = {s["label"]: s["value"] for s in _blocks(p, "stats")[0]["stats"]}
+    assert {k: v for k, v in stats.items() if k.startswith("slots ")} == {
+        "slots relieved": 1,
+        "slots partially relieved": 1,
+        "slots not relieved": 0,  # the only NOT_RELIEVED slot is older than a day
+        "slots pending": 1,
+    }
+    (relief,) = [b for b in _blocks(p, "table") if b["title"].startswith("Proof of relief")]
+    got = [
+        (r["point"], r["slot_ms"], r["verdict"], r["before_pct"], r["measured_pct"]) for r in relief["rows"]
+    ]
+    assert got == [
+        ("feeder/T1", first + 15 * MIN, "PENDING", 120.0, None),
+        ("feeder/L2", first - 30 * MIN, "PARTIALLY_RELIEVED", 85.0, 70.0),
+        ("feeder/T1", first - 30 * MIN, "RELIEVED", 130.0, 97.0),
+    ]
+    assert relief["rows"][1]["limit_pct"] == 60.0 and relief["rows"][1]["ordered_kw"] == -60.0
