@@ -36,6 +36,9 @@ def congestion_record(
         "overvoltage_buses": s.overvoltage_buses,
         "prosumers": prosumers,
         "missing_forecasts": missing,
+        "sensitivities": [
+            {"prosumer_id": p, "percent_per_kw": float(v)} for p, v in sorted(s.sensitivity.items())
+        ],
         "forecast_issued_at": forecast_issued_at,
         "computed_at": computed_at,
     }

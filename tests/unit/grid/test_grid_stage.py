@@ -90,6 +90,12 @@ def test_tick_after_a_change_forecasts_every_slot_with_the_engines_figures(grid)
         (hot["loading_percent"] - 100) * 2.5
     )
     assert 80 < recs[0]["loading_percent"] < 88  # 200 kW on 250 kVA, plus losses and reactive power
+    # the overloaded slots carry the transformer's sensitivity to each prosumer (100 % / 250 kVA plus losses)
+    for r, w in zip(recs, want, strict=True):
+        got = {x["prosumer_id"]: x["percent_per_kw"] for x in r["sensitivities"]}
+        assert got == pytest.approx(dict(w.sensitivity), abs=1e-9) and bool(got) == r["overloaded"]
+    assert {x["prosumer_id"] for x in hot["sensitivities"]} == {"p0", "p1", "p2"}
+    assert all(0.4 < x["percent_per_kw"] < 0.6 for x in hot["sensitivities"]), hot["sensitivities"]
     assert list(proc.on_tick(NOW + 2_000, 0, state)) == []  # nothing changed: no recompute
 
 
