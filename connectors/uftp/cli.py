@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import typer
 
@@ -137,12 +138,22 @@ def sim_dso(
     ),
     prosumers: int = typer.Option(50, help="size of the demo community (the request is a share of its kW)"),
     seed: int = typer.Option(1, help="demo seed: the DSO's and the gateway's demo keys follow from it"),
+    congestion_points: str = typer.Option(
+        "",
+        "--congestion-points",
+        envvar="UFTP_DSO_CONGESTION_POINTS",
+        help="ask for what the grid stage's congestion forecast (grid.congestion.v1) needs instead of the timed "
+        "requests: grid congestion point id = UFTP CongestionPoint, comma-separated, e.g. "
+        "'demo-community/T1=ean.871685900000000001' (the EAN must be in the DSO's registry entry)",
+    ),
 ) -> None:
-    """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min,
-    a FlexOrder of 80 % of each offer, a FlexSettlement of each order once its records are anchored (read through
-    the platform's REST API and anchor check). It remembers its unsettled orders and the ISPs it ordered in
-    EDREAM_DATA_DIR/demo-dso.json, so a restart still settles them and never asks for an ordered ISP again; a refused
-    request is followed by the next one a minute later. Demo keys: never for production."""
+    """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min
+    (or, with --congestion-points, for exactly the overloads the grid stage forecasts: 15-min ISPs sized from the
+    overload and the sensitivities), a FlexOrder of 80 % of each offer, a FlexSettlement of each order once its
+    records are anchored (read through the platform's REST API and anchor check). It remembers its unsettled orders
+    and the ISPs it ordered in EDREAM_DATA_DIR/demo-dso.json, so a restart still settles them and never asks for an
+    ordered ISP again; a refused request is followed by the next one a minute later. Demo keys: never for
+    production."""
     import signal
     import threading
     from dataclasses import replace
@@ -169,9 +180,29 @@ def sim_dso(
         f"http://{web_host}:{settings.edream_web_port}/api/verify",
         headers,
         memory=DsoMemory.load(settings.edream_data_dir / "demo-dso.json"),
+        feed=_congestion_feed(settings, congestion_points) if congestion_points.strip() else None,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     typer.echo(f"demo dso on http://127.0.0.1:{port} -> {agr_url} (Ctrl-C stops)")
     dso.run(stop)
+
+
+def _congestion_feed(settings: Any, spec: str) -> Any:
+    """The sim DSO's congestion feed on the topology's ``grid.congestion.v1`` (exits naming a bad entry)."""
+    from connectors.uftp.congestion_feed import CongestionFeed, congestion_points
+    from edream.kafka import client_config
+    from edream.serde import Serde
+    from edream.stack import NoBroker, resolve_bootstrap
+    from edream.topology import load_topology, topic_names
+
+    try:
+        eans = congestion_points(spec)
+        bootstrap = resolve_bootstrap(settings)
+    except (ValueError, NoBroker) as exc:
+        raise _fail(str(exc)) from None
+    topic = topic_names(load_topology(settings.edream_topology))["grid.congestion.v1"]
+    return CongestionFeed(
+        client_config(bootstrap, settings), topic, eans, Serde(settings), f"{settings.edream_app_id}-uftp-dso"
+    )

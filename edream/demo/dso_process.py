@@ -1,9 +1,14 @@
 """The demo DSO running: :mod:`edream.demo.dso`'s script on ``shapeshifter-uftp``'s DSO role (``edream uftp sim-dso``).
 
-One loop, once a second: send the FlexRequest that is due (again every 5 s while the gateway refuses it, e.g. before
-the registry entry reached it, until it expires; a request refused by the aggregator or expired is followed by the
-next one a minute later, not at the regular cadence), order every FlexOffer received, and settle every order whose
-records are in and anchored (looked for every 5 s). Answers are logged; a Rejected or Disputed one as a warning.
+One loop, once a second: send the FlexRequests that are due (again every 5 s while the gateway refuses one, e.g.
+before the registry entry reached it, until it expires), order every FlexOffer received, and settle every order
+whose records are in and anchored (looked for every 5 s). Answers are logged; a Rejected or Disputed one as a
+warning.
+
+What is requested: with a congestion feed (:class:`connectors.uftp.congestion_feed.CongestionFeed`, the grid
+stage's ``grid.congestion.v1``), exactly what the forecast congestion needs; without one, the demo's timed script
+(:func:`edream.demo.dso.request_at`; a request refused by the aggregator or expired is followed by the next one a
+minute later, not at the regular cadence).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from shapeshifter_uftp import FlexOrder as UftpOrder
 from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.uftp import AcceptedRejected
 
+from connectors.uftp.congestion_feed import CongestionFeed
 from connectors.uftp.isp import iso_ms
 from connectors.uftp.ledger import LedgerUnavailable, RestLedger
 from edream.demo.dso import AGR_DOMAIN, DSO_ID, DemoDsoConfig, isps_end_ms, request_at, settlement_of
@@ -67,8 +73,9 @@ class DemoDso:
         headers: dict[str, str] | None = None,
         now: Callable[[], int] = now_ms,
         memory: DsoMemory | None = None,
+        feed: CongestionFeed | None = None,
     ):
-        self.cfg, self.kw, self.ledger, self.now = cfg, kw, ledger, now
+        self.cfg, self.kw, self.ledger, self.now, self.feed = cfg, kw, ledger, now, feed
         self.memory = memory or DsoMemory()
         self.sim = SimDso(
             demo_uftp_keys(seed, DSO_ID),
@@ -89,17 +96,21 @@ class DemoDso:
         for xml in self.memory.orders.values():  # placed before a restart: still to be settled
             self._track(transport.from_xml(xml))
         self._next_request = self.now() + self.cfg.first_after_ms
-        pending: UftpRequest | None = None
-        retry_at = 0
+        pending: dict[
+            str, tuple[UftpRequest, int]
+        ] = {}  # MessageID -> (request, UTC epoch ms of the next try)
         try:
             while not stop.wait(1.0):
                 t = self.now()
-                if t >= self._next_request:
-                    pending, retry_at = request_at(t, self.kw, self.cfg, self.memory.busy_until), t
-                    self._next_request = t + self.cfg.every_minutes * 60_000
                 try:
-                    if pending is not None and t >= retry_at:
-                        pending, retry_at = self._send_request(pending, t), t + RETRY_MS
+                    for req in self._due_requests(t):
+                        pending[req.message_id] = (req, t)
+                    for mid, (req, retry_at) in list(pending.items()):
+                        if t >= retry_at:
+                            if self._send_request(req, t) is None:
+                                del pending[mid]
+                            else:
+                                pending[mid] = (req, t + RETRY_MS)
                     self._read_inbox()
                     self._settle_due(t)
                 except Exception:  # noqa: BLE001 - e.g. the gateway down mid-send: logged, the next second goes on
@@ -108,6 +119,19 @@ class DemoDso:
             self.sim.stop()
             self._verify.close()
             self.ledger.close()
+            if self.feed is not None:
+                self.feed.close()
+
+    def _due_requests(self, t: int) -> list[UftpRequest]:
+        """The FlexRequests to send from now: what the congestion feed asks for, or the timed script's next one."""
+        if self.feed is not None:
+            requests = self.feed.poll(t)
+            self.feed.commit()  # taken: kept in ``pending`` until sent or expired
+            return requests
+        if t < self._next_request:
+            return []
+        self._next_request = t + self.cfg.every_minutes * 60_000
+        return [request_at(t, self.kw, self.cfg, self.memory.busy_until)]
 
     # -- requests and orders -----------------------------------------------------------------------------------
     def _send_request(self, request: UftpRequest, t: int) -> UftpRequest | None:

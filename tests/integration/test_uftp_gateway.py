@@ -10,6 +10,10 @@ offered (ORDER_EXCEEDS_OFFER), each with a Rejection event and no order; a FlexR
 one from an unregistered domain get HTTP 401 and a Rejection event each, a sealed body that is no UFTP message HTTP
 400 and a dead letter; nothing is offered for them.
 
+The DSO side of the grid: two overloaded slots of the grid stage's congestion forecast on Kafka are read by the DSO's
+congestion feed (connectors/uftp/congestion_feed.py), handed out once as the one FlexRequest sized to relieve
+them, and the gateway turns it into the platform's FlexRequest for the congestion point's area with those kW.
+
 Then the DSO settles (FlexSettlement): the gateway checks its figures against the platform's settlement records of
 the order, read through the platform's REST API (served here over chDB): the true figures are Accepted, an unknown
 order and an over-stated delivery are Disputed, naming the order and the ISP.
@@ -44,11 +48,13 @@ from shapeshifter_uftp import (
     FlexSettlementResponse,
     transport,
 )
+from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import AcceptedDisputed, AcceptedRejected, SignedMessage
 
+from connectors.uftp.congestion_feed import CongestionFeed
 from connectors.uftp.gateway import UFTP_PATH, GatewayConfig, UftpGateway, open_gateway
-from connectors.uftp.isp import frame_of
+from connectors.uftp.isp import IspFrame, frame_of
 from connectors.uftp.keys import UftpKeyPair
 from connectors.uftp.ledger import RestLedger
 from edream.embedded.process import free_port
@@ -58,6 +64,8 @@ from edream.topology import load_topology
 from streams.flex.dsos import Dso
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
+from streams.grid.congestion import SlotCongestion
+from streams.grid.events import congestion_record
 from tools.sim.flex_scenario import AREA, portfolio
 from tools.sim.grid_feed import forecast
 from tools.sim.uftp_dso import (
@@ -201,6 +209,12 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
             refused.result == AcceptedRejected.REJECTED and "ORDER_EXCEEDS_OFFER" in refused.rejection_reason
         )
 
+        grid_request = _asked_for_by_the_congestion_forecast(kafka_bootstrap, unique_topic, serde, tomorrow)
+        sim.client().send_flex_request(grid_request)
+        answer = sim.wait_for(FlexRequestResponse, 60, flex_request_message_id=grid_request.message_id)
+        assert answer.result == AcceptedRejected.ACCEPTED, answer.rejection_reason
+        sim.wait_for(FlexOffer, 60, flex_request_message_id=grid_request.message_id)
+
         forged = flex_request(tomorrow, {50: -5_000}, now_ms() + 3_600_000)
         with pytest.raises(ClientTransportException, match="401"):
             sim.client(keys=UftpKeyPair.generate(b"m" * 32)).send_flex_request(forged)
@@ -245,7 +259,14 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
     assert [r["request_id"] for r in follow["flex.requests.v1"].records] == [
         request.message_id,
         second.message_id,
+        grid_request.message_id,
     ]
+    grid_asked = follow["flex.requests.v1"].records[2]
+    assert (grid_asked["area_id"], grid_asked["direction"], [s["kw"] for s in grid_asked["slots"]]) == (
+        AREA,
+        "REDUCE",
+        [30.0, 18.0],
+    )
     [letter] = follow["platform.deadletter.v1"].records
     assert (letter["source_topic"], letter["stage"], letter["key"]) == (
         "uftp",
@@ -253,7 +274,7 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
         SIM_DSO_DOMAIN.encode(),
     )
     assert (
-        len(follow["flex.offers.v1"].records) == 2 and len(follow["flex.orders.v1"].records) == 1
+        len(follow["flex.offers.v1"].records) == 3 and len(follow["flex.orders.v1"].records) == 1
     )  # nothing
     # dispatched for the refused orders
     # the audit trail: what the DSO said (seal verified) and what we answered, with the XML; nothing of the forged,
@@ -279,6 +300,53 @@ def test_dso_requests_orders_part_of_the_offer_and_forgeries_are_refused(
     assert (
         incoming["dso_id"] == "dso-uftp" and "<FlexRequest" in incoming["xml"] and incoming["time_stamp"] > 0
     )
+
+
+def _asked_for_by_the_congestion_forecast(bootstrap: str, unique_topic, serde: Serde, day) -> UftpRequest:
+    """The DSO side of the grid: two overloaded slots of the grid stage's forecast on Kafka (ISPs 49-50 of ``day``,
+    110 % and 104 % on a 100 % limit, least sensitivity 0.5 %/kW) -> the one FlexRequest they need, handed out once:
+    (110 - 95) / 0.5 = 30 kW and (104 - 95) / 0.5 = 18 kW less."""
+    topic = unique_topic("uftp-congestion", 4)
+    frame, issued = IspFrame(day, TIME_ZONE, 15), now_ms()
+    prod = Producer({"bootstrap.servers": bootstrap})
+    for isp, loading in ((49, 110.0), (50, 104.0)):
+        slot = SlotCongestion(
+            "demo/T1",
+            AREA,
+            frame.start_ms(isp),
+            True,
+            loading,
+            100.0,
+            0.0,
+            0.97,
+            1.0,
+            0,
+            0,
+            {"a": 0.62, "b": 0.5},
+        )
+        rec = congestion_record(slot, "demo", 5, 0, issued, issued)
+        prod.produce(topic, serde.encode("GridCongestion", rec, topic), key=b"demo")
+    assert prod.flush(10) == 0
+    feed = CongestionFeed(
+        {"bootstrap.servers": bootstrap},
+        topic,
+        {"demo/T1": SIM_CONGESTION_POINT},
+        serde,
+        f"f{issued}",
+        quiet_ms=500,
+    )
+    try:
+        asked, deadline = [], time.monotonic() + 60
+        while not asked and time.monotonic() < deadline:
+            asked = feed.poll(now_ms(), timeout_s=1.0)
+        feed.commit()
+        assert feed.poll(now_ms() + 5_000, timeout_s=1.0) == []  # not handed out twice
+    finally:
+        feed.close()
+    [request] = asked
+    assert request.congestion_point == SIM_CONGESTION_POINT
+    assert [(i.start, i.max_power) for i in request.isps] == [(49, -30_000), (50, -18_000)]
+    return request
 
 
 def _settle(sim: SimDso, platform: RestOverChdb, period, order_ref: str, acc: dict, order: dict) -> None:

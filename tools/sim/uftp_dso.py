@@ -23,28 +23,26 @@ from shapeshifter_uftp import (
     FlexOrder,
     FlexOrderISP,
     FlexRequest,
-    FlexRequestISP,
     FlexSettlement,
     ShapeshifterDsoAgrClient,
     ShapeshifterDsoService,
 )
 from shapeshifter_uftp.uftp import (
     AcceptedRejected,
-    AvailableRequested,
     ContractSettlement,
     ContractSettlementISP,
     ContractSettlementPeriod,
     FlexOrderSettlement,
     FlexOrderSettlementISP,
 )
-from xsdata.models.datatype import XmlDate, XmlDuration
+from xsdata.models.datatype import XmlDate
 
-from connectors.uftp.isp import ms_iso
+from connectors.uftp import dso_messages
+from connectors.uftp.dso_messages import TIME_ZONE as TIME_ZONE  # re-exported: the tests and demo use it
 from connectors.uftp.keys import UftpKeyPair
 
 SIM_DSO_DOMAIN = "dso.edream.test"
 SIM_CONGESTION_POINT = "ean.871685900000000001"
-TIME_ZONE = "Europe/Amsterdam"
 
 
 class SimDso(ShapeshifterDsoService):
@@ -128,31 +126,8 @@ def flex_request(
     isp_minutes: int = 15,
     message_id: str | None = None,
 ) -> FlexRequest:
-    """A FlexRequest of ``period`` asking, per ISP number, for ``watts`` (negative: reduction), ISPs of
-    ``isp_minutes``; ``message_id`` default: a random UUID."""
-    return FlexRequest(
-        message_id=message_id or str(uuid.uuid4()),
-        isp_duration=XmlDuration(f"PT{isp_minutes}M"),
-        time_zone=TIME_ZONE,
-        period=XmlDate.from_date(period),
-        congestion_point=congestion_point,
-        isps=[
-            FlexRequestISP(
-                disposition=AvailableRequested.REQUESTED,
-                min_power=min(w, 0),
-                max_power=w if w < 0 else 0,
-                start=n,
-                duration=1,
-            )
-            if w < 0
-            else FlexRequestISP(
-                disposition=AvailableRequested.REQUESTED, min_power=w, max_power=w, start=n, duration=1
-            )
-            for n, w in sorted(isps.items())
-        ],
-        revision=1,
-        expiration_date_time=ms_iso(expires_ms),
-    )
+    """:func:`connectors.uftp.dso_messages.flex_request` for the simulator's congestion point by default."""
+    return dso_messages.flex_request(period, isps, expires_ms, congestion_point, isp_minutes, message_id)
 
 
 def flex_order(offer: FlexOffer, factor: str = "1.00", option: int = 0) -> FlexOrder:

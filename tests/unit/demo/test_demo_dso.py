@@ -157,3 +157,36 @@ def test_memory_survives_a_restart_and_a_broken_file_starts_afresh(tmp_path):
     assert (again.orders, again.busy_until) == ({"o-1": "<FlexOrder/>"}, 123)
     path.write_text("{not json")
     assert DsoMemory.load(path).orders == {}
+
+
+class _Feed:
+    """Stands in for the congestion feed (connectors/uftp/congestion_feed.py, tested on the broker)."""
+
+    def __init__(self, batches):
+        self.batches, self.commits = list(batches), 0
+
+    def poll(self, now_ms):
+        return self.batches.pop(0) if self.batches else []
+
+    def commit(self):
+        self.commits += 1
+
+
+def test_with_a_congestion_feed_the_dso_asks_what_the_feed_hands_out_and_no_timed_request(tmp_path):
+    from connectors.uftp.ledger import RestLedger
+    from edream.demo.dso_process import DemoDso
+
+    at = utc_ms(2026, 12, 6, 9, 0, 17)
+    asked = request_at(at, 12.0, CFG)
+    feed = _Feed([[], [asked]])
+    dso = DemoDso(
+        CFG, 1, 30.0, "http://127.0.0.1:9/x", RestLedger("http://127.0.0.1:9"), "", feed=feed, now=lambda: at
+    )
+    dso._next_request = 0  # the timed script would be due
+    assert dso._due_requests(at + 60 * 60_000) == []
+    assert dso._due_requests(at + 60 * 60_000) == [asked] and feed.commits == 2
+    timed = DemoDso(
+        CFG, 1, 30.0, "http://127.0.0.1:9/x", RestLedger("http://127.0.0.1:9"), "", now=lambda: at
+    )
+    [script] = timed._due_requests(at)
+    assert script.message_id == request_at(at, 30.0, CFG).message_id and timed._due_requests(at + 1_000) == []
