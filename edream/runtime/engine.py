@@ -302,13 +302,19 @@ UNREADABLE_KEY = b"\x00unreadable"
 
 
 class UnroutableRecord(ValueError):
-    """An input record whose re-keying function failed; the message is that function's error."""
+    """An input record whose re-keying function failed: the message is that function's error, ``error_type`` its
+    class name (what the dead letter reports, as if the stage had raised it)."""
+
+    def __init__(self, reason: str, error_type: str = "UnroutableRecord"):
+        super().__init__(reason)
+        self.error_type = error_type
 
 
 def _unroutable(key: Any) -> UnroutableRecord | None:
-    if isinstance(key, bytes) and key.startswith(UNREADABLE_KEY):
-        return UnroutableRecord(key[len(UNREADABLE_KEY) + 1 :].decode("utf-8", "replace") or "unreadable")
-    return None
+    if not (isinstance(key, bytes) and key.startswith(UNREADABLE_KEY)):
+        return None
+    error_type, sep, reason = key[len(UNREADABLE_KEY) + 1 :].decode("utf-8", "replace").partition(": ")
+    return UnroutableRecord(reason, error_type) if sep and error_type else UnroutableRecord("unreadable")
 
 
 _KEYLEN = struct.Struct(">H")

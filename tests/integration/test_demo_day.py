@@ -72,7 +72,7 @@ def _tansu_children(pid: int) -> list[psutil.Process]:
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edream.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "edream.cli", *args], env=env, capture_output=True, text=True, timeout=180
     )
 
 
