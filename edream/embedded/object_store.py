@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from edream.embedded.process import ChildProcess, free_port
+from edream.embedded.process import INFRA_NICE, ChildProcess, free_port
 
 ACCESS_KEY = "edream"
 
@@ -71,6 +71,7 @@ class EmbeddedObjectStore:
             self.s3_port,
             Path(data_dir) / "logs" / "seaweedfs.log",
             state_dir=state_dir,
+            nice=INFRA_NICE,
         )
 
     @property

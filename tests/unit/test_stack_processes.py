@@ -94,3 +94,26 @@ def test_a_damaged_chain_state_without_a_good_copy_is_set_aside(tmp_path):
     state.write_text("{trunc")
     keep_good_state(state)
     assert not state.exists() and (tmp_path / "state.json.damaged").read_text() == "{trunc"
+
+
+def test_the_embedded_infrastructure_runs_above_the_platform_where_permitted(tmp_path):
+    import os
+
+    from edream.embedded.process import INFRA_NICE, ChildProcess, free_port
+
+    port = free_port()
+    serve = (
+        f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"
+    )
+    child = ChildProcess(
+        "niced", [sys.executable, "-c", serve], "127.0.0.1", port, tmp_path / "n.log", nice=INFRA_NICE
+    )
+    child.start()
+    try:
+        mine = os.nice(0)
+        want = (
+            mine + INFRA_NICE if os.geteuid() == 0 else mine
+        )  # not permitted: the parent's priority, no error
+        assert psutil.Process(child.proc.pid).nice() == max(want, -20)
+    finally:
+        child.stop()
