@@ -91,6 +91,8 @@ class StageRun:
         views: dict[str, View] | None = None,
     ):
         self.spec, self.settings, self.health = spec, settings, health
+        #: time.monotonic() at which the consumer failed and this run began to stop (None: it has not)
+        self.failed_at: float | None = None
         self.deadletter_topic = deadletter_topic
         self.serde = Serde(settings)
         self.processor: StageProcessor = spec.make(views or {})
@@ -112,6 +114,7 @@ class StageRun:
             },
             loglevel=None,
             handle_signals=handle_signals,
+            on_consumer_error=self._consumer_failed,
         )
         # the embedded broker answers a short high watermark; Quix checks and restores changelogs against it
         self._watermarks = WatermarkProbe(
@@ -147,6 +150,13 @@ class StageRun:
             value_serializer=_EmitValue(),
             config=config,
         )
+
+    def _consumer_failed(self, exc: Exception, message: Any, logger: logging.Logger) -> bool:
+        """Quix's consumer error callback: the run stops (False: not suppressed); the time is kept, so the supervisor
+        can tell a run that stops from one whose stop hangs (a broker failing under it)."""
+        self.failed_at = time.monotonic()
+        logger.error("%s: consuming failed, the run stops: %s: %s", self.spec.name, type(exc).__name__, exc)
+        return False
 
     def _output(self, name: str) -> Any:
         if name not in self._outputs:

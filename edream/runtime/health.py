@@ -101,6 +101,11 @@ class StageHealth:
         self.last_error = f"processing loop made no progress for {seconds:.0f} s while its clock ticked"
         self.last_error_at = now_ms()
 
+    def stuck_stopping(self, seconds: float) -> None:
+        self.status = HUNG
+        self.last_error = f"its run failed {seconds:.0f} s ago and has not stopped (a broker call hangs)"
+        self.last_error_at = now_ms()
+
     def running(self) -> None:
         self.status = "UP"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from edream.settings import Settings
 log = logging.getLogger(__name__)
 
 HEALTH_EVERY_S = 2.0
+#: a run whose consumer failed must have stopped within this (s); else its stop hangs on the broker (seen: 7 min
+#: under a failing embedded broker) and the process exits through ``on_hang`` so that its worker restarts it
+STOP_DEADLINE_S = 60.0
 #: tick period of stages that asked for none (ms): ticks are how an idle stage shows it is alive
 LIVENESS_TICK_MS = 5_000
 
@@ -109,7 +113,10 @@ class StageSupervisor:
                 handle_signals=self.handle_signals,
                 views=dict(self.views),
             )
-            self.current.run()
+            try:
+                self.current.run()
+            finally:
+                self.current.failed_at = None  # it has stopped: no stop can hang any more
         except Exception as exc:
             self.health.transient(exc)
             log.error("stage %s stopped: %s: %s", self.spec.name, type(exc).__name__, exc)
@@ -134,6 +141,9 @@ class StageSupervisor:
             hung_s = self._hung_for()
             if hung_s is not None:
                 self.health.hung(hung_s)
+            elif (stuck_s := self._stuck_stopping_for()) is not None:
+                hung_s = stuck_s
+                self.health.stuck_stopping(stuck_s)
             producer = self._publish_health(producer)
             if hung_s is not None and self.on_hang is not None:
                 log.error("stage %s: %s", self.spec.name, self.health.last_error)
@@ -142,6 +152,14 @@ class StageSupervisor:
                 self.on_hang()
         if producer is not None:
             producer.flush(2)
+
+    def _stuck_stopping_for(self) -> float | None:
+        """Seconds since the current run's consumer failed, when its stop has taken over ``STOP_DEADLINE_S``."""
+        failed_at = getattr(self.current, "failed_at", None)
+        if failed_at is None:
+            return None
+        since = time.monotonic() - failed_at
+        return since if since > STOP_DEADLINE_S else None
 
     def _hung_for(self) -> float | None:
         """Seconds the processing loop has handled nothing although the broker took this stage's ticks since (it
