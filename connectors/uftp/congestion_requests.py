@@ -3,9 +3,10 @@ FlexRequests a DSO sends its aggregators for exactly the flexibility that reliev
 
 * Only each congestion point's **latest forecast issue** counts (its records share ``forecast_issued_at``); a point
   the DSO has no UFTP congestion point (EAN) for is left out.
-* Per overloaded slot the kW come from :func:`streams.grid.requests.slot_need` (the same sizing as the grid stage's
-  own DSO role: the excess over ``limit - margin`` divided by the smallest sensitivity of the point's zone, read
-  from the record's ``sensitivities``), in W with the USEF sign (negative: reduce consumption). Slots that ended,
+* Per overloaded slot (or one whose voltage-band violation the point answers for) the kW come from
+  :func:`streams.grid.requests.slot_need` (the same sizing as the grid stage's own DSO role: the excess over
+  ``limit - margin`` divided by the smallest sensitivity of the point's zone, read from the record's
+  ``sensitivities``; for the voltage, the worst bus's distance to the band over its ``voltage_sensitivities``), in W with the USEF sign (negative: reduce consumption). Slots that ended,
   or start within ``lead_ms``, are not asked for (the aggregator could not offer in time).
 * One FlexRequest per point, direction and local day (a UFTP message holds the ISPs of one ``period``), ISPs of the
   slot length (15 min), expiring ``lead_ms`` before its first ISP.
@@ -27,6 +28,7 @@ from connectors.uftp.isp import IspFrame, frame_of
 from streams.flex.model import Direction
 from streams.grid.congestion import SlotCongestion
 from streams.grid.requests import RequestPolicy, slot_need
+from streams.grid.voltage import VoltageIssue, worst_vm
 
 SLOT_MS = 900_000
 _IDS = uuid.uuid5(uuid.NAMESPACE_URL, "https://edream.eu/uftp/congestion-requests")
@@ -56,7 +58,15 @@ def _slot(rec: Mapping[str, Any]) -> SlotCongestion:
         undervoltage_buses=int(rec.get("undervoltage_buses", 0)),
         overvoltage_buses=int(rec.get("overvoltage_buses", 0)),
         sensitivity={s["prosumer_id"]: float(s["percent_per_kw"]) for s in rec.get("sensitivities") or []},
+        voltage=_voltage(rec),
     )
+
+
+def _voltage(rec: Mapping[str, Any]) -> VoltageIssue | None:
+    """The violation the record's point answers for (its voltage sensitivities are published only then)."""
+    sens = {s["prosumer_id"]: float(s["pu_per_kw"]) for s in rec.get("voltage_sensitivities") or []}
+    vm = worst_vm(rec.get("vm_min_pu"), rec.get("vm_max_pu"))
+    return VoltageIssue(vm, sens) if sens and vm is not None else None
 
 
 def latest_issue(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:

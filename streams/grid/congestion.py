@@ -24,10 +24,19 @@ import numpy as np
 
 from streams.grid.injections import Injections
 from streams.grid.model import CongestionPoint, GridModel
+from streams.grid.perturb import per_prosumer
 from streams.grid.powerflow import FlowResult, PowerFlowEngine
+from streams.grid.voltage import (
+    V_MAX_PU,
+    V_MIN_PU,
+    VoltageIssue,
+    band_excess,
+    owners,
+    voltage_sensitivity,
+    worst_buses,
+)
 from streams.grid.zone import supplying_bus, zone_injections, zone_model, zone_net
 
-V_MIN_PU, V_MAX_PU = 0.9, 1.1
 SensitivityMethod = Literal["grid", "zone"]
 
 
@@ -52,6 +61,8 @@ class SlotCongestion:
     undervoltage_buses: int
     overvoltage_buses: int
     sensitivity: Mapping[str, float] = field(default_factory=dict)
+    #: the zone's voltage-band violation this point answers for (:mod:`streams.grid.voltage`), None if none
+    voltage: VoltageIssue | None = None
 
     @property
     def overloaded(self) -> bool:
@@ -97,19 +108,9 @@ def _bus_sensitivities(
     prosumers: Sequence[int],
     delta_kw: float,
 ) -> dict[str, float]:
-    """{prosumer id: %-points per kW} of congestion point ``column`` for the prosumers at positions ``prosumers``:
-    scenario ``one`` as the base (row 0) and one perturbed flow per bus they sit on, in one batch."""
-    if not len(prosumers):
-        return {}
-    positions = np.asarray(prosumers, dtype=np.int64)
-    buses, first = np.unique(model.prosumer_buses[positions], return_index=True)
-    scenarios = one.take(np.zeros(len(buses) + 1, dtype=np.int64))
-    scenarios.prosumer_kw[np.arange(1, len(buses) + 1), positions[first]] += delta_kw
-    res = engine.run(scenarios)
-    d = (res.loading_percent[1:, column] - res.loading_percent[0, column]) / delta_kw
-    per_bus = dict(zip(buses.tolist(), d, strict=True))
-    out = {model.prosumer_ids[p]: float(per_bus[int(model.prosumer_buses[p])]) for p in positions}
-    return {p: v for p, v in out.items() if np.isfinite(v)}
+    """{prosumer id: %-points per kW} of congestion point ``column`` for the prosumers at positions ``prosumers``,
+    around scenario ``one``."""
+    return per_prosumer(model, engine, one, prosumers, delta_kw, lambda res: res.loading_percent[:, column])
 
 
 def _sensitivities(
@@ -188,12 +189,44 @@ def forecast_congestion(
     with np.errstate(invalid="ignore"):
         overloaded = res.converged[:, None] & (res.loading_percent > limits)
     sens = _sensitivities(model, engine, injections, res, overloaded, delta_kw, sensitivity)
+    masks = np.array([np.isin(model.net.bus.index, list(cp.zone_buses)) for cp in cps]).reshape(len(cps), -1)
+    issues = _voltage_issues(model, engine, injections, res, masks, delta_kw)
     out = []
     for c, cp in enumerate(cps):
-        zone = np.isin(model.net.bus.index, list(cp.zone_buses))
         for k, start in enumerate(slot_starts_ms):
-            s = _slot(cp, c, zone, res, k, int(start))
+            s = _slot(cp, c, masks[c], res, k, int(start))
             if (k, c) in sens:
                 s = replace(s, sensitivity=sens[(k, c)])
+            if (k, c) in issues:
+                s = replace(s, voltage=issues[(k, c)])
             out.append(s)
+    return out
+
+
+def _voltage_issues(
+    model: GridModel,
+    engine: PowerFlowEngine,
+    inj: Injections,
+    base: FlowResult,
+    masks: np.ndarray,
+    delta_kw: float,
+) -> dict[tuple[int, int], VoltageIssue]:
+    """(slot, point) -> the violation the point answers for; the worst bus's sensitivities once per run of
+    consecutive such slots on one side of the band, at its worst slot, on the whole grid (also with ``sensitivity="zone"``: violations are
+    rare and local, and the zone cut would move the bus the voltage is read at)."""
+    worst = worst_buses(base, masks)
+    own = owners(worst, masks)
+    out: dict[tuple[int, int], VoltageIssue] = {}
+    under = np.take_along_axis(base.vm_pu, np.maximum(worst, 0), axis=1) < V_MIN_PU  # (S, C)
+    for c, cp in enumerate(model.congestion_points):
+        slots = np.flatnonzero(own[:, c])
+        # runs of consecutive slots on the same side of the band (under and over need opposite flexibility)
+        runs = [r for e in _episodes(slots) for r in np.split(e, np.flatnonzero(np.diff(under[e, c])) + 1)]
+        for run in runs:
+            excess = [band_excess(base.vm_pu[k, worst[k, c]]) for k in run]
+            k = int(run[int(np.argmax(excess))])
+            values = voltage_sensitivity(
+                model, engine, inj.take(np.array([k])), int(worst[k, c]), model.zone_prosumers(cp), delta_kw
+            )
+            out.update({(int(j), c): VoltageIssue(float(base.vm_pu[j, worst[j, c]]), values) for j in run})
     return out

@@ -39,6 +39,10 @@ def congestion_record(
         "sensitivities": [
             {"prosumer_id": p, "percent_per_kw": float(v)} for p, v in sorted(s.sensitivity.items())
         ],
+        "voltage_sensitivities": [
+            {"prosumer_id": p, "pu_per_kw": float(v)}
+            for p, v in sorted((s.voltage.sensitivity if s.voltage else {}).items())
+        ],
         "forecast_issued_at": forecast_issued_at,
         "computed_at": computed_at,
     }

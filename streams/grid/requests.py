@@ -14,8 +14,10 @@ Sizing rule (one request per congestion point and direction, for that point's ar
 * ids: deterministic from the point, direction, slots and the forecast's ``issued_at``, so re-running the same forecast
   re-creates the same request (the desk answers DUPLICATE_REQUEST).
 
-Slots whose power flow did not converge never produce a request (flagged in the congestion output instead);
-voltage-band violations are reported, not yet turned into requests.
+Voltage-band violations are needs too (:mod:`streams.grid.voltage`): the point with the smallest violating zone
+holding the worst bus asks, REDUCE under the band and INCREASE over it, sized from that bus's voltage sensitivity;
+with an overload in the same slot the larger of the two kW is asked when they agree, the overload's when they do not.
+Slots whose power flow did not converge never produce a request (flagged in the congestion output instead).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from streams.flex.requests import FlexRequest, RequestSlot
 from streams.flex.signing import sign_request
 from streams.grid.congestion import SlotCongestion
 from streams.grid.model import GridModel
+from streams.grid.voltage import MARGIN_PU, voltage_need
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,24 @@ class RequestPolicy:
 
 
 def slot_need(
+    s: SlotCongestion, zone: Sequence[str], margin_percent: float, margin_pu: float = MARGIN_PU
+) -> tuple[Direction, float] | None:
+    """Direction and kW of flexibility that brings ``s`` to ``max_loading - margin`` and its worst bus back to
+    ``margin_pu`` inside the voltage band (None: neither, or no prosumer of the zone can help). When both need the
+    same direction the larger kW is asked; when they pull apart the asset's loading wins (it protects equipment;
+    the voltage need is still on the congestion record)."""
+    thermal = _thermal_need(s, zone, margin_percent)
+    voltage = voltage_need(s.voltage, margin_pu) if s.converged else None
+    if thermal and voltage and thermal[0] is voltage[0]:
+        return thermal[0], max(thermal[1], voltage[1])
+    return thermal or voltage
+
+
+def _thermal_need(
     s: SlotCongestion, zone: Sequence[str], margin_percent: float
 ) -> tuple[Direction, float] | None:
-    """Direction and kW of flexibility that brings ``s`` to ``max_loading - margin`` (None: not overloaded, or no
-    prosumer of the zone can relieve it)."""
+    """Direction and kW that bring the loading to ``max_loading - margin`` (None: not overloaded, or no prosumer
+    of the zone can relieve it)."""
     if not s.overloaded or s.loading_percent is None:
         return None
     sens = [s.sensitivity[p] for p in zone if p in s.sensitivity]
