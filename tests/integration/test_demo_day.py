@@ -175,6 +175,15 @@ def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
     assert any(a["opt"] == "OPT_IN" and a["prosumer_id"] == "prosumer-002" for a in answers["items"]), answers
 
 
+def _only_late_requests_refused(rest_port: str) -> None:
+    """Every scripted request and order is valid: the only refusals allowed are the demo DSO's FlexRequests the desk
+    took too late (on a loaded machine it can be behind by more than the request's 90-s lead; the DSO asks again a
+    minute later)."""
+    got = httpx.get(f"http://127.0.0.1:{rest_port}/api/v1/rejections", timeout=30).json()["items"]
+    late = {"SLOT_IN_PAST", "DEADLINE_PASSED"}
+    assert all(r["subject_kind"] == "FlexRequest" and r["code"] in late for r in got), got
+
+
 @pytest.mark.timeout(840)
 def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_path, monkeypatch):
     port = free_port()
@@ -204,7 +213,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
         tables = st["clickhouse"]["tables"]
         assert tables["measurements"] >= 50 * 120, "an hour of history for 50 meters is uploaded on start"
         assert st["counters"]["demo.FlexEnrolment"] == 50 and st["counters"]["demo.MarketParticipant"] == 50
-        assert tables["rejections"] == 0, "every scripted request and order is valid"
+        _only_late_requests_refused(env["EDREAM_REST_PORT"])
         assert (tmp_path / "market.yaml").read_text().startswith("# written by the edream demo")
 
         flex = _panel(port, "flex")
