@@ -113,6 +113,17 @@ def _bus_sensitivities(
     return per_prosumer(model, engine, one, prosumers, delta_kw, lambda res: res.loading_percent[:, column])
 
 
+def _cut_out(
+    model: GridModel, engine: PowerFlowEngine, cp: CongestionPoint, inj: Injections, base: FlowResult, k: int
+) -> tuple[GridModel, PowerFlowEngine, Injections]:
+    """Slot ``k`` on the point's zone alone, its slack at the supplying bus's voltage of the base flow: (zone model,
+    its engine, its injections); the zone's prosumers are all of its prosumers."""
+    sub = model.cached(("zone_net", cp.id), lambda: zone_net(model, cp))
+    up = model.net.bus.index.get_loc(supplying_bus(model, cp))
+    zone, kp, kl, kg = zone_model(model, cp, sub, float(base.vm_pu[k, up]))
+    return zone, engine.for_model(zone), zone_injections(inj, np.array([k]), kp, kl, kg)
+
+
 def _sensitivities(
     model: GridModel,
     engine: PowerFlowEngine,
@@ -126,18 +137,11 @@ def _sensitivities(
     bool), over the prosumers of the point's zone, computed once per overload episode at its peak slot."""
     out: dict[tuple[int, int], dict[str, float]] = {}
     for c, cp in enumerate(model.congestion_points):
-        episodes = _episodes(np.flatnonzero(overloaded[:, c]))
-        if not episodes:
-            continue
-        if method == "zone":
-            sub = model.cached(("zone_net", cp.id), lambda cp=cp: zone_net(model, cp))
-            up = model.net.bus.index.get_loc(supplying_bus(model, cp))
-        for run in episodes:
+        for run in _episodes(np.flatnonzero(overloaded[:, c])):
             k = int(run[np.argmax(base.loading_percent[run, c])])
             if method == "zone":
-                zone, kp, kl, kg = zone_model(model, cp, sub, float(base.vm_pu[k, up]))
-                one = zone_injections(inj, np.array([k]), kp, kl, kg)
-                args = (zone, engine.for_model(zone), one, 0, range(len(zone.prosumer_ids)))
+                zone, zone_engine, one = _cut_out(model, engine, cp, inj, base, k)
+                args = (zone, zone_engine, one, 0, range(len(zone.prosumer_ids)))
             else:
                 args = (model, engine, inj.take(np.array([k])), c, model.zone_prosumers(cp))
             values = _bus_sensitivities(*args, delta_kw)
@@ -190,7 +194,7 @@ def forecast_congestion(
         overloaded = res.converged[:, None] & (res.loading_percent > limits)
     sens = _sensitivities(model, engine, injections, res, overloaded, delta_kw, sensitivity)
     masks = np.array([np.isin(model.net.bus.index, list(cp.zone_buses)) for cp in cps]).reshape(len(cps), -1)
-    issues = _voltage_issues(model, engine, injections, res, masks, delta_kw)
+    issues = _voltage_issues(model, engine, injections, res, masks, delta_kw, sensitivity)
     out = []
     for c, cp in enumerate(cps):
         for k, start in enumerate(slot_starts_ms):
@@ -210,10 +214,11 @@ def _voltage_issues(
     base: FlowResult,
     masks: np.ndarray,
     delta_kw: float,
+    method: SensitivityMethod,
 ) -> dict[tuple[int, int], VoltageIssue]:
     """(slot, point) -> the violation the point answers for; the worst bus's sensitivities once per run of
-    consecutive such slots on one side of the band, at its worst slot, on the whole grid (also with ``sensitivity="zone"``: violations are
-    rare and local, and the zone cut would move the bus the voltage is read at)."""
+    consecutive such slots on one side of the band, at its worst slot, on the whole grid or the zone cut out
+    (``method``, as for loading)."""
     worst = worst_buses(base, masks)
     own = owners(worst, masks)
     out: dict[tuple[int, int], VoltageIssue] = {}
@@ -225,8 +230,12 @@ def _voltage_issues(
         for run in runs:
             excess = [band_excess(base.vm_pu[k, worst[k, c]]) for k in run]
             k = int(run[int(np.argmax(excess))])
-            values = voltage_sensitivity(
-                model, engine, inj.take(np.array([k])), int(worst[k, c]), model.zone_prosumers(cp), delta_kw
-            )
+            if method == "zone":
+                zone, zone_engine, one = _cut_out(model, engine, cp, inj, base, k)
+                bus = zone.net.bus.index.get_loc(model.net.bus.index[worst[k, c]])
+                args = (zone, zone_engine, one, int(bus), range(len(zone.prosumer_ids)))
+            else:
+                args = (model, engine, inj.take(np.array([k])), int(worst[k, c]), model.zone_prosumers(cp))
+            values = voltage_sensitivity(*args, delta_kw)
             out.update({(int(j), c): VoltageIssue(float(base.vm_pu[j, worst[j, c]]), values) for j in run})
     return out

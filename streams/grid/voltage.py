@@ -44,10 +44,18 @@ def worst_buses(base: FlowResult, masks: np.ndarray) -> np.ndarray:
     """(S, C) position (``net.bus`` order) of each point's worst zone bus per slot, -1 where the zone is within the
     band or the flow did not converge; ``masks``: (C, B) zone bus masks."""
     excess = band_excess(np.nan_to_num(base.vm_pu, nan=1.0))  # (S, B)
-    per_point = np.where(masks[None, :, :], excess[:, None, :], 0.0)  # (S, C, B)
-    worst = per_point.argmax(axis=2)
-    violating = (per_point.max(axis=2) > 0) & base.converged[:, None]
-    return np.where(violating, worst, -1)
+    out = np.full((excess.shape[0], masks.shape[0]), -1, dtype=np.int64)
+    violating = (excess > 0) & base.converged[:, None]
+    if not violating.any():  # the usual case: one pass over the buses, nothing per point
+        return out
+    for c in range(masks.shape[0]):  # per point over its own buses (an (S, C, B) array is GBs on large grids)
+        cols = np.flatnonzero(masks[c])
+        if not len(cols):
+            continue
+        zone = excess[:, cols]
+        hit = violating[:, cols].any(axis=1)
+        out[hit, c] = cols[zone[hit].argmax(axis=1)]
+    return out
 
 
 def owners(worst: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -94,3 +94,18 @@ def test_the_record_carries_the_voltage_sensitivities_and_the_uftp_side_reads_th
     back = _slot(rec)
     assert back.voltage is not None and back.voltage.vm_pu == pytest.approx(line[1].voltage.vm_pu)
     assert slot_need(back, [], 5.0) == pytest.approx(slot_need(line[1], ["far"], 5.0))
+
+
+def test_on_the_zone_cut_out_the_same_point_asks_in_the_same_direction(long_feeder):
+    """``sensitivity="zone"`` (large grids) reads the worst bus on the zone alone, its slack held at the supplying
+    bus's voltage: the feeder upstream no longer moves with the load, so the slope is smaller and the ask larger
+    (exact behind a transformer fed from the slack, as for loading)."""
+    model, engine = long_feeder
+    kw = forecast_matrix(model, {"near": [0.0] * 3, "far": FAR_KW}, 3)
+    inj = with_background(model, kw, SLOTS)
+    whole = forecast_congestion(model, engine, inj, SLOTS.tolist())[3:]
+    zone = forecast_congestion(model, engine, inj, SLOTS.tolist(), sensitivity="zone")[3:]
+    for w, z in zip(whole[1:], zone[1:], strict=True):
+        assert set(z.voltage.sensitivity) == {"far"} and z.voltage.vm_pu == pytest.approx(w.voltage.vm_pu)
+        assert 0 < z.voltage.sensitivity["far"] / w.voltage.sensitivity["far"] < 1
+        assert slot_need(z, [], 5.0)[0] is slot_need(w, [], 5.0)[0]
