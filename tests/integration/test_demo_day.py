@@ -128,6 +128,20 @@ def _console_in_chromium(port: int) -> tuple[int, float, str]:
     return tooltip
 
 
+def _record_proof(port: int, settlement_id: str, timeout: float) -> dict:
+    """The record's proof against the chain, once its window's manifest is in ClickHouse: the DSO settles when the
+    window's root verifies (records vs chain), and the manifest (``chain.anchor.leaves.v1``) reaches its table
+    through the sink, which on a loaded machine can be minutes behind."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proof = httpx.get(
+            f"http://127.0.0.1:{port}/api/verify/record", params={"id": settlement_id}, timeout=60
+        ).json()
+        if proof["status"] == "VALID" or proof["window_id"] is not None or time.monotonic() > deadline:
+            return proof
+        time.sleep(5)
+
+
 def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
     """The demo DSO's conversation with the platform's UFTP gateway, from its audit trail (REST API): a FlexRequest
     answered by a FlexOffer, a FlexOrder of it accepted, and, once the order's records are anchored, a
@@ -163,9 +177,7 @@ def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
         "items"
     ]
     assert records and acc["dso_id"] == "dso-demo"
-    proof = httpx.get(
-        f"http://127.0.0.1:{port}/api/verify/record", params={"id": records[0]["settlement_id"]}, timeout=60
-    ).json()
+    proof = _record_proof(port, records[0]["settlement_id"], timeout=120)
     assert proof["status"] == "VALID", proof
     # the order reached the charger owner's EV charger as a set-point the connector executed (field site evse-24)
     done = httpx.get(f"{rest}/devices/command-results", params={"device_id": "evse-24"}, timeout=30).json()

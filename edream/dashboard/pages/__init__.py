@@ -35,6 +35,14 @@ def discover_pages() -> dict[str, PageFn]:
     return dict(PAGES)
 
 
+def money(amount: float) -> float:
+    """A sum of settlement amounts (currency units) for display: exact to the micro-unit the records carry.
+
+    Never rounded to cents: a 1-minute slot's penalty is a fraction of a cent (13 Wh short x 0.30 EUR/kWh =
+    0.0039 EUR), and a page showing 0.00 would hide it."""
+    return round(amount, 6)
+
+
 def page_href(kind: str, key: str) -> dict[str, str]:
     """A table cell linking to a drill-down page."""
     from urllib.parse import quote

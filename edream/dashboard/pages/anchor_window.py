@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edream.dashboard.pages import NotFound, page, page_href
+from edream.dashboard.pages import NotFound, money, page, page_href
 from edream.dashboard.panels.anchoring import verify_link
 from edream.dashboard.query import require, rows
 from edream.dashboard.registry import PanelSource
@@ -84,7 +84,7 @@ def anchor_window_page(src: PanelSource, key: str) -> dict[str, Any]:
                     {"label": "confirmations", "value": rec["confirmations"]},
                     {
                         "label": "amount",
-                        "value": round(sum(r["amount"] or 0 for r in leaves), 2),
+                        "value": money(sum(r["amount"] or 0 for r in leaves)),
                         "unit": currency,
                     },
                 ],

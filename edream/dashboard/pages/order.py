@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edream.dashboard.pages import NotFound, page, page_href
+from edream.dashboard.pages import NotFound, money, page, page_href
 from edream.dashboard.panels.anchoring import anchor_href, verify_link
 from edream.dashboard.query import require, rows
 from edream.dashboard.registry import PanelSource
@@ -148,10 +148,10 @@ def order_page(src: PanelSource, order_id: str) -> dict[str, Any]:
                     {"label": "revisions", "value": len(revs)},
                     {"label": "slots evaluated", "value": len(slots)},
                     {"label": "shortfalls (prosumer-slots)", "value": len(short)},
-                    {"label": "penalties", "value": round(penalty, 2), "unit": currency},
+                    {"label": "penalties", "value": money(penalty), "unit": currency},
                     {
                         "label": "incentives",
-                        "value": round(sum(r["amount"] for r in settled if r["amount"] > 0), 2),
+                        "value": money(sum(r["amount"] for r in settled if r["amount"] > 0)),
                         "unit": currency,
                     },
                 ],

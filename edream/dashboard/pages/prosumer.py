@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from edream.dashboard.grid import GridSum, grid_sum
-from edream.dashboard.pages import NotFound, page, page_href
+from edream.dashboard.pages import NotFound, money, page, page_href
 from edream.dashboard.panels.load import (
     STALE_AFTER_MS,
     from_first_reading,
@@ -171,7 +171,7 @@ def prosumer_page(src: PanelSource, prosumer_id: str) -> dict[str, Any]:
                     {"label": "orders", "value": len(ordered)},
                     {
                         "label": "settled",
-                        "value": round(sum(r["amount"] for r in settled), 2),
+                        "value": money(sum(r["amount"] for r in settled)),
                         "unit": currency,
                     },
                     {"label": "device commands", "value": len(commands)},
