@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         description="proof of relief: wait this long after a slot's end for the last meters' intervals before the "
         "slot is measured without them (ms)",
     )
+    grid_relief_corrections_ms: int = Field(
+        default=2 * 3_600_000,
+        ge=0,
+        description="proof of relief: until this long after a slot's end, late or corrected intervals re-measure a "
+        "measured slot and a changed result is published again as MEASURED with a higher version (ms)",
+    )
     grid_dso_id: str | None = Field(
         None,
         description="DSO role of the grid stage: the DSO id its flexibility requests carry (off unless set with GRID_DSO_KEY)",

@@ -119,6 +119,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
             dso=dso,
             limits=Limits.from_settings(settings),
             grace_ms=settings.grid_relief_grace_ms,
+            corrections_ms=settings.grid_relief_corrections_ms,
         )
 
     rekey = {forecasts: to_grid}

@@ -6,12 +6,14 @@
   congestion forecast covered it, the frozen *expected* figures (loading before/after the orders per congestion
   point, each prosumer's expected kW, the version of the inputs);
 * ``rx|<grid>``: the open slots (ordered, no measured verdict yet): the index the tick walks;
-* ``rm|<grid>|<slot>|<prosumer>``: that prosumer's measured intervals in an open slot, per meter the latest
-  version (``[version, avg_kw, computed_at]``);
+* ``rc|<grid>``: the measured slots still taking corrections (slot -> whether an interval changed since the last
+  MEASURED record), with the published figures in their ``rs`` key;
+* ``rm|<grid>|<slot>|<prosumer>``: that prosumer's measured intervals in an open or measured slot, per meter the
+  latest version (``[version, avg_kw, computed_at]``);
 * ``rd|<grid>``: orders changed since the last expected relief.
 
-A slot's keys are deleted when its measured verdict is out (:func:`close_slot`), an order's when none of its slots
-is open any more, so the state holds the slots between ordering and measurement only.
+A slot's keys are deleted when its corrections window is over (:func:`close_slot`), an order's when no open or
+measured slot references it any more, so the state holds the slots between ordering and the end of corrections.
 """
 
 from __future__ import annotations
@@ -43,21 +45,43 @@ def _set_open(state: KeyValueState, grid: str, slots: Iterable[int]) -> None:
     state.set(f"rx|{grid}", _j(sorted(set(slots))))
 
 
+def measured_slots(state: KeyValueState, grid: str) -> dict[int, bool]:
+    """The measured slots still taking corrections -> whether an interval of theirs changed since measured."""
+    return {int(k): bool(v) for k, v in (_get(state, f"rc|{grid}") or {}).items()}
+
+
+def _set_measured(state: KeyValueState, grid: str, slots: Mapping[int, bool]) -> None:
+    state.set(f"rc|{grid}", _j({str(k): int(v) for k, v in sorted(slots.items())}))
+
+
 @dataclass
 class SlotState:
-    """``orders``: ids of the orders touching the slot; ``expected``: the frozen expected figures or None."""
+    """``orders``: ids of the orders touching the slot; ``expected``: the frozen expected figures or None;
+    ``measured``: the figures of its last MEASURED records (``version``, ``points``: congestion point ->
+    ``[loading_measured, missing_meters]``) or None."""
 
     orders: list[str]
     expected: dict[str, Any] | None = None
+    measured: dict[str, Any] | None = None
 
 
 def slot_state(state: KeyValueState, grid: str, slot: int) -> SlotState:
     raw = _get(state, f"rs|{grid}|{slot}")
-    return SlotState([], None) if raw is None else SlotState(raw["orders"], raw["expected"])
+    return SlotState([]) if raw is None else SlotState(raw["orders"], raw["expected"], raw.get("measured"))
 
 
 def save_slot(state: KeyValueState, grid: str, slot: int, s: SlotState) -> None:
-    state.set(f"rs|{grid}|{slot}", _j({"orders": s.orders, "expected": s.expected}))
+    state.set(f"rs|{grid}|{slot}", _j({"orders": s.orders, "expected": s.expected, "measured": s.measured}))
+
+
+def mark_measured(state: KeyValueState, grid: str, slot: int, measured: dict[str, Any]) -> None:
+    """Record ``slot``'s published MEASURED figures and move it from the open index to the measured one, where
+    later intervals still reach it (:func:`store_interval`) until :func:`close_slot`."""
+    s = slot_state(state, grid, slot)
+    s.measured = measured
+    save_slot(state, grid, slot, s)
+    _set_open(state, grid, [x for x in open_slots(state, grid) if x != slot])
+    _set_measured(state, grid, {**measured_slots(state, grid), slot: False})
 
 
 def store_order(
@@ -98,10 +122,14 @@ def mark_orders_seen(state: KeyValueState, grid: str) -> None:
 
 
 def store_interval(state: KeyValueState, grid: str, rec: Mapping[str, Any]) -> bool:
-    """Keep a validated IntervalEnergy record of a mapped prosumer when its slot is open (per meter the latest
-    version; an interval with no coverage, ``completeness`` 0, counts as missing). True when kept."""
+    """Keep a validated IntervalEnergy record of a mapped prosumer when its slot is open or measured and still
+    taking corrections (per meter the latest version; an interval with no coverage, ``completeness`` 0, counts as
+    missing); a measured slot is flagged for re-measurement. True when kept."""
     slot = int(rec["interval_start"])
-    if rec["completeness"] <= 0 or slot not in open_slots(state, grid):
+    if rec["completeness"] <= 0:
+        return False
+    measured = measured_slots(state, grid)
+    if slot not in measured and slot not in open_slots(state, grid):
         return False
     key = f"rm|{grid}|{slot}|{rec['prosumer_id']}"
     meters = _get(state, key) or {}
@@ -110,7 +138,14 @@ def store_interval(state: KeyValueState, grid: str, rec: Mapping[str, Any]) -> b
         return False
     meters[rec["device_id"]] = [int(rec["version"]), float(rec["avg_kw"]), int(rec["computed_at"])]
     state.set(key, _j(meters))
+    if slot in measured and not measured[slot]:
+        _set_measured(state, grid, {**measured, slot: True})
     return True
+
+
+def measured_again(state: KeyValueState, grid: str, slot: int) -> None:
+    """Clear ``slot``'s re-measurement flag (its corrected figures are out, or did not change)."""
+    _set_measured(state, grid, {**measured_slots(state, grid), slot: False})
 
 
 def measured_kw(
@@ -128,15 +163,19 @@ def measured_kw(
 
 
 def close_slot(state: KeyValueState, grid: str, slot: int, prosumers: Iterable[str]) -> None:
-    """Forget ``slot``: its readings, its slot key, its place in the open index, and the orders no open slot
-    references any more."""
+    """Forget ``slot``: its readings, its slot key, its place in the open or measured index, and the orders no
+    open or measured slot references any more."""
     for p in prosumers:
         state.delete(f"rm|{grid}|{slot}|{p}")
     orders = slot_state(state, grid, slot).orders
     state.delete(f"rs|{grid}|{slot}")
     still_open = [s for s in open_slots(state, grid) if s != slot]
     _set_open(state, grid, still_open)
-    referenced = {o for s in still_open for o in slot_state(state, grid, s).orders}
+    measured = measured_slots(state, grid)
+    if slot in measured:
+        del measured[slot]
+        _set_measured(state, grid, measured)
+    referenced = {o for s in [*still_open, *measured] for o in slot_state(state, grid, s).orders}
     for o in orders:
         if o not in referenced:
             state.delete(f"ro|{grid}|{o}")

@@ -11,8 +11,11 @@ on the state of :mod:`streams.grid.relief_store`), for one grid at a time.
   at the same time but processed on different ticks give two records with one id (like ``grid.congestion.v1``).
 * **Measured** (:meth:`ReliefTracker.measure`, every tick): an open slot that has ended is measured once every
   mapped prosumer has an interval for it, or once ``grace_ms`` after its end passed (the silent ones at their
-  expected kW, counted in ``missing_meters``): one MEASURED record per congestion point with the verdict, then the
-  slot's state is dropped; intervals arriving later for it are ignored.
+  expected kW, counted in ``missing_meters``): one MEASURED record per congestion point with the verdict.
+* **Corrections:** until ``corrections_ms`` after its end, a measured slot still takes intervals (a silent meter's
+  late one, a corrected version); on the next tick it is measured again and, if its loading or missing meters
+  changed, published again as MEASURED with a higher version (the sink keeps the latest per point and slot).
+  Then the slot's state is dropped; intervals arriving later are ignored.
 
 Decision: a prosumer counts as measured with its first meter's interval (prosumers are one meter each in the
 demo; with several meters, the others' intervals still count if they come before the slot is measured).
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 
 #: default wait after a slot's end for the last meters' intervals before it is measured without them
 GRACE_MS = 30 * 60_000
+#: default time after a slot's end during which late or corrected intervals re-measure it (the interval stage
+#: corrects an interval up to 1 h after its end; delivery may lag behind that)
+CORRECTIONS_MS = 2 * 3_600_000
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,10 @@ class ReliefTracker:
         engines: Mapping[str, PowerFlowEngine],
         topic: str,
         grace_ms: int = GRACE_MS,
+        corrections_ms: int = CORRECTIONS_MS,
     ):
         self.serde, self.grids, self.engines = serde, grids, engines
-        self.topic, self.grace_ms = topic, grace_ms
+        self.topic, self.grace_ms, self.corrections_ms = topic, grace_ms, corrections_ms
         self.mapped = {g: set(m.prosumer_ids) for g, m in grids.items()}
 
     def on_order(self, grid: str, order: FlexOrder, now_ms: int, state: KeyValueState) -> None:
@@ -136,7 +143,8 @@ class ReliefTracker:
         return out
 
     def measure(self, grid: str, now_ms: int, state: KeyValueState) -> list[Emit]:
-        """MEASURED records for the open slots that ended and are complete or past the grace."""
+        """MEASURED records for the open slots that ended and are complete or past the grace, and corrected ones
+        for measured slots whose intervals changed since (within ``corrections_ms`` of their end)."""
         model = self.grids[grid]
         out: list[Emit] = []
         for slot in store.open_slots(state, grid):
@@ -146,29 +154,58 @@ class ReliefTracker:
             kw, latest = store.measured_kw(state, grid, slot, model.prosumer_ids)
             if len(kw) < len(model.prosumer_ids) and now_ms < end + self.grace_ms:
                 continue
-            expected = store.slot_state(state, grid, slot).expected
-            if expected is None and not any(
+            s = store.slot_state(state, grid, slot)
+            if s.expected is None and not any(
                 o.status != "CANCELLED" for o in store.orders_of(state, grid, [slot])
             ):
                 store.close_slot(state, grid, slot, model.prosumer_ids)  # its orders were cancelled
                 continue
-            ms = measured_slot(model, slot, kw, expected["expected_kw"] if expected else None)
-            loading = measured_loading(model, self.engines[grid], ms)
-            version = max(latest, expected["version"] if expected else 0) + 1
-            points = expected["points"] if expected else {}
-            emits = []
-            for cp in model.congestion_points:
-                f = (
-                    ReliefFigures(**points[cp.id])
-                    if cp.id in points
-                    else ReliefFigures(slot, None, None, 0, 0, 0)
-                )
-                f = replace(f, loading_measured=loading[cp.id], missing_meters=ms.missing)
-                v = verdict(f.loading_before, f.loading_measured, cp.max_loading_percent)
-                emits.append((cp, f, v))
-            out += self._emit(grid, emits, version, now_ms)
-            store.close_slot(state, grid, slot, model.prosumer_ids)
+            version = max(latest, s.expected["version"] if s.expected else 0) + 1
+            rows = self._measured(grid, slot, kw, s.expected)
+            out += self._emit(grid, rows, version, now_ms)
+            store.mark_measured(state, grid, slot, _published(rows, version))
+        for slot, changed in store.measured_slots(state, grid).items():
+            if now_ms >= slot + SLOT_MS + max(self.corrections_ms, self.grace_ms):
+                store.close_slot(state, grid, slot, model.prosumer_ids)
+            elif changed:
+                out += self._correct(grid, slot, now_ms, state)
         return out
+
+    def _correct(self, grid: str, slot: int, now_ms: int, state: KeyValueState) -> list[Emit]:
+        """Corrected MEASURED records of a measured slot whose intervals changed (late or corrected ones), when its
+        figures changed; their version is above every earlier one of the slot, so the sink keeps them."""
+        model = self.grids[grid]
+        s = store.slot_state(state, grid, slot)
+        kw, latest = store.measured_kw(state, grid, slot, model.prosumer_ids)
+        rows = self._measured(grid, slot, kw, s.expected)
+        store.measured_again(state, grid, slot)
+        assert s.measured is not None  # a measured slot
+        if _published(rows, 0)["points"] == s.measured["points"]:
+            return []
+        version = max(latest, s.expected["version"] if s.expected else 0, s.measured["version"]) + 1
+        s.measured = _published(rows, version)
+        store.save_slot(state, grid, slot, s)
+        return self._emit(grid, rows, version, now_ms)
+
+    def _measured(
+        self, grid: str, slot: int, kw: dict[str, float], expected: dict[str, Any] | None
+    ) -> list[tuple[CongestionPoint, ReliefFigures, Verdict]]:
+        """Each congestion point's figures and verdict from the measured kW (``kw``; the missing prosumers at
+        their expected kW) against the frozen ``expected`` figures."""
+        model = self.grids[grid]
+        ms = measured_slot(model, slot, kw, expected["expected_kw"] if expected else None)
+        loading = measured_loading(model, self.engines[grid], ms)
+        points = expected["points"] if expected else {}
+        rows = []
+        for cp in model.congestion_points:
+            f = (
+                ReliefFigures(**points[cp.id])
+                if cp.id in points
+                else ReliefFigures(slot, None, None, 0, 0, 0)
+            )
+            f = replace(f, loading_measured=loading[cp.id], missing_meters=ms.missing)
+            rows.append((cp, f, verdict(f.loading_before, f.loading_measured, cp.max_loading_percent)))
+        return rows
 
     def _emit(
         self, grid: str, rows: list[tuple[CongestionPoint, ReliefFigures, Verdict]], version: int, now_ms: int
@@ -178,3 +215,9 @@ class ReliefTracker:
         return [
             Emit(self.topic, grid.encode(), b) for b in self.serde.encode_many("GridRelief", recs, self.topic)
         ]
+
+
+def _published(rows: list[tuple[CongestionPoint, ReliefFigures, Verdict]], version: int) -> dict[str, Any]:
+    """What a slot's MEASURED records said, kept to tell whether a correction changes it (JSON-shaped)."""
+    points = {cp.id: [f.loading_measured, f.missing_meters] for cp, f, _ in rows}
+    return {"version": version, "points": json.loads(json.dumps(points))}

@@ -39,7 +39,7 @@ from streams.flex.orders import FlexOrder
 from streams.flex.outlook import OutlookBook
 from streams.grid import profile_store
 from streams.grid.events import SLOT_MS, congestion_record
-from streams.grid.relief_tracker import GRACE_MS, Horizon, ReliefTracker
+from streams.grid.relief_tracker import CORRECTIONS_MS, GRACE_MS, Horizon, ReliefTracker
 from streams.validation.fields import InvalidRecord
 from streams.validation.flex_order import check_flex_order
 from streams.validation.intervals import check_interval
@@ -93,13 +93,14 @@ class CongestionProcessor:
         limits: Limits | None = None,
         now_ms: Callable[[], int] = _wall_clock_ms,
         grace_ms: int = GRACE_MS,
+        corrections_ms: int = CORRECTIONS_MS,
     ):
         self.serde, self.grids, self.engines, self.topics = serde, grids, engines, topics
         self.horizon_slots, self.dso, self.limits, self.now_ms = horizon_slots, dso, limits, now_ms
         self.mapped = {g: set(m.prosumer_ids) for g, m in grids.items()}
         self.relief = None
         if topics.relief and topics.orders and topics.intervals:
-            self.relief = ReliefTracker(serde, grids, engines, topics.relief, grace_ms)
+            self.relief = ReliefTracker(serde, grids, engines, topics.relief, grace_ms, corrections_ms)
 
     def _decode(self, record: Record, contract: str) -> tuple[str, dict]:
         """(grid id of the record key, the record) of a ``contract`` record for a configured grid."""

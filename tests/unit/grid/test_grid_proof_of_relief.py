@@ -211,7 +211,7 @@ def test_the_stage_publishes_expected_then_measured_relief_with_deterministic_id
     assert l2["loading_expected_percent"] < 60 < l2["loading_measured_percent"] < l2["loading_before_percent"]
     assert 0 < l2["overload_measured_kw"] < l2["overload_before_kw"]
     assert l2["version"] == SLOT + SLOT_MS + 60_000 and l2["version"] > by_cp["feeder/L2"]["version"]
-    assert state.data == {"rx|feeder": b"[]"} | {k: v for k, v in state.data.items() if k.startswith("fc|")}
+    assert any(k.startswith("rm|feeder|") for k in state.data)  # kept for corrections
 
     again_expected, again_measured, _ = _run(grid, defector="p3")  # a replay from scratch: the same ids
     assert [r["event_id"] for r in again_expected + again_measured] == [
@@ -228,6 +228,54 @@ def test_a_silent_meter_is_measured_after_the_grace_and_flagged(grid):
     assert _relief(proc.on_tick(clock.ms, 0, state)) == []
     late = _relief(proc.on_tick(SLOT + SLOT_MS + 600_000, 0, state))
     assert {r["verdict"] for r in late} == {"RELIEVED"} and {r["missing_meters"] for r in late} == {1}
+
+
+def test_a_late_meter_and_a_corrected_interval_measure_a_slot_again_until_its_corrections_window_ends(grid):
+    clock, state, proc = _ordered(grid)
+    proc.on_tick(NOW, 0, state)
+    end = SLOT + SLOT_MS
+    clock.ms = end + 60_000
+    for p in PROSUMERS[:3]:
+        proc.on_record(_rec(TOPICS.intervals, "IntervalEnergy", _interval(p, 50.0, end + 60_000)), state)
+    first = {r["congestion_point_id"]: r for r in _relief(proc.on_tick(end + 600_000, 0, state))}
+    assert {r["verdict"] for r in first.values()} == {"RELIEVED"}  # p3 silent: at its expected kW
+    assert {r["missing_meters"] for r in first.values()} == {1}
+
+    # p3's meter comes in late: it did not deliver (its feeder only partially relieved)
+    clock.ms = end + 700_000
+    late = _interval("p3", FORECAST_KW, clock.ms)
+    proc.on_record(_rec(TOPICS.intervals, "IntervalEnergy", late), state)
+    again = {r["congestion_point_id"]: r for r in _relief(proc.on_tick(end + 720_000, 0, state))}
+    assert {c: r["verdict"] for c, r in again.items()} == {
+        "feeder/T1": "RELIEVED",
+        "feeder/L2": "PARTIALLY_RELIEVED",
+    }
+    assert {r["missing_meters"] for r in again.values()} == {0} and {r["phase"] for r in again.values()} == {
+        "MEASURED"
+    }
+    assert all(again[c]["version"] > first[c]["version"] for c in again)
+    assert again["feeder/L2"]["loading_measured_percent"] > first["feeder/L2"]["loading_measured_percent"]
+    assert _relief(proc.on_tick(end + 730_000, 0, state)) == []  # nothing changed since
+
+    # the same interval again (a replay) changes nothing; the interval stage's correction (version 2) does
+    proc.on_record(_rec(TOPICS.intervals, "IntervalEnergy", late), state)
+    assert _relief(proc.on_tick(end + 740_000, 0, state)) == []
+    clock.ms = end + 800_000
+    fixed = _interval("p3", FORECAST_KW - ORDERED_KW, clock.ms, version=2)
+    proc.on_record(_rec(TOPICS.intervals, "IntervalEnergy", fixed), state)
+    third = {r["congestion_point_id"]: r for r in _relief(proc.on_tick(end + 810_000, 0, state))}
+    assert {r["verdict"] for r in third.values()} == {"RELIEVED"}
+    assert all(third[c]["version"] > again[c]["version"] for c in third)
+
+    # after the corrections window (2 h after the slot's end) the slot's state goes; later intervals are ignored
+    proc.on_tick(end + 2 * 3_600_000, 0, state)
+    fc = {k: v for k, v in state.data.items() if k.startswith("fc|")}
+    assert state.data == {"rx|feeder": b"[]", "rc|feeder": b"{}"} | fc
+    clock.ms = end + 3 * 3_600_000
+    too_late = _interval("p3", 1.0, clock.ms, version=3)
+    proc.on_record(_rec(TOPICS.intervals, "IntervalEnergy", too_late), state)
+    assert _relief(proc.on_tick(clock.ms, 0, state)) == []
+    assert state.data == {"rx|feeder": b"[]", "rc|feeder": b"{}"} | fc
 
 
 def test_bad_intervals_and_orders_are_refused_before_they_touch_state(grid):
