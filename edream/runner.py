@@ -269,12 +269,15 @@ def _start_demo_counterparts(settings: Settings, stack: Stack) -> list[Any]:
     """The demo's DSO (over UFTP: it answers the desk's offers; FLEX_AUTO_ACCEPT=true makes the desk accept them
     itself) and OpenADR site, started; one that cannot start is logged and the platform runs on without it."""
     from edream.demo.community import Community
+    from edream.demo.dso import CONGESTION_POINT
+    from edream.demo.grid import dso_congestion_points
     from edream.demo.script import DemoConfig, controllable_prosumer
     from edream.embedded.demo_sites import dso_site, openadr_site
 
     cfg, env = DemoConfig(), {**os.environ, **settings.as_env(), **stack.child_env()}
     data, state = settings.edream_data_dir, stack.state_dir
-    groups = [dso_site(data, env, settings.uftp_port, cfg.prosumers, cfg.seed, cfg.dso, state)]
+    points = dso_congestion_points(settings.grid_configs, CONGESTION_POINT)
+    groups = [dso_site(data, env, settings.uftp_port, cfg.prosumers, cfg.seed, cfg.dso, state, points)]
     site = controllable_prosumer(Community(cfg.prosumers, cfg.seed))
     if site is not None:
         groups.append(openadr_site(data, env, site, state_dir=state))

@@ -146,6 +146,12 @@ def sim_dso(
         "requests: grid congestion point id = UFTP CongestionPoint, comma-separated, e.g. "
         "'demo-community/T1=ean.871685900000000001' (the EAN must be in the DSO's registry entry)",
     ),
+    timed: bool = typer.Option(
+        False,
+        "--timed",
+        help="with --congestion-points, also send the timed requests (edream run's demo does: the grid's requests "
+        "are for its evening and midday congestion, the timed ones show the lifecycle within minutes)",
+    ),
 ) -> None:
     """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min
     (or, with --congestion-points, for exactly the overloads the grid stage forecasts: 15-min ISPs sized from the
@@ -168,7 +174,7 @@ def sim_dso(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    cfg = replace(DemoDsoConfig(), port=port)
+    cfg = replace(DemoDsoConfig(), port=port, timed_beside_feed=timed)
     headers = auth_headers(settings)
     web_host = "127.0.0.1" if settings.edream_web_host in ("0.0.0.0", "::") else settings.edream_web_host
     dso = DemoDso(

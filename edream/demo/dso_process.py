@@ -6,9 +6,9 @@ whose records are in and anchored (looked for every 5 s). Answers are logged; a 
 warning.
 
 What is requested: with a congestion feed (:class:`connectors.uftp.congestion_feed.CongestionFeed`, the grid
-stage's ``grid.congestion.v1``), exactly what the forecast congestion needs; without one, the demo's timed script
-(:func:`edream.demo.dso.request_at`; a request refused by the aggregator or expired is followed by the next one a
-minute later, not at the regular cadence).
+stage's ``grid.congestion.v1``), exactly what the forecast congestion needs; without one (or beside it, with
+``timed_beside_feed``), the demo's timed script (:func:`edream.demo.dso.request_at`; a request refused by the
+aggregator or expired is followed by the next one a minute later, not at the regular cadence).
 """
 
 from __future__ import annotations
@@ -123,15 +123,17 @@ class DemoDso:
                 self.feed.close()
 
     def _due_requests(self, t: int) -> list[UftpRequest]:
-        """The FlexRequests to send from now: what the congestion feed asks for, or the timed script's next one."""
+        """The FlexRequests to send from now: what the congestion feed asks for, and (without a feed, or with
+        ``cfg.timed_beside_feed``) the timed script's next one."""
+        requests: list[UftpRequest] = []
         if self.feed is not None:
-            requests = self.feed.poll(t)
+            requests += self.feed.poll(t)
             self.feed.commit()  # taken: kept in ``pending`` until sent or expired
-            return requests
-        if t < self._next_request:
-            return []
-        self._next_request = t + self.cfg.every_minutes * 60_000
-        return [request_at(t, self.kw, self.cfg, self.memory.busy_until)]
+        timed = self.feed is None or self.cfg.timed_beside_feed
+        if timed and t >= self._next_request:
+            self._next_request = t + self.cfg.every_minutes * 60_000
+            requests.append(request_at(t, self.kw, self.cfg, self.memory.busy_until))
+        return requests
 
     # -- requests and orders -----------------------------------------------------------------------------------
     def _send_request(self, request: UftpRequest, t: int) -> UftpRequest | None:

@@ -14,6 +14,17 @@ SLOT_MS = 900_000
 DEMO_GRID_CONFIG = Path(__file__).resolve().parents[2] / "streams" / "grid" / "config" / "demo-community.yaml"
 
 
+#: the demo grid's congestion point (its transformer), which the demo DSO asks flexibility for over UFTP
+DEMO_TRANSFORMER = "demo-community/transformer"
+
+
+def dso_congestion_points(grid_configs: str, ean: str) -> str:
+    """The demo DSO's ``--congestion-points`` (grid point id = its UFTP congestion point ``ean``) when the demo's grid
+    is among ``grid_configs`` (GRID_CONFIGS, comma-separated paths); empty otherwise (the timed requests only)."""
+    configured = {Path(p.strip()).resolve() for p in grid_configs.split(",") if p.strip()}
+    return f"{DEMO_TRANSFORMER}={ean}" if DEMO_GRID_CONFIG in configured else ""
+
+
 def community_forecast_kw(community: Community, slot_starts_ms: Sequence[int]) -> dict[str, np.ndarray]:
     """Per prosumer id, the expected net consumption (kW, import positive) averaged over each 15-min slot starting at
     ``slot_starts_ms`` (UTC epoch ms): the prosumers' own noise-free profile, as a perfect forecast."""

@@ -32,8 +32,11 @@ def dso_site(
     seed: int,
     cfg: DemoDsoConfig,
     state_dir: Path | None = None,
+    congestion_points: str = "",
 ) -> ChildGroup:
-    """The gateway on ``gateway_port``, then the demo DSO on ``cfg.port`` (stopped first)."""
+    """The gateway on ``gateway_port``, then the demo DSO on ``cfg.port`` (stopped first); with
+    ``congestion_points`` (``--congestion-points`` of ``edream uftp sim-dso``) it also asks for what the grid stage's
+    congestion forecast needs, beside its timed requests."""
     logs = data_dir / "logs"
     agr_url = f"http://127.0.0.1:{gateway_port}{UFTP_PATH}"
     dso_args = [
@@ -46,6 +49,8 @@ def dso_site(
         "--seed",
         str(seed),
     ]
+    if congestion_points:
+        dso_args += ["--congestion-points", congestion_points, "--timed"]
     return ChildGroup(
         "demo DSO",
         [

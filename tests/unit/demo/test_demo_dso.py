@@ -190,3 +190,35 @@ def test_with_a_congestion_feed_the_dso_asks_what_the_feed_hands_out_and_no_time
     )
     [script] = timed._due_requests(at)
     assert script.message_id == request_at(at, 30.0, CFG).message_id and timed._due_requests(at + 1_000) == []
+
+
+def test_beside_a_congestion_feed_the_demo_dso_also_sends_its_timed_requests_when_asked(tmp_path):
+    from dataclasses import replace
+
+    from connectors.uftp.ledger import RestLedger
+    from edream.demo.dso_process import DemoDso
+
+    at = utc_ms(2026, 12, 6, 9, 0, 17)
+    asked = request_at(at + 3_600_000, 12.0, CFG)
+    both = DemoDso(
+        replace(CFG, timed_beside_feed=True),
+        1,
+        30.0,
+        "http://127.0.0.1:9/x",
+        RestLedger("http://127.0.0.1:9"),
+        "",
+        feed=_Feed([[asked], []]),
+        now=lambda: at,
+    )
+    first = both._due_requests(at)
+    assert [r.message_id for r in first] == [asked.message_id, request_at(at, 30.0, CFG).message_id]
+    assert both._due_requests(at + 1_000) == []  # the next timed one is every_minutes later
+
+
+def test_the_demo_dso_asks_for_the_grid_only_when_the_demo_grid_is_configured():
+    from edream.demo.grid import DEMO_GRID_CONFIG, DEMO_TRANSFORMER, dso_congestion_points
+
+    ean = "ean.871685900000000001"
+    assert dso_congestion_points("", ean) == ""
+    assert dso_congestion_points("streams/grid/config/other.yaml", ean) == ""
+    assert dso_congestion_points(f"x.yaml, {DEMO_GRID_CONFIG}", ean) == f"{DEMO_TRANSFORMER}={ean}"
