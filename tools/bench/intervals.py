@@ -79,33 +79,36 @@ def processor_rate(seconds: float, meters: int = 1000) -> float:
 def runtime_rate(n: int = 100_000, meters: int = 5000, timeout_s: float = 180.0) -> dict[str, Any]:
     """One worker on a fresh embedded broker: readings/s over ``n`` readings produced before it starts."""
     from edream.embedded.broker import EmbeddedBroker
-    from edream.runtime.contract import StageSpec
+    from edream.paths import TOPOLOGY_FILE
     from edream.runtime.supervisor import StageSupervisor
     from edream.settings import Settings
+    from edream.topology import load_topology
+    from streams.agents.intervals import stage
 
     with tempfile.TemporaryDirectory() as tmp:
         broker = EmbeddedBroker(Path(tmp))
         broker.start()
         try:
+            settings = Settings(kafka_bootstrap_servers=broker.bootstrap, edream_data_dir=Path(tmp) / "data")
+            spec = stage(
+                settings, load_topology(TOPOLOGY_FILE)
+            )  # the platform's stage, as `edream run` runs it
+            (raw,), dlq = spec.inputs, "platform.deadletter.v1"
             cfg = {"retention.ms": "3600000", "cleanup.policy": "delete"}
             admin = AdminClient({"bootstrap.servers": broker.bootstrap})
             for fut in admin.create_topics(
-                [NewTopic(t, 4, 1, config=cfg) for t in ("raw", "out", "dlq")]
+                [NewTopic(t, 4, 1, config=cfg) for t in (raw, *spec.outputs, dlq)]
             ).values():
                 fut.result(15)
             serde = Serde()
-            values = _encoded(serde, meters, range(-(-n // meters)), "raw")[:n]
+            values = _encoded(serde, meters, range(-(-n // meters)), raw)[:n]
             p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50, "compression.type": "lz4"})
             for i, v in enumerate(values):
-                p.produce("raw", key=f"m{i % meters}".encode(), value=v)
+                p.produce(raw, key=f"m{i % meters}".encode(), value=v)
                 if i % 10_000 == 0:
                     p.poll(0)
             p.flush(60)
-            settings = Settings(kafka_bootstrap_servers=broker.bootstrap, edream_data_dir=Path(tmp) / "data")
-            spec = StageSpec(
-                "intervals", ("raw",), ("out",), lambda: IntervalStage(serde, "out"), tick_ms=1000
-            )
-            sup = StageSupervisor(spec, settings, "dlq", None, 4, handle_signals=False)
+            sup = StageSupervisor(spec, settings, dlq, None, 4, handle_signals=False)
             thread = threading.Thread(target=sup.run, daemon=True)
             thread.start()
             first = last = None
