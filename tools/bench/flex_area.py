@@ -2,15 +2,13 @@
 status every minute, 15-min baselines) with N prosumers' summaries in state, at a small and a large N, and the cost of
 one request (offer + order over the area's candidates).
 
-    PYTHONPATH=. python -m tools.bench.flex_area [--small 1000] [--large 100000] [--events 20000]
+    edream bench flex_area [--small 1000] [--large 100000] [--events 20000]
 
 Prints one JSON object: events/s and us/event per size, their ratio (large / small), request ms per size.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import time
 
@@ -103,16 +101,15 @@ def request_ms(proc: FlexAreaProcessor, state: MemoryState, n: int) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--small", type=int, default=1000)
-    ap.add_argument("--large", type=int, default=100_000)
-    ap.add_argument("--events", type=int, default=20_000)
-    args = ap.parse_args()
-    result: dict = {"slot_ms": SLOT_MS}
-    for label, n in (("small", args.small), ("large", args.large)):
+def run(
+    seconds: float = 5.0, small: int = 1000, large: int = 100_000, events: int = 20_000, **_: object
+) -> dict:
+    """Per-event cost at ``small`` and ``large`` prosumers (``events`` status/baseline records each) and the cost of
+    one request; ``seconds`` is unused (the sizes bound the run)."""
+    result: dict = {"benchmark": "flex_area", "slot_ms": SLOT_MS}
+    for label, n in (("small", int(small)), ("large", int(large))):
         proc, state, pids = build(n)
-        us = per_event_us(proc, state, pids, args.events)
+        us = per_event_us(proc, state, pids, int(events))
         result[label] = {
             "prosumers": n,
             "state_keys": len(state.data),
@@ -121,8 +118,4 @@ def main() -> None:
             "request_ms_1000_candidates": round(request_ms(proc, state, n), 1),
         }
     result["large_over_small"] = round(result["large"]["us_per_event"] / result["small"]["us_per_event"], 2)
-    print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()
+    return result

@@ -2,14 +2,13 @@
 running 1-slot order) among M meters that are not enrolled, 5-s readings pre-produced, then the stage started and
 timed until every reading is consumed (lag 0).
 
-    PYTHONPATH=. python -m tools.bench.flex_prosumers [--bootstrap HOST:PORT] [--enrolled 5000] [--others 45000]
+    edream bench flex_prosumers [--bootstrap HOST:PORT] [--enrolled 5000] [--others 45000] [--steps 4]
 
 Without ``--bootstrap`` an embedded broker is started in a temporary directory.
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import threading
 import time
@@ -43,26 +42,30 @@ CANONICAL = (
 )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bootstrap")
-    ap.add_argument("--enrolled", type=int, default=5000)
-    ap.add_argument("--others", type=int, default=45000)
-    ap.add_argument("--steps", type=int, default=4)
-    args = ap.parse_args()
+def run(
+    seconds: float = 5.0,
+    bootstrap: str | None = None,
+    enrolled: int = 5000,
+    others: int = 45000,
+    steps: int = 4,
+    **_: object,
+) -> dict:
+    """Readings/s of the stage over ``steps`` 5-s readings of ``enrolled`` + ``others`` meters (``seconds`` unused:
+    the readings bound the run); an embedded broker is started unless ``bootstrap`` is given."""
+    args = SimpleNamespace(bootstrap=bootstrap, enrolled=int(enrolled), others=int(others), steps=int(steps))
     broker = None
     if args.bootstrap is None:
         broker = EmbeddedBroker(Path(tempfile.mkdtemp(prefix="bench-fp-")))
         broker.start()
         args.bootstrap = broker.bootstrap
     try:
-        bench(args)
+        return bench(args)
     finally:
         if broker is not None:
             broker.stop()
 
 
-def bench(args: argparse.Namespace) -> None:
+def bench(args: SimpleNamespace) -> dict:
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     run = uuid.uuid4().hex[:8]
     names = {c: f"{c}.b{run}" for c in CANONICAL}
@@ -118,12 +121,20 @@ def bench(args: argparse.Namespace) -> None:
     sup.stop()
     th.join(30)
     total = args.steps * (args.enrolled + args.others)
-    print(
-        f"readings {total} (enrolled {want}) consumed in {end - start:.1f}s incl. start-up "
-        f"({end - (first or start):.1f}s from the first processed): {total / (end - start):,.0f} readings/s "
-        f"overall, {total / (end - (first or start)):,.0f} readings/s after start-up"
-    )
+    after = end - (first or start)
+    return {
+        "benchmark": "flex_prosumers",
+        "readings": total,
+        "enrolled_readings": want,
+        "consumed": sup.health.events_in,
+        "seconds_incl_start_up": round(end - start, 1),
+        "seconds_from_first_processed": round(after, 1),
+        "readings_per_s_overall": round(total / (end - start)),
+        "readings_per_s_after_start_up": round(total / after) if after > 0 else 0,
+    }
 
 
 if __name__ == "__main__":
-    main()
+    import json
+
+    print(json.dumps(run()))
