@@ -177,7 +177,7 @@ def _dso_settled_over_uftp(port: int, rest_port: str, timeout: float) -> None:
         "items"
     ]
     assert records and acc["dso_id"] == "dso-demo"
-    proof = _record_proof(port, records[0]["settlement_id"], timeout=120)
+    proof = _record_proof(port, records[0]["settlement_id"], timeout=180)
     assert proof["status"] == "VALID", proof
     # the order reached the charger owner's EV charger as a set-point the connector executed (field site evse-24)
     done = httpx.get(f"{rest}/devices/command-results", params={"device_id": "evse-24"}, timeout=30).json()
