@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandapower as pp
 import pytest
+import yaml
 
 from edream.demo.community import Community
 from edream.demo.grid import DEMO_GRID_CONFIG, community_forecast_kw
@@ -17,6 +18,7 @@ from streams.grid.config import load_grid_config
 from streams.grid.congestion import forecast_matrix
 from streams.grid.injections import Injections
 from streams.grid.model import GridModel, build_grid_model
+from streams.grid.pgm_engine import PgmEngine
 
 #: a day on which the demo grid is congested at midday (reverse PV flow) and in the evening (EV charging)
 DEMO_DAY_MS = int(datetime(2026, 5, 20, tzinfo=UTC).timestamp() * 1000)
@@ -59,3 +61,26 @@ def demo_day(demo_model) -> tuple[np.ndarray, Injections]:
     slots = DEMO_DAY_MS + np.arange(96, dtype=np.int64) * 900_000
     kw = forecast_matrix(demo_model, community_forecast_kw(Community(50), slots), len(slots))
     return slots, with_background(demo_model, kw, slots)
+
+
+@pytest.fixture
+def long_feeder(tmp_path, tiny_net):
+    """The tiny feeder with 1 km cables (60 kW at its far end pulls LV1 to 0.89 and LV2 to 0.80 pu): a trafo and
+    the far line as congestion points, one prosumer near, one far; (model, power-grid-model engine)."""
+    folder = tmp_path
+    net = tiny_net(folder / "long.json", km=1.0)
+    f = folder / "grid.yaml"
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "network": str(net),
+                "congestion_points": [
+                    {"id": "trafo", "area_id": "village", "asset": {"kind": "trafo", "index": 0}},
+                    {"id": "far-line", "area_id": "far-street", "asset": {"kind": "line", "index": "L2"}},
+                ],
+                "prosumers": [{"prosumer_id": "near", "bus": "LV0"}, {"prosumer_id": "far", "bus": "LV2"}],
+            }
+        )
+    )
+    model = build_grid_model(load_grid_config(f))
+    return model, PgmEngine(model)

@@ -60,27 +60,11 @@ def test_demo_day_congestion_midday_reverse_flow_and_evening_ev_peak(demo_model,
     assert all(0.55 < v < 0.7 for v in evening.sensitivity.values())
 
 
-def test_voltage_band_violations_are_counted_per_zone(tmp_path, tiny_net):
+def test_voltage_band_violations_are_counted_per_zone(long_feeder):
     """1 km cables: 60 kW at the far end pulls LV1 to 0.89 and LV2 to 0.80 pu; the line's zone is LV2 only."""
-    net = tiny_net(tmp_path / "long.json", km=1.0)
-    f = tmp_path / "grid.yaml"
-    f.write_text(
-        yaml.safe_dump(
-            {
-                "network": str(net),
-                "congestion_points": [
-                    {"id": "trafo", "area_id": "a", "asset": {"kind": "trafo", "index": 0}},
-                    {"id": "far-line", "area_id": "a", "asset": {"kind": "line", "index": "L2"}},
-                ],
-                "prosumers": [{"prosumer_id": "near", "bus": "LV0"}, {"prosumer_id": "far", "bus": "LV2"}],
-            }
-        )
-    )
-    model = build_grid_model(load_grid_config(f))
+    model, engine = long_feeder
     kw = forecast_matrix(model, {"near": [0.0, 0.0], "far": [5.0, 60.0]}, 2)
-    out = forecast_congestion(
-        model, PgmEngine(model), with_background(model, kw, np.array([0, 900_000])), [0, 900_000]
-    )
+    out = forecast_congestion(model, engine, with_background(model, kw, np.array([0, 900_000])), [0, 900_000])
     trafo, line = out[:2], out[2:]
     assert [s.undervoltage_buses for s in trafo] == [0, 2]  # LV1 and LV2 (LV0 stays at 1.0)
     assert [s.undervoltage_buses for s in line] == [0, 1]  # LV2 only

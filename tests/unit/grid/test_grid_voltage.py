@@ -7,41 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 
 from streams.flex.model import Direction
 from streams.grid.background import with_background
-from streams.grid.config import load_grid_config
 from streams.grid.congestion import forecast_congestion, forecast_matrix
 from streams.grid.events import congestion_record
-from streams.grid.model import build_grid_model
-from streams.grid.pgm_engine import PgmEngine
 from streams.grid.requests import congestion_requests, slot_need
 from streams.grid.voltage import V_MAX_PU, V_MIN_PU, worst_vm
 
 SLOTS = np.array([0, 900_000, 1_800_000])
 FAR_KW = [5.0, 60.0, -60.0]  # fine, undervoltage, overvoltage (export)
-
-
-@pytest.fixture
-def long_feeder(tmp_path, tiny_net):
-    folder = tmp_path
-    net = tiny_net(folder / "long.json", km=1.0)
-    f = folder / "grid.yaml"
-    f.write_text(
-        yaml.safe_dump(
-            {
-                "network": str(net),
-                "congestion_points": [
-                    {"id": "trafo", "area_id": "village", "asset": {"kind": "trafo", "index": 0}},
-                    {"id": "far-line", "area_id": "far-street", "asset": {"kind": "line", "index": "L2"}},
-                ],
-                "prosumers": [{"prosumer_id": "near", "bus": "LV0"}, {"prosumer_id": "far", "bus": "LV2"}],
-            }
-        )
-    )
-    model = build_grid_model(load_grid_config(f))
-    return model, PgmEngine(model)
 
 
 def _forecast(model, engine, far_kw):
