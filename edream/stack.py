@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from edream.embedded.broker import EmbeddedBroker
 from edream.embedded.object_store import EmbeddedObjectStore
-from edream.embedded.process import create_time, reap_orphans, same_process
+from edream.embedded.process import create_time, reap_orphans, same_process, start_on_fresh_ports
 from edream.embedded.watchdog import ChildWatchdog, Watched
 from edream.kafka import client_config
 from edream.logs import first_line
@@ -128,9 +128,13 @@ class Stack:
         try:
             if self.settings.embedded_broker:
                 if self.settings.edream_broker_storage == "s3":
-                    self.object_store = EmbeddedObjectStore(data, state_dir=self.state_dir).start()
-                self.broker = EmbeddedBroker(data, object_store=self.object_store, state_dir=self.state_dir)
-                self.broker.start()
+                    self.object_store = start_on_fresh_ports(
+                        lambda: EmbeddedObjectStore(data, state_dir=self.state_dir), EmbeddedObjectStore.start
+                    )
+                self.broker = start_on_fresh_ports(
+                    lambda: EmbeddedBroker(data, object_store=self.object_store, state_dir=self.state_dir),
+                    EmbeddedBroker.start,
+                )
                 self.bootstrap = self.broker.bootstrap
             if chain and not self.settings.eth_rpc_url:
                 from edream.embedded.anvil import start_embedded_chain

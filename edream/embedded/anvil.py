@@ -30,7 +30,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from edream.embedded.process import ChildProcess, free_port
+from edream.embedded.process import ChildProcess, free_port, start_on_fresh_ports
 from edream.paths import NODE_BIN, REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,9 @@ def start_embedded_chain(
     contracts are deployed (signed by anvil's well-known dev account #0). Returns (node, addresses)."""
     from streams.anchoring.keys import load_account
 
-    node = EmbeddedAnvil(data_dir, block_time_s=block_time_s).start()
+    node = start_on_fresh_ports(
+        lambda: EmbeddedAnvil(data_dir, block_time_s=block_time_s), EmbeddedAnvil.start
+    )
     try:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         return node, ensure_deployed(w3, load_account(embedded_chain=True, env={}), data_dir)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from edream.embedded.process import INFRA_NICE, ChildProcess, free_port
+from edream.embedded.process import INFRA_NICE, ChildExited, ChildProcess, free_port
 
 ACCESS_KEY = "edream"
 
@@ -50,6 +50,7 @@ class EmbeddedObjectStore:
         ports = {name: free_port(host) for name in ("master", "volume", "filer", "s3")}
         grpc = {name: free_port(host) for name in ports}
         self.s3_port, self.filer_port = ports["s3"], ports["filer"]
+        self.ports = [*ports.values(), *grpc.values()]
         argv = [weed_binary(), "server", f"-dir={self.dir / 'data'}", f"-ip={host}", f"-ip.bind={host}"]
         for name in ports:
             argv += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={grpc[name]}"]
@@ -128,7 +129,9 @@ class EmbeddedObjectStore:
         last = ""
         while time.monotonic() < deadline:
             if not self.process.running:
-                raise RuntimeError(f"object store exited; see {self.process.log_path}")
+                raise ChildExited(
+                    f"object store exited; see {self.process.log_path}:\n{self.process.log_tail()}"
+                )
             try:
                 r = httpx.put(url, content=b"ok", timeout=5)
                 if r.status_code < 300:
@@ -143,6 +146,15 @@ class EmbeddedObjectStore:
         # ``weed server`` takes ~15 s to close its gRPC streams on TERM; what it acknowledged is already in
         # its files (a kill -9 loses nothing acknowledged, see tests/integration/test_durable_stack.py)
         self.process.stop(grace=2)
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """Remove the Unix sockets ``weed`` made beside its TCP ports (``$TMPDIR/seaweedfs-<role>-<port>.sock``),
+        which a killed ``weed`` cannot: without this every run would leave eight in ``/tmp``."""
+        tmp = Path(os.environ.get("TMPDIR") or "/tmp")
+        for port in self.ports:
+            for sock in tmp.glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedObjectStore:
         return self.start()

@@ -24,12 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
 from edream.embedded.watchdog import Watched
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # resolved in the parent: a forked child of a threaded process must not load libraries
@@ -97,6 +99,28 @@ def same_process(pid: int, started: float) -> bool:
     """True if ``pid`` is alive and is the process that started at ``started`` (not a later reuse of the pid)."""
     actual = create_time(pid)
     return actual is not None and abs(actual - started) < 0.05
+
+
+class ChildExited(RuntimeError):
+    """A child exited while starting (see its log tail in the message): a port taken between choosing and
+    binding it, a bad argument, a damaged data dir."""
+
+
+def start_on_fresh_ports(make: Callable[[], T], start: Callable[[T], object], attempts: int = 3) -> T:
+    """``make()`` a child (which chooses free ports) and ``start`` it; if it exits while starting, log why and try
+    again with a new one, up to ``attempts`` times. Ports come from :func:`free_port`, and another process can bind
+    one between its choice and the child's ``bind`` (seen once in CI: the object store exited with 255 on a
+    restart); a child that fails for another reason fails every attempt with the same message."""
+    for attempt in range(1, attempts + 1):
+        child = make()
+        try:
+            start(child)
+            return child
+        except ChildExited as exc:
+            if attempt == attempts:
+                raise
+            log.warning("attempt %d of %d failed, trying new ports: %s", attempt, attempts, exc)
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -213,12 +237,22 @@ class ChildProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self._drop_record()
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+                raise ChildExited(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.log_path}:\n{self.log_tail()}"
+                )
             if port_open(self.host, self.port):
                 return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.name} did not listen on {self.host}:{self.port} in {ready_timeout}s")
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of the child's log (why it exited), or "" if there is none."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def _write_record(self) -> None:
         if not (self.record_path and self.proc):

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import asdict
 
 import psutil
+import pytest
 
 from edream.embedded.anvil import keep_good_state
-from edream.embedded.process import ChildRecord, create_time, reap_orphans
+from edream.embedded.broker import EmbeddedBroker
+from edream.embedded.process import (
+    ChildExited,
+    ChildProcess,
+    ChildRecord,
+    create_time,
+    reap_orphans,
+    start_on_fresh_ports,
+)
 from edream.settings import Settings
 from edream.stack import RunState
 
@@ -117,3 +127,37 @@ def test_the_embedded_infrastructure_runs_above_the_platform_where_permitted(tmp
         assert psutil.Process(child.proc.pid).nice() == max(want, -20)
     finally:
         child.stop()
+
+
+def test_a_child_that_exits_on_a_taken_port_starts_again_on_a_new_one(tmp_path):
+    with socket.socket() as taken:  # bound, not listening: the child's bind fails and nothing answers
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        ports = iter([port, None])
+        made: list[EmbeddedBroker] = []
+
+        def make() -> EmbeddedBroker:
+            made.append(EmbeddedBroker(tmp_path, port=next(ports)))
+            return made[-1]
+
+        broker = start_on_fresh_ports(make, EmbeddedBroker.start)
+        try:
+            assert (
+                len(made) == 2 and made[0].proc.returncode is not None
+            )  # Tansu exits with 0 after its panic
+            assert broker is made[1] and broker.running and broker.port != port
+        finally:
+            broker.stop()
+
+
+def test_a_child_that_cannot_start_fails_after_its_attempts_with_its_log(tmp_path):
+    log = tmp_path / "child.log"
+
+    def make() -> ChildProcess:
+        return ChildProcess(
+            "doomed", [sys.executable, "-c", "print('bad flag'); exit(3)"], "127.0.0.1", 1, log
+        )
+
+    with pytest.raises(ChildExited, match="doomed exited with 3(.|\n)*bad flag"):
+        start_on_fresh_ports(make, ChildProcess.start, attempts=2)
+    assert log.read_text().count("bad flag") == 2
