@@ -17,7 +17,7 @@ from edream.dashboard.hub import DashboardHub, StagesFn
 from edream.dashboard.lag import consumer_lag
 from edream.dashboard.pages import NotFound, discover_pages
 from edream.dashboard.registry import PanelSource, discover
-from edream.dashboard.sse import sse_comment, sse_event
+from edream.dashboard.sse import ShutdownSignal, sse_comment, sse_event
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ def register_dashboard(
         hub = DashboardHub(
             ctx, panels, lag_fn=lag_fn, interval_s=PUSH_EVERY_S, stages_fn=stages_fn, eth_rpc_url=eth_rpc_url
         )
+
+    closing = ShutdownSignal()
+    app.web.web_app.on_shutdown.append(closing.set)  # before the server waits for its handlers (60 s at most)
 
     @app.page("/")
     async def index(web, request):  # noqa: ANN001 - faust view signature
@@ -113,14 +116,14 @@ def register_dashboard(
         await resp.write(sse_event({"panels": [p.id for p in panels]}, event="hello", retry_ms=3000))
         sent = -1
         try:
-            while True:
-                snap = await hub.latest()
+            while (snap := await closing.until(hub.latest())) is not None:
                 if snap["version"] != sent:
                     await resp.write(sse_event(snap, event="snapshot", event_id=str(snap["version"])))
                     sent = snap["version"]
                 else:
                     await resp.write(sse_comment())
-                await asyncio.sleep(PUSH_EVERY_S)
+                if await closing.wait(PUSH_EVERY_S):
+                    break
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp

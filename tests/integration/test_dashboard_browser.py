@@ -37,6 +37,7 @@ from browser import (
 )
 from confluent_kafka import Producer
 from platform_process import noisy_lines_after_stopping, platform_env, start_platform, stop_platform
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from edream.avro_samples import sample_value
 from edream.avro_schemas import contract
@@ -546,16 +547,25 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
             killed_s = _red_with_alert(page, f"process {stage.pid} killed by SIGKILL")
             page.screenshot(path=OUT / "dashboard-stage-killed.png", full_page=True)
             print(f"stage red with an alert: {stopped_s:.1f} s after SIGSTOP, {killed_s:.1f} s after SIGKILL")
-            page.wait_for_function(  # restarted: one row for the stage, UP, no alert
-                f"""() => {{ const rows = [...document.querySelectorAll('#panel-health tr')]
-                                .filter(r => r.innerText.startsWith('{STAGE}\\t'));
-                          return rows.length === 1 && !rows[0].classList.contains('bad')
-                              && !document.getElementById('panel-health').innerText.includes('EdreamStageDown'); }}""",
-                timeout=90_000,
-            )
+            try:
+                page.wait_for_function(  # restarted: one row for the stage, UP, no alert
+                    f"""() => {{ const rows = [...document.querySelectorAll('#panel-health tr')]
+                                    .filter(r => r.innerText.startsWith('{STAGE}\\t'));
+                              return rows.length === 1 && !rows[0].classList.contains('bad')
+                                  && !document.getElementById('panel-health').innerText.includes('EdreamStageDown'); }}""",
+                    timeout=90_000,
+                )
+            except PlaywrightTimeout:
+                stages = httpx.get(f"{url}api/status", timeout=30).json()["stages"]
+                raise AssertionError(
+                    f"restarted stage not shown UP alone in 90 s; /api/status stages: {stages}; "
+                    f"panel: {page.locator('#panel-health').inner_text()[:1500]}"
+                ) from None
             assert not errors, errors
-        out = stop_platform(proc)
-        stopped = True
+            # Ctrl-C with the dashboard still open: its stream ends with the server (aiohttp waited 60 s per open
+            # stream before, and the platform took 131 s to stop)
+            out = stop_platform(proc)
+            stopped = True
     finally:
         if not stopped:
             out = stop_platform(proc)
