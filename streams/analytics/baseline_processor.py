@@ -15,7 +15,7 @@ prosumer this is exactly what the former StatefulLoop stage emitted (its process
 tests: ``tests/unit/analytics/baseline_stream_reference.py``); that stage moved every prosumer on one global watermark, so its output depended on how prosumers' records
 interleaved (and a prosumer lagging behind the others got nothing), which no partitioned stage can reproduce.
 
-Every record is validated (:mod:`streams.validation.intervals`, :mod:`streams.validation.flex_order`) against
+Every record is validated (:mod:`streams.validation.interval`, :mod:`streams.validation.flex_order`) against
 the wall clock before it changes anything; an invalid or undecodable record raises, so the runtime dead-letters
 it with the reason.
 """
@@ -35,7 +35,7 @@ from streams.analytics.baseline_state import ProsumerMeta, ProsumerState
 from streams.analytics.baselines import DAY_MS, RECOMMENDED, SLOT_MS, BaselineConfig
 from streams.validation.fields import Checker, InvalidRecord
 from streams.validation.flex_order import check_flex_order
-from streams.validation.intervals import check_interval
+from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
 
 #: Canonical topic names of the stage (the loaded topology may add a suffix: ``edream.topology.topic_names``).

@@ -20,7 +20,7 @@ partition), ``grid.congestion.v1`` out; with the DSO role on, the signed ``flex.
   requested (the 0 kW assumption errs towards asking less on evening peaks; the flag is on the congestion record).
 * **Proof of relief** (with ``orders``, ``intervals`` and ``relief`` topics): ``flex.orders.v1`` and
   ``meter.intervals.15m.v1``, re-keyed to the grid too, validated (:mod:`streams.validation.flex_order`,
-  :mod:`streams.validation.intervals`) and kept per order / slot / meter reading; on the tick the expected relief of
+  :mod:`streams.validation.interval`) and kept per order / slot / meter reading; on the tick the expected relief of
   the ordered slots and, once their meters are in (or a grace passed), the measured one on ``grid.relief.v1``
   (:mod:`streams.grid.relief_tracker`).
 """
@@ -42,7 +42,7 @@ from streams.grid.events import SLOT_MS, congestion_record
 from streams.grid.relief_tracker import CORRECTIONS_MS, GRACE_MS, Horizon, ReliefTracker
 from streams.validation.fields import InvalidRecord
 from streams.validation.flex_order import check_flex_order
-from streams.validation.intervals import check_interval
+from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
 from streams.vpp.input_checks import check_forecast
 

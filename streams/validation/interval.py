@@ -1,10 +1,12 @@
-"""The ``IntervalEnergy`` contract (avro/IntervalEnergy.avsc), checked before an interval reaches learning state.
+"""The ``IntervalEnergy`` contract (avro/IntervalEnergy.avsc), checked by every stage that consumes intervals
+(forecasts, baselines, grid) before an interval reaches its state: one place for the contract.
 
 Bounds only: ids of the right shape; the interval exactly one step long (default 15 min) and aligned to the step
-grid (UTC epoch ms), its end within ``[now - max_past_ms, now + max_future_ms]`` of the wall clock; energies
-(Wh) finite, not negative and at most what ``max_reading_kw`` delivers in one step; ``version`` a positive int.
-A forecaster fed an unaligned or overlong interval would shift its whole history, and one interval far in the
-future would move a prosumer's event-time watermark past every later interval.
+grid (UTC epoch ms), its end (the event time that moves a consumer's watermark) within
+``[now - max_past_ms, now + max_future_ms]`` of the wall clock; energies (Wh) finite, not negative and at most what
+``max_reading_kw`` delivers in one step; ``avg_kw`` finite and within ``max_reading_kw``; completeness in [0, 1];
+``version`` a positive Avro int. A forecaster fed an unaligned or overlong interval would shift its whole history,
+and one interval far in the future would move a prosumer's event-time watermark past every later interval.
 """
 
 from __future__ import annotations
@@ -39,5 +41,7 @@ def check_interval(
     max_wh = lim.max_reading_kw * step_ms / 3_600_000 * 1000
     c.number("import_wh", rec.get("import_wh"), 0.0, max_wh, unit="Wh")
     c.number("export_wh", rec.get("export_wh"), 0.0, max_wh, unit="Wh")
-    c.number("version", rec.get("version", 1), 1, INT32_MAX, integer=True)
+    c.number("avg_kw", rec.get("avg_kw"), -lim.max_reading_kw, lim.max_reading_kw, unit="kW")
+    c.number("completeness", rec.get("completeness"), 0.0, 1.0)
+    c.number("version", rec.get("version"), 1, INT32_MAX, integer=True)
     return c.errors
