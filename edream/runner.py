@@ -38,6 +38,22 @@ log = logging.getLogger("edream.run")
 COUNTERS = Gauge("edream_counter", "Platform counters (rows sunk, dead letters, ...)", ["name"])
 
 
+#: seconds ``/api/status`` waits for its ClickHouse counts before it reports the ClickHouse thread silent
+STATUS_CLICKHOUSE_S = 10.0
+
+
+async def _clickhouse_status_within(ctx: AgentContext, timeout_s: float) -> dict:
+    """:func:`_clickhouse_status` on the ClickHouse thread, or ``reachable: False`` if the thread does not answer
+    within ``timeout_s`` (a hanging query must not hang the status API with it)."""
+    try:
+        return await asyncio.wait_for(ctx.in_clickhouse_thread(_clickhouse_status, ctx), timeout_s)
+    except TimeoutError:
+        return {
+            "reachable": False,
+            "detail": f"the ClickHouse thread did not answer within {timeout_s:.0f} s",
+        }
+
+
 def _clickhouse_status(ctx: AgentContext) -> dict:
     try:
         tables = {}
@@ -94,7 +110,7 @@ def build_worker_app(
 
     @app.page("/api/status")
     async def status(web, request):  # noqa: ANN001 - faust view signature
-        ch = await ctx.in_clickhouse_thread(_clickhouse_status, ctx)
+        ch = await _clickhouse_status_within(ctx, STATUS_CLICKHOUSE_S)
         return web.json(
             {
                 "broker": stack.bootstrap,
@@ -149,7 +165,7 @@ def build_worker_app(
 
         @app.timer(15.0)
         async def report():
-            ch = await ctx.in_clickhouse_thread(_clickhouse_status, ctx)
+            ch = await _clickhouse_status_within(ctx, STATUS_CLICKHOUSE_S)
             log.info("clickhouse rows: %s", ch.get("tables", ch))
 
     return app, ctx

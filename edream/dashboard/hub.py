@@ -7,13 +7,14 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from edream.dashboard import console_metrics
 from edream.dashboard.alerts import ANCHOR_SLACK_MS, LagTrend, stage_key
 from edream.dashboard.probes import chain_status, clickhouse_status
 from edream.dashboard.rates import RateTracker
-from edream.dashboard.registry import Panel, PanelSource, snapshot
+from edream.dashboard.registry import Panel, PanelSource, snapshot, snapshot_without_clickhouse
 from edream.dashboard.tables import table_names
 
 LagFn = Callable[[], dict[str, Any]]
@@ -60,6 +61,9 @@ class DashboardHub:
         self._last: dict[str, Any] | None = None
         self._last_at = 0.0
         self._refresh: asyncio.Task | None = None
+        self._probe: asyncio.Future | None = None
+        #: time.monotonic() since when the ClickHouse thread has not answered (None: it answers)
+        self._silent_since: float | None = None
         self.version = 0
 
     async def latest(self) -> dict[str, Any]:
@@ -89,7 +93,7 @@ class DashboardHub:
         stages = self._stages_fn() if self._stages_fn else []
         for s in stages:
             self._trend.observe(stage_key(s), now_ms, s.get("lag"))
-        deps = await self._deps_now()
+        deps, answering = await self._deps_now()
         src = PanelSource(
             client=self.ctx.clickhouse,
             now_ms=now_ms,
@@ -103,7 +107,11 @@ class DashboardHub:
             deps=deps,
             anchor_allowed_ms=self._anchor_allowed_ms(),
         )
-        snap = await self.ctx.in_clickhouse_thread(snapshot, self.panels, src)
+        if answering:
+            snap = await self.ctx.in_clickhouse_thread(snapshot, self.panels, src)
+        else:  # a query hangs or the thread is backed up: health stays live, the rest shows its last figures
+            silent_s = time.monotonic() - (self._silent_since or time.monotonic())
+            snap = snapshot_without_clickhouse(self.panels, replace(src, client=None), self._last, silent_s)
         if "health" in snap["panels"]:
             console_metrics.export(snap["panels"]["health"], deps)
         self.version += 1
@@ -115,16 +123,30 @@ class DashboardHub:
         minutes = (st.anchor_window_minutes + st.anchor_grace_minutes) if st is not None else 30.0
         return int(minutes * 60_000) + ANCHOR_SLACK_MS
 
-    async def _deps_now(self) -> dict[str, dict[str, Any]]:
+    async def _deps_now(self) -> tuple[dict[str, dict[str, Any]], bool]:
+        """The chain's and ClickHouse's status, and whether the ClickHouse thread answers at all."""
         loop = asyncio.get_running_loop()
         chain = loop.run_in_executor(self._lag_pool, chain_status, self._eth_rpc_url)
-        try:
-            ch = await asyncio.wait_for(
-                self.ctx.in_clickhouse_thread(clickhouse_status, self.ctx.clickhouse), CLICKHOUSE_PROBE_S
+        ch, answering = await self._probe_clickhouse()
+        return {"chain": await chain, "clickhouse": ch}, answering
+
+    async def _probe_clickhouse(self) -> tuple[dict[str, Any], bool]:
+        """``SELECT 1`` on the ClickHouse thread, one probe in flight at a time (a thread that hangs does not
+        collect a queue of probes); waits :data:`CLICKHOUSE_PROBE_S` for a first answer, then only briefly while
+        the thread stays silent, so the snapshot (and the health panel with it) keeps its pace."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(
+                self.ctx.in_clickhouse_thread(clickhouse_status, self.ctx.clickhouse)
             )
+        wait_s = CLICKHOUSE_PROBE_S if self._silent_since is None else 0.2
+        try:
+            ch = await asyncio.wait_for(asyncio.shield(self._probe), wait_s)
         except TimeoutError:
-            ch = {"up": False, "detail": f"no answer within {CLICKHOUSE_PROBE_S:.0f} s"}
-        return {"chain": await chain, "clickhouse": ch}
+            self._silent_since = self._silent_since or time.monotonic() - wait_s
+            silent_s = time.monotonic() - self._silent_since
+            return {"up": False, "detail": f"ClickHouse thread has not answered for {silent_s:.0f} s"}, False
+        self._silent_since = None
+        return ch, True
 
     async def _lag_now(self) -> dict[str, Any]:
         if self._lag_fn is None:

@@ -17,6 +17,7 @@ import inspect
 import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from edream.dashboard.tables import DEFAULT_TABLES
@@ -56,6 +57,8 @@ class Panel:
     order: int
     fn: PanelFn
     description: str = ""
+    #: rendered (with ``src.client`` None) while the ClickHouse thread does not answer, instead of shown stale
+    live_without_clickhouse: bool = False
 
     def render(self, src: PanelSource) -> dict[str, Any]:
         """The panel's data, or an ``error`` note if its query failed (one broken panel never hides the rest)."""
@@ -69,12 +72,20 @@ class Panel:
 PANELS: dict[str, Panel] = {}
 
 
-def panel(panel_id: str, title: str, order: int = 100) -> Callable[[PanelFn], PanelFn]:
-    """Register a panel function under ``panel_id`` (its docstring becomes the panel's description)."""
+def panel(
+    panel_id: str, title: str, order: int = 100, live_without_clickhouse: bool = False
+) -> Callable[[PanelFn], PanelFn]:
+    """Register a panel function under ``panel_id`` (its docstring becomes the panel's description);
+    ``live_without_clickhouse``: the function copes with ``src.client`` None (see :class:`Panel`)."""
 
     def deco(fn: PanelFn) -> PanelFn:
         PANELS[panel_id] = Panel(
-            panel_id, title, order, fn, " ".join(inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0].split())
+            panel_id,
+            title,
+            order,
+            fn,
+            " ".join(inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0].split()),
+            live_without_clickhouse,
         )
         return fn
 
@@ -93,3 +104,27 @@ def discover() -> list[Panel]:
 def snapshot(panels: list[Panel], src: PanelSource) -> dict[str, Any]:
     """All panels rendered against one source: what ``/api/stream`` pushes."""
     return {"time_ms": src.now_ms, "panels": {p.id: p.render(src) for p in panels}}
+
+
+def snapshot_without_clickhouse(
+    panels: list[Panel], src: PanelSource, last: Mapping[str, Any] | None, silent_s: float
+) -> dict[str, Any]:
+    """The snapshot while the ClickHouse thread does not answer (a query hangs, or the thread is backed up): the
+    panels that are ``live_without_clickhouse`` rendered against ``src`` (whose client is None), every other one as
+    the ``last`` snapshot showed it, with an error saying since when its figures are."""
+    shown = (last or {}).get("panels", {})
+    as_of = utc_text(last["time_ms"]) if last else "never"
+    note = f"ClickHouse has not answered for {silent_s:.0f} s: figures as of {as_of}"
+    out = {}
+    for p in panels:
+        if p.live_without_clickhouse:
+            out[p.id] = p.render(src)
+        else:
+            before = shown.get(p.id) or {"id": p.id, "title": p.title, "description": p.description}
+            out[p.id] = {**before, "error": note}
+    return {"time_ms": src.now_ms, "panels": out}
+
+
+def utc_text(ms: int) -> str:
+    """``2026-12-06 09:12:03 UTC`` for UTC epoch ms."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -35,7 +35,7 @@ def order_shortfalls(src: PanelSource) -> list[dict[str, Any]]:
     """Worst slot per order: summed shortfall (target - delivered kW, latest evaluation, FINAL preferred) over the
     prosumers whose verdict is SHORTFALL, for slots in the look-back."""
     table = src.tables["flex_deviations"]
-    if require(src.client, table):
+    if src.client is None or require(src.client, table):
         return []
     return rows(
         src.client,
@@ -58,7 +58,7 @@ def anchoring_behind_ms(src: PanelSource) -> int | None:
     """How long (ms) the oldest settlement whose window ended after the newest anchored window has waited since
     its window ended; 0 if every settlement is covered, None if there are no settlements."""
     settle, anchors = src.tables["settlement_flex"], src.tables["chain_anchors"]
-    if require(src.client, settle):
+    if src.client is None or require(src.client, settle):
         return None
     last_anchor = "0"
     if not require(src.client, anchors):
@@ -78,11 +78,12 @@ def stage_rows(src: PanelSource) -> list[dict[str, Any]]:
     return [{k: s.get(k) for k in STAGE_COLUMNS} for s in src.stages]
 
 
-@panel("health", "Stage health & alerts", order=5)
+@panel("health", "Stage health & alerts", order=5, live_without_clickhouse=True)
 def health(src: PanelSource) -> dict[str, Any]:
     """Alerts first (stage down or retrying, lag growing, flexibility shortfalls, anchoring behind, chain or
     ClickHouse down), then every stream stage per worker: status, last error, records in/out per second, lag
-    (messages), dead letters, restarts, last report (UTC)."""
+    (messages), dead letters, restarts, last report (UTC). Stays live while ClickHouse does not answer (without
+    the shortfall and anchoring alerts, which need it)."""
     shortfalls = order_shortfalls(src)
     behind = anchoring_behind_ms(src)
     alerts: list[Alert] = [
