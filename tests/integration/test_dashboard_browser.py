@@ -475,6 +475,9 @@ def _red_with_alert(page, reason: str, within_ms: int = 10_000) -> float:
     return time.monotonic() - t0
 
 
+@pytest.mark.timeout(
+    480
+)  # ~60 s alone; a loaded CI machine slows the stage's restart (waited for up to 180 s)
 def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_failures(
     tmp_path, kafka_bootstrap, monkeypatch
 ):
@@ -553,12 +556,12 @@ def test_console_in_chromium_matches_clickhouse_drills_down_and_shows_stage_fail
                                     .filter(r => r.innerText.startsWith('{STAGE}\\t'));
                               return rows.length === 1 && !rows[0].classList.contains('bad')
                                   && !document.getElementById('panel-health').innerText.includes('EdreamStageDown'); }}""",
-                    timeout=90_000,
+                    timeout=180_000,  # a restart rejoins the group and restores its state; slow on a loaded CI machine
                 )
             except PlaywrightTimeout:
                 stages = httpx.get(f"{url}api/status", timeout=30).json()["stages"]
                 raise AssertionError(
-                    f"restarted stage not shown UP alone in 90 s; /api/status stages: {stages}; "
+                    f"restarted stage not shown UP alone in 180 s; /api/status stages: {stages}; "
                     f"panel: {page.locator('#panel-health').inner_text()[:1500]}"
                 ) from None
             assert not errors, errors
