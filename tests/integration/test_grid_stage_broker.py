@@ -37,7 +37,7 @@ from streams.flex.model import Direction
 from streams.flex.orders import FlexOrder, OrderAllocation
 from streams.flex.requests import FlexRequest
 from streams.flex.signing import signer_of
-from tools.sim.grid_feed import SLOT_MS, forecast, write_feeder_grid
+from tools.sim.grid_feed import SLOT_MS, forecast, interval, write_feeder_grid
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
@@ -323,28 +323,6 @@ def _evening_grid(folder: Path) -> Path:
     return path
 
 
-def _interval(prosumer: str, slot: int, kw: float, computed_at: int) -> dict:
-    """The interval stage's record of ``prosumer``'s meter for ``slot``: ``kw`` on average."""
-    return {
-        "event_id": f"m-{prosumer}/{slot}/1",
-        "prosumer_id": prosumer,
-        "device_id": f"m-{prosumer}",
-        "interval_start": slot,
-        "interval_end": slot + SLOT_MS,
-        "import_wh": kw * 250,
-        "export_wh": 0.0,
-        "avg_kw": kw,
-        "max_kw": kw,
-        "samples": 180,
-        "expected_samples": 180,
-        "completeness": 1.0,
-        "method": "POWER_INTEGRATION",
-        "estimated": False,
-        "version": 1,
-        "computed_at": computed_at,
-    }
-
-
 def test_an_evening_overload_is_requested_ordered_and_measured_relieved_with_one_defector(
     test_settings, renamed_topology, kafka_bootstrap, tmp_path, chdb_client, unique_table
 ):
@@ -414,7 +392,7 @@ def test_an_evening_overload_is_requested_ordered_and_measured_relieved_with_one
             clock.set(s + SLOT_MS + 60_000)
             kw = {p: 80.0 if (p == "p3" and s in defected) else 80.0 - share[s] for p in EVENING}
             g.produce(
-                g.intervals([_interval(p, s, kw[p], clock.now()) for p in EVENING]), "meter.intervals.15m.v1"
+                g.intervals([interval(p, s, kw[p], clock.now()) for p in EVENING]), "meter.intervals.15m.v1"
             )
             want_s = g.expected()["grid.relief.v1"]
             assert {r["phase"] for r in want_s.values()} == {"MEASURED"} and len(want_s) == 2

@@ -9,6 +9,7 @@ import pytest
 
 from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
+from tools.sim.grid_feed import interval
 
 NOW = 1_779_000_000_000 - 1_779_000_000_000 % 900_000
 START = NOW - 900_000
@@ -16,25 +17,7 @@ LIMITS = Limits()
 
 
 def _interval(**over) -> dict:
-    rec = {
-        "event_id": f"m1/{START}/1",
-        "prosumer_id": "p1",
-        "device_id": "m1",
-        "interval_start": START,
-        "interval_end": START + 900_000,
-        "import_wh": 500.0,
-        "export_wh": 0.0,
-        "avg_kw": 2.0,
-        "max_kw": 3.0,
-        "samples": 180,
-        "expected_samples": 180,
-        "completeness": 1.0,
-        "method": "POWER_INTEGRATION",
-        "estimated": False,
-        "version": 1,
-        "computed_at": NOW,
-    }
-    return {**rec, **over}
+    return interval("p1", START, 2.0, NOW, **over)
 
 
 def test_a_good_interval_passes():

@@ -30,7 +30,7 @@ from streams.grid.pgm_engine import PgmEngine
 from streams.grid.relief import expected_relief
 from streams.grid.stage import CongestionProcessor, Topics
 from streams.validation.fields import InvalidRecord
-from tools.sim.grid_feed import SLOT_MS, forecast, write_feeder_grid
+from tools.sim.grid_feed import SLOT_MS, forecast, interval, write_feeder_grid
 
 PROSUMERS = ("p0", "p1", "p2", "p3")  # p0, p2 on LV1; p1, p3 on LV2 (behind L2)
 FORECAST_KW, ORDERED_KW = 80.0, 30.0
@@ -140,25 +140,7 @@ def _rec(topic: str, contract: str, value: dict) -> Record:
 
 
 def _interval(prosumer: str, kw: float, computed_at: int, **over) -> dict:
-    rec = {
-        "event_id": f"m-{prosumer}/{SLOT}/1",
-        "prosumer_id": prosumer,
-        "device_id": f"m-{prosumer}",
-        "interval_start": SLOT,
-        "interval_end": SLOT + SLOT_MS,
-        "import_wh": kw * 250,
-        "export_wh": 0.0,
-        "avg_kw": kw,
-        "max_kw": kw,
-        "samples": 180,
-        "expected_samples": 180,
-        "completeness": 1.0,
-        "method": "POWER_INTEGRATION",
-        "estimated": False,
-        "version": 1,
-        "computed_at": computed_at,
-    }
-    return {**rec, **over}
+    return interval(prosumer, SLOT, kw, computed_at, **over)
 
 
 def _relief(emits) -> list[dict]:
