@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -112,6 +113,7 @@ class EmbeddedObjectStore:
         }
 
     def start(self, ready_timeout: float = 60.0) -> EmbeddedObjectStore:
+        remove_stale_sockets()
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         self._secret()
         deadline = time.monotonic() + ready_timeout
@@ -151,10 +153,30 @@ class EmbeddedObjectStore:
     def _remove_sockets(self) -> None:
         """Remove the Unix sockets ``weed`` made beside its TCP ports (``$TMPDIR/seaweedfs-<role>-<port>.sock``),
         which a killed ``weed`` cannot: without this every run would leave eight in ``/tmp``."""
-        tmp = Path(os.environ.get("TMPDIR") or "/tmp")
         for port in self.ports:
-            for sock in tmp.glob(f"seaweedfs-*-{port}.sock"):
+            for sock in _socket_dir().glob(f"seaweedfs-*-{port}.sock"):
                 sock.unlink(missing_ok=True)
+
+
+def _socket_dir() -> Path:
+    """Where ``weed`` puts its Unix sockets (Go's ``os.TempDir()``)."""
+    return Path(os.environ.get("TMPDIR") or "/tmp")
+
+
+def remove_stale_sockets() -> int:
+    """Remove the ``weed`` sockets nobody listens on any more (left by a ``weed`` that was killed, e.g. with the
+    platform's ``kill -9``); a live one accepts the connection and stays. Returns how many were removed."""
+    removed = 0
+    for path in _socket_dir().glob("seaweedfs-*.sock"):
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(str(path))
+            except ConnectionRefusedError:
+                path.unlink(missing_ok=True)
+                removed += 1
+            except OSError:
+                continue
+    return removed
 
     def __enter__(self) -> EmbeddedObjectStore:
         return self.start()

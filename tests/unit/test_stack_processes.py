@@ -14,6 +14,7 @@ import pytest
 
 from edream.embedded.anvil import keep_good_state
 from edream.embedded.broker import EmbeddedBroker
+from edream.embedded.object_store import remove_stale_sockets
 from edream.embedded.process import (
     ChildExited,
     ChildProcess,
@@ -161,3 +162,15 @@ def test_a_child_that_cannot_start_fails_after_its_attempts_with_its_log(tmp_pat
     with pytest.raises(ChildExited, match="doomed exited with 3(.|\n)*bad flag"):
         start_on_fresh_ports(make, ChildProcess.start, attempts=2)
     assert log.read_text().count("bad flag") == 2
+
+
+def test_weed_sockets_nobody_listens_on_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    stale, live = tmp_path / "seaweedfs-master-grpc-1.sock", tmp_path / "seaweedfs-filer-2.sock"
+    with socket.socket(socket.AF_UNIX) as s:  # a killed weed's socket: the file stays, nobody listens
+        s.bind(str(stale))
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(live))
+        s.listen()
+        assert remove_stale_sockets() == 1
+    assert not stale.exists() and live.exists()
