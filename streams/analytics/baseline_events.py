@@ -11,7 +11,9 @@ adjustment window only if its meter interval **ended** by the window's end, so a
 before its hour is over.
 
 Adjustment: additive ``+ (actual - baseline)`` over the window, multiplicative ``x actual / baseline``; each
-capped asymmetrically: the change is clipped to ``[-cap_down, +cap_up]`` x the baseline (``None``: no cap).
+capped asymmetrically: the change is clipped to ``[-cap_down, +cap_up]`` x the baseline (``None``: no cap), then
+scaled by ``weight`` (a shrunk, partial adjustment: a household's day-level factor is small against its quarter-hour
+noise, so the full correction adds more error than it removes).
 Household load is right-skewed (a day runs far above its baseline more often than far below), so a symmetric
 multiplicative cap clips upward corrections more often and biases baselines low; the asymmetric cap is the remedy
 measured in :func:`evaluate_presets`.
@@ -58,8 +60,12 @@ class EventPreset:
     lead_h: float = 1.0
     cap_down: float | None = 0.2
     cap_up: float | None = 0.2
+    #: share of the (capped) adjustment applied, in (0, 1]: below 1 it shrinks a noisy day-level correction
+    weight: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.weight <= 1.0:
+            raise ValueError(f"preset {self.name!r}: weight must be in (0, 1], got {self.weight}")
         if self.adjust not in ADJUSTMENTS:
             raise ValueError(
                 f"preset {self.name!r}: unknown adjustment {self.adjust!r}; one of {ADJUSTMENTS}"
@@ -84,6 +90,14 @@ PRESETS: tuple[EventPreset, ...] = (
     EventPreset("10 of 10, mult -20/+60 % (asymmetric)", adjust="multiplicative", cap_down=0.2, cap_up=0.6),
     EventPreset("10 of 10, additive +-20 %", adjust="additive"),
     EventPreset("10 of 10, additive uncapped", adjust="additive", cap_down=None, cap_up=None),
+    EventPreset(
+        "10 of 10, half additive over 12 h",
+        adjust="additive",
+        window_h=12.0,
+        cap_down=None,
+        cap_up=None,
+        weight=0.5,
+    ),
 )
 
 
@@ -130,10 +144,10 @@ def event_baseline(
     if preset.adjust == "additive":
         # the shift is capped relative to the window's baseline level
         scale = abs(ref) if ref else 1.0
-        return base + float(np.clip((actual - ref) / scale, lo, hi)) * scale
+        return base + preset.weight * float(np.clip((actual - ref) / scale, lo, hi)) * scale
     if ref <= 0:
         return base
-    return base * (1.0 + float(np.clip(actual / ref - 1.0, lo, hi)))
+    return base * (1.0 + preset.weight * float(np.clip(actual / ref - 1.0, lo, hi)))
 
 
 def evaluate_events(

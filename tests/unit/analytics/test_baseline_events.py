@@ -1,4 +1,5 @@
-"""Event-style DR baselines: adjustment window without leakage, asymmetric caps, event scoring."""
+"""Event-style DR baselines: adjustment window without leakage, asymmetric caps, shrunk adjustments, event
+scoring."""
 
 from __future__ import annotations
 
@@ -52,19 +53,21 @@ def test_hourly_data_of_an_unfinished_hour_never_moves_the_baseline():
 
 
 @pytest.mark.parametrize(
-    ("adjust", "cap_down", "cap_up", "expected"),
+    ("adjust", "cap_down", "cap_up", "expected", "weight"),
     [
-        ("multiplicative", 0.2, 0.2, 1.2),  # symmetric cap clips the +50 % day
-        ("multiplicative", 0.2, 0.6, 1.5),  # asymmetric cap lets it through
-        ("additive", 0.2, 0.2, 1.2),
-        ("additive", None, None, 1.5),
-        ("none", 0.2, 0.2, 1.0),
+        ("multiplicative", 0.2, 0.2, 1.2, 1.0),  # symmetric cap clips the +50 % day
+        ("multiplicative", 0.2, 0.6, 1.5, 1.0),  # asymmetric cap lets it through
+        ("additive", 0.2, 0.2, 1.2, 1.0),
+        ("additive", None, None, 1.5, 1.0),
+        ("none", 0.2, 0.2, 1.0, 1.0),
+        ("additive", None, None, 1.25, 0.5),  # half the deviation
+        ("multiplicative", 0.2, 0.2, 1.1, 0.5),  # half the capped change
     ],
 )
-def test_adjustment_and_its_caps(adjust, cap_down, cap_up, expected):
+def test_adjustment_and_its_caps(adjust, cap_down, cap_up, expected, weight):
     load, kind, excl = _grid(21)
     load[14, 52:64] = 1.5  # the window runs 50 % above the look-back days
-    preset = EventPreset("p", adjust=adjust, cap_down=cap_down, cap_up=cap_up)
+    preset = EventPreset("p", adjust=adjust, cap_down=cap_down, cap_up=cap_up, weight=weight)
     np.testing.assert_allclose(event_baseline(load, 14, kind, excl, preset, EventWindow()), expected)
 
 
@@ -79,3 +82,9 @@ def test_event_scoring_counts_working_days_and_excludes_event_days():
     # a day-level factor is what the same-day adjustment corrects: it beats the plain 10 of 10
     plain = evaluate_events(load, kind, excl, EventPreset("p"))
     assert r["cv_rmse"] < plain["cv_rmse"]
+
+
+def test_a_weight_outside_zero_to_one_is_refused():
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="weight must be in"):
+            EventPreset("p", adjust="additive", weight=bad)
