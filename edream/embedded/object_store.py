@@ -51,7 +51,6 @@ class EmbeddedObjectStore:
         ports = {name: free_port(host) for name in ("master", "volume", "filer", "s3")}
         grpc = {name: free_port(host) for name in ports}
         self.s3_port, self.filer_port = ports["s3"], ports["filer"]
-        self.ports = [*ports.values(), *grpc.values()]
         argv = [weed_binary(), "server", f"-dir={self.dir / 'data'}", f"-ip={host}", f"-ip.bind={host}"]
         for name in ports:
             argv += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={grpc[name]}"]
@@ -148,14 +147,7 @@ class EmbeddedObjectStore:
         # ``weed server`` takes ~15 s to close its gRPC streams on TERM; what it acknowledged is already in
         # its files (a kill -9 loses nothing acknowledged, see tests/integration/test_durable_stack.py)
         self.process.stop(grace=2)
-        self._remove_sockets()
-
-    def _remove_sockets(self) -> None:
-        """Remove the Unix sockets ``weed`` made beside its TCP ports (``$TMPDIR/seaweedfs-<role>-<port>.sock``),
-        which a killed ``weed`` cannot: without this every run would leave eight in ``/tmp``."""
-        for port in self.ports:
-            for sock in _socket_dir().glob(f"seaweedfs-*-{port}.sock"):
-                sock.unlink(missing_ok=True)
+        remove_stale_sockets()  # its own, which a killed ``weed`` cannot remove
 
 
 def _socket_dir() -> Path:
@@ -164,8 +156,9 @@ def _socket_dir() -> Path:
 
 
 def remove_stale_sockets() -> int:
-    """Remove the ``weed`` sockets nobody listens on any more (left by a ``weed`` that was killed, e.g. with the
-    platform's ``kill -9``); a live one accepts the connection and stays. Returns how many were removed."""
+    """Remove the Unix sockets ``weed`` makes beside its TCP ports (``$TMPDIR/seaweedfs-<role>-<port>.sock``) that
+    nobody listens on any more: a killed ``weed`` leaves them (eight per run); a live one accepts the connection
+    and stays. Returns how many were removed."""
     removed = 0
     for path in _socket_dir().glob("seaweedfs-*.sock"):
         with socket.socket(socket.AF_UNIX) as s:

@@ -37,7 +37,8 @@ from streams.flex.model import Direction
 from streams.flex.orders import FlexOrder, OrderAllocation
 from streams.flex.requests import FlexRequest
 from streams.flex.signing import signer_of
-from tools.sim.grid_feed import SLOT_MS, forecast, interval, write_feeder_grid
+from tools.sim.grid_feed import SLOT_MS, forecast, write_feeder_grid
+from tools.sim.interval_feed import interval
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
@@ -392,7 +393,8 @@ def test_an_evening_overload_is_requested_ordered_and_measured_relieved_with_one
             clock.set(s + SLOT_MS + 60_000)
             kw = {p: 80.0 if (p == "p3" and s in defected) else 80.0 - share[s] for p in EVENING}
             g.produce(
-                g.intervals([interval(p, s, kw[p], clock.now()) for p in EVENING]), "meter.intervals.15m.v1"
+                g.intervals([interval(p, s, kw[p], computed_at=clock.now()) for p in EVENING]),
+                "meter.intervals.15m.v1",
             )
             want_s = g.expected()["grid.relief.v1"]
             assert {r["phase"] for r in want_s.values()} == {"MEASURED"} and len(want_s) == 2

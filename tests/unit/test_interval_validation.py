@@ -9,7 +9,7 @@ import pytest
 
 from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
-from tools.sim.grid_feed import interval
+from tools.sim.interval_feed import interval
 
 NOW = 1_779_000_000_000 - 1_779_000_000_000 % 900_000
 START = NOW - 900_000
@@ -17,7 +17,7 @@ LIMITS = Limits()
 
 
 def _interval(**over) -> dict:
-    return interval("p1", START, 2.0, NOW, **over)
+    return {**interval("p1", START, 2.0, computed_at=NOW), **over}
 
 
 def test_a_good_interval_passes():

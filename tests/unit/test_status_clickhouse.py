@@ -16,13 +16,8 @@ class _Ctx:
 
     def __init__(self) -> None:
         self.topology = SimpleNamespace(sinks=[SimpleNamespace(table="t")])
-        self.queries = 0
-        self.clickhouse = SimpleNamespace(query=self._query)
+        self.clickhouse = SimpleNamespace(query=lambda sql: SimpleNamespace(result_rows=[[7]]))
         self.pool = ThreadPoolExecutor(1)
-
-    def _query(self, sql: str):
-        self.queries += 1
-        return SimpleNamespace(result_rows=[[7]])
 
     async def in_clickhouse_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)

@@ -1,5 +1,4 @@
-"""Test and demo inputs of the grid stage: a small pandapower grid mapping, prosumer Forecast records and meter
-IntervalEnergy records."""
+"""Test and demo inputs of the grid stage: a small pandapower grid mapping and prosumer Forecast records."""
 
 from __future__ import annotations
 
@@ -68,28 +67,3 @@ def forecast(
             for k, v in enumerate(kw)
         ],
     }
-
-
-def interval(prosumer: str, slot_start_ms: int, kw: float, computed_at: int, **over: Any) -> dict[str, Any]:
-    """An IntervalEnergy record (avro/IntervalEnergy.avsc) as the interval stage emits it for ``prosumer``'s meter
-    ``m-<prosumer>``: ``kw`` on average over the 15-minute slot from ``slot_start_ms`` (UTC epoch ms), version 1;
-    ``over`` replaces fields."""
-    rec = {
-        "event_id": f"m-{prosumer}/{slot_start_ms}/1",
-        "prosumer_id": prosumer,
-        "device_id": f"m-{prosumer}",
-        "interval_start": slot_start_ms,
-        "interval_end": slot_start_ms + SLOT_MS,
-        "import_wh": max(kw, 0.0) * SLOT_MS / 3_600_000 * 1000,
-        "export_wh": max(-kw, 0.0) * SLOT_MS / 3_600_000 * 1000,
-        "avg_kw": kw,
-        "max_kw": kw,
-        "samples": 180,
-        "expected_samples": 180,
-        "completeness": 1.0,
-        "method": "POWER_INTEGRATION",
-        "estimated": False,
-        "version": 1,
-        "computed_at": computed_at,
-    }
-    return {**rec, **over}

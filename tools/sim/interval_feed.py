@@ -34,8 +34,10 @@ def interval(
     device_id: str | None = None,
     version: int = 1,
     completeness: float = 1.0,
+    computed_at: int | None = None,
 ) -> dict[str, Any]:
-    """One IntervalEnergy record of 15 minutes starting at ``start_ms`` (UTC epoch ms) with mean ``kw``."""
+    """One IntervalEnergy record of 15 minutes starting at ``start_ms`` (UTC epoch ms) with mean ``kw``, computed at
+    ``computed_at`` (UTC epoch ms; default: the interval's end)."""
     device = device_id or f"m-{prosumer_id}"
     wh = kw * 250.0  # kW over 15 min, in Wh
     return {
@@ -54,7 +56,7 @@ def interval(
         "method": "POWER_INTEGRATION",
         "estimated": False,
         "version": version,
-        "computed_at": start_ms + SLOT_MS,
+        "computed_at": start_ms + SLOT_MS if computed_at is None else computed_at,
     }
 
 

@@ -30,7 +30,8 @@ from streams.grid.pgm_engine import PgmEngine
 from streams.grid.relief import expected_relief
 from streams.grid.stage import CongestionProcessor, Topics
 from streams.validation.fields import InvalidRecord
-from tools.sim.grid_feed import SLOT_MS, forecast, interval, write_feeder_grid
+from tools.sim.grid_feed import SLOT_MS, forecast, write_feeder_grid
+from tools.sim.interval_feed import interval
 
 PROSUMERS = ("p0", "p1", "p2", "p3")  # p0, p2 on LV1; p1, p3 on LV2 (behind L2)
 FORECAST_KW, ORDERED_KW = 80.0, 30.0
@@ -140,7 +141,7 @@ def _rec(topic: str, contract: str, value: dict) -> Record:
 
 
 def _interval(prosumer: str, kw: float, computed_at: int, **over) -> dict:
-    return interval(prosumer, SLOT, kw, computed_at, **over)
+    return {**interval(prosumer, SLOT, kw, computed_at=computed_at), **over}
 
 
 def _relief(emits) -> list[dict]:
