@@ -22,6 +22,7 @@ from edream.settings import Settings
 #: its whole length to the suite's wall time
 LONGEST_FIRST = (
     "tests/integration/test_demo_day.py",
+    "tests/chaos/test_chaos_time_boxed.py",
     "tests/integration/test_workers_equivalence.py",
     "tests/integration/test_flex_lifecycle_broker.py",
     "tests/integration/test_vpp_platform.py",
