@@ -10,13 +10,12 @@ NODE_STAMP := node_modules/.installed
 VENDORED   := edream/dashboard/static/uPlot.iife.min.js
 CHROMIUM   := /usr/bin/chromium
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# four pytest workers on 2 cores: the integration tests mostly wait (wall-clock gates and slots, group joins), so
-# three used one core of two (fresh clone: 16:15 with three, 13:45 with four, green); six took 9:40-11:07 but made
-# load-sensitive tests fail (connector resilience, demo timing, forecasts recovery); the longest tests start first
-# (tests/conftest.py); xdist_group tests share one worker; the 25 slowest tests are listed
-# the time-boxed chaos suite (tests/chaos, ~5 min, a third of a core: it mostly waits on faults and anchor windows)
-# runs beside the others, started second; the full suite is `edream bench chaos`
-PYTEST_ARGS ?= -n 5 --dist loadgroup --durations=25
+# six pytest workers on 2 cores: the integration tests mostly wait (wall-clock gates and slots, group joins, anchor
+# windows), so five kept 1.1 of the 2 cores busy (fresh clone with the chaos suite: 14:08 with five, 12:20 with six,
+# green); the longest tests start first (tests/conftest.py), the time-boxed chaos suite (tests/chaos, ~5 min, a
+# third of a core) second; xdist_group tests share one worker; the 25 slowest tests are listed; the full chaos
+# suite is `edream bench chaos`
+PYTEST_ARGS ?= -n 6 --dist loadgroup --durations=25
 
 .PHONY: setup run test lint format bench clean
 
