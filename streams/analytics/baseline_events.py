@@ -106,6 +106,11 @@ def window_slots(event: EventWindow, preset: EventPreset, native_slots: int) -> 
     adjustment window, keeping only those whose meter interval of ``native_slots`` ended by the window end."""
     end = event.start_slot - round(preset.lead_h * 4)
     start = end - round(preset.window_h * 4)
+    if start < -SLOTS_PER_DAY:  # the adjustment reads the event day and the day before, nothing earlier
+        raise ValueError(
+            f"preset {preset.name!r}: an adjustment window of {preset.window_h} h ending {preset.lead_h} h before "
+            f"an event at slot {event.start_slot} starts before the day before the event"
+        )
     slots = np.arange(start, end)
     interval_end = (np.floor_divide(slots, native_slots) + 1) * native_slots
     return slots[interval_end <= end]

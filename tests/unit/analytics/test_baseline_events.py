@@ -88,3 +88,15 @@ def test_a_weight_outside_zero_to_one_is_refused():
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="weight must be in"):
             EventPreset("p", adjust="additive", weight=bad)
+
+
+def test_a_window_reaching_before_the_day_before_is_refused_not_wrapped_into_the_event_day():
+    """48 h before a 17:00 event would start two days back; numpy's negative indexing once wrapped it into the
+    event day's own later slots (the event hours included), and such a preset scored better than possible."""
+    ev = EventWindow(68, 12)
+    assert window_slots(ev, EventPreset("p", window_h=40, lead_h=1), 1)[0] == -96
+    with pytest.raises(ValueError, match="before the day before"):
+        window_slots(ev, EventPreset("p", window_h=48, lead_h=1), 1)
+    load, kind, excluded = _grid(21)
+    with pytest.raises(ValueError, match="before the day before"):
+        event_baseline(load, 20, kind, excluded, EventPreset("p", adjust="additive", window_h=48), ev)
