@@ -196,6 +196,12 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         # the scripted day settles 1-minute flex slots: anchor them within minutes, not half an hour
         settings = settings.model_copy(update={"anchor_window_minutes": 1.0, "anchor_grace_minutes": 0.25})
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
+    if demo and "grid_configs" not in settings.model_fields_set:
+        # the demo community on its simbench grid: the grid stage forecasts its congestion, the demo DSO asks for it
+        from edream.demo.grid import DEMO_GRID_CONFIG
+
+        settings = settings.model_copy(update={"grid_configs": str(DEMO_GRID_CONFIG)})
+        log.info("demo: the community's grid %s (GRID_CONFIGS overrides)", DEMO_GRID_CONFIG.name)
     stack = Stack(settings).start()
     state_path = RunState.path(settings)
     field = FieldSite(settings.edream_data_dir, stack.bootstrap, state_dir=stack.state_dir)

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ from shapeshifter_uftp import FlexRequest as UftpRequest
 from shapeshifter_uftp.uftp import AcceptedRejected
 
 from connectors.uftp.congestion_feed import CongestionFeed
-from connectors.uftp.isp import iso_ms
+from connectors.uftp.isp import IspFrame, iso_ms
 from connectors.uftp.ledger import LedgerUnavailable, RestLedger
 from edream.demo.dso import AGR_DOMAIN, DSO_ID, DemoDsoConfig, isps_end_ms, request_at, settlement_of
 from edream.demo.dso_memory import DsoMemory
@@ -46,6 +46,12 @@ RETRY_MS, SETTLE_POLL_MS = 5_000, 5_000
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _isp_keys(msg: UftpRequest | UftpOrder) -> set[tuple[str, int]]:
+    """(congestion point, UTC epoch ms start) of every ISP of ``msg``."""
+    frame = IspFrame(msg.period.to_date(), msg.time_zone, msg.isp_duration.minutes)
+    return {(msg.congestion_point, frame.start_ms(i.start + k)) for i in msg.isps for k in range(i.duration)}
 
 
 @dataclass
@@ -87,6 +93,10 @@ class DemoDso:
         self._verify = httpx.Client(headers=headers or {}, timeout=30)
         self.verify_url = verify_url
         self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
+        self._timed: set[str] = set()  # those of the timed script (their orders move ``memory.busy_until``)
+        self._asked: set[tuple[str, int]] = (
+            set()
+        )  # (congestion point, ISP start UTC epoch ms) asked for congestion
         self._next_request = 0  # UTC epoch ms of the next FlexRequest
         self._orders: dict[str, _Order] = {}  # FlexOrder MessageID -> awaiting settlement
 
@@ -94,7 +104,9 @@ class DemoDso:
         """Serve the DSO's endpoint and play the script until ``stop`` is set."""
         self.sim.run_in_thread()
         for xml in self.memory.orders.values():  # placed before a restart: still to be settled
-            self._track(transport.from_xml(xml))
+            order = transport.from_xml(xml)
+            self._track(order)
+            self._asked |= _isp_keys(order)
         self._next_request = self.now() + self.cfg.first_after_ms
         pending: dict[
             str, tuple[UftpRequest, int]
@@ -127,13 +139,34 @@ class DemoDso:
         ``cfg.timed_beside_feed``) the timed script's next one."""
         requests: list[UftpRequest] = []
         if self.feed is not None:
-            requests += self.feed.poll(t)
+            requests += [r for r in map(self._not_asked_yet, self.feed.poll(t)) if r is not None]
             self.feed.commit()  # taken: kept in ``pending`` until sent or expired
         timed = self.feed is None or self.cfg.timed_beside_feed
         if timed and t >= self._next_request:
             self._next_request = t + self.cfg.every_minutes * 60_000
-            requests.append(request_at(t, self.kw, self.cfg, self.memory.busy_until))
+            request = request_at(t, self.kw, self.cfg, self.memory.busy_until)
+            self._timed.add(request.message_id)
+            requests.append(request)
         return requests
+
+    def _not_asked_yet(self, request: UftpRequest) -> UftpRequest | None:
+        """``request`` (from a new forecast issue) without the ISPs of its congestion point that an earlier one
+        already asked for (their offers are being ordered; asking again got offers of prosumer-slots already
+        ordered, which the desk refuses as OVERLAPPING_ORDER); None when nothing is left."""
+        frame = IspFrame(request.period.to_date(), request.time_zone, request.isp_duration.minutes)
+        point = request.congestion_point
+        new = [
+            i
+            for i in request.isps
+            if not any((point, frame.start_ms(i.start + k)) in self._asked for k in range(i.duration))
+        ]
+        self._asked |= _isp_keys(request)
+        if not new:
+            log.info(
+                "demo dso: FlexRequest %s asks only for ISPs already asked for; not sent", request.message_id
+            )
+            return None
+        return request if len(new) == len(request.isps) else replace(request, isps=new)
 
     # -- requests and orders -----------------------------------------------------------------------------------
     def _send_request(self, request: UftpRequest, t: int) -> UftpRequest | None:
@@ -199,9 +232,9 @@ class DemoDso:
             log.exception("demo dso: FlexOrder of %s not sent", offer.message_id)
             return
         self.memory.orders[order.message_id] = transport.to_xml(order)
-        self.memory.busy_until = max(
-            self.memory.busy_until, isps_end_ms(order)
-        )  # no later request overlaps it
+        if offer.flex_request_message_id in self._timed:  # no later timed request overlaps it; an order for
+            # forecast congestion (hours ahead, 15-min ISPs) does not hold the timed script back until then
+            self.memory.busy_until = max(self.memory.busy_until, isps_end_ms(order))
         self.memory.save()
         self._track(order)
         log.info(

@@ -1,7 +1,8 @@
 """Faust wiring of the demo inside ``edream run`` (thin: the logic is in community, responder and script).
 
-* ``demo_feed`` timer (every meter step): on the first run uploads ``history_minutes`` of readings, then the
-  readings of every grid time since the last run; devices follow flexibility orders via the responder.
+* ``demo_feed`` timer (every meter step): on the first run uploads ``history_minutes`` of readings (on a fresh data
+  dir after a day of 15-min intervals before them, :mod:`~edream.demo.meter_history`), then the readings of every
+  grid time since the last run; devices follow flexibility orders via the responder.
 * ``demo_script`` timer (1 s): publishes every scripted event that is due.
 * ``demo_devices`` agent: feeds ``flex.orders.v1`` to the responder.
 
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from edream.demo.community import Community
+from edream.demo.meter_history import interval_history
 from edream.demo.responder import FlexResponder
 from edream.demo.script import DemoConfig, DemoScript, TimedEvent, demo_market_config
 from edream.serde import DecodeError
@@ -30,6 +32,10 @@ from streams.market.config import MarketConfig
 log = logging.getLogger("edream.demo")
 HISTORY_MINUTES = 60
 HISTORY_STEP_MS = 30_000
+#: before the hour of raw readings, a day of 15-min intervals (meter_history): the forecasts have then seen
+#: yesterday's evening peak, so the day-ahead forecast and the grid's congestion forecast show tonight's
+INTERVAL_HISTORY_HOURS = 24
+HISTORY_MARKER = "demo-history.sent"
 
 
 def now_ms() -> int:
@@ -55,6 +61,9 @@ def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) ->
     cfg = cfg or DemoConfig()
     names = topic_names(ctx.topology)
     start = now_ms()
+    # the day of interval history goes out once per data dir (after a restart the live intervals of that day
+    # exist, with ids the history would reuse); the marker is written once it is sent
+    history_sent = Path(ctx.settings.config_dir) / HISTORY_MARKER
     market = market_for_demo(ctx.settings.config_dir, start, cfg)
     community = Community(cfg.prosumers, cfg.seed)
     responder = FlexResponder(community.step_ms)
@@ -72,11 +81,19 @@ def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) ->
         now = now_ms()
         if state["last_ts"] is None:
             since = start - HISTORY_MINUTES * 60_000
+            hours = 0 if history_sent.exists() else INTERVAL_HISTORY_HOURS
+            for rec in interval_history(community, since, hours, computed_at_ms=now):
+                await send("meter.intervals.15m.v1", rec["prosumer_id"], "IntervalEnergy", rec)
             for m in community.readings(since, start, ingest_ms=now, step_ms=HISTORY_STEP_MS):
                 await send("meter.readings.raw.v1", m["device_id"], "Measurement", m)
             state["last_ts"] = start
+            if hours:
+                history_sent.write_text(f"{hours} h of demo interval history before {since} (UTC epoch ms)\n")
             log.info(
-                "demo: uploaded %d min of meter history for %d prosumers", HISTORY_MINUTES, len(community)
+                "demo: uploaded %d h of 15-min intervals and %d min of readings for %d prosumers",
+                hours,
+                HISTORY_MINUTES,
+                len(community),
             )
         for m in community.readings(state["last_ts"], now, responder.metered_kw, ingest_ms=now):
             await send("meter.readings.raw.v1", m["device_id"], "Measurement", m)

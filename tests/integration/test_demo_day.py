@@ -56,6 +56,7 @@ PANEL_TABLES = (
     "vpp_assets",  # vpp
     "vpp_export",
     "vpp_capability",
+    "grid_congestion",  # grid: the demo community on its simbench grid
 )
 
 
@@ -224,6 +225,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
         )
         tables = st["clickhouse"]["tables"]
         assert tables["measurements"] >= 50 * 120, "an hour of history for 50 meters is uploaded on start"
+        assert tables["intervals"] >= 50 * 96, "and a day of intervals before it, on a fresh data dir"
         assert st["counters"]["demo.FlexEnrolment"] == 50 and st["counters"]["demo.MarketParticipant"] == 50
         _only_late_requests_refused(env["EDREAM_REST_PORT"])
         assert (tmp_path / "market.yaml").read_text().startswith("# written by the edream demo")

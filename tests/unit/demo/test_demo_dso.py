@@ -222,3 +222,71 @@ def test_the_demo_dso_asks_for_the_grid_only_when_the_demo_grid_is_configured():
     assert dso_congestion_points("", ean) == ""
     assert dso_congestion_points("streams/grid/config/other.yaml", ean) == ""
     assert dso_congestion_points(f"x.yaml, {DEMO_GRID_CONFIG}", ean) == f"{DEMO_TRANSFORMER}={ean}"
+
+
+def test_an_order_for_forecast_congestion_does_not_hold_the_timed_requests_back(tmp_path):
+    """Orders of timed requests move ``busy_until`` (no later timed request overlaps them); an order for the
+    evening's congestion, hours ahead, did too, and pushed the next timed request past it (seen in the demo)."""
+    from dataclasses import replace
+
+    from connectors.uftp.ledger import RestLedger
+    from edream.demo.dso_process import DemoDso
+
+    at = utc_ms(2026, 12, 6, 9, 0, 17)
+    evening = request_at(utc_ms(2026, 12, 6, 17, 0), 12.0, CFG)
+    dso = DemoDso(
+        replace(CFG, timed_beside_feed=True),
+        1,
+        30.0,
+        "http://127.0.0.1:9/x",
+        RestLedger("http://127.0.0.1:9"),
+        "",
+        feed=_Feed([[evening], []]),
+        now=lambda: at,
+        memory=DsoMemory(tmp_path / "dso.json"),
+    )
+    sent = []
+
+    class _Client:
+        def send_flex_order(self, order):
+            sent.append(order)
+
+    dso.sim.client = lambda: _Client()
+    congestion, timed = dso._due_requests(at)
+    dso._offers_asked |= {congestion.message_id, timed.message_id}
+    dso._order(_offer(congestion))
+    assert len(sent) == 1 and dso.memory.busy_until == 0
+    dso._order(_offer(timed))
+    assert len(sent) == 2 and dso.memory.busy_until == isps_end_ms(timed)
+
+
+def test_a_new_forecast_issue_asks_only_for_isps_not_asked_for_yet(tmp_path):
+    """Each forecast issue of the same evening gave a request for the same ISPs; the second one's offer named
+    prosumer-slots already ordered and the desk refused it (OVERLAPPING_ORDER, seen in the demo)."""
+    from connectors.uftp.ledger import RestLedger
+    from edream.demo.dso_process import DemoDso
+
+    at = utc_ms(2026, 12, 6, 9, 0, 17)
+    first = request_at(at, 12.0, CFG)  # ISPs 09:02, 09:03, 09:04 UTC
+    same = request_at(at, 13.0, CFG)
+    same.message_id = "another-issue"
+    later = request_at(at + 120_000, 12.0, CFG)  # ISPs 09:04, 09:05, 09:06 UTC
+    dso = DemoDso(
+        CFG,
+        1,
+        30.0,
+        "http://127.0.0.1:9/x",
+        RestLedger("http://127.0.0.1:9"),
+        "",
+        feed=_Feed([[first], [same], [later]]),
+        now=lambda: at,
+        memory=DsoMemory(tmp_path / "dso.json"),
+    )
+    assert dso._due_requests(at) == [first]
+    assert dso._due_requests(at) == []
+    [rest] = dso._due_requests(at)
+    frame = IspFrame(rest.period.to_date(), TIME_ZONE, 1)
+    assert [frame.start_ms(i.start) for i in rest.isps] == [
+        utc_ms(2026, 12, 6, 9, 5),
+        utc_ms(2026, 12, 6, 9, 6),
+    ]
