@@ -172,6 +172,24 @@ class _Feed:
         self.commits += 1
 
 
+def _demo_dso(at: int, feed=None, cfg=CFG, memory=None):
+    """A DemoDso at ``at`` (UTC epoch ms) with no gateway or platform behind it (nothing is sent)."""
+    from connectors.uftp.ledger import RestLedger
+    from edream.demo.dso_process import DemoDso
+
+    return DemoDso(
+        cfg,
+        1,
+        30.0,
+        "http://127.0.0.1:9/x",
+        RestLedger("http://127.0.0.1:9"),
+        "",
+        feed=feed,
+        now=lambda: at,
+        memory=memory,
+    )
+
+
 def test_with_a_congestion_feed_the_dso_asks_what_the_feed_hands_out_and_no_timed_request(tmp_path):
     from connectors.uftp.ledger import RestLedger
     from edream.demo.dso_process import DemoDso
@@ -195,21 +213,9 @@ def test_with_a_congestion_feed_the_dso_asks_what_the_feed_hands_out_and_no_time
 def test_beside_a_congestion_feed_the_demo_dso_also_sends_its_timed_requests_when_asked(tmp_path):
     from dataclasses import replace
 
-    from connectors.uftp.ledger import RestLedger
-    from edream.demo.dso_process import DemoDso
-
     at = utc_ms(2026, 12, 6, 9, 0, 17)
     asked = request_at(at + 3_600_000, 12.0, CFG)
-    both = DemoDso(
-        replace(CFG, timed_beside_feed=True),
-        1,
-        30.0,
-        "http://127.0.0.1:9/x",
-        RestLedger("http://127.0.0.1:9"),
-        "",
-        feed=_Feed([[asked], []]),
-        now=lambda: at,
-    )
+    both = _demo_dso(at, _Feed([[asked], []]), replace(CFG, timed_beside_feed=True))
     first = both._due_requests(at)
     assert [r.message_id for r in first] == [asked.message_id, request_at(at, 30.0, CFG).message_id]
     assert both._due_requests(at + 1_000) == []  # the next timed one is every_minutes later
@@ -229,21 +235,10 @@ def test_an_order_for_forecast_congestion_does_not_hold_the_timed_requests_back(
     evening's congestion, hours ahead, did too, and pushed the next timed request past it (seen in the demo)."""
     from dataclasses import replace
 
-    from connectors.uftp.ledger import RestLedger
-    from edream.demo.dso_process import DemoDso
-
     at = utc_ms(2026, 12, 6, 9, 0, 17)
     evening = request_at(utc_ms(2026, 12, 6, 17, 0), 12.0, CFG)
-    dso = DemoDso(
-        replace(CFG, timed_beside_feed=True),
-        1,
-        30.0,
-        "http://127.0.0.1:9/x",
-        RestLedger("http://127.0.0.1:9"),
-        "",
-        feed=_Feed([[evening], []]),
-        now=lambda: at,
-        memory=DsoMemory(tmp_path / "dso.json"),
+    dso = _demo_dso(
+        at, _Feed([[evening], []]), replace(CFG, timed_beside_feed=True), DsoMemory(tmp_path / "dso.json")
     )
     sent = []
 
@@ -263,25 +258,13 @@ def test_an_order_for_forecast_congestion_does_not_hold_the_timed_requests_back(
 def test_a_new_forecast_issue_asks_only_for_isps_not_asked_for_yet(tmp_path):
     """Each forecast issue of the same evening gave a request for the same ISPs; the second one's offer named
     prosumer-slots already ordered and the desk refused it (OVERLAPPING_ORDER, seen in the demo)."""
-    from connectors.uftp.ledger import RestLedger
-    from edream.demo.dso_process import DemoDso
 
     at = utc_ms(2026, 12, 6, 9, 0, 17)
     first = request_at(at, 12.0, CFG)  # ISPs 09:02, 09:03, 09:04 UTC
     same = request_at(at, 13.0, CFG)
     same.message_id = "another-issue"
     later = request_at(at + 120_000, 12.0, CFG)  # ISPs 09:04, 09:05, 09:06 UTC
-    dso = DemoDso(
-        CFG,
-        1,
-        30.0,
-        "http://127.0.0.1:9/x",
-        RestLedger("http://127.0.0.1:9"),
-        "",
-        feed=_Feed([[first], [same], [later]]),
-        now=lambda: at,
-        memory=DsoMemory(tmp_path / "dso.json"),
-    )
+    dso = _demo_dso(at, _Feed([[first], [same], [later]]), memory=DsoMemory(tmp_path / "dso.json"))
     assert dso._due_requests(at) == [first]
     assert dso._due_requests(at) == []
     [rest] = dso._due_requests(at)
