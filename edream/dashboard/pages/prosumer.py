@@ -1,5 +1,5 @@
-"""One prosumer: its measured load (its meters held on the portfolio's grid), the latest consumption forecast with
-its prediction interval, the baseline, the flexibility orders that allocate to it, its settlements and the commands
+"""One prosumer: its measured load (its meters held on the portfolio's grid), the latest net forecast with its
+prediction interval, the baseline, the flexibility orders that allocate to it, its settlements and the commands
 sent to its devices. Power in kW, energy in Wh, money in currency units, times UTC epoch ms."""
 
 from __future__ import annotations
@@ -30,23 +30,27 @@ def measured(src: PanelSource, prosumer_id: str) -> GridSum:
 
 
 def forecast_band(src: PanelSource, prosumer_id: str) -> list[dict[str, Any]]:
-    """Latest consumption forecast per step as average kW (from Wh per step) with its interval (kW, None when the
-    model gave none), over the look-back window and as far ahead."""
+    """Latest net forecast per step (consumption minus production, as the meters measure net power: import
+    positive) as average kW (from Wh per step), over the look-back window and as far ahead. Its interval: consumption
+    lower minus production upper, and the reverse (kW, None when a model gave none); no production forecast counts
+    as producing nothing."""
     table = src.tables["forecasts"]
     if require(src.client, table):
         return []
+    prod = "if(countIf(NOT c) = 0, 0, argMaxIf({x}, issued_at, NOT c))"
     return rows(
         src.client,
-        f"""SELECT t, round(argMax(wh, issued_at) * k, 4) AS kw, round(argMax(lo, issued_at) * k, 4) AS lower_kw,
-                   round(argMax(hi, issued_at) * k, 4) AS upper_kw
-            FROM (SELECT issued_at, 60 / profile_granularity_minutes / 1000 AS k,
+        f"""SELECT t, round((argMaxIf(wh, issued_at, c) - {prod.format(x="wh")}) * k, 4) AS kw,
+                   round((argMaxIf(lo, issued_at, c) - {prod.format(x="hi")}) * k, 4) AS lower_kw,
+                   round((argMaxIf(hi, issued_at, c) - {prod.format(x="lo")}) * k, 4) AS upper_kw
+            FROM (SELECT issued_at, property = 'ENERGY_CONSUMPTION' AS c, 60 / profile_granularity_minutes / 1000 AS k,
                          JSONExtractInt(p, 'ts') AS t, JSONExtractFloat(p, 'value') AS wh,
                          JSONExtract(p, 'lower', 'Nullable(Float64)') AS lo,
                          JSONExtract(p, 'upper', 'Nullable(Float64)') AS hi
                   FROM {table} FINAL ARRAY JOIN JSONExtractArrayRaw(points) AS p
-                  WHERE property = 'ENERGY_CONSUMPTION' AND entity_id = {{id:String}})
+                  WHERE property IN ('ENERGY_CONSUMPTION', 'ENERGY_PRODUCTION') AND entity_id = {{id:String}})
             WHERE t BETWEEN {{since:Int64}} AND {{until:Int64}}
-            GROUP BY t, k ORDER BY t""",
+            GROUP BY t, k HAVING countIf(c) > 0 ORDER BY t""",
         {"id": prosumer_id, "since": src.now_ms - src.window_ms, "until": src.now_ms + src.window_ms},
     )
 

@@ -69,15 +69,20 @@ def enrolled_prosumers(src: PanelSource) -> set[str] | None:
 
 
 def forecast_kw(src: PanelSource) -> dict[str, list[list[float]]]:
-    """Latest consumption forecast per entity and step, converted from Wh per step to average kW."""
+    """Latest net forecast per entity and step (consumption minus production, as the meters measure net active
+    power: import positive), converted from Wh per step to average kW; an entity without a production forecast
+    produces nothing."""
     table = src.tables["forecasts"]
     data = rows(
         src.client,
-        f"""SELECT entity_id, t, argMax(wh, issued_at) / (step_min / 60) / 1000 AS kw FROM (
-                SELECT entity_id, issued_at, profile_granularity_minutes AS step_min,
+        f"""SELECT entity_id, t,
+                   (argMaxIf(wh, issued_at, property = 'ENERGY_CONSUMPTION')
+                    - argMaxIf(wh, issued_at, property = 'ENERGY_PRODUCTION')) / (step_min / 60) / 1000 AS kw
+            FROM (
+                SELECT entity_id, property, issued_at, profile_granularity_minutes AS step_min,
                        JSONExtractInt(p, 'ts') AS t, JSONExtractFloat(p, 'value') AS wh
                 FROM {table} FINAL ARRAY JOIN JSONExtractArrayRaw(points) AS p
-                WHERE property = 'ENERGY_CONSUMPTION')
+                WHERE property IN ('ENERGY_CONSUMPTION', 'ENERGY_PRODUCTION'))
             WHERE t BETWEEN {{since:Int64}} AND {{until:Int64}}
             GROUP BY entity_id, t, step_min ORDER BY entity_id, t""",
         {"since": src.now_ms - src.window_ms, "until": src.now_ms + src.window_ms},

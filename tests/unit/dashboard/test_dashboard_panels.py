@@ -121,7 +121,7 @@ def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosum
         chdb_client,
         tables["forecasts"],
         "Forecast",
-        ["entity_id", "issued_at"],
+        ["entity_id", "property", "prediction_granularity", "issued_at"],  # the sink's key (topology.yaml)
         [
             dict(
                 event_id="f1",
@@ -139,6 +139,22 @@ def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosum
                 issued_at=t0,
                 points=pts,
             ),  # newer issue wins
+            dict(
+                event_id="f3",
+                entity_id="p1",
+                property="ENERGY_PRODUCTION",
+                profile_granularity_minutes=15,
+                issued_at=t0 - MIN,
+                points=[dict(pts[0], value=200.0)],
+            ),
+            dict(
+                event_id="f4",
+                entity_id="p1",
+                property="ENERGY_PRODUCTION",
+                profile_granularity_minutes=15,
+                issued_at=t0,
+                points=[dict(pts[0], value=50.0)],
+            ),  # the meters measure net power: the forecast line is consumption minus production
         ],
     )
     _fill(
@@ -162,7 +178,7 @@ def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosum
     assert at[t0 + 90_000] == 3.5 and at[t0 + 105_000] == 3.0  # m2 stale after 90 s, m1 held from t0 + 30 s
     assert at[t0 + 135_000] is None  # no meter of p1 has reported within 90 s
     assert {t: kw for t, kw in charts["p2"]["measured"]}[t0 + 15_000] == 4.0
-    assert charts["p1"]["forecast"] == [[t0, 1.0]]
+    assert charts["p1"]["forecast"] == [[t0, 0.8]]
     assert charts["p2"]["baseline"] == [[t0, 3.5]]
     assert set(charts) == {"Portfolio: 3 prosumers, 0 of 3 meters reporting", "p1", "p2", "p4"}
     (portfolio_block,) = [b for b in _blocks(p, "series") if b["title"].startswith("Portfolio")]
@@ -171,7 +187,7 @@ def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosum
     assert measured[t0] == 6.5 and measured[t0 + 15_000] == 6.5 and measured[t0 + 30_000] == 7.5
     reporting = dict(zip([t for t, _ in portfolio["measured"]], portfolio_block["reporting"], strict=True))
     assert (reporting[t0 - 15_000], reporting[t0], reporting[t0 + 105_000]) == (1, 3, 2)
-    assert portfolio["forecast"] == [[t0, 1.0]]
+    assert portfolio["forecast"] == [[t0, 0.8]]
     assert _stats(p)["prosumers enrolled"] == 3 and _stats(p)["meters reporting"] == "0 of 3"
     assert p["note"] is None
 

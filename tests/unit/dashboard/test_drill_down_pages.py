@@ -78,7 +78,7 @@ def test_prosumer_page_load_forecast_band_baseline_orders_settlements_and_comman
         chdb_client,
         tables["forecasts"],
         "Forecast",
-        ["entity_id", "issued_at"],
+        ["entity_id", "property", "prediction_granularity", "issued_at"],  # the sink's key (topology.yaml)
         [
             dict(
                 event_id=f"f{v}",
@@ -89,6 +89,16 @@ def test_prosumer_page_load_forecast_band_baseline_orders_settlements_and_comman
                 points=[{"ts": slot, "value": 250.0 * v, "lower": 200.0 * v, "upper": 300.0 * v}],
             )
             for v in (1, 2)  # the newer issue (v=1) wins
+        ]
+        + [  # the meters measure net power: the forecast is consumption minus production
+            dict(
+                event_id="prod",
+                entity_id="p1",
+                property="ENERGY_PRODUCTION",
+                profile_granularity_minutes=15,
+                issued_at=NOW - MIN,
+                points=[{"ts": slot, "value": 50.0, "lower": 25.0, "upper": 75.0}],
+            )
         ],
     )
     _fill(
@@ -171,8 +181,9 @@ def test_prosumer_page_load_forecast_band_baseline_orders_settlements_and_comman
     assert stats["orders"] == 1 and stats["settled"] == -0.2 and stats["device commands"] == 2
     (chart,) = [b for b in p["blocks"] if b["kind"] == "series"]
     lines = {s["name"]: s["points"] for s in chart["series"]}
-    assert lines["forecast"] == [[slot, 1.0]] and lines["forecast upper"] == [[slot, 1.2]]  # 250 Wh / 15 min
-    assert lines["forecast lower"] == [[slot, 0.8]] and lines["baseline"] == [[slot, 2.0]]
+    # (250 - 50) Wh / 15 min; upper (300 - 25) Wh, lower (200 - 75) Wh
+    assert lines["forecast"] == [[slot, 0.8]] and lines["forecast upper"] == [[slot, 1.1]]
+    assert lines["forecast lower"] == [[slot, 0.5]] and lines["baseline"] == [[slot, 2.0]]
     assert chart["band"] == ["forecast upper", "forecast lower"]
     tbl = _tables(p)
     (order,) = tbl["Flexibility orders"]
