@@ -155,10 +155,10 @@ def measured_curves(src: PanelSource, enrolled: set[str] | None) -> tuple[GridSu
 @panel("load", "Measured vs forecast vs baseline", order=20)
 def load(src: PanelSource) -> dict[str, Any]:
     """Active power in kW (time axis in UTC): measured (each meter's newest reading held for at most 90 s, summed
-    on a 15-second grid), the latest consumption forecast and the baseline, for the portfolio of enrolled
-    prosumers and per prosumer. The newest 15 s are held back (:data:`SETTLE_MS`) so that the readings stamped
-    before a grid time have landed when it is drawn; a reading that arrives later still changes it at the next
-    refresh."""
+    on a 15-second grid), the latest net forecast (consumption minus production) and the baseline, for the
+    portfolio of enrolled prosumers and per prosumer. The newest 15 s are held back (:data:`SETTLE_MS`) so that the
+    readings stamped before a grid time have landed when it is drawn; a reading that arrives later still changes it
+    at the next refresh."""
     notes = []
     for name, logical in (("measured", "measurements"), ("forecast", "forecasts"), ("baseline", "baselines")):
         if require(src.client, src.tables[logical]):
