@@ -232,7 +232,8 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
 
         flex = _panel(port, "flex")
         (orders,) = [b for b in flex["blocks"] if b["kind"] == "table"]
-        assert orders["rows"] and orders["rows"][0]["within"] > 0
+        # some order has delivered slots (a timed one; the grid's congestion orders are for hours ahead)
+        assert any(row["within"] > 0 for row in orders["rows"]), orders["rows"]
         market = _stats(_panel(port, "market"))
         assert market["slots cleared"] >= 1 and market["volume"] > 0
         load = _panel(port, "load")
