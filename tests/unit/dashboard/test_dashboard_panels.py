@@ -122,39 +122,23 @@ def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosum
         tables["forecasts"],
         "Forecast",
         ["entity_id", "property", "prediction_granularity", "issued_at"],  # the sink's key (topology.yaml)
-        [
+        [  # the newer issue wins; the meters measure net power: the line is consumption minus production
             dict(
-                event_id="f1",
+                event_id=f"f{k}",
                 entity_id="p1",
-                property="ENERGY_CONSUMPTION",
+                property=prop,
                 profile_granularity_minutes=15,
-                issued_at=t0 - MIN,
-                points=[dict(pts[0], value=100.0)],
-            ),
-            dict(
-                event_id="f2",
-                entity_id="p1",
-                property="ENERGY_CONSUMPTION",
-                profile_granularity_minutes=15,
-                issued_at=t0,
-                points=pts,
-            ),  # newer issue wins
-            dict(
-                event_id="f3",
-                entity_id="p1",
-                property="ENERGY_PRODUCTION",
-                profile_granularity_minutes=15,
-                issued_at=t0 - MIN,
-                points=[dict(pts[0], value=200.0)],
-            ),
-            dict(
-                event_id="f4",
-                entity_id="p1",
-                property="ENERGY_PRODUCTION",
-                profile_granularity_minutes=15,
-                issued_at=t0,
-                points=[dict(pts[0], value=50.0)],
-            ),  # the meters measure net power: the forecast line is consumption minus production
+                issued_at=issued,
+                points=[dict(pts[0], value=wh)],
+            )
+            for k, (prop, issued, wh) in enumerate(
+                [
+                    ("ENERGY_CONSUMPTION", t0 - MIN, 100.0),
+                    ("ENERGY_CONSUMPTION", t0, 250.0),
+                    ("ENERGY_PRODUCTION", t0 - MIN, 200.0),
+                    ("ENERGY_PRODUCTION", t0, 50.0),
+                ]
+            )
         ],
     )
     _fill(
