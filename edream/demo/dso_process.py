@@ -48,10 +48,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _isp_keys(msg: UftpRequest | UftpOrder) -> set[tuple[str, int]]:
-    """(congestion point, UTC epoch ms start) of every ISP of ``msg``."""
+def _isp_keys(msg: UftpRequest | UftpOrder, isps: list[Any] | None = None) -> set[tuple[str, int]]:
+    """(congestion point, UTC epoch ms start) of every ISP of ``msg`` (or of ``isps``, some of its ISPs)."""
     frame = IspFrame(msg.period.to_date(), msg.time_zone, msg.isp_duration.minutes)
-    return {(msg.congestion_point, frame.start_ms(i.start + k)) for i in msg.isps for k in range(i.duration)}
+    point = msg.congestion_point
+    return {
+        (point, frame.start_ms(i.start + k))
+        for i in (msg.isps if isps is None else isps)
+        for k in range(i.duration)
+    }
 
 
 @dataclass
@@ -94,9 +99,8 @@ class DemoDso:
         self.verify_url = verify_url
         self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
         self._timed: set[str] = set()  # those of the timed script (their orders move ``memory.busy_until``)
-        self._asked: set[tuple[str, int]] = (
-            set()
-        )  # (congestion point, ISP start UTC epoch ms) asked for congestion
+        # (congestion point, ISP start UTC epoch ms) asked for by the congestion feed's requests
+        self._asked: set[tuple[str, int]] = set()
         self._next_request = 0  # UTC epoch ms of the next FlexRequest
         self._orders: dict[str, _Order] = {}  # FlexOrder MessageID -> awaiting settlement
 
@@ -153,13 +157,7 @@ class DemoDso:
         """``request`` (from a new forecast issue) without the ISPs of its congestion point that an earlier one
         already asked for (their offers are being ordered; asking again got offers of prosumer-slots already
         ordered, which the desk refuses as OVERLAPPING_ORDER); None when nothing is left."""
-        frame = IspFrame(request.period.to_date(), request.time_zone, request.isp_duration.minutes)
-        point = request.congestion_point
-        new = [
-            i
-            for i in request.isps
-            if not any((point, frame.start_ms(i.start + k)) in self._asked for k in range(i.duration))
-        ]
+        new = [i for i in request.isps if not _isp_keys(request, [i]) & self._asked]
         self._asked |= _isp_keys(request)
         if not new:
             log.info(
