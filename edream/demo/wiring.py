@@ -36,6 +36,7 @@ HISTORY_STEP_MS = 30_000
 #: yesterday's evening peak, so the day-ahead forecast and the grid's congestion forecast show tonight's
 INTERVAL_HISTORY_HOURS = 24
 HISTORY_MARKER = "demo-history.sent"
+QUARTER_HOUR_MS = 900_000
 
 
 def now_ms() -> int:
@@ -80,7 +81,9 @@ def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) ->
     async def demo_feed() -> None:
         now = now_ms()
         if state["last_ts"] is None:
-            since = start - HISTORY_MINUTES * 60_000
+            # on a quarter hour: the day of intervals ends there and the readings fill the next window whole (it
+            # was covered 7 of 15 minutes)
+            since = (start - HISTORY_MINUTES * 60_000) // QUARTER_HOUR_MS * QUARTER_HOUR_MS
             hours = 0 if history_sent.exists() else INTERVAL_HISTORY_HOURS
             for rec in interval_history(community, since, hours, computed_at_ms=now):
                 await send("meter.intervals.15m.v1", rec["prosumer_id"], "IntervalEnergy", rec)
