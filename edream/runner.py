@@ -193,7 +193,8 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
             "(0 turns the REST API off)"
         )
     if demo and not settings.model_fields_set & {"anchor_window_minutes", "anchor_grace_minutes"}:
-        # the scripted day settles 1-minute flex slots: anchor them within minutes, not half an hour
+        # the demo's settlements (15-min market slots; 1-minute flex slots with DEMO_TIMELAPSE) anchor within
+        # minutes, not half an hour
         settings = settings.model_copy(update={"anchor_window_minutes": 1.0, "anchor_grace_minutes": 0.25})
         log.info("demo: anchoring 1-minute settlement windows (ANCHOR_WINDOW_MINUTES overrides)")
     if demo and "grid_configs" not in settings.model_fields_set:
@@ -299,7 +300,12 @@ def _start_demo_counterparts(settings: Settings, stack: Stack) -> list[Any]:
     cfg, env = DemoConfig(), {**os.environ, **settings.as_env(), **stack.child_env()}
     data, state = settings.edream_data_dir, stack.state_dir
     points = dso_congestion_points(settings.grid_configs, CONGESTION_POINT)
-    groups = [dso_site(data, env, settings.uftp_port, cfg.prosumers, cfg.seed, cfg.dso, state, points)]
+    if not points:
+        log.info("demo DSO: the demo grid is not in GRID_CONFIGS: it sends its timed requests")
+    timelapse = settings.demo_timelapse
+    groups = [
+        dso_site(data, env, settings.uftp_port, cfg.prosumers, cfg.seed, cfg.dso, state, points, timelapse)
+    ]
     site = controllable_prosumer(Community(cfg.prosumers, cfg.seed))
     if site is not None:
         groups.append(openadr_site(data, env, site, state_dir=state))

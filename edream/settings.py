@@ -129,6 +129,14 @@ class Settings(BaseSettings):
         "the demo turns it on unless set",
     )
 
+    demo_timelapse: bool = Field(
+        False,
+        description="demo setting: the demo DSO also asks every 10 min for 30 % of the community's curtailable kW "
+        "over three 1-minute ISPs, so the whole flex lifecycle (offer, order, dispatch, delivery, shortfall and "
+        "penalty, settlement, anchored proof) shows within minutes; off: it asks only for what its grid's congestion "
+        "forecast needs (15-min ISPs, often hours ahead)",
+    )
+
     # grid congestion stage (streams/grid, agent `grid`)
     grid_configs: str = Field(
         "",

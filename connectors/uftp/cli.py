@@ -149,8 +149,9 @@ def sim_dso(
     timed: bool = typer.Option(
         False,
         "--timed",
-        help="with --congestion-points, also send the timed requests (edream run's demo does: the grid's requests "
-        "are for its evening and midday congestion, the timed ones show the lifecycle within minutes)",
+        help="with --congestion-points, also send the timed requests (edream run's demo does with "
+        "DEMO_TIMELAPSE=true: the grid's requests are for its evening and midday congestion, the timed ones show "
+        "the lifecycle within minutes)",
     ),
 ) -> None:
     """Run the demo's DSO until Ctrl-C (edream run starts it): a UFTP FlexRequest for the demo area every 10 min

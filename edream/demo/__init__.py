@@ -5,16 +5,16 @@ against the wall clock (``SLOT_IN_PAST``, ``DEADLINE_PASSED``), the market close
 worker clock ticks, and the interval service closes 15-min windows on event time, so an accelerated simulated
 clock would be rejected by the real services. To make things happen within minutes instead of hours:
 
-* the demo DSO asks for flexibility over USEF/UFTP in 1-minute ISPs (``DemoDsoConfig.isp_minutes``; a
-  ``FlexRequest`` carries ``slot_minutes``), so offers, orders, deviations and settlements follow within ~3 minutes;
+* with ``DEMO_TIMELAPSE=true`` the demo DSO also asks for flexibility over USEF/UFTP in 1-minute ISPs
+  (``DemoDsoConfig.isp_minutes``; a ``FlexRequest`` carries ``slot_minutes``), so offers, orders, deviations and
+  settlements follow within ~3 minutes (off by default: its requests are then only those of the grid's congestion);
 * the market keeps its 15-min slots, but the demo writes ``<EDREAM_DATA_DIR>/market.yaml`` (only if absent) with
   a gate-closure lead chosen so that the first gate closes ~2 minutes after start (:func:`demo_market_config`);
 * the community uploads the last hour of meter readings on start (like a connector flushing its buffer), and on a
   fresh data dir the day before it as 15-min intervals (:mod:`~edream.demo.meter_history`), so intervals and
   forecasts exist at once and the forecasts have seen yesterday's evening peak;
 * the community sits on its simbench grid (:mod:`~edream.demo.grid`, ``GRID_CONFIGS`` unless set): the grid stage
-  forecasts the transformer's congestion and the demo DSO asks for it over UFTP (15-min ISPs, hours ahead), beside
-  its timed 1-minute requests.
+  forecasts the transformer's congestion and the demo DSO asks for it over UFTP (15-min ISPs, hours ahead).
 
 Modules: :mod:`~edream.demo.community` (prosumers and their meters), :mod:`~edream.demo.meter_history` (their past
 day as intervals), :mod:`~edream.demo.responder` (devices

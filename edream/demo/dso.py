@@ -68,8 +68,8 @@ class DemoDsoConfig:
     settle_after_ms: int = 10_000
     #: a request refused (or expired untaken) is followed by the next this long later, not ``every_minutes``
     ask_again_ms: int = 60_000
-    #: with a congestion feed, also send the timed requests (the demo does: its grid is congested in the evening
-    #: and at sunny middays, the timed requests show the whole lifecycle to settlement within minutes)
+    #: with a congestion feed, also send the timed requests (the demo does with DEMO_TIMELAPSE=true: its grid is
+    #: congested in the evening and at sunny middays, the timed requests show the whole lifecycle within minutes)
     timed_beside_feed: bool = False
     give_up_ms: int = 30 * MINUTE_MS
 

@@ -33,10 +33,12 @@ def dso_site(
     cfg: DemoDsoConfig,
     state_dir: Path | None = None,
     congestion_points: str = "",
+    timelapse: bool = False,
 ) -> ChildGroup:
-    """The gateway on ``gateway_port``, then the demo DSO on ``cfg.port`` (stopped first); with
-    ``congestion_points`` (``--congestion-points`` of ``edream uftp sim-dso``) it also asks for what the grid stage's
-    congestion forecast needs, beside its timed requests."""
+    """The gateway on ``gateway_port``, then the demo DSO on ``cfg.port`` (stopped first). With ``congestion_points``
+    (``--congestion-points`` of ``edream uftp sim-dso``) it asks for what the grid stage's congestion forecast needs,
+    and with ``timelapse`` (DEMO_TIMELAPSE) also sends its timed 1-minute requests; without congestion points it
+    has nothing else to ask for and sends the timed ones."""
     logs = data_dir / "logs"
     agr_url = f"http://127.0.0.1:{gateway_port}{UFTP_PATH}"
     dso_args = [
@@ -50,7 +52,7 @@ def dso_site(
         str(seed),
     ]
     if congestion_points:
-        dso_args += ["--congestion-points", congestion_points, "--timed"]
+        dso_args += ["--congestion-points", congestion_points, *(["--timed"] if timelapse else [])]
     return ChildGroup(
         "demo DSO",
         [
