@@ -11,8 +11,12 @@ lives in the partition's :class:`~edream.runtime.contract.KeyValueState`, per me
 * :meth:`IntervalProcessor.advance_to` is the wall-clock path: it moves the watermark to
   ``clock_ms - allowed_lateness_ms``, so the window of a meter that went silent closes once the wall clock is past
   its end plus the allowed lateness;
-* data for a closed window arriving within ``correction_horizon_ms`` after the window end recomputes it and
-  re-emits it with ``version + 1`` (only when the result changed); older data is ``too_late`` and changes nothing;
+* data for a closed window arriving within ``correction_horizon_ms`` after the window end *settles* it: it is
+  recomputed and re-emitted with ``version + 1`` (only when the result changed) once its meter has moved on (an
+  accepted reading of that meter at or after the window's end) or once the ticks are ``settle_ms`` past the last
+  tick before the last such reading, not at every reading: a meter flushing an hour of buffered readings after the
+  wall clock closed their windows gives one record per window, not one per reading starting from an empty one;
+  older data is ``too_late`` and changes nothing;
 * a reading at an existing time replaces the old value; the same value again is a ``duplicate`` and changes
   nothing, so a replayed reading never double counts and a replay re-emits nothing.
 
@@ -24,6 +28,7 @@ compare the two.
 from __future__ import annotations
 
 import time
+from bisect import insort
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,6 +43,8 @@ from streams.analytics.interval_rules import (
     window_fields,
 )
 from streams.analytics.interval_store import MeterState, PartitionClock, SampleChunks
+
+_NO_END = 2**62  # settle every window
 
 
 class _Work:
@@ -114,6 +121,7 @@ class IntervalProcessor:
         out: list[dict[str, Any]] = []
         for ws in range(lo - lo % iv, hi - hi % iv + 1, iv):
             self._touch(work, meter, ws, out)
+        out.extend(self._settle(work, meter, t))
         if t > work.clock.max_event_ts:
             work.clock.max_event_ts = t
             work.clock_dirty = True
@@ -122,10 +130,22 @@ class IntervalProcessor:
         return Outcome("accepted", out)
 
     def advance_to(self, clock_ms: int, state: KeyValueState) -> list[dict[str, Any]]:
-        """Wall-clock path: close every window that ``clock_ms - allowed_lateness_ms`` has passed (``clock_ms``:
-        UTC epoch ms)."""
+        """Wall-clock path: re-emit the settling windows of meters quiet for ``settle_ms``, then close every
+        window that ``clock_ms - allowed_lateness_ms`` has passed (``clock_ms``: UTC epoch ms). Idempotent: a tick
+        not later than the latest changes nothing (every worker of the stage sends ticks)."""
         work = _Work(state, self.cfg.interval_ms)
-        out = self._advance(work, clock_ms - self.cfg.allowed_lateness_ms)
+        clock, quiet_since = work.clock, clock_ms - self.cfg.settle_ms
+        out: list[dict[str, Any]] = []
+        if clock_ms > clock.tick_ms:
+            clock.tick_ms = clock_ms
+            work.clock_dirty = True
+            for dev in sorted(d for d, touched in clock.settling.items() if touched <= quiet_since):
+                meter = work.meter(dev)
+                if meter.touched <= quiet_since:
+                    out.extend(self._settle(work, meter, _NO_END))
+                else:
+                    clock.settling[dev] = meter.touched
+        out.extend(self._advance(work, clock_ms - self.cfg.allowed_lateness_ms))
         work.save()
         return out
 
@@ -146,7 +166,28 @@ class IntervalProcessor:
                 work.dirty.add(meter.device_id)
                 work.clock_dirty = True
         elif we > wm - cfg.correction_horizon_ms:
-            out.extend(self._emit(work, meter, ws))
+            if ws not in meter.settling:
+                insort(meter.settling, ws)
+            meter.touched = work.clock.tick_ms
+            work.dirty.add(meter.device_id)
+            if (
+                meter.device_id not in work.clock.settling
+            ):  # the partition key changes on entry, not every reading
+                work.clock.settling[meter.device_id] = meter.touched
+                work.clock_dirty = True
+
+    def _settle(self, work: _Work, meter: MeterState, until: int) -> list[dict[str, Any]]:
+        """Re-emit ``meter``'s settling windows that end at or before ``until`` (UTC epoch ms)."""
+        iv = self.cfg.interval_ms
+        due = [ws for ws in meter.settling if ws + iv <= until]
+        if not due:
+            return []
+        meter.settling = [ws for ws in meter.settling if ws + iv > until]
+        if not meter.settling:
+            del work.clock.settling[meter.device_id]
+            work.clock_dirty = True
+        work.dirty.add(meter.device_id)
+        return [rec for ws in due for rec in self._emit(work, meter, ws)]
 
     def _members(self, work: _Work, end: int) -> list[str]:
         ws = end - self.cfg.interval_ms
@@ -175,15 +216,18 @@ class IntervalProcessor:
                 closed.add(dev)
             del clock.open[end]
         for dev in closed:
-            self._prune(work, work.meter(dev))
+            out.extend(self._prune(work, work.meter(dev)))
         return out
 
-    def _prune(self, work: _Work, meter: MeterState) -> None:
+    def _prune(self, work: _Work, meter: MeterState) -> list[dict[str, Any]]:
+        """Forget what is past the correction horizon; a settling window there is re-emitted first."""
         cfg = self.cfg
         horizon = work.clock.watermark - cfg.correction_horizon_ms
+        out = self._settle(work, meter, horizon)
         work.samples.drop_before(meter, horizon - cfg.interval_ms - cfg.max_gap_ms)
         for ws in [ws for ws in meter.emitted if ws + cfg.interval_ms <= horizon]:
             del meter.emitted[ws]
+        return out
 
     def _emit(self, work: _Work, meter: MeterState, ws: int) -> list[dict[str, Any]]:
         rec = window_fields(self.cfg, meter.device_id, meter.prosumer_id, ws, work.samples.around(meter, ws))

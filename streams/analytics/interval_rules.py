@@ -38,6 +38,8 @@ class IntervalConfig:
     ``expected_samples``; a segment longer than ``bridge_factor * expected_period_ms`` marks the interval
     ``estimated``; a segment longer than ``max_gap_ms`` is a gap (not integrated, lowers completeness).
     ``register_modulus_wh``: value at which energy registers roll over to 0 (None: never).
+    ``settle_ms``: a closed window changed by late readings is re-emitted once its meter has moved on, or once the
+    wall clock (ticks) has gone this far past the last of those readings.
     """
 
     interval_ms: int = 900_000
@@ -47,6 +49,7 @@ class IntervalConfig:
     bridge_factor: float = 2.5
     max_gap_ms: int = DEFAULT_MAX_GAP_MS
     register_modulus_wh: float | None = 1e9
+    settle_ms: int = 2_000
 
     @property
     def bridge_ms(self) -> int:

@@ -3,9 +3,10 @@
 Keys (``<dev>``: device id; ``<q>``: quantity; times UTC epoch ms):
 
 * ``partition`` - the partition's event-time clock and index of open windows, JSON
-  ``{"watermark", "max_event_ts", "open": {window end: head device}}`` (:class:`PartitionClock`);
-* ``m:<dev>`` - one meter, JSON (:class:`MeterState`): its owner, which sample chunks it has, its open windows
-  and the version and signature of each window emitted within the correction horizon;
+  ``{"watermark", "max_event_ts", "open": {window end: head device}, "tick_ms", "settling": {device: tick}}``
+  (:class:`PartitionClock`);
+* ``m:<dev>`` - one meter, JSON (:class:`MeterState`): its owner, which sample chunks it has, its open windows,
+  its settling corrections and the version and signature of each window emitted within the correction horizon;
 * ``s:<dev>:<q>:<window start>`` - the samples of one quantity inside one window, packed little-endian
   ``(int64 ts, float64 value)`` pairs in ascending time (:class:`SampleChunks`). The next reading in time is
   appended to the bytes without decoding them.
@@ -43,11 +44,17 @@ def chunk_key(device_id: str, quantity: str, start_ms: int) -> str:
 @dataclass(slots=True)
 class PartitionClock:
     """``watermark``: windows ending at or before it are closed (UTC epoch ms); ``max_event_ts``: latest accepted
-    event time; ``open``: window end -> first meter of the list of meters with that window open."""
+    event time; ``open``: window end -> first meter of the list of meters with that window open; ``tick_ms``: the
+    latest wall-clock tick (UTC epoch ms); ``settling``: the meters with corrections not emitted yet -> ``tick_ms``
+    at their last reading that changed a closed window as last looked at (the meter's own ``touched`` is current:
+    this key is written when a meter starts or stops settling and by ticks, not at every reading). State written
+    before ``tick_ms`` and ``settling`` existed loads with no meter settling."""
 
     watermark: int = _NO_TIME
     max_event_ts: int = _NO_TIME
     open: dict[int, str] = field(default_factory=dict)
+    tick_ms: int = _NO_TIME
+    settling: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, state: KeyValueState) -> PartitionClock:
@@ -55,10 +62,19 @@ class PartitionClock:
         if raw is None:
             return cls()
         d = orjson.loads(raw)
-        return cls(d["watermark"], d["max_event_ts"], {int(k): v for k, v in d["open"].items()})
+        open_ = {int(k): v for k, v in d["open"].items()}
+        return cls(
+            d["watermark"], d["max_event_ts"], open_, d.get("tick_ms", _NO_TIME), d.get("settling", {})
+        )
 
     def save(self, state: KeyValueState) -> None:
-        body = {"watermark": self.watermark, "max_event_ts": self.max_event_ts, "open": self.open}
+        body = {
+            "watermark": self.watermark,
+            "max_event_ts": self.max_event_ts,
+            "open": self.open,
+            "tick_ms": self.tick_ms,
+            "settling": self.settling,
+        }
         state.set(PARTITION_KEY, orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
 
 
@@ -66,13 +82,17 @@ class PartitionClock:
 class MeterState:
     """One meter: ``prosumer_id`` (owner of its intervals); ``chunks``: quantity -> ascending window starts that
     hold samples; ``open``: open window start -> next meter in that window end's list (None: last);
-    ``emitted``: window start -> [version, signature] of its last emitted record."""
+    ``emitted``: window start -> [version, signature] of its last emitted record; ``settling``: starts of closed
+    windows changed by readings and not re-emitted yet; ``touched``: the partition's ``tick_ms`` at the last of
+    those readings."""
 
     device_id: str
     prosumer_id: str
     chunks: dict[str, list[int]] = field(default_factory=dict)
     open: dict[int, str | None] = field(default_factory=dict)
     emitted: dict[int, list] = field(default_factory=dict)
+    settling: list[int] = field(default_factory=list)
+    touched: int = _NO_TIME
 
     @classmethod
     def load(cls, state: KeyValueState, device_id: str) -> MeterState | None:
@@ -86,6 +106,8 @@ class MeterState:
             d["chunks"],
             {int(k): v for k, v in d["open"].items()},
             {int(k): v for k, v in d["emitted"].items()},
+            d.get("settling", []),
+            d.get("touched", _NO_TIME),
         )
 
     def save(self, state: KeyValueState) -> None:
@@ -94,6 +116,8 @@ class MeterState:
             "chunks": self.chunks,
             "open": self.open,
             "emitted": self.emitted,
+            "settling": self.settling,
+            "touched": self.touched,
         }
         state.set(meter_key(self.device_id), orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
 

@@ -13,8 +13,11 @@
   and its record is emitted with version 1, once the watermark reaches ``e``.
 * ``advance_to(clock_ms)`` is the timer path: it moves the watermark to ``clock_ms - allowed_lateness_ms``, so
   windows of a meter that went silent still close when no later event arrives.
-* Data for an already closed window arriving within ``correction_horizon_ms`` after the window end recomputes
-  it and re-emits the record with ``version + 1`` (only if the result changed). Older data is ``too_late``.
+* Data for an already closed window arriving within ``correction_horizon_ms`` after the window end settles it:
+  the record is recomputed and re-emitted with ``version + 1`` (only if the result changed) once the meter has
+  moved on (a reading of it at or after the window's end) or the ticks are ``settle_ms`` past the last tick
+  before its last correcting reading, so a meter
+  flushing buffered readings gives one correction per window, not one per reading. Older data is ``too_late``.
 * Replaying a reading (same quantity and ts) never double counts: a reading at an existing ts replaces it.
 
 All emitted dicts match avro/IntervalEnergy.avsc. ``snapshot``/``restore`` pickle the aggregator (the pipeline
@@ -29,7 +32,7 @@ from __future__ import annotations
 import heapq
 import pickle
 import time
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +50,8 @@ from streams.analytics.interval_rules import (
     versioned,
     window_fields,
 )
+
+_NO_END = 2**62  # settle every window
 
 __all__ = [
     "POWER",
@@ -101,6 +106,7 @@ class _Meter:
     emitted: dict[int, tuple[int, tuple]] = field(
         default_factory=dict
     )  # window start -> (version, signature)
+    settling: list[int] = field(default_factory=list)  # closed windows changed and not re-emitted yet
 
 
 class IntervalAggregator:
@@ -113,6 +119,10 @@ class IntervalAggregator:
         self.watermark: int = -(2**62)
         self.max_event_ts: int = -(2**62)
         self._heap: list[tuple[int, str, int]] = []  # (window end, device, window start) of open windows
+        self.tick_ms: int = -(2**62)  # the latest advance_to clock
+        self.settling: dict[
+            str, int
+        ] = {}  # meter -> tick_ms at its last reading that changed a closed window
         self.stats: dict[str, int] = {"accepted": 0, "duplicate": 0, "ignored": 0, "too_late": 0}
 
     # -- public API -------------------------------------------------------------------------------------
@@ -153,14 +163,23 @@ class IntervalAggregator:
         else:
             for ws in range(first, hi - hi % iv + 1, iv):
                 self._touch(meter, ws, out)
+        if meter.settling:
+            out.extend(self._settle(meter, t))
         if t > self.max_event_ts:
             self.max_event_ts = t
             out.extend(self._advance_watermark(t - cfg.allowed_lateness_ms))
         return Outcome("accepted", out)
 
     def advance_to(self, clock_ms: int) -> list[dict[str, Any]]:
-        """Timer path: close every window that ``clock_ms - allowed_lateness_ms`` has passed."""
-        return self._advance_watermark(clock_ms - self.cfg.allowed_lateness_ms)
+        """Timer path: re-emit the settling windows of meters quiet for ``settle_ms``, then close every window
+        that ``clock_ms - allowed_lateness_ms`` has passed."""
+        out: list[dict[str, Any]] = []
+        if clock_ms > self.tick_ms:
+            self.tick_ms = clock_ms
+            quiet_since = clock_ms - self.cfg.settle_ms
+            for dev in sorted(d for d, touched in self.settling.items() if touched <= quiet_since):
+                out.extend(self._settle(self.meters[dev], _NO_END))
+        return out + self._advance_watermark(clock_ms - self.cfg.allowed_lateness_ms)
 
     def flush(self) -> list[dict[str, Any]]:
         """Close all open windows now (end of input, e.g. evaluation/replay of a file)."""
@@ -171,6 +190,8 @@ class IntervalAggregator:
             if ws in meter.open:
                 meter.open.discard(ws)
                 out.extend(self._emit(meter, ws))
+        for dev in sorted(self.settling):
+            out.extend(self._settle(self.meters[dev], _NO_END))
         return out
 
     def open_windows(self) -> int:
@@ -197,7 +218,20 @@ class IntervalAggregator:
                 meter.open.add(ws)
                 heapq.heappush(self._heap, (we, meter.device_id, ws))
         elif we > self.watermark - cfg.correction_horizon_ms:
-            out.extend(self._emit(meter, ws))
+            if ws not in meter.settling:
+                insort(meter.settling, ws)
+            self.settling[meter.device_id] = self.tick_ms
+
+    def _settle(self, meter: _Meter, until: int) -> list[dict[str, Any]]:
+        """Re-emit ``meter``'s settling windows that end at or before ``until`` (UTC epoch ms)."""
+        iv = self.cfg.interval_ms
+        due = [ws for ws in meter.settling if ws + iv <= until]
+        if not due:
+            return []
+        meter.settling = [ws for ws in meter.settling if ws + iv > until]
+        if not meter.settling:
+            del self.settling[meter.device_id]
+        return [rec for ws in due for rec in self._emit(meter, ws)]
 
     def _advance_watermark(self, wm: int) -> list[dict[str, Any]]:
         if wm <= self.watermark:
@@ -214,12 +248,14 @@ class IntervalAggregator:
                 out.extend(self._emit(meter, ws))
                 closed.add(dev)
         for dev in closed:
-            self._prune(self.meters[dev])
+            out.extend(self._prune(self.meters[dev]))
         return out
 
-    def _prune(self, meter: _Meter) -> None:
+    def _prune(self, meter: _Meter) -> list[dict[str, Any]]:
+        """Forget what is past the correction horizon; a settling window there is re-emitted first."""
         cfg = self.cfg
         horizon = self.watermark - cfg.correction_horizon_ms
+        out = self._settle(meter, horizon)
         keep_from = horizon - cfg.interval_ms - cfg.max_gap_ms
         for s in meter.series.values():
             if s.ts and s.ts[0] < keep_from:
@@ -227,6 +263,7 @@ class IntervalAggregator:
         if meter.emitted:
             for ws in [ws for ws in meter.emitted if ws + cfg.interval_ms <= horizon]:
                 del meter.emitted[ws]
+        return out
 
     def compute(self, meter: _Meter, ws: int) -> dict[str, Any] | None:
         """The IntervalEnergy fields (without version/ids) of one window, or None when it holds no data."""

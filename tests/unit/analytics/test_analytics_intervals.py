@@ -144,9 +144,9 @@ def test_late_correction_reemits_with_higher_version():
     (v1,) = [r for r in a.advance_to(T0 + 930 * S) if r["interval_start"] == T0]
     assert v1["import_wh"] == pytest.approx(1200 * 540 / 3600)  # 300..660 is a gap (360 s > max_gap)
     assert v1["completeness"] == pytest.approx(540 / 900)
-    # a late reading inside the closed window at 480 s fills the gap
-    out = a.process(meas(T0 + 480 * S, 0.0)).intervals
-    (v2,) = out
+    # a late reading inside the closed window at 480 s fills the gap: the window settles until the meter moves on
+    assert a.process(meas(T0 + 480 * S, 0.0)).intervals == []
+    (v2,) = a.process(meas(T0 + 960 * S, 1200.0)).intervals  # the meter's next reading, past the window's end
     assert v2["version"] == 2 and v2["event_id"] == f"m1/{T0}/2"
     # 300->480: ramp 1200->0 W for 180 s = 30 Wh; 480->660: 30 Wh; plus the 540 s at 1200 W = 180 Wh
     assert v2["import_wh"] == pytest.approx(180.0 + 30 + 30)
@@ -154,6 +154,34 @@ def test_late_correction_reemits_with_higher_version():
     assert v2["samples"] == v1["samples"] + 1
     # replaying the same late reading changes nothing and emits nothing
     assert a.process(meas(T0 + 480 * S, 0.0)).status == "duplicate"
+
+
+def test_a_quiet_meters_correction_is_emitted_once_the_ticks_are_settle_ms_past_it():
+    a = agg(expected_period_ms=60 * S, allowed_lateness_ms=30 * S, settle_ms=2 * S)
+    feed(a, [meas(T0 + t * S, 1200.0) for t in range(0, 901, 60) if t != 480])
+    (v1,) = a.advance_to(T0 + 930 * S)
+    assert a.process(meas(T0 + 480 * S, 600.0)).intervals == []  # after the tick of 930 s
+    assert a.advance_to(T0 + 931 * S) == []  # the meter may go on correcting
+    assert a.advance_to(T0 + 931 * S) == []  # the same tick again (another worker's): nothing
+    (v2,) = a.advance_to(T0 + 932 * S)
+    assert (v2["interval_start"], v2["version"]) == (T0, 2)
+    assert v2["import_wh"] == pytest.approx(v1["import_wh"] - 2 * 0.5 * 600 * 60 / 3600)
+    assert a.advance_to(T0 + 933 * S) == [] and a.settling == {}
+
+
+def test_a_buffer_flushed_after_the_wall_clock_closed_its_windows_gives_one_complete_record_per_window():
+    """A meter (or its connector) uploads its last hour of 30-s readings when the ticks have long passed it, as the
+    demo's meters do on start: one record per window, complete, not one per reading from an empty first one."""
+    a = agg(expected_period_ms=30 * S, allowed_lateness_ms=30 * S)
+    now = T0 + 3_600_000
+    a.advance_to(now)
+    out = feed(a, [meas(T0 + 15 * S + k * 30 * S, 1200.0) for k in range(120)])  # T0+15 s .. now-15 s
+    out += a.advance_to(now + 30 * S)  # the last window was still open: it closes 30 s (the lateness) after
+    assert [(r["interval_start"], r["version"]) for r in out] == [(T0 + k * 900 * S, 1) for k in range(4)]
+    wh = [
+        r["import_wh"] for r in out
+    ]  # the readings start 15 s after the first window and end 15 s before the hour
+    assert wh == pytest.approx([1200 * 885 / 3600, 300.0, 300.0, 1200 * 885 / 3600])
 
 
 def test_too_late_and_ignored():

@@ -184,6 +184,35 @@ def test_silent_meter_closes_only_when_the_wall_clock_passes_end_plus_lateness()
     assert stage.on_tick(T0 + 16 * MIN, 0, state) == []  # ticks are idempotent: closed once
 
 
+def test_meters_flushing_an_hour_after_the_ticks_passed_it_give_one_record_per_window_as_the_old_worker():
+    """The demo's start (and any connector flushing its buffer): the stage ticks, then 50 meters upload their last
+    hour of 30-s readings, interleaved oldest first. Before windows settled, each reading re-emitted its closed
+    window: versions 1-31 per window, version 1 empty (completeness 0)."""
+    cfg = IntervalConfig(expected_period_ms=30 * S, allowed_lateness_ms=30 * S)
+    both, now = Both(cfg), T0 + 3_600_000
+    both.tick(now)
+    readings = [meas(f"m{d}", T0 + 15 * S + k * 30 * S, 1000.0 + d) for k in range(120) for d in range(50)]
+    for off, r in enumerate(readings):
+        both.feed(enc(r), off)
+        if off % 1000 == 999:
+            both.tick(now + off)  # ticks during the upload (a second apart) emit nothing partial
+    both.tick(now + 30 * S)
+    assert both.new_out == both.old_out
+    assert sorted((r["device_id"], r["interval_start"], r["version"]) for r in both.new_out) == sorted(
+        (f"m{d}", T0 + k * 900 * S, 1) for d in range(50) for k in range(4)
+    )
+    assert min(r["completeness"] for r in both.new_out) == pytest.approx(885 / 900)
+
+
+def test_state_written_before_windows_settled_still_loads():
+    state = MemoryState()
+    state.set(PARTITION_KEY, orjson.dumps({"watermark": T0, "max_event_ts": T0 + 30 * S, "open": {}}))
+    state.set("m:m1", orjson.dumps({"prosumer_id": "p", "chunks": {}, "open": {}, "emitted": {}}))
+    proc = IntervalProcessor(IntervalConfig(expected_period_ms=MIN), now_ms=lambda: NOW)
+    assert proc.process(meas("m1", T0 + MIN, 100.0), state).status == "accepted"
+    assert proc.advance_to(T0 + 2 * MIN, state) == []
+
+
 def test_poison_readings_never_change_state():
     stage = IntervalStage(SERDE, OUT, IntervalConfig(expected_period_ms=MIN), now_ms=lambda: NOW)
     state = MemoryState()
