@@ -38,19 +38,20 @@ def forecast_band(src: PanelSource, prosumer_id: str) -> list[dict[str, Any]]:
     if require(src.client, table):
         return []
     prod = "if(countIf(NOT c) = 0, 0, argMaxIf({x}, issued_at, NOT c))"
+    # kW per point (Wh over its own step), so that the latest issue wins at a time two profile granularities share
     return rows(
         src.client,
-        f"""SELECT t, round((argMaxIf(wh, issued_at, c) - {prod.format(x="wh")}) * k, 4) AS kw,
-                   round((argMaxIf(lo, issued_at, c) - {prod.format(x="hi")}) * k, 4) AS lower_kw,
-                   round((argMaxIf(hi, issued_at, c) - {prod.format(x="lo")}) * k, 4) AS upper_kw
+        f"""SELECT t, round(argMaxIf(kw, issued_at, c) - {prod.format(x="kw")}, 4) AS kw,
+                   round(argMaxIf(lo, issued_at, c) - {prod.format(x="hi")}, 4) AS lower_kw,
+                   round(argMaxIf(hi, issued_at, c) - {prod.format(x="lo")}, 4) AS upper_kw
             FROM (SELECT issued_at, property = 'ENERGY_CONSUMPTION' AS c, 60 / profile_granularity_minutes / 1000 AS k,
-                         JSONExtractInt(p, 'ts') AS t, JSONExtractFloat(p, 'value') AS wh,
-                         JSONExtract(p, 'lower', 'Nullable(Float64)') AS lo,
-                         JSONExtract(p, 'upper', 'Nullable(Float64)') AS hi
+                         JSONExtractInt(p, 'ts') AS t, JSONExtractFloat(p, 'value') * k AS kw,
+                         JSONExtract(p, 'lower', 'Nullable(Float64)') * k AS lo,
+                         JSONExtract(p, 'upper', 'Nullable(Float64)') * k AS hi
                   FROM {table} FINAL ARRAY JOIN JSONExtractArrayRaw(points) AS p
                   WHERE property IN ('ENERGY_CONSUMPTION', 'ENERGY_PRODUCTION') AND entity_id = {{id:String}})
             WHERE t BETWEEN {{since:Int64}} AND {{until:Int64}}
-            GROUP BY t, k HAVING countIf(c) > 0 ORDER BY t""",
+            GROUP BY t HAVING countIf(c) > 0 ORDER BY t""",
         {"id": prosumer_id, "since": src.now_ms - src.window_ms, "until": src.now_ms + src.window_ms},
     )
 

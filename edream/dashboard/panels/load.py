@@ -71,20 +71,21 @@ def enrolled_prosumers(src: PanelSource) -> set[str] | None:
 def forecast_kw(src: PanelSource) -> dict[str, list[list[float]]]:
     """Latest net forecast per entity and step (consumption minus production, as the meters measure net active
     power: import positive), converted from Wh per step to average kW; an entity without a production forecast
-    produces nothing."""
+    produces nothing. Profiles of several granularities (e.g. 30 and 60 min) share some times: there the latest
+    issue wins (one point per entity and time; summed over entities, each counts once)."""
     table = src.tables["forecasts"]
     data = rows(
         src.client,
         f"""SELECT entity_id, t,
-                   (argMaxIf(wh, issued_at, property = 'ENERGY_CONSUMPTION')
-                    - argMaxIf(wh, issued_at, property = 'ENERGY_PRODUCTION')) / (step_min / 60) / 1000 AS kw
+                   argMaxIf(kw, issued_at, property = 'ENERGY_CONSUMPTION')
+                    - argMaxIf(kw, issued_at, property = 'ENERGY_PRODUCTION') AS kw
             FROM (
-                SELECT entity_id, property, issued_at, profile_granularity_minutes AS step_min,
-                       JSONExtractInt(p, 'ts') AS t, JSONExtractFloat(p, 'value') AS wh
+                SELECT entity_id, property, issued_at, JSONExtractInt(p, 'ts') AS t,
+                       JSONExtractFloat(p, 'value') / (profile_granularity_minutes / 60) / 1000 AS kw
                 FROM {table} FINAL ARRAY JOIN JSONExtractArrayRaw(points) AS p
                 WHERE property IN ('ENERGY_CONSUMPTION', 'ENERGY_PRODUCTION'))
             WHERE t BETWEEN {{since:Int64}} AND {{until:Int64}}
-            GROUP BY entity_id, t, step_min ORDER BY entity_id, t""",
+            GROUP BY entity_id, t ORDER BY entity_id, t""",
         {"since": src.now_ms - src.window_ms, "until": src.now_ms + src.window_ms},
     )
     return _by_entity(data, "entity_id", "t", "kw")

@@ -122,21 +122,24 @@ def test_load_panel_holds_each_meter_on_a_common_grid_and_counts_enrolled_prosum
         tables["forecasts"],
         "Forecast",
         ["entity_id", "property", "prediction_granularity", "issued_at"],  # the sink's key (topology.yaml)
-        [  # the newer issue wins; the meters measure net power: the line is consumption minus production
+        [  # the newer issue wins, also over an older profile of another granularity sharing t0 (one point, never
+            # two, so the portfolio counts it once); the meters measure net power: consumption minus production
             dict(
                 event_id=f"f{k}",
                 entity_id="p1",
                 property=prop,
-                profile_granularity_minutes=15,
+                prediction_granularity=horizon,
+                profile_granularity_minutes=minutes,
                 issued_at=issued,
                 points=[dict(pts[0], value=wh)],
             )
-            for k, (prop, issued, wh) in enumerate(
+            for k, (prop, horizon, minutes, issued, wh) in enumerate(
                 [
-                    ("ENERGY_CONSUMPTION", t0 - MIN, 100.0),
-                    ("ENERGY_CONSUMPTION", t0, 250.0),
-                    ("ENERGY_PRODUCTION", t0 - MIN, 200.0),
-                    ("ENERGY_PRODUCTION", t0, 50.0),
+                    ("ENERGY_CONSUMPTION", "ONE_HOUR_AHEAD", 15, t0 - MIN, 100.0),
+                    ("ENERGY_CONSUMPTION", "ONE_HOUR_AHEAD", 15, t0, 250.0),
+                    ("ENERGY_CONSUMPTION", "DAYAHEAD", 60, t0 - 2 * MIN, 4000.0),  # 4 kW
+                    ("ENERGY_PRODUCTION", "ONE_HOUR_AHEAD", 15, t0 - MIN, 200.0),
+                    ("ENERGY_PRODUCTION", "ONE_HOUR_AHEAD", 15, t0, 50.0),
                 ]
             )
         ],

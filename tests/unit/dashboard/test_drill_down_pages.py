@@ -90,6 +90,17 @@ def test_prosumer_page_load_forecast_band_baseline_orders_settlements_and_comman
             )
             for v in (1, 2)  # the newer issue (v=1) wins
         ]
+        + [  # also over an older day-ahead profile of 60-min steps sharing the slot's start (one point there)
+            dict(
+                event_id="dayahead",
+                entity_id="p1",
+                property="ENERGY_CONSUMPTION",
+                prediction_granularity="DAYAHEAD",
+                profile_granularity_minutes=60,
+                issued_at=NOW - 3 * MIN,
+                points=[{"ts": slot, "value": 4000.0, "lower": 3000.0, "upper": 5000.0}],
+            )
+        ]
         + [  # the meters measure net power: the forecast is consumption minus production
             dict(
                 event_id="prod",
