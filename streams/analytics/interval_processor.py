@@ -38,6 +38,7 @@ from streams.analytics.interval_rules import (
     Outcome,
     counts,
     owner_of,
+    settled,
     signature,
     versioned,
     window_fields,
@@ -178,11 +179,9 @@ class IntervalProcessor:
 
     def _settle(self, work: _Work, meter: MeterState, until: int) -> list[dict[str, Any]]:
         """Re-emit ``meter``'s settling windows that end at or before ``until`` (UTC epoch ms)."""
-        iv = self.cfg.interval_ms
-        due = [ws for ws in meter.settling if ws + iv <= until]
+        due, meter.settling = settled(meter.settling, until, self.cfg.interval_ms)
         if not due:
             return []
-        meter.settling = [ws for ws in meter.settling if ws + iv > until]
         if not meter.settling:
             del work.clock.settling[meter.device_id]
             work.clock_dirty = True

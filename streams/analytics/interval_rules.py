@@ -14,6 +14,7 @@ IntervalAggregator` (benchmarks, evaluation) both build their records here, so t
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,13 @@ def window_fields(
         "method": method,
         "estimated": bridged,
     }
+
+
+def settled(settling: list[int], until_ms: int, interval_ms: int) -> tuple[list[int], list[int]]:
+    """Split a meter's settling window starts (ascending, UTC epoch ms) into those ending at or before
+    ``until_ms`` (due for re-emission) and the others (still settling)."""
+    n = bisect_right(settling, until_ms - interval_ms)
+    return settling[:n], settling[n:]
 
 
 def signature(rec: Mapping[str, Any]) -> tuple:

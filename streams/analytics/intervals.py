@@ -46,6 +46,7 @@ from streams.analytics.interval_rules import (
     Outcome,
     counts,
     owner_of,
+    settled,
     signature,
     versioned,
     window_fields,
@@ -224,11 +225,9 @@ class IntervalAggregator:
 
     def _settle(self, meter: _Meter, until: int) -> list[dict[str, Any]]:
         """Re-emit ``meter``'s settling windows that end at or before ``until`` (UTC epoch ms)."""
-        iv = self.cfg.interval_ms
-        due = [ws for ws in meter.settling if ws + iv <= until]
+        due, meter.settling = settled(meter.settling, until, self.cfg.interval_ms)
         if not due:
             return []
-        meter.settling = [ws for ws in meter.settling if ws + iv > until]
         if not meter.settling:
             del self.settling[meter.device_id]
         return [rec for ws in due for rec in self._emit(meter, ws)]
