@@ -3,7 +3,9 @@
 Each poll GETs every configured resource (``base_url`` + ``path``; SpotLink paths embed a JSON object, e.g.
 ``ev/{"vehicleID":"-LRGfW9NO0SNzKtnbxZ8"}``), maps the configured JSON paths to readings (string-typed numbers
 are parsed) and takes the timestamp from the payload when configured (``ts_source=DEVICE``; SpotLink sends
-Europe/Rome local time) else the poll time.
+Europe/Rome local time) else the poll time. A payload reading whose timestamp and value did not change since the
+previous poll is not sent again (SpotLink's last charge session stays the same for hours: polled every minute, it
+was re-sent every minute and, once older than the interval stage's correction horizon, dead-lettered every minute).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import httpx
 
 from connectors.config import HttpDevice, HttpResource
 from connectors.mapping import document_readings
-from connectors.models import Reading, SourceProtocol, now_ms
+from connectors.models import Reading, SourceProtocol, TsSource, now_ms
 from connectors.runtime import DeviceContext, poll_loop
 
 
@@ -30,16 +32,32 @@ def readings_from_document(device: HttpDevice, res: HttpResource, doc: Any, poll
     return document_readings(device, doc, res.fields, res.timestamp, poll_ts, SourceProtocol.HTTP)
 
 
+def unseen(readings: list[Reading], seen: set[tuple]) -> tuple[list[Reading], set[tuple]]:
+    """The readings of a poll that the previous poll (its keys: ``seen``) did not deliver, and this poll's keys:
+    a payload-timestamped reading (``ts_source=DEVICE``) with the same quantity, phase, timestamp and value is the
+    same reading again; poll-time readings are always new (pure)."""
+    keys = {(r.quantity, r.phase, r.ts, r.value) for r in readings if r.ts_source == TsSource.DEVICE}
+    fresh = [
+        r
+        for r in readings
+        if r.ts_source != TsSource.DEVICE or (r.quantity, r.phase, r.ts, r.value) not in seen
+    ]
+    return fresh, keys
+
+
 async def run_http(ctx: DeviceContext) -> None:
     dev: HttpDevice = ctx.device
+    seen: set[tuple] = set()
     async with httpx.AsyncClient(headers=dev.headers, timeout=dev.timeout_s) as client:
 
         async def poll_once() -> list[Reading]:
+            nonlocal seen
             out: list[Reading] = []
             for res in dev.resources:
                 resp = await client.get(resource_url(dev.base_url, res.path))
                 resp.raise_for_status()
                 out += readings_from_document(dev, res, resp.json(), now_ms())
+            out, seen = unseen(out, seen)
             return out
 
         await poll_loop(ctx, poll_once)

@@ -61,9 +61,12 @@ devices:
         conn = Connector(tmp_path, test_settings, kafka_bootstrap)
         async with conn:
             async with asyncio.timeout(30):
-                while conn.runtime.seq("zoe-1") < 3 or conn.runtime.seq("evse-24") < 6:
+                while conn.runtime.seq("zoe-1") < 1 or conn.runtime.seq("evse-24") < 2:
                     await asyncio.sleep(0.05)
-        total = conn.runtime.seq("zoe-1") + conn.runtime.seq("evse-24")
+            sent = (conn.runtime.seq("zoe-1"), conn.runtime.seq("evse-24"))
+            await asyncio.sleep(1.5)  # seven more polls of the same payloads: nothing new to send
+            assert (conn.runtime.seq("zoe-1"), conn.runtime.seq("evse-24")) == sent == (1, 2)
+        total = sum(sent)
         return conn, await asyncio.to_thread(consume, kafka_bootstrap, topic, lambda rs: len(rs) >= total)
 
     conn, records = asyncio.run(scenario())

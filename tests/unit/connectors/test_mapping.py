@@ -10,10 +10,10 @@ import pytest
 from asyncua import ua
 
 from connectors.config import HttpDevice, ModbusDevice, MqttDevice, OpcuaDevice
-from connectors.http_poll import readings_from_document
+from connectors.http_poll import readings_from_document, unseen
 from connectors.modbus import plan_for, readings_from_blocks
 from connectors.modbus_codec import encode
-from connectors.models import Quality, Quantity, TsSource
+from connectors.models import Quality, Quantity, Reading, SourceProtocol, TsSource
 from connectors.mqtt import PayloadError, readings_from_message
 from connectors.opcua import reading_from_datavalue
 
@@ -114,6 +114,21 @@ def test_http_document_spotlink_ev_local_time() -> None:
     doc = {"batteryPerc": "0", "timestamp": "2019-12-24 08:17:08"}  # CET = UTC+1 in winter
     (r,) = readings_from_document(dev, dev.resources[0], doc, poll_ts=1)
     assert (r.value, r.ts, r.ts_source) == (0.0, 1577171828000, TsSource.DEVICE)
+
+
+def test_a_polled_payload_reading_is_sent_once_until_its_timestamp_or_value_moves() -> None:
+    """SpotLink's last charge session (timestamp = its end) is polled every minute: sent once, not every minute."""
+
+    def r(ts: int, kwh: float, src: TsSource = TsSource.DEVICE) -> Reading:
+        return Reading("evse", Quantity.E_IMPORT, kwh * 1000, "Wh", ts, src, SourceProtocol.HTTP)
+
+    first, seen = unseen([r(1_000, 5.0)], set())
+    assert first == [r(1_000, 5.0)]
+    again, seen = unseen([r(1_000, 5.0)], seen)
+    assert again == []
+    assert unseen([r(1_000, 5.0), r(2_000, 7.5)], seen)[0] == [r(2_000, 7.5)]  # a new session
+    assert unseen([r(1_000, 6.0)], seen)[0] == [r(1_000, 6.0)]  # the vendor corrected the session's energy
+    assert unseen([r(1_000, 5.0, TsSource.POLL)], seen)[0] == [r(1_000, 5.0, TsSource.POLL)]  # poll time: new
 
 
 def test_opcua_datavalue() -> None:
