@@ -96,6 +96,9 @@ class DemoDso:
             demo_uftp_keys(seed, AGR_DOMAIN).public,
         )
         self._verify = httpx.Client(headers=headers or {}, timeout=30)
+        self._verified: set[str] = (
+            set()
+        )  # settlement record ids whose proof verified (orders not settled yet)
         self.verify_url = verify_url
         self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
         self._timed: set[str] = set()  # those of the timed script (their orders move ``memory.busy_until``)
@@ -273,7 +276,7 @@ class DemoDso:
             log.info("demo dso: platform API unavailable (%s)", exc)
             return False
         settlement = settlement_of(order, records or [])
-        if settlement is None or not all(self._anchored(w) for w in {r["window_id"] for r in records or []}):
+        if settlement is None or not self._anchored([r["settlement_id"] for r in records or []]):
             return False
         try:
             self.sim.client().send_flex_settlement(settlement)
@@ -281,14 +284,21 @@ class DemoDso:
             log.info("demo dso: FlexSettlement of %s not taken (%s); again in 5 s", order.message_id, exc)
             return False
         log.info("demo dso: FlexSettlement %s of %s sent", settlement.message_id, order.message_id)
+        self._verified.difference_update(r["settlement_id"] for r in records or [])
         return True
 
-    def _anchored(self, window_id: str) -> bool:
-        """Whether the window's records are anchored on chain and verify (the platform's check)."""
-        try:
-            report: dict[str, Any] = self._verify.get(
-                self.verify_url, params={"kind": "FLEX", "window": window_id}
-            ).json()
-        except (httpx.HTTPError, ValueError):
-            return False
-        return report.get("status") == "VALID"
+    def _anchored(self, settlement_ids: list[str]) -> bool:
+        """Whether every record is anchored on chain and its proof verifies (the platform's check of each record:
+        a record's ``window_id`` names its settlement slot, e.g. ``.../15m``, not the anchoring window, whose length
+        is ANCHOR_WINDOW_MINUTES: the demo's 1-minute anchor windows never matched a 15-min ISP's record)."""
+        for sid in sorted(set(settlement_ids) - self._verified):
+            try:
+                report: dict[str, Any] = self._verify.get(
+                    f"{self.verify_url}/record", params={"id": sid}
+                ).json()
+            except (httpx.HTTPError, ValueError):
+                return False
+            if report.get("status") != "VALID":
+                return False
+            self._verified.add(sid)
+        return True

@@ -273,3 +273,26 @@ def test_a_new_forecast_issue_asks_only_for_isps_not_asked_for_yet(tmp_path):
         utc_ms(2026, 12, 6, 9, 5),
         utc_ms(2026, 12, 6, 9, 6),
     ]
+
+
+def test_the_dso_settles_once_every_record_verifies_whatever_the_anchoring_windows_length():
+    """A record's window_id names its settlement slot (``.../15m``), not the anchoring window (the demo anchors
+    1-minute windows): the DSO checks each record's proof (``/api/verify/record``), once it verified."""
+    import httpx
+
+    asked: list[str] = []
+    valid = {"s-1"}
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/verify/record"
+        asked.append(request.url.params["id"])
+        status = "VALID" if request.url.params["id"] in valid else "NOT_ANCHORED"
+        return httpx.Response(200, json={"status": status, "window_id": None})
+
+    dso = _demo_dso(utc_ms(2026, 12, 6, 14, 40, 0))
+    dso.verify_url = "http://platform/api/verify"
+    dso._verify = httpx.Client(transport=httpx.MockTransport(platform))
+    assert not dso._anchored(["s-1", "s-2"])
+    valid.add("s-2")
+    assert dso._anchored(["s-1", "s-2"])
+    assert asked == ["s-1", "s-2", "s-2"]  # s-1 verified once, not asked again
