@@ -122,7 +122,8 @@ class IntervalProcessor:
         out: list[dict[str, Any]] = []
         for ws in range(lo - lo % iv, hi - hi % iv + 1, iv):
             self._touch(work, meter, ws, out)
-        out.extend(self._settle(work, meter, t))
+        if meter.settling:
+            out.extend(self._settle(work, meter, t))
         if t > work.clock.max_event_ts:
             work.clock.max_event_ts = t
             work.clock_dirty = True
