@@ -77,8 +77,17 @@ def stop_platform(proc: subprocess.Popen) -> str:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        raise AssertionError(f"edream run did not stop on Ctrl-C:\n{out[-3000:]}") from None
+        steps = [line[:400] for line in out.splitlines() if _SHUTDOWN.search(line)]
+        raise AssertionError(
+            "edream run did not stop on Ctrl-C; its shutdown steps and first errors:\n"
+            + "\n".join(steps[:40])
+            + f"\n--- its last output:\n{out[-3000:]}"
+        ) from None
     return out
+
+
+#: What shows where a shutdown hung: its steps, fatal and error lines, tracebacks.
+_SHUTDOWN = re.compile(r'stopping|stopped|fatal|"level": "(error|critical)"|Traceback', re.IGNORECASE)
 
 
 #: A warning or error in `edream run`'s output: JSON log records, librdkafka's own lines (%0-%4), tracebacks.
