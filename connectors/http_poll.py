@@ -36,12 +36,15 @@ def unseen(readings: list[Reading], seen: set[tuple]) -> tuple[list[Reading], se
     """The readings of a poll that the previous poll (its keys: ``seen``) did not deliver, and this poll's keys:
     a payload-timestamped reading (``ts_source=DEVICE``) with the same quantity, phase, timestamp and value is the
     same reading again; poll-time readings are always new (pure)."""
-    keys = {(r.quantity, r.phase, r.ts, r.value) for r in readings if r.ts_source == TsSource.DEVICE}
-    fresh = [
-        r
-        for r in readings
-        if r.ts_source != TsSource.DEVICE or (r.quantity, r.phase, r.ts, r.value) not in seen
-    ]
+    fresh: list[Reading] = []
+    keys: set[tuple] = set()
+    for r in readings:
+        if r.ts_source == TsSource.DEVICE:
+            key = (r.quantity, r.phase, r.ts, r.value)
+            keys.add(key)
+            if key in seen:
+                continue
+        fresh.append(r)
     return fresh, keys
 
 

@@ -96,9 +96,8 @@ class DemoDso:
             demo_uftp_keys(seed, AGR_DOMAIN).public,
         )
         self._verify = httpx.Client(headers=headers or {}, timeout=30)
-        self._verified: set[str] = (
-            set()
-        )  # settlement record ids whose proof verified (orders not settled yet)
+        # settlement record ids whose proof verified (of orders not settled yet)
+        self._verified: set[str] = set()
         self.verify_url = verify_url
         self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
         self._timed: set[str] = set()  # those of the timed script (their orders move ``memory.busy_until``)

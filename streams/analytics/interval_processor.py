@@ -172,9 +172,8 @@ class IntervalProcessor:
                 insort(meter.settling, ws)
             meter.touched = work.clock.tick_ms
             work.dirty.add(meter.device_id)
-            if (
-                meter.device_id not in work.clock.settling
-            ):  # the partition key changes on entry, not every reading
+            # the partition key changes when a meter starts settling, not at every reading
+            if meter.device_id not in work.clock.settling:
                 work.clock.settling[meter.device_id] = meter.touched
                 work.clock_dirty = True
 

@@ -16,8 +16,8 @@
 * Data for an already closed window arriving within ``correction_horizon_ms`` after the window end settles it:
   the record is recomputed and re-emitted with ``version + 1`` (only if the result changed) once the meter has
   moved on (a reading of it at or after the window's end) or the ticks are ``settle_ms`` past the last tick
-  before its last correcting reading, so a meter
-  flushing buffered readings gives one correction per window, not one per reading. Older data is ``too_late``.
+  before its last correcting reading, so a meter flushing buffered readings gives one correction per window, not
+  one per reading. Older data is ``too_late``.
 * Replaying a reading (same quantity and ts) never double counts: a reading at an existing ts replaces it.
 
 All emitted dicts match avro/IntervalEnergy.avsc. ``snapshot``/``restore`` pickle the aggregator (the pipeline
