@@ -41,12 +41,19 @@ from edream.runtime.clock import CLOCK_PREFIX, clock_topic_name, decode_tick
 from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSpec, TransientError, View
 from edream.runtime.health import StageHealth
 from edream.runtime.input_frontier import InputFrontier
+from edream.runtime.rekey_buffer import SourcesApartBuffer
 from edream.runtime.state import RecordState
 from edream.runtime.watermarks import WatermarkProbe
 from edream.serde import Serde
 from edream.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Longest wait of one consumer fetch (s). librdkafka's batch consume waits this long whenever fewer messages than
+#: its batch (10,000) are ready, and Quix's time-aligned buffer fetches again whenever a quiet input's partition
+#: (clock, allocations, a repartition topic) runs empty: with Quix's default of 1 s a stage sat idle most of that
+#: second while its busy input lagged.
+POLL_TIMEOUT_S = 0.05
 
 #: The one state prefix of a stage's partition store: processors choose their own keys below it.
 PARTITION_PREFIX = b"p"
@@ -103,6 +110,7 @@ class StageRun:
             consumer_group=group_id(settings, spec.name),
             auto_offset_reset="earliest",
             commit_interval=settings.runtime_commit_interval_s,
+            consumer_poll_timeout=POLL_TIMEOUT_S,
             state_dir=state_dir,
             processing_guarantee="at-least-once",
             producer_extra_config={"linger.ms": 20, "compression.type": "lz4", "enable.idempotence": False},
@@ -116,6 +124,9 @@ class StageRun:
             handle_signals=handle_signals,
             on_consumer_error=self._consumer_failed,
         )
+        if spec.rekey:  # the re-keyed source topics are consumed apart from the time-aligned state inputs
+            consumer = self.app._consumer  # noqa: SLF001 - Quix exposes no public accessor
+            consumer._buffer = SourcesApartBuffer(frozenset(spec.rekey), consumer._max_partition_buffer_size)  # noqa: SLF001
         # the embedded broker answers a short high watermark; Quix checks and restores changelogs against it
         self._watermarks = WatermarkProbe(
             self.app._consumer,  # noqa: SLF001 - the consumer Quix's recovery queries

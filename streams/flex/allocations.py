@@ -1,10 +1,15 @@
 """An order revision cut into per-prosumer FlexAllocation records (``flex.allocations.v1``, key prosumer_id): how
 the area desk hands an order to the per-prosumer stage that verifies, settles and dispatches it.
 
-Every prosumer of the new revision gets its slots; a prosumer that was in the previous revision and is in no slot
-of the new one gets an empty list (released: its tracks without readings are dropped, as
-:meth:`~streams.flex.verification.VerificationEngine.apply_order` does for a full order). Ids are deterministic
-(order, revision, prosumer), so a replayed revision is recognised and ignored by its revision number.
+A new order gives every prosumer of it its slots. An amendment (re-dispatch) goes only to the prosumers whose share
+it changes: their new slots, or an empty list for a prosumer that was in the previous revision and is in no slot of
+the new one (released: its tracks without readings are dropped, as
+:meth:`~streams.flex.verification.VerificationEngine.apply_order` does for a full order). A prosumer whose share is
+unchanged keeps the revision it has; nothing it emits names a revision. Re-dispatch amends an order once per
+deviating prosumer and changes a few shares each time, so sending every share at every revision made the traffic
+grow with deviators x prosumers (782,000 allocations for 4 orders of 1,250 prosumers in the e2e bench, against
+the 1,000 readings/s those prosumers sent). Ids are deterministic (order, revision, prosumer), so a replayed
+revision is recognised and ignored by its revision number.
 """
 
 from __future__ import annotations
@@ -16,16 +21,25 @@ from streams.outputs import Out
 TOPIC_ALLOCATIONS = "flex.allocations.v1"
 
 
-def allocation_outs(order: FlexOrder, previous: FlexOrder | None = None) -> list[Out]:
-    """FlexAllocation events of ``order`` (one per prosumer of it or of ``previous``), sorted by prosumer."""
+def _shares(order: FlexOrder) -> dict[str, list[dict]]:
+    """Per prosumer of ``order``, its slots (slot_start UTC epoch ms, kW, baseline kW) by slot_start."""
     slots: dict[str, list[dict]] = {}
-    if previous is not None:
-        for a in previous.allocations:
-            slots.setdefault(a.prosumer_id, [])
     for a in order.allocations:
         slots.setdefault(a.prosumer_id, []).append(
             {"slot_start": a.slot_start, "kw": a.kw, "baseline_kw": a.baseline_kw}
         )
+    return {pid: sorted(s, key=lambda x: x["slot_start"]) for pid, s in slots.items()}
+
+
+def allocation_outs(order: FlexOrder, previous: FlexOrder | None = None) -> list[Out]:
+    """FlexAllocation events of ``order``, sorted by prosumer: one per prosumer of it; for an amendment of
+    ``previous`` (status AMENDED), only those whose slots it changed or released."""
+    slots = _shares(order)
+    if previous is not None:
+        before = _shares(previous)
+        slots = {pid: slots.get(pid, []) for pid in sorted(slots.keys() | before.keys())}
+        if order.status == "AMENDED":
+            slots = {pid: s for pid, s in slots.items() if s != before.get(pid)}
     return [
         Out(
             TOPIC_ALLOCATIONS,
@@ -40,7 +54,7 @@ def allocation_outs(order: FlexOrder, previous: FlexOrder | None = None) -> list
                 "status": order.status,
                 "slot_minutes": order.slot_minutes,
                 "created_at": order.created_at,
-                "slots": sorted(s, key=lambda x: x["slot_start"]),
+                "slots": s,
             },
         )
         for pid, s in sorted(slots.items())
