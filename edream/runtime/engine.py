@@ -38,6 +38,7 @@ from quixstreams.state.base.state import TransactionState
 from edream.deadletter import dead_letter
 from edream.kafka import client_config
 from edream.runtime.clock import CLOCK_PREFIX, clock_topic_name, decode_tick
+from edream.runtime.consume_ready import consume_ready_first
 from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSpec, TransientError, View
 from edream.runtime.health import StageHealth
 from edream.runtime.input_frontier import InputFrontier
@@ -124,8 +125,9 @@ class StageRun:
             handle_signals=handle_signals,
             on_consumer_error=self._consumer_failed,
         )
+        consumer = self.app._consumer  # noqa: SLF001 - Quix exposes no public accessor
+        consumer.consume = consume_ready_first(consumer.consume)
         if spec.rekey:  # the re-keyed source topics are consumed apart from the time-aligned state inputs
-            consumer = self.app._consumer  # noqa: SLF001 - Quix exposes no public accessor
             consumer._buffer = SourcesApartBuffer(frozenset(spec.rekey), consumer._max_partition_buffer_size)  # noqa: SLF001
         # the embedded broker answers a short high watermark; Quix checks and restores changelogs against it
         self._watermarks = WatermarkProbe(
