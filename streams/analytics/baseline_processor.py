@@ -1,10 +1,12 @@
-"""The baseline stage on the runtime: intervals and flexibility orders in, ``baseline.15m.v1`` out, per prosumer.
+"""The baseline stage on the runtime: intervals and flexibility allocations in, ``baseline.15m.v1`` out, per prosumer.
 
-State is per prosumer (:mod:`streams.analytics.baseline_state`), so both inputs are re-keyed to prosumers
-(through the runtime's repartition topics, so they are co-partitioned whatever partitioner their producers
-used): an interval to its ``prosumer_id`` (:func:`interval_prosumer_key`); an order (keyed by ``order_id``) to
-each prosumer its allocations name (:func:`order_prosumer_keys`), each copy marking that prosumer's event days
-only.
+State is per prosumer (:mod:`streams.analytics.baseline_state`). Intervals are re-keyed to their ``prosumer_id``
+(:func:`interval_prosumer_key`, through the runtime's repartition topic, so they are co-partitioned whatever
+partitioner their producer used). Event days come from ``flex.allocations.v1``: the area desk's share of each
+order revision per prosumer (key ``prosumer_id``, produced by the runtime like the repartition topics, so already
+on the prosumer's partition), sent for a new order to every prosumer of it and for an amendment only to the
+prosumers whose share changed. Reading whole orders instead, re-keyed to every allocated prosumer, decoded an
+order of 1,250 prosumers 1,250 times per revision: the stage used half a core and still lagged in the e2e bench.
 
 Event time is the prosumer's own: its watermark is the latest valid ``interval_end`` (UTC epoch ms) of its
 intervals. When an interval moves it into a new UTC day D (or on the prosumer's first interval), the 96
@@ -12,8 +14,9 @@ day-ahead baselines of day D+1 are issued (version 1); when it moves into a new 
 baseline of slot ``s + adjust_lead_slots`` (version 2). ``computed_at`` is the watermark, so a replay after a
 crash re-emits identical records (id ``prosumer/isp_start/version``) and the sink collapses them. For one
 prosumer this is exactly what the former StatefulLoop stage emitted (its processor is the reference of the
-tests: ``tests/unit/analytics/baseline_stream_reference.py``); that stage moved every prosumer on one global watermark, so its output depended on how prosumers' records
-interleaved (and a prosumer lagging behind the others got nothing), which no partitioned stage can reproduce.
+tests: ``tests/unit/analytics/baseline_stream_reference.py``); that stage moved every prosumer on one global
+watermark, so its output depended on how prosumers' records interleaved (and a prosumer lagging behind the
+others got nothing), which no partitioned stage can reproduce.
 
 Every record is validated (:mod:`streams.validation.interval`, :mod:`streams.validation.flex_order`) against
 the wall clock before it changes anything; an invalid or undecodable record raises, so the runtime dead-letters
@@ -34,13 +37,13 @@ from streams.analytics import baseline_lookback as lookback
 from streams.analytics.baseline_state import ProsumerMeta, ProsumerState
 from streams.analytics.baselines import DAY_MS, RECOMMENDED, SLOT_MS, BaselineConfig
 from streams.validation.fields import Checker, InvalidRecord
-from streams.validation.flex_order import check_flex_order
+from streams.validation.flex_order import check_flex_allocation
 from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
 
 #: Canonical topic names of the stage (the loaded topology may add a suffix: ``edream.topology.topic_names``).
 INTERVAL_TOPIC = "meter.intervals.15m.v1"
-ORDERS_TOPIC = "flex.orders.v1"
+ALLOCATIONS_TOPIC = "flex.allocations.v1"
 BASELINE_TOPIC = "baseline.15m.v1"
 
 
@@ -59,9 +62,9 @@ def decode_as(serde: Serde, value: bytes, topic: str, contract: str) -> dict[str
 def interval_prosumer_key(serde: Serde, intervals_topic: str) -> Callable[[bytes], list[bytes]]:
     """Re-key of ``meter.intervals.15m.v1``: an interval's value -> its ``prosumer_id`` (UTF-8).
 
-    The topic is keyed by prosumer already, but by whichever partitioner its producer used; the orders' copies go
-    through the runtime's repartition topic (murmur2, Quix's producer). Re-keying the intervals too puts both
-    inputs of a prosumer on the same partition whatever produced them. Raises on an undecodable interval or a
+    The topic is keyed by prosumer already, but by whichever partitioner its producer used; the allocations are
+    produced by the runtime (murmur2, Quix's producer), like this re-key's repartition topic, so both inputs of a
+    prosumer meet on one partition whatever produced the intervals. Raises on an undecodable interval or a
     malformed id (the runtime then dead-letters it with the reason)."""
 
     def key(value: bytes) -> list[bytes]:
@@ -74,23 +77,6 @@ def interval_prosumer_key(serde: Serde, intervals_topic: str) -> Callable[[bytes
     return key
 
 
-def order_prosumer_keys(serde: Serde, orders_topic: str) -> Callable[[bytes], list[bytes]]:
-    """Re-key of ``flex.orders.v1``: an order's value -> the prosumer ids (UTF-8) its allocations name, sorted
-    and distinct; none for a cancelled order (it marks no event day). Raises on an undecodable order or a
-    malformed id (the runtime then dead-letters the order with the reason)."""
-
-    def keys(value: bytes) -> list[bytes]:
-        order = decode_as(serde, value, orders_topic, "FlexOrder")
-        errors = check_flex_order(order, None)
-        if errors:
-            raise InvalidRecord("FlexOrder", errors)
-        if order["status"] == "CANCELLED":
-            return []
-        return [p.encode() for p in sorted({a["prosumer_id"] for a in order["allocations"]})]
-
-    return keys
-
-
 class BaselineProcessor:
     """StageProcessor of the ``baselines`` stage (see the module docstring)."""
 
@@ -99,42 +85,44 @@ class BaselineProcessor:
         serde: Serde,
         *,
         intervals_topic: str = INTERVAL_TOPIC,
-        orders_topic: str = ORDERS_TOPIC,
+        allocations_topic: str = ALLOCATIONS_TOPIC,
         baseline_topic: str = BASELINE_TOPIC,
         cfg: BaselineConfig = RECOMMENDED,
         limits: Limits | None = None,
         now_ms: Callable[[], int] = _wall_clock_ms,
     ):
         self.serde, self.cfg, self.limits, self.now_ms = serde, cfg, limits or Limits(), now_ms
-        self.intervals_topic, self.orders_topic, self.baseline_topic = (
+        self.intervals_topic, self.allocations_topic, self.baseline_topic = (
             intervals_topic,
-            orders_topic,
+            allocations_topic,
             baseline_topic,
         )
 
     def on_record(self, record: Record, state: KeyValueState) -> Iterable[Emit]:
         if record.topic == self.intervals_topic:
             return self._interval(record, state)
-        if record.topic == self.orders_topic:
-            self._order(record, state)
+        if record.topic == self.allocations_topic:
+            self._allocation(record, state)
             return []
         raise ValueError(f"the baselines stage does not read {record.topic}")
 
     def on_tick(self, now_ms: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
         return []  # baselines follow the prosumers' event time
 
-    # -- flexibility orders: event days ------------------------------------------------------------------------
-    def _order(self, record: Record, state: KeyValueState) -> None:
-        order = decode_as(self.serde, record.value, record.topic, "FlexOrder")
-        errors = check_flex_order(order, self.now_ms(), self.limits)
+    # -- flexibility allocations: event days ------------------------------------------------------------------
+    def _allocation(self, record: Record, state: KeyValueState) -> None:
+        """The days (UTC day numbers) of the prosumer's allocated slots become event days; a cancelled order's
+        allocation or a release (no slots) marks none. Days once marked stay marked."""
+        alloc = decode_as(self.serde, record.value, record.topic, "FlexAllocation")
+        errors = check_flex_allocation(alloc, self.now_ms(), self.limits)
         if errors:
-            raise InvalidRecord("FlexOrder", errors)
-        if order["status"] == "CANCELLED":
+            raise InvalidRecord("FlexAllocation", errors)
+        prosumer = alloc["prosumer_id"]
+        if record.key != prosumer.encode():
+            raise ValueError(f"record key {record.key!r} is not the allocation's prosumer_id {prosumer!r}")
+        if alloc["status"] == "CANCELLED":
             return
-        prosumer = (record.key or b"").decode("utf-8", "replace")
-        days = {a["slot_start"] // DAY_MS for a in order["allocations"] if a["prosumer_id"] == prosumer}
-        if not days:
-            raise ValueError(f"order {order['order_id']} has no allocation for prosumer {prosumer[:128]!r}")
+        days = {s["slot_start"] // DAY_MS for s in alloc["slots"]}
         store = ProsumerState(state, prosumer)
         meta = store.meta()
         added = [d for d in sorted(days) if meta.add_event_day(d)]

@@ -39,3 +39,24 @@ def check_flex_order(
         elif not isinstance(ts, int) or isinstance(ts, bool):
             c.fail(f"allocations[{i}].slot_start", "bad_type", f"must be an int, got {type(ts).__name__}")
     return c.errors
+
+
+def check_flex_allocation(
+    allocation: Mapping[str, Any], now_ms: int, limits: Limits | None = None
+) -> list[FieldError]:
+    """Every problem of one decoded FlexAllocation (one prosumer's share of an order revision; empty = valid):
+    ids, status, and each slot's finite ``kw`` (at most ``max_flex_kw``) and ``slot_start`` (UTC epoch ms) within
+    ``now_ms - max_past_ms`` .. ``now_ms + horizon_ms`` of the wall clock."""
+    lim = limits or current_limits()
+    c = Checker()
+    c.identifier("order_id", allocation.get("order_id"))
+    c.identifier("prosumer_id", allocation.get("prosumer_id"))
+    c.one_of("status", allocation.get("status"), ORDER_STATUSES)
+    slots = allocation.get("slots")
+    if not isinstance(slots, list):
+        c.fail("slots", "bad_type", f"must be a list, got {type(slots).__name__}")
+        return c.errors
+    for i, s in enumerate(slots):
+        c.number(f"slots[{i}].kw", s.get("kw"), -lim.max_flex_kw, lim.max_flex_kw, unit="kW")
+        c.event_time(f"slots[{i}].slot_start", s.get("slot_start"), now_ms, lim.max_past_ms, lim.horizon_ms)
+    return c.errors

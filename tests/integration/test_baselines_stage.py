@@ -2,8 +2,9 @@
 processor run in memory, bad intervals dead-lettered with the reason, the same records after a restart whose
 local state was deleted (changelog recovery), and the same set from two workers in one group as from one.
 
-Orders are produced (and consumed: fanned out to their prosumers through the repartition topic) before the
-intervals, so which days are event days does not depend on how the two inputs interleave.
+Orders are produced as the area desk produces them, one FlexAllocation per prosumer (key prosumer_id, murmur2 like
+the runtime's producers), before the intervals, so which days are event days does not depend on how the two inputs
+interleave.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from edream.runtime.supervisor import StageSupervisor
 from edream.serde import Serde
 from edream.topology import load_topology
 from streams.agents.baselines import stage
-from streams.analytics.baseline_processor import BASELINE_TOPIC, INTERVAL_TOPIC, ORDERS_TOPIC
+from streams.analytics.baseline_processor import ALLOCATIONS_TOPIC, BASELINE_TOPIC, INTERVAL_TOPIC
 from streams.analytics.baselines import DAY_MS, SLOT_MS
+from streams.flex.allocations import allocation_outs
+from streams.flex.orders import FlexOrder
 from tools.sim.interval_feed import flex_order, interval, intervals
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -39,7 +42,7 @@ FIRST_DAYS = 10  # then 40 slots of the 11th day (yesterday) after the restart
 Msg = tuple[str, bytes, bytes]  # (canonical topic, key, value)
 
 
-def _orders(serde: Serde) -> list[Msg]:
+def _allocations(serde: Serde) -> list[Msg]:
     day = lambda d, s: START + d * DAY_MS + s * SLOT_MS  # noqa: E731
     orders = [
         flex_order("o1", [("p0", day(6, 70)), ("p1", day(6, 72))]),
@@ -47,7 +50,9 @@ def _orders(serde: Serde) -> list[Msg]:
         flex_order("o3", [("p3", day(7, 70))], status="CANCELLED"),
     ]
     return [
-        (ORDERS_TOPIC, o["order_id"].encode(), serde.encode("FlexOrder", o, ORDERS_TOPIC)) for o in orders
+        (ALLOCATIONS_TOPIC, a.key.encode(), serde.encode(a.schema, a.record, ALLOCATIONS_TOPIC))
+        for o in orders
+        for a in allocation_outs(FlexOrder.from_avro(o))
     ]
 
 
@@ -67,10 +72,11 @@ def _poison(serde: Serde) -> list[Msg]:
 
 
 def _expected(spec, names: dict[str, str], msgs: list[Msg]) -> set[tuple[bytes, bytes]]:
-    """The processor in memory over the same records, orders fanned out by the stage's re-key."""
+    """The processor in memory over the same records, intervals re-keyed by the stage's re-key."""
     proc, state, out = spec.make({}), MemoryState(), set()
-    for topic, _, value in msgs:
-        for k in spec.rekey[names[topic]](value):
+    for topic, key, value in msgs:
+        rekey = spec.rekey.get(names[topic])
+        for k in rekey(value) if rekey is not None else [key]:
             record = Record(names[topic], 0, 0, k, value, 0)
             out |= {(e.key, e.value) for e in proc.on_record(record, state)}
     return out
@@ -87,12 +93,12 @@ class Platform:
         self.spec = dataclasses.replace(spec, name=f"baselines-{suffix}")
         self.dlq = self.names[DEADLETTER_TOPIC]
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        wanted = [self.names[t] for t in (INTERVAL_TOPIC, ORDERS_TOPIC, BASELINE_TOPIC)] + [self.dlq]
+        wanted = [self.names[t] for t in (INTERVAL_TOPIC, ALLOCATIONS_TOPIC, BASELINE_TOPIC)] + [self.dlq]
         for fut in admin.create_topics([NewTopic(t, 4, 1, config=CONFIG) for t in wanted]).values():
             fut.result(15)
 
     def produce(self, msgs: list[Msg]) -> None:
-        p = Producer({"bootstrap.servers": self.bootstrap})
+        p = Producer({"bootstrap.servers": self.bootstrap, "partitioner": "murmur2_random"})
         for topic, key, value in msgs:
             p.produce(self.names[topic], key=key, value=value)
         p.flush(10)
@@ -142,7 +148,7 @@ def test_baselines_on_the_broker_recover_from_the_changelog(
 ):
     pf = Platform(test_settings, kafka_bootstrap, renamed_topology)
     serde = Serde(test_settings)
-    orders, first = _orders(serde), _intervals(serde, 0, FIRST_DAYS * 96)
+    orders, first = _allocations(serde), _intervals(serde, 0, FIRST_DAYS * 96)
     rest = _intervals(serde, FIRST_DAYS * 96, 40)
     expected_first = _expected(pf.spec, pf.names, orders + first)
     expected_all = _expected(pf.spec, pf.names, orders + first + rest)
@@ -150,7 +156,7 @@ def test_baselines_on_the_broker_recover_from_the_changelog(
 
     pf.produce(orders)
     sup, t = pf.start(tmp_path / "w")
-    _wait(lambda: sup.health.events_in >= 3)  # the two active orders' three prosumer copies
+    _wait(lambda: sup.health.events_in >= 4)  # the four allocations (one of the cancelled order)
     pf.produce(_poison(serde) + first)
     assert pf.collect(BASELINE_TOPIC, expected_first) == expected_first
     letters = [serde.decode(v, pf.dlq)[1] for _, v in pf.collect(pf.dlq, set(), timeout=5)]
@@ -175,11 +181,11 @@ def test_two_workers_emit_the_same_baselines_as_one(
     outputs = []
     for workers in (1, 2):
         pf = Platform(test_settings, kafka_bootstrap, renamed_topology)
-        pf.produce(_orders(serde))
+        pf.produce(_allocations(serde))
         running = [pf.start(tmp_path / f"{workers}-{i}") for i in range(workers)]
         _wait(lambda r=running: sum(s.health.events_in for s, _ in r) >= 3)
         pf.produce(msgs)
-        expected = _expected(pf.spec, pf.names, _orders(serde) + msgs)
+        expected = _expected(pf.spec, pf.names, _allocations(serde) + msgs)
         outputs.append(pf.collect(BASELINE_TOPIC, expected))
         assert outputs[-1] == expected
         if workers == 2:

@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from edream.serde import DecodeError, Serde
-from streams.analytics.baseline_processor import BASELINE_TOPIC, INTERVAL_TOPIC, ORDERS_TOPIC
+from streams.analytics.baseline_processor import BASELINE_TOPIC, INTERVAL_TOPIC
 from streams.analytics.baseline_service import BaselineService
 from streams.analytics.baselines import DAY_MS, SLOT_MS
 from streams.outputs import Emit
+
+ORDERS_TOPIC = "flex.orders.v1"  # the reference read whole orders
 
 __all__ = ["BASELINE_TOPIC", "INTERVAL_TOPIC", "ORDERS_TOPIC", "BaselineStream"]
 

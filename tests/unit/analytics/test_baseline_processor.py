@@ -1,5 +1,6 @@
 """The baselines stage on the runtime contract (MemoryState): same records as the StatefulLoop stage per
-prosumer, orders fanned out to their prosumers, validation before state, bounded per-prosumer state."""
+prosumer (which read whole orders; the stage reads each order's allocations per prosumer), validation before
+state, bounded per-prosumer state."""
 
 from __future__ import annotations
 
@@ -7,20 +8,21 @@ import copy
 import math
 
 import pytest
-from baseline_stream_reference import BaselineStream
+from baseline_stream_reference import ORDERS_TOPIC, BaselineStream
 
 from edream.runtime.contract import Record
 from edream.runtime.state import MemoryState
 from edream.serde import DecodeError, Serde
 from streams.analytics.baseline_processor import (
+    ALLOCATIONS_TOPIC,
     BASELINE_TOPIC,
     INTERVAL_TOPIC,
-    ORDERS_TOPIC,
     BaselineProcessor,
     interval_prosumer_key,
-    order_prosumer_keys,
 )
 from streams.analytics.baselines import DAY_MS, SLOT_MS
+from streams.flex.allocations import allocation_outs
+from streams.flex.orders import FlexOrder
 from streams.validation.fields import InvalidRecord
 from streams.validation.limits import Limits
 from tools.sim.interval_feed import flex_order, interval, intervals, load_kw
@@ -66,20 +68,28 @@ def encode(topic: str, rec: dict) -> bytes:
     return SERDE.encode("IntervalEnergy" if topic == INTERVAL_TOPIC else "FlexOrder", rec, topic)
 
 
+def allocations(order: dict) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the FlexAllocation records the area desk makes of a new ``order`` (Avro dict)."""
+    return [
+        (o.key.encode(), SERDE.encode(o.schema, o.record, ALLOCATIONS_TOPIC))
+        for o in allocation_outs(FlexOrder.from_avro(order))
+    ]
+
+
 class Stage:
-    """The processor as the runtime drives it: intervals re-keyed by prosumer, orders fanned out to theirs."""
+    """The processor as the runtime drives it: intervals re-keyed by prosumer, an order as its allocations."""
 
     def __init__(self, now_ms=lambda: NOW, state: MemoryState | None = None):
         self.proc = BaselineProcessor(SERDE, now_ms=now_ms)
-        self.rekey = order_prosumer_keys(SERDE, ORDERS_TOPIC)
-        self.rekeys = {ORDERS_TOPIC: self.rekey, INTERVAL_TOPIC: interval_prosumer_key(SERDE, INTERVAL_TOPIC)}
+        self.rekey = interval_prosumer_key(SERDE, INTERVAL_TOPIC)
         self.state = state or MemoryState()
         self.offset = 0
 
     def records(self, topic: str, key: str, value: bytes) -> list[Record]:
-        keys = self.rekeys[topic](value)
         self.offset += 1
-        return [Record(topic, 0, self.offset, k, value, 0) for k in keys]
+        if topic == INTERVAL_TOPIC:
+            return [Record(topic, 0, self.offset, k, value, 0) for k in self.rekey(value)]
+        return [Record(topic, 0, self.offset, key.encode(), value, 0)]
 
     def send(self, topic: str, key: str, value: bytes) -> list[tuple[bytes, bytes]]:
         out = []
@@ -90,7 +100,14 @@ class Stage:
         return out
 
     def run(self, msgs: list[Msg]) -> list[tuple[bytes, bytes]]:
-        return [o for t, k, rec in msgs for o in self.send(t, k, encode(t, rec))]
+        out = []
+        for t, k, rec in msgs:
+            if t == ORDERS_TOPIC:
+                for key, value in allocations(rec):
+                    out += self.send(ALLOCATIONS_TOPIC, key.decode(), value)
+            else:
+                out += self.send(t, k, encode(t, rec))
+        return out
 
 
 def today(msgs: list[Msg], prosumer: str) -> list[tuple[bytes, bytes]]:
@@ -143,19 +160,26 @@ def test_event_days_leave_the_look_back_and_cancelled_orders_do_not():
     assert "2026-11-14" in sources("p1", 13, 2)
 
 
-def test_orders_fan_out_to_each_allocated_prosumer_only():
-    rekey = order_prosumer_keys(SERDE, ORDERS_TOPIC)
+def test_allocations_mark_their_prosumers_event_days_only():
     two = flex_order("o9", [("p2", START), ("p1", START + DAY_MS), ("p2", START + 2 * DAY_MS)])
-    assert rekey(encode(ORDERS_TOPIC, two)) == [b"p1", b"p2"]
-    cancelled = flex_order("o9", [("p2", START)], status="CANCELLED")
-    assert rekey(encode(ORDERS_TOPIC, cancelled)) == []
     stage = Stage()
-    stage.send(ORDERS_TOPIC, "o9", encode(ORDERS_TOPIC, two))
+    stage.run([(ORDERS_TOPIC, "o9", two)])
     start_day = START // DAY_MS
     meta = {k: v for k, v in stage.state.data.items()}
     assert set(meta) == {"b:p1", "b:p2"}
     assert b'"events":[%d]' % (start_day + 1) in meta["b:p1"]
     assert b'"events":[%d,%d]' % (start_day, start_day + 2) in meta["b:p2"]
+    # a cancelled order's allocations and a release (no slots) mark nothing
+    before = dict(stage.state.data)
+    stage.run([(ORDERS_TOPIC, "o8", flex_order("o8", [("p1", START)], status="CANCELLED"))])
+    release = next(iter(allocations(flex_order("o7", [("p1", START)]))))[1]
+    stage.proc.on_record(Record(ALLOCATIONS_TOPIC, 0, 0, b"p1", release, 0), stage.state)
+    assert stage.state.data != before  # o7 marked its day
+    _, rec = SERDE.decode(release, ALLOCATIONS_TOPIC)
+    empty = SERDE.encode("FlexAllocation", rec | {"slots": [], "revision": 2}, ALLOCATIONS_TOPIC)
+    after = dict(stage.state.data)
+    stage.proc.on_record(Record(ALLOCATIONS_TOPIC, 0, 0, b"p1", empty, 0), stage.state)
+    assert stage.state.data == after
 
 
 def test_a_prosumer_lagging_behind_the_others_still_gets_its_baselines():
@@ -211,7 +235,7 @@ def test_invalid_intervals_raise_and_change_nothing(change, field):
 def test_wrong_key_schema_or_bytes_raise():
     stage = Stage()
     good = encode(INTERVAL_TOPIC, interval("p1", START, 1.0))
-    assert stage.rekeys[INTERVAL_TOPIC](good) == [b"p1"]  # whatever the topic's key was
+    assert stage.rekey(good) == [b"p1"]  # whatever the topic's key was
     with pytest.raises(ValueError, match="not the interval's prosumer_id"):
         stage.proc.on_record(Record(INTERVAL_TOPIC, 0, 0, b"p2", good, 0), stage.state)
     with pytest.raises(DecodeError):
@@ -220,7 +244,7 @@ def test_wrong_key_schema_or_bytes_raise():
         stage.proc.on_record(Record(INTERVAL_TOPIC, 0, 0, b"\x00unreadable", b"\x00garbage", 0), stage.state)
     bad_id = encode(INTERVAL_TOPIC, interval("p1", START, 1.0) | {"prosumer_id": "p 1"})
     with pytest.raises(InvalidRecord, match="prosumer_id"):
-        stage.rekeys[INTERVAL_TOPIC](bad_id)
+        stage.rekey(bad_id)
     with pytest.raises(ValueError, match="expected IntervalEnergy"):
         stage.send(INTERVAL_TOPIC, "p1", encode(ORDERS_TOPIC, flex_order("o", [("p1", START)])))
     with pytest.raises(ValueError, match="does not read"):
@@ -228,18 +252,25 @@ def test_wrong_key_schema_or_bytes_raise():
     assert stage.state.data == {}
 
 
-def test_invalid_orders_raise_in_the_rekey_or_the_stage():
+def test_invalid_allocations_raise_and_change_nothing():
     stage = Stage()
-    bad_id = encode(ORDERS_TOPIC, flex_order("o", [("p 1", START)]))
-    with pytest.raises(InvalidRecord, match=r"allocations\[0\].prosumer_id"):
-        stage.rekey(bad_id)
-    far = encode(ORDERS_TOPIC, flex_order("o", [("p1", NOW + 30 * DAY_MS)]))
-    assert stage.rekey(far) == [b"p1"]  # the re-key has no clock; the stage checks the horizon
+    [(_, far)] = allocations(flex_order("o", [("p1", NOW + 30 * DAY_MS)]))
     with pytest.raises(InvalidRecord, match="beyond|ahead"):
-        stage.send(ORDERS_TOPIC, "o", far)
-    other = encode(ORDERS_TOPIC, flex_order("o", [("p1", START)]))
-    with pytest.raises(ValueError, match="no allocation for prosumer"):
-        stage.proc.on_record(Record(ORDERS_TOPIC, 0, 0, b"p7", other, 0), stage.state)
+        stage.send(ALLOCATIONS_TOPIC, "p1", far)
+    [(_, good)] = allocations(flex_order("o", [("p1", START)]))
+    _, rec = SERDE.decode(good, ALLOCATIONS_TOPIC)
+    bad_kw = SERDE.encode(
+        "FlexAllocation", rec | {"slots": [rec["slots"][0] | {"kw": math.nan}]}, ALLOCATIONS_TOPIC
+    )
+    with pytest.raises(InvalidRecord, match=r"slots\[0\].kw"):
+        stage.send(ALLOCATIONS_TOPIC, "p1", bad_kw)
+    bad_id = SERDE.encode("FlexAllocation", rec | {"prosumer_id": "p 1"}, ALLOCATIONS_TOPIC)
+    with pytest.raises(InvalidRecord, match="prosumer_id"):
+        stage.send(ALLOCATIONS_TOPIC, "p 1", bad_id)
+    with pytest.raises(ValueError, match="not the allocation's prosumer_id"):
+        stage.send(ALLOCATIONS_TOPIC, "p7", good)
+    with pytest.raises(ValueError, match="expected FlexAllocation"):
+        stage.send(ALLOCATIONS_TOPIC, "p1", encode(INTERVAL_TOPIC, interval("p1", START, 1.0)))
     assert stage.state.data == {}
 
 
