@@ -3,7 +3,9 @@
 Dataflow of a stage, top to bottom:
 
 1. one dataframe per input topic (raw bytes); inputs with a ``rekey`` function go through a repartition topic
-   (``group_by``) so that the state key decides the partition;
+   (``group_by``) so that the state key decides the partition; those source topics are consumed apart from the
+   time-aligned state inputs (:mod:`edream.runtime.rekey_buffer`), and a fetch returns what is queued without
+   waiting (:mod:`edream.runtime.consume_ready`);
 2. the stage's clock topic (``edream.clock.<consumer group>``, same partition count) carries wall-clock ticks
    (:mod:`edream.runtime.clock`);
 3. all of them are concatenated into one stream whose state store is partitioned like the inputs (RocksDB per
