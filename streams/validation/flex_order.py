@@ -16,6 +16,19 @@ from streams.validation.limits import Limits, current_limits
 ORDER_STATUSES = ("ACTIVE", "AMENDED", "COMPLETED", "CANCELLED")
 
 
+def _order_part(rec: Mapping[str, Any], items: str) -> tuple[Checker, list[Any]]:
+    """A checker with the problems of ``rec``'s order id and status, and its list field ``items`` (empty, with a
+    problem, when it is no list)."""
+    c = Checker()
+    c.identifier("order_id", rec.get("order_id"))
+    c.one_of("status", rec.get("status"), ORDER_STATUSES)
+    value = rec.get(items)
+    if not isinstance(value, list):
+        c.fail(items, "bad_type", f"must be a list, got {type(value).__name__}")
+        return c, []
+    return c, value
+
+
 def check_flex_order(
     order: Mapping[str, Any], now_ms: int | None, limits: Limits | None = None
 ) -> list[FieldError]:
@@ -23,13 +36,7 @@ def check_flex_order(
     enables the bounds of each ``allocations[i].slot_start``: at least ``now - max_past_ms`` and at most
     ``now + horizon_ms``; allocation ``kw`` must be finite and at most ``max_flex_kw``."""
     lim = limits or current_limits()
-    c = Checker()
-    c.identifier("order_id", order.get("order_id"))
-    c.one_of("status", order.get("status"), ORDER_STATUSES)
-    allocations = order.get("allocations")
-    if not isinstance(allocations, list):
-        c.fail("allocations", "bad_type", f"must be a list, got {type(allocations).__name__}")
-        return c.errors
+    c, allocations = _order_part(order, "allocations")
     for i, a in enumerate(allocations):
         c.identifier(f"allocations[{i}].prosumer_id", a.get("prosumer_id"))
         c.number(f"allocations[{i}].kw", a.get("kw"), -lim.max_flex_kw, lim.max_flex_kw, unit="kW")
@@ -48,14 +55,8 @@ def check_flex_allocation(
     ids, status, and each slot's finite ``kw`` (at most ``max_flex_kw``) and ``slot_start`` (UTC epoch ms) within
     ``now_ms - max_past_ms`` .. ``now_ms + horizon_ms`` of the wall clock."""
     lim = limits or current_limits()
-    c = Checker()
-    c.identifier("order_id", allocation.get("order_id"))
+    c, slots = _order_part(allocation, "slots")
     c.identifier("prosumer_id", allocation.get("prosumer_id"))
-    c.one_of("status", allocation.get("status"), ORDER_STATUSES)
-    slots = allocation.get("slots")
-    if not isinstance(slots, list):
-        c.fail("slots", "bad_type", f"must be a list, got {type(slots).__name__}")
-        return c.errors
     for i, s in enumerate(slots):
         c.number(f"slots[{i}].kw", s.get("kw"), -lim.max_flex_kw, lim.max_flex_kw, unit="kW")
         c.event_time(f"slots[{i}].slot_start", s.get("slot_start"), now_ms, lim.max_past_ms, lim.horizon_ms)
