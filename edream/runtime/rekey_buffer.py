@@ -36,6 +36,7 @@ class SourcesApartBuffer(InternalConsumerBuffer):
         self.sources = sources
         self._groups: dict[GroupKey, PartitionBufferGroup] = {}
         self._topics: dict[GroupKey, set[str]] = {}
+        self._ring: list[PartitionBufferGroup] = []  # the groups in pop order (rebuilt on assignment)
         self._next = 0  # where the next pop starts (round robin over the groups)
 
     def _key(self, topic: str, partition: int) -> GroupKey:
@@ -49,6 +50,7 @@ class SourcesApartBuffer(InternalConsumerBuffer):
             )
             group.assign_partition(topic=tp.topic)
             self._topics.setdefault(key, set()).add(tp.topic)
+        self._ring = list(self._groups.values())
 
     def revoke_partitions(self, topic_partitions: list[TopicPartition]) -> None:
         for tp in topic_partitions:
@@ -75,7 +77,7 @@ class SourcesApartBuffer(InternalConsumerBuffer):
             group.set_positions({t: o for (t, p), o in positions.items() if p == key[0] and t in topics})
 
     def pop(self) -> SuccessfulConfluentKafkaMessageProto | None:
-        groups = list(self._groups.values())
+        groups = self._ring
         for i in range(len(groups)):
             j = (self._next + i) % len(groups)
             message = groups[j].pop()
@@ -110,3 +112,4 @@ class SourcesApartBuffer(InternalConsumerBuffer):
     def close(self) -> None:
         self._groups.clear()
         self._topics.clear()
+        self._ring = []
