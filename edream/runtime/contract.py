@@ -64,10 +64,12 @@ class TransientError(RuntimeError):
     """A dependency is unavailable; the record is retried with backoff, never dead-lettered."""
 
 
-#: re-key function of a repartitioned input: value -> the state keys it belongs to (none: the stage ignores the
-#: record; several: one copy per key, e.g. a flex order to each of its prosumers). If it raises, the record is
-#: dead-lettered by the stage with the reason.
-Rekey = Callable[[bytes], Iterable[bytes]]
+#: re-key function of a repartitioned input: (message key, value) -> the state keys the record belongs to (none: the
+#: stage ignores the record; several: one copy per key, e.g. a flex order to each of its prosumers). A function may
+#: route by the message key alone, without decoding the value, when the stage checks that key against the record
+#: (a record under a wrong key is then dead-lettered there). If it raises, the record is dead-lettered by the stage
+#: with the reason.
+Rekey = Callable[[bytes | None, bytes], Iterable[bytes]]
 
 
 class View(Protocol):

@@ -186,7 +186,7 @@ class StageRun:
             rekey = spec.rekey.get(name)
             if rekey is not None:
                 sdf = (
-                    sdf.apply(partial(_fan_out, rekey), expand=True)
+                    sdf.apply(partial(_fan_out, rekey), expand=True, metadata=True)
                     .group_by(
                         _packed_key,
                         name=f"{spec.name}-{name}",
@@ -345,11 +345,11 @@ def _unroutable(key: Any) -> UnroutableRecord | None:
 _KEYLEN = struct.Struct(">H")
 
 
-def _fan_out(rekey: Rekey, value: bytes) -> list[bytes]:
+def _fan_out(rekey: Rekey, value: bytes, key: bytes | None, _timestamp: int, _headers: Any) -> list[bytes]:
     """One packed copy (key length, key, value) per state key; unreadable records keep going, to be
     dead-lettered by the stage under :data:`UNREADABLE_KEY`."""
     try:
-        keys = list(rekey(value))
+        keys = list(rekey(key, value))
     except Exception as exc:  # noqa: BLE001
         keys = [UNREADABLE_KEY + f":{type(exc).__name__}: {exc}"[:1000].encode()]
     return [_KEYLEN.pack(len(k)) + k + value for k in keys]

@@ -37,6 +37,6 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
         inputs=(intervals, allocations),
         outputs=(out,),
         make=make,
-        rekey={intervals: interval_prosumer_key(serde, intervals)},
+        rekey={intervals: interval_prosumer_key},
         description="Day-ahead and same-day adjusted customer baselines per prosumer, event days excluded",
     )

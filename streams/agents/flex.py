@@ -1,13 +1,15 @@
 """Topology agent ``flex`` (runtime stage ``flex``): the per-area flexibility desk. Signed DSO requests and
-acceptances of offers, the DSO and
-enrolment registries, baselines, forecasts, per-prosumer status and projected shortfalls -> offers, orders (with
-re-dispatch revisions), rejections and per-prosumer allocations for the ``flex-prosumers`` stage.
+acceptances of offers, the DSO and enrolment registries, baselines, forecasts, per-prosumer status and projected
+shortfalls -> offers, orders (with re-dispatch revisions), rejections and per-prosumer allocations for the
+``flex-prosumers`` stage.
 
 Every input but the enrolments is re-keyed by congestion area (:mod:`streams.flex.area_stage`): requests,
-acceptances and status records name their area; baselines, forecasts and deviations name a prosumer, whose area comes from the enrolment
-view (a record of a prosumer that is not enrolled, a portfolio forecast or a deviation that is not a PROJECTED
-SHORTFALL is dropped before the repartition hop). An undecodable record reaches the processor unread and is
-dead-lettered there with the reason.
+acceptances and status records name their area; baselines and forecasts are keyed by their prosumer and deviations
+name one, whose area comes from the enrolment view. A record of a prosumer that is not enrolled, a portfolio
+forecast or a deviation that is not a PROJECTED SHORTFALL is dropped before the repartition hop; baselines and
+forecasts are routed by their message key without being decoded, and the desk dead-letters one whose prosumer is
+not enrolled in the area it reached (a record under another prosumer's key). An undecodable record reaches the
+processor unread and is dead-lettered there with the reason.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
     )
     from streams.flex.dso_view import DsoView
     from streams.flex.enrolled import EnrolledRegistry, StageEnrolment
-    from streams.flex.outlook import CONSUMPTION, PRODUCTION
 
     names = topic_names(topology)
     serde = Serde(settings)
@@ -53,22 +54,15 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
     if "params" not in processor_options:  # the demo's stand-in for the DSO, off unless FLEX_AUTO_ACCEPT
         processor_options = {**processor_options, "params": AreaParams(auto_accept=settings.flex_auto_accept)}
 
-    def request_area(value: bytes) -> list[bytes]:
+    def request_area(key: bytes | None, value: bytes) -> list[bytes]:
         return keys(serde.decode(value)[1]["area_id"])
 
-    def status_area(value: bytes) -> list[bytes]:
-        return keys(serde.decode(value)[1]["area_id"])
+    def prosumer_area(key: bytes | None, value: bytes) -> list[bytes]:
+        """Baselines and forecasts are keyed by their prosumer: routed by that key without decoding the value (the
+        desk checks the record against it); a record of a prosumer that is not enrolled is dropped here."""
+        return keys(shared.area_of(key.decode("utf-8", "replace"))) if key else []
 
-    def baseline_area(value: bytes) -> list[bytes]:
-        return keys(shared.area_of(serde.decode(value)[1]["prosumer_id"]))
-
-    def forecast_area(value: bytes) -> list[bytes]:
-        rec = serde.decode(value)[1]
-        if rec.get("entity_kind") != "PROSUMER" or rec.get("property") not in (CONSUMPTION, PRODUCTION):
-            return []
-        return keys(shared.area_of(rec["entity_id"]))
-
-    def shortfall_area(value: bytes) -> list[bytes]:
+    def shortfall_area(key: bytes | None, value: bytes) -> list[bytes]:
         rec = serde.decode(value)[1]
         if rec.get("kind") != "PROJECTED" or rec.get("verdict") != "SHORTFALL":
             return []
@@ -82,9 +76,9 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
     rekey = {
         TOPIC_REQUESTS: request_area,
         TOPIC_ACCEPTANCES: request_area,  # an acceptance names its offer's area too
-        TOPIC_BASELINES: baseline_area,
-        TOPIC_FORECASTS: forecast_area,
-        TOPIC_STATUS: status_area,
+        TOPIC_BASELINES: prosumer_area,
+        TOPIC_FORECASTS: prosumer_area,
+        TOPIC_STATUS: request_area,  # a status record names its area too
         TOPIC_DEVIATIONS: shortfall_area,
     }
     return StageSpec(

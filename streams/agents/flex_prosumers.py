@@ -39,7 +39,7 @@ def stage(settings: Settings, topology: Any, **processor_options: Any) -> StageS
     serde = Serde(settings)
     shared = StageEnrolment()
 
-    def rekey_reading(value: bytes) -> list[bytes]:
+    def rekey_reading(_key: bytes | None, value: bytes) -> list[bytes]:
         pid = net_power_prosumer(value, serde)
         return [pid.encode()] if pid is not None and shared.get(pid) is not None else []
 

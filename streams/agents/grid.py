@@ -75,14 +75,14 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
     if settings.grid_dso_id and settings.grid_dso_key:
         dso = DsoRole(settings.grid_dso_id, settings.grid_dso_key.get_secret_value())
 
-    def to_grid(value: bytes) -> list[bytes]:
+    def to_grid(_key: bytes | None, value: bytes) -> list[bytes]:
         rec = serde.decode(value, forecasts)[1]
         if rec.get("entity_kind") != "PROSUMER" or rec.get("property") not in PROPERTIES:
             return []
         grid = grid_for(rec.get("entity_id"))
         return [grid.encode()] if grid else []
 
-    def order_to_grids(value: bytes) -> list[bytes]:
+    def order_to_grids(_key: bytes | None, value: bytes) -> list[bytes]:
         """An order -> the grids of the prosumers it allocates to (cancellations too: they withdraw relief)."""
         order = decode_as(serde, value, orders, "FlexOrder")
         if errors := check_flex_order(order, None):
@@ -91,7 +91,7 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
             g.encode() for g in sorted({grid_for(a["prosumer_id"]) for a in order["allocations"]} - {None})
         ]
 
-    def interval_to_grid(value: bytes) -> list[bytes]:
+    def interval_to_grid(_key: bytes | None, value: bytes) -> list[bytes]:
         """An interval -> the grid of its prosumer (none for a prosumer on no configured grid)."""
         rec = decode_as(serde, value, intervals, "IntervalEnergy")
         c = Checker()

@@ -59,22 +59,18 @@ def decode_as(serde: Serde, value: bytes, topic: str, contract: str) -> dict[str
     return rec
 
 
-def interval_prosumer_key(serde: Serde, intervals_topic: str) -> Callable[[bytes], list[bytes]]:
-    """Re-key of ``meter.intervals.15m.v1``: an interval's value -> its ``prosumer_id`` (UTF-8).
+def interval_prosumer_key(key: bytes | None, value: bytes) -> list[bytes]:
+    """Re-key of ``meter.intervals.15m.v1``: an interval -> its message key, the prosumer id (the value is not
+    decoded: the stage checks that key against the record's ``prosumer_id`` and dead-letters a mismatch).
 
     The topic is keyed by prosumer already, but by whichever partitioner its producer used; the allocations are
     produced by the runtime (murmur2, Quix's producer), like this re-key's repartition topic, so both inputs of a
-    prosumer meet on one partition whatever produced the intervals. Raises on an undecodable interval or a
-    malformed id (the runtime then dead-letters it with the reason)."""
-
-    def key(value: bytes) -> list[bytes]:
-        rec = decode_as(serde, value, intervals_topic, "IntervalEnergy")
-        c = Checker()
-        if not c.identifier("prosumer_id", rec.get("prosumer_id")):
-            raise InvalidRecord("IntervalEnergy", c.errors)
-        return [rec["prosumer_id"].encode()]
-
-    return key
+    prosumer meet on one partition whatever produced the intervals. Raises on a missing or malformed key (the
+    runtime then dead-letters the record with the reason)."""
+    c = Checker()
+    if not c.identifier("message key", key.decode("utf-8", "replace") if key else None):
+        raise InvalidRecord("IntervalEnergy", c.errors)
+    return [key]
 
 
 class BaselineProcessor:

@@ -72,11 +72,11 @@ class WindowTiming:
         return WindowKey.containing(kind, window_start_ms, self.period_ms)
 
 
-def window_of(serde: Serde, timing: WindowTiming) -> Callable[[bytes], list[bytes]]:
+def window_of(serde: Serde, timing: WindowTiming) -> Callable[[bytes | None, bytes], list[bytes]]:
     """Re-key function of the settlement inputs: value -> ``[b"<kind>:<window_id>"]`` (raises on bad bytes; the
     runtime then lets the stage dead-letter the record)."""
 
-    def rekey(value: bytes) -> list[bytes]:
+    def rekey(_key: bytes | None, value: bytes) -> list[bytes]:
         _, rec = serde.decode(value)
         return [window_state_key(timing.key_for(str(rec["kind"]), int(rec["window_start"]))).encode()]
 

@@ -370,7 +370,12 @@ def simulate(
     dispatched = sorted({a["prosumer_id"] for a in order_out.record["allocations"]})
     quitters = set(dispatched[:deviators])
     devices = Devices([pid(i) for i in range(prosumers)], stoppers(quitters, T0 + stop_after_s * 1000))
-    for p, ts, reading in devices.readings(lambda: desk.orders[order_id], T0, T0 + slots * SLOT_MS):
+
+    def order_for_step() -> Any:
+        desk.redispatch_queued()  # the devices read the order with the last step's shortfalls re-dispatched
+        return desk.orders[order_id]
+
+    for p, ts, reading in devices.readings(order_for_step, T0, T0 + slots * SLOT_MS):
         desk.on_reading(p, ts, reading)
     desk.advance_to(T0 + slots * SLOT_MS + 60_000)
     projected = [d for d in desk.deviations if d.kind == "PROJECTED" and d.verdict == "SHORTFALL"]

@@ -9,7 +9,7 @@ ms, power kW.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from streams.flex.authentication import authenticate
 from streams.flex.dsos import DsoRegistry
@@ -73,7 +73,7 @@ def order_for(
 
 
 def redispatched(
-    ev: DeviationEvent,
+    shortfalls: Sequence[DeviationEvent],
     order: FlexOrder,
     req: FlexRequest,
     released: Collection[str],
@@ -83,17 +83,25 @@ def redispatched(
     params: OfferParams,
     delivered_kw: Callable[[str, int], float],
 ) -> FlexOrder | None:
-    """The amended order after ``ev`` (a PROJECTED SHORTFALL of ``ev.prosumer_id``, the newest deviator, at
-    event time ``ev.ts``): only the new deviator's allocations move, to ``candidates`` of the area that are not
-    ``released`` (earlier deviators, and this one). None when nothing is missing. ``committed_kw(pid, slot)``: kW
-    that prosumer owes over every live order; ``delivered_kw(pid, slot)``: flexibility delivered so far in the
-    running slot (energy / slot length, kW)."""
+    """The amended order after ``shortfalls`` (PROJECTED SHORTFALLs of ``order``, one per new deviator), as of the
+    latest of their event times: only the new deviators' allocations move, to ``candidates`` of the area that are
+    not ``released`` (earlier deviators) and not deviating now. A deviator's projected delivery counts in its
+    event's slot while that slot is still running (a deviator seen in an earlier slot delivers nothing in the
+    running one). None when nothing is missing. ``committed_kw(pid, slot)``: kW that prosumer owes over every live
+    order; ``delivered_kw(pid, slot)``: flexibility delivered so far in the running slot (energy / slot length,
+    kW)."""
+    now = max(ev.ts for ev in shortfalls)
+    slot_ms = order.slot_ms
+    deviating = {
+        ev.prosumer_id: ev.delivered_kw if ev.slot_start <= now < ev.slot_start + slot_ms else None
+        for ev in shortfalls
+    }
     plan = plan_redispatch(
         order,
         req,
-        {ev.prosumer_id: ev.delivered_kw},
-        ev.ts,
-        [r for r in candidates if r.prosumer_id not in released and r.prosumer_id != ev.prosumer_id],
+        deviating,
+        now,
+        [r for r in candidates if r.prosumer_id not in released and r.prosumer_id not in deviating],
         outlook,
         committed_kw,
         params,

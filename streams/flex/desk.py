@@ -83,6 +83,9 @@ class FlexDesk:
         self.settlements: dict[str, FlexSettlement] = {}
         self.deviations: list[DeviationEvent] = []
         self.released: dict[str, set[str]] = {}  # order_id -> prosumers that deviated (no more re-dispatch)
+        self.shortfalls: dict[
+            str, list[DeviationEvent]
+        ] = {}  # order_id -> new deviators, re-dispatched together
         self.engine = VerificationEngine(_Tolerances(self.registry), confirm_readings=self.confirm_readings)
         self.commands = CommandPlanner()
         self.pending_requests: list[FlexRequest] = []  # received, to be offered when the stream is caught up
@@ -141,13 +144,17 @@ class FlexDesk:
 
     # -- delivery -------------------------------------------------------------------------------------------
     def on_reading(self, prosumer_id: str, ts: int, kw: float) -> list[Out]:
-        out = self._handle(self.engine.on_reading(prosumer_id, ts, kw), ts)
+        """One reading (``ts`` UTC epoch ms, ``kw``). Shortfalls seen at earlier event times are re-dispatched first:
+        the desk re-dispatches every shortfall of one reading step together."""
+        queued = [ev.ts for evs in self.shortfalls.values() for ev in evs]
+        out = self.redispatch_queued() if queued and ts > max(queued) else []
+        out += self._handle(self.engine.on_reading(prosumer_id, ts, kw), ts)
         if ts // 1000 > self.commands.now // 1000:  # device set-points on event time, at most once a second
             out.extend(self._due_commands(ts))
         return out
 
     def advance_to(self, watermark: int) -> list[Out]:
-        return self._handle(self.engine.advance_to(watermark), watermark)
+        return self.redispatch_queued() + self._handle(self.engine.advance_to(watermark), watermark)
 
     def on_timer(self, now: int) -> list[Out]:
         """Wall-clock timer: close slots whose end is ``close_after_ms`` past (even if no reading arrives, e.g.
@@ -195,7 +202,7 @@ class FlexDesk:
             if ev.kind == "FINAL":
                 out.extend(self._settle(ev))
             elif ev.verdict == "SHORTFALL" and self.redispatch:
-                out.extend(self._redispatch(ev, now))
+                self._queue_shortfall(ev)
         return out
 
     def _settle(self, ev: DeviationEvent) -> list[Out]:
@@ -212,29 +219,42 @@ class FlexDesk:
     def engine_has_open(self, order_id: str) -> bool:
         return any(not r["final"] for r in self.engine.delivery(order_id))
 
-    def _redispatch(self, ev: DeviationEvent, now: int) -> list[Out]:
-        released = self.released.setdefault(ev.order_id, set())
-        if ev.prosumer_id in released:
-            return []
-        released.add(ev.prosumer_id)
-        order = self.orders[ev.order_id]
-        committed = self.committed()
-        amended = redispatched(
-            ev,
-            order,
-            self.requests[order.request_id],
-            released,
-            self.registry.in_area(self.requests[order.request_id].area_id),
-            self.outlook,
-            lambda pid, t: committed.get((pid, t), 0.0),
-            self.params,
-            self.engine.delivered_avg_kw,
-        )
-        if amended is None:
-            return []
-        self.orders[order.order_id] = amended
-        self.engine.apply_order(amended, now)
-        return [out_of(amended)]
+    def _queue_shortfall(self, ev: DeviationEvent) -> None:
+        queued = self.shortfalls.setdefault(ev.order_id, [])
+        if ev.prosumer_id not in self.released.get(ev.order_id, ()) and all(
+            q.prosumer_id != ev.prosumer_id for q in queued
+        ):
+            queued.append(ev)
+
+    def redispatch_queued(self) -> list[Out]:
+        """Re-dispatch the queued shortfalls: one amended revision per order, as of the latest shortfall's event
+        time (:func:`~streams.flex.decisions.redispatched`); the deviators are released from the order."""
+        out: list[Out] = []
+        queued, self.shortfalls = self.shortfalls, {}
+        for order_id, shortfalls in queued.items():
+            order = self.orders.get(order_id)
+            if order is None or order.status not in ("ACTIVE", "AMENDED"):
+                continue
+            released = self.released.setdefault(order_id, set())
+            committed = self.committed()
+            req = self.requests[order.request_id]
+            amended = redispatched(
+                shortfalls,
+                order,
+                req,
+                released,
+                self.registry.in_area(req.area_id),
+                self.outlook,
+                lambda pid, t, c=committed: c.get((pid, t), 0.0),
+                self.params,
+                self.engine.delivered_avg_kw,
+            )
+            released.update(ev.prosumer_id for ev in shortfalls)
+            if amended is not None:
+                self.orders[order_id] = amended
+                self.engine.apply_order(amended, max(ev.ts for ev in shortfalls))
+                out.append(out_of(amended))
+        return out
 
     # -- queries ----------------------------------------------------------------------------------------------
     def status(self, order_id: str) -> dict[str, Any]:

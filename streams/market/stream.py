@@ -27,7 +27,7 @@ INTERVALS_TOPIC = "meter.intervals.15m.v1"
 PARTICIPANTS_TOPIC = "market.participants.v1"
 
 
-def order_session_keys(serde: Serde, value: bytes) -> list[bytes]:
+def order_session_keys(serde: Serde, _key: bytes | None, value: bytes) -> list[bytes]:
     """Re-key of a ``MarketOrder`` record: its ``session_id``. The orders topic is keyed by session id already,
     but its producers partition with librdkafka's default (CRC32) while the runtime's repartition topics use
     murmur2: both inputs go through the runtime's partitioner so a session's orders and intervals meet."""
@@ -37,7 +37,9 @@ def order_session_keys(serde: Serde, value: bytes) -> list[bytes]:
     return [rec["session_id"].encode()]
 
 
-def interval_session_keys(config: MarketConfig, serde: Serde, value: bytes) -> list[bytes]:
+def interval_session_keys(
+    config: MarketConfig, serde: Serde, _key: bytes | None, value: bytes
+) -> list[bytes]:
     """Re-key of an ``IntervalEnergy`` record (keyed by prosumer): the session of the slot holding its start."""
     name, rec = serde.decode(value)
     if name != "IntervalEnergy":

@@ -76,12 +76,21 @@ class InvalidInput(DecodeError):
     """A message of the VPP's inputs that cannot be used; the message says why (dead-lettered)."""
 
 
-def state_key_of(serde: Serde, topic: str, canonical: str) -> Callable[[bytes], Iterable[bytes]]:
-    """Re-key function of one input: the decoded record's key field (no key: the record is dropped before the
-    stage; undecodable: the runtime hands it to the stage, which says why)."""
-    contract, field = INPUTS[canonical]
+#: inputs the analytics stages key by their state key field: routed by the message key without being decoded (the
+#: stage dead-letters a record whose field is not that key)
+BY_MESSAGE_KEY = (FORECAST_TOPIC, BASELINE_TOPIC)
 
-    def rekey(value: bytes) -> list[bytes]:
+
+def state_key_of(
+    serde: Serde, topic: str, canonical: str
+) -> Callable[[bytes | None, bytes], Iterable[bytes]]:
+    """Re-key function of one input: the record's key field (no key: the record is dropped before the stage;
+    undecodable: the runtime hands it to the stage, which says why); the message key for :data:`BY_MESSAGE_KEY`."""
+    contract, field = INPUTS[canonical]
+    if canonical in BY_MESSAGE_KEY:
+        return _message_key
+
+    def rekey(_key: bytes | None, value: bytes) -> list[bytes]:
         name, rec = serde.decode(value, topic)
         if name != contract:
             raise DecodeError(f"expected {contract} on {topic}, got {name}")
@@ -89,6 +98,10 @@ def state_key_of(serde: Serde, topic: str, canonical: str) -> Callable[[bytes], 
         return [str(key).encode()] if key else []
 
     return rekey
+
+
+def _message_key(key: bytes | None, value: bytes) -> list[bytes]:
+    return [key] if key else []
 
 
 class VppStage:
@@ -144,6 +157,12 @@ class VppStage:
                 raise InvalidInput(f"vpp: {exc}") from exc
             self.skipped += 1
             return None
+        field = INPUTS[canonical][1]
+        if canonical in BY_MESSAGE_KEY and str(rec.get(field)).encode() != record.key:
+            raise InvalidInput(
+                f"vpp: {contract} of {field} {str(rec.get(field))[:64]!r} came under the message key "
+                f"{record.key[:64]!r}; {record.topic} must be keyed by {field}"
+            )
         return rec
 
     def _links(self, links: Iterable[Link]) -> list[Emit]:

@@ -76,7 +76,7 @@ def _expected(spec, names: dict[str, str], msgs: list[Msg]) -> set[tuple[bytes, 
     proc, state, out = spec.make({}), MemoryState(), set()
     for topic, key, value in msgs:
         rekey = spec.rekey.get(names[topic])
-        for k in rekey(value) if rekey is not None else [key]:
+        for k in rekey(key, value) if rekey is not None else [key]:
             record = Record(names[topic], 0, 0, k, value, 0)
             out |= {(e.key, e.value) for e in proc.on_record(record, state)}
     return out

@@ -57,6 +57,8 @@ STOP_AT = T0 + 180_000
 LOCK_STEP = range(STOP_AT, STOP_AT + 6 * STEP_MS, STEP_MS)
 #: event time sent ahead of the stages' wall clock between settle points (readings may be 5 min ahead of it)
 BATCH_MS = 240_000
+#: a lock-step settle point waits this long without change: longer than the area desk's 1-s tick
+TICK_QUIET_S = 1.5
 DEVIATORS = {pid(i) for i in range(5)}
 END = T0 + 4 * SLOT_MS
 NOW = T0 - 3_600_000
@@ -73,7 +75,7 @@ def run_lifecycle(
     wall = {"now": NOW}
     clock = lambda: wall["now"]  # noqa: E731 - the stages' wall clock: the last reading they have processed
     prod = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    sent = {"requests": 0, "readings": 0, "enrolments": 0}
+    sent = {"requests": 0, "readings": 0, "enrolments": 0, "baselines": 0}
 
     def send(canonical: str, schema: str, key: str, rec: dict) -> None:
         prod.produce(names[canonical], serde.encode(schema, rec, names[canonical]), key=key.encode())
@@ -101,6 +103,7 @@ def run_lifecycle(
         return {
             "flex": sent["requests"]
             + sent["enrolments"]
+            + sent["baselines"]
             + follow["flex.prosumer.status.v1"].records.__len__()
             + shortfalls,
             "flex-prosumers": sent["readings"] + len(follow["flex.allocations.v1"].records),
@@ -121,6 +124,24 @@ def run_lifecycle(
         )
         sent["readings"] += 1
 
+    def baseline(key: str, prosumer: str, routed: bool) -> None:
+        """A baseline for the slot before ``NOW`` (no part of the order); ``routed``: it reaches the desk."""
+        rec = {
+            "event_id": f"bl-{key}-{prosumer}",
+            "prosumer_id": prosumer,
+            "isp_start": NOW - SLOT_MS,
+            "isp_end": NOW,
+            "baseline_kw": 5.0,
+            "method": "OTHER",
+            "method_params": "",
+            "adjustment_kw": 0.0,
+            "source_days": [],
+            "computed_at": NOW,
+            "version": 1,
+        }
+        send("baseline.15m.v1", "Baseline", key, rec)
+        sent["baselines"] += routed
+
     def request(key: str, value: bytes) -> None:
         prod.produce(names["flex.requests.v1"], value, key=key.encode())
         sent["requests"] += 1
@@ -128,6 +149,12 @@ def run_lifecycle(
     try:
         for i in range(50):  # an hour before delivery every prosumer meters its 5 kW: the METERED outlook
             reading(pid(i), NOW, 5.0, i)
+        # baselines are routed to the area by their message key, without being decoded: an enrolled prosumer's
+        # reaches the desk, one of a prosumer that is not enrolled is dropped, one under an enrolled prosumer's key
+        # that names another prosumer reaches the desk and is dead-lettered there
+        baseline("p00", "p00", routed=True)
+        baseline("outsider", "outsider", routed=False)
+        baseline("p01", "outsider", routed=True)
         settle(expected, consumed, timeout=180)
         start = time.monotonic()
         request("garbage", b"not avro at all")  # -> dead letter, nothing else
@@ -150,8 +177,9 @@ def run_lifecycle(
         assert first["revision"] == 1 and len(first["allocations"]) == 80  # 20 prosumers x 4 slots
 
         def latest_order() -> FlexOrder:
-            """Lock-step: both stages consumed everything, and we hold every order revision emitted."""
-            settle(expected, consumed)
+            """Lock-step: both stages consumed everything, and we hold every order revision emitted (quiet for
+            longer than the desk's 1-s tick, which re-dispatches the shortfalls it has queued)."""
+            settle(expected, consumed, quiet_s=TICK_QUIET_S)
             return FlexOrder.from_avro(max(follow["flex.orders.v1"].records, key=lambda r: r["revision"]))
 
         held = {"order": latest_order(), "steps": 0, "settles": 0}
@@ -198,7 +226,9 @@ def run_lifecycle(
         for f in follow.values():
             f.close()
 
-    assert final_order.order_id == order_id and final_order.revision == 1 + len(DEVIATORS)
+    # the desk re-dispatches the shortfalls of one reading step together: one revision per step that showed any
+    shortfall_steps = {d["ts"] for d in follow["flex.deviations.v1"].records if d["kind"] == "PROJECTED"}
+    assert final_order.order_id == order_id and final_order.revision == 1 + len(shortfall_steps)
     assert sorted((r["code"], r["subject_id"], r["party_id"]) for r in rejections.records) == [
         ("DUPLICATE_REQUEST", "req-1", SIM_DSO_ID),
         ("NEGATIVE_KW", "req-bad", SIM_DSO_ID),
@@ -239,8 +269,10 @@ def run_lifecycle(
     assert {d["prosumer_id"] for d in finals if d["verdict"] != "WITHIN"} == DEVIATORS
 
     letters = Follower(bootstrap, names["platform.deadletter.v1"], serde)
-    [dl] = letters.wait(1)
+    misrouted, dl = letters.wait(2)
     letters.close()
+    assert misrouted["source_topic"] == names["baseline.15m.v1"]
+    assert "prosumer 'outsider'" in misrouted["error"] and "not enrolled" in misrouted["error"]
     assert (dl["source_topic"], dl["original"], dl["error_type"]) == (
         names["flex.requests.v1"],
         b"not avro at all",

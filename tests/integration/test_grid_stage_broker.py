@@ -129,7 +129,7 @@ class GridStage:
         re-keying, as the runtime does)."""
         topic = self.topics[canonical]
         value = SERDE.encode(contract_name, rec, topic)
-        for grid in self.spec.rekey[topic](value):
+        for grid in self.spec.rekey[topic](key.encode(), value):
             self.proc.on_record(Record(topic, 0, 0, grid, value, 0), self.state)
         return key.encode(), value
 

@@ -160,7 +160,7 @@ def test_fan_out_rekey_and_registry_view(test_settings, unique_topic, read_topic
         (orders,),
         (out,),
         lambda views: Fanned(out, views),
-        rekey={orders: lambda v: [p.encode() for p in v.decode().split(",") if p]},
+        rekey={orders: lambda _k, v: [p.encode() for p in v.decode().split(",") if p]},
         views=(reg,),
     )
     _produce(kafka_bootstrap, orders, [(b"o1", b"p1,p2,p3"), (b"o2", b"p2"), (b"o3", b"")])

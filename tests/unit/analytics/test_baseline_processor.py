@@ -81,14 +81,14 @@ class Stage:
 
     def __init__(self, now_ms=lambda: NOW, state: MemoryState | None = None):
         self.proc = BaselineProcessor(SERDE, now_ms=now_ms)
-        self.rekey = interval_prosumer_key(SERDE, INTERVAL_TOPIC)
+        self.rekey = interval_prosumer_key
         self.state = state or MemoryState()
         self.offset = 0
 
     def records(self, topic: str, key: str, value: bytes) -> list[Record]:
         self.offset += 1
         if topic == INTERVAL_TOPIC:
-            return [Record(topic, 0, self.offset, k, value, 0) for k in self.rekey(value)]
+            return [Record(topic, 0, self.offset, k, value, 0) for k in self.rekey(key.encode(), value)]
         return [Record(topic, 0, self.offset, key.encode(), value, 0)]
 
     def send(self, topic: str, key: str, value: bytes) -> list[tuple[bytes, bytes]]:
@@ -228,14 +228,14 @@ def test_invalid_intervals_raise_and_change_nothing(change, field):
     before = dict(stage.state.data)
     rec = interval("p1", START + 200 * SLOT_MS, 1.0) | change
     with pytest.raises(InvalidRecord, match=field):
-        stage.send(INTERVAL_TOPIC, rec["prosumer_id"], encode(INTERVAL_TOPIC, rec))
+        stage.send(INTERVAL_TOPIC, "p1", encode(INTERVAL_TOPIC, rec))
     assert stage.state.data == before
 
 
 def test_wrong_key_schema_or_bytes_raise():
     stage = Stage()
     good = encode(INTERVAL_TOPIC, interval("p1", START, 1.0))
-    assert stage.rekey(good) == [b"p1"]  # whatever the topic's key was
+    assert stage.rekey(b"p1", good) == [b"p1"]  # routed by the message key, the value is not decoded
     with pytest.raises(ValueError, match="not the interval's prosumer_id"):
         stage.proc.on_record(Record(INTERVAL_TOPIC, 0, 0, b"p2", good, 0), stage.state)
     with pytest.raises(DecodeError):
@@ -244,7 +244,10 @@ def test_wrong_key_schema_or_bytes_raise():
         stage.proc.on_record(Record(INTERVAL_TOPIC, 0, 0, b"\x00unreadable", b"\x00garbage", 0), stage.state)
     bad_id = encode(INTERVAL_TOPIC, interval("p1", START, 1.0) | {"prosumer_id": "p 1"})
     with pytest.raises(InvalidRecord, match="prosumer_id"):
-        stage.rekey(bad_id)
+        stage.send(INTERVAL_TOPIC, "p1", bad_id)
+    for bad_key in (None, b"", b"p 1"):
+        with pytest.raises(InvalidRecord, match="message key"):
+            stage.rekey(bad_key, good)
     with pytest.raises(ValueError, match="expected IntervalEnergy"):
         stage.send(INTERVAL_TOPIC, "p1", encode(ORDERS_TOPIC, flex_order("o", [("p1", START)])))
     with pytest.raises(ValueError, match="does not read"):

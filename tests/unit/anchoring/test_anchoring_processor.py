@@ -232,7 +232,7 @@ def test_rekey_sends_a_window_to_one_key():
     rekey = window_of(SERDE, TIMING)
     a, b = synthetic_settlement(0), synthetic_settlement(7, window_start=T0_MS + 60_000)
     m = synthetic_settlement(0, kind="MARKET")
-    keys = [rekey(SERDE.encode("Settlement", r)) for r in (a, b, m)]
+    keys = [rekey(None, SERDE.encode("Settlement", r)) for r in (a, b, m)]
     assert keys == [[b"FLEX:2026-11-18T00:00Z/15m"]] * 2 + [[b"MARKET:2026-11-18T00:00Z/15m"]]
 
 

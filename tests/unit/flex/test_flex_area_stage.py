@@ -18,6 +18,7 @@ from streams.flex.desk import FlexDesk
 from streams.flex.dso_view import DsoView
 from streams.flex.enrolled import EnrolledRegistry
 from streams.flex.enrolment import enrolment_event
+from streams.flex.orders import FlexOrder
 from streams.flex.outlook import OutlookBook
 from streams.flex.prosumer_stage import FlexProsumerProcessor
 from streams.flex.requests import RequestSlot
@@ -77,8 +78,11 @@ class Pipeline:
             self.send("flex.prosumer.status.v1", SERDE.encode("FlexProsumerStatus", st))
 
     def tick(self) -> None:
-        self.route(self.area.on_tick(0, 0, self.area_state))
+        self.tick_area()
         self.route(self.prosumers.on_tick(0, 0, self.prosumer_state))
+
+    def tick_area(self) -> None:
+        self.route(self.area.on_tick(0, 0, self.area_state))
 
     def route(self, emits: list[Emit]) -> None:
         for e in emits:
@@ -126,7 +130,14 @@ def test_same_offers_orders_deviations_and_settlements_as_the_single_process_des
     old = [offer_out, order_out]
     devices = Devices([pid(i) for i in range(50)], stoppers(DEVIATORS, T0 + 180_000))
     end = T0 + 4 * SLOT_MS
-    for p, ts, kw in devices.readings(lambda: desk.orders[order_id], T0, end, STEP_MS):
+
+    def order_for_step() -> FlexOrder:
+        """Before each reading step: both re-dispatch the shortfalls of the step before, together."""
+        old.extend(desk.redispatch_queued())
+        pipe.tick_area()
+        return desk.orders[order_id]
+
+    for p, ts, kw in devices.readings(order_for_step, T0, end, STEP_MS):
         wall["now"] = max(wall["now"], ts)
         old += desk.on_reading(p, ts, kw)
         reading = power_reading(f"meter-{p}", ts, kw * 1000.0, prosumer_id=p)
@@ -144,14 +155,17 @@ def test_same_offers_orders_deviations_and_settlements_as_the_single_process_des
     new = [(t, r) for t, r in pipe.out if t in kept]
     assert comparable(new) == comparable((o.topic, o.record) for o in old)
     orders = pipe.records("flex.orders.v1")
-    assert [o["revision"] for o in orders] == [1, 2, 3, 4, 5, 6]
+    # the deviators' shortfalls show at the first or second reading after they stop: one revision per reading step
+    shortfall_steps = {d["ts"] for d in pipe.records("flex.deviations.v1") if d["kind"] == "PROJECTED"}
+    assert [o["revision"] for o in orders] == list(range(1, 2 + len(shortfall_steps)))
+    assert len(shortfall_steps) < len(DEVIATORS)
     assert len(pipe.records("settlement.flex.v1")) == len(desk.orders[order_id].allocations)
     assert pipe.records("platform.rejections.v1") == []
     # every revision reached the per-prosumer stage: the first deviator keeps only its running slot
     allocs = pipe.records("flex.allocations.v1")
     [p00] = [a for a in allocs if a["revision"] == 2 and a["prosumer_id"] == "p00"]
     assert [s["slot_start"] for s in p00["slots"]] == [T0]
-    assert {a["revision"] for a in allocs} == {1, 2, 3, 4, 5, 6}
+    assert {a["revision"] for a in allocs} == {o["revision"] for o in orders}
 
 
 def test_requests_are_checked_on_the_tick_duplicates_and_overlaps_rejected():
@@ -260,7 +274,9 @@ def test_outlook_summaries_feed_the_offer_and_the_frozen_baseline():
         "computed_at": NOW,
         "version": 1,
     }
-    pipe.send("baseline.15m.v1", SERDE.encode("Baseline", baseline))
+    with pytest.raises(ValueError, match="'p00' reached area b'elsewhere'.*is in area terni-1"):
+        pipe.send("baseline.15m.v1", SERDE.encode("Baseline", baseline), b"elsewhere")  # under a wrong key
+    pipe.send("baseline.15m.v1", SERDE.encode("Baseline", baseline), b"terni-1")  # as the re-key routes it
     pipe.send("flex.requests.v1", request_bytes(reduce_request(kw=4.0, n_slots=2)))
     pipe.tick()
     [order] = pipe.records("flex.orders.v1")

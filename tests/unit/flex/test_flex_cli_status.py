@@ -76,7 +76,9 @@ def test_simulate_summary():
     s = json.loads(r.output.strip().splitlines()[-1])
     assert s["offer_status"] == "FULL" and s["dispatched"] == 10
     assert s["detected"] == s["deviators"] == ["p00", "p01"]
-    assert s["final_revision"] == 3 and s["order_status"] == "COMPLETED"
+    # both shortfalls re-dispatched together when they show at the same reading step: one revision per step
+    assert s["final_revision"] == 1 + len(s["detection_s_after_stop"]) == 2
+    assert s["order_status"] == "COMPLETED"
     assert s["penalties_micro"] == 2 * 270_000  # each: 600 Wh short x 300_000 x 1.5
 
 

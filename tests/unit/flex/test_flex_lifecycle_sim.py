@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.flex.desk import FlexDesk
+from streams.flex.orders import FlexOrder
 from streams.flex.settlement import energy_wh, money_micro
 from tools.sim.flex_scenario import (
     BASELINE_KW,
@@ -27,7 +28,13 @@ DEVIATORS = {pid(i) for i in range(5)}
 def simulate(desk: FlexDesk, order_id: str) -> list:
     devices = Devices([pid(i) for i in range(50)], stoppers(DEVIATORS, STOP_AT))
     outs = []
-    for p, ts, kw in devices.readings(lambda: desk.orders[order_id], T0, T0 + 4 * SLOT_MS):
+
+    def order_for_step() -> FlexOrder:
+        """The devices read the order at each step: the shortfalls of the step before are re-dispatched first."""
+        outs.extend(desk.redispatch_queued())
+        return desk.orders[order_id]
+
+    for p, ts, kw in devices.readings(order_for_step, T0, T0 + 4 * SLOT_MS):
         outs.extend(desk.on_reading(p, ts, kw))
     outs.extend(desk.advance_to(T0 + 4 * SLOT_MS + 60_000))
     return outs
@@ -72,7 +79,9 @@ def test_deviations_detected_within_two_readings(run):
 def test_shortfall_redispatched(run):
     desk, _, first_order, _ = run
     final_order = desk.orders[first_order.order_id]
-    assert final_order.revision == 1 + len(DEVIATORS)
+    # one revision per reading step that showed shortfalls (all five stop at once: one or two steps)
+    steps = {d.ts for d in desk.deviations if d.kind == "PROJECTED"}
+    assert final_order.revision == 1 + len(steps) and len(steps) < len(DEVIATORS)
     for k in range(1, 4):  # future slots: deviators released, replaced 1:1 by the next cheapest
         t = T0 + k * SLOT_MS
         owners = {a.prosumer_id for a in final_order.allocations if a.slot_start == t}
@@ -105,8 +114,12 @@ def test_final_verdicts_and_settlements_hand_computed(run):
         if p in DEVIATORS:
             continue
         assert finals[(p, t)].verdict == "WITHIN", (p, t)
-        # within rounding plus half a 5-s step of at most 3 kW (2.08 Wh) where the device switched on at slot start
-        assert s.quantity_wh == pytest.approx(energy_wh(order.allocation(p, t).kw, 15), abs=2.6)
+        # within rounding plus half a 5-s step of at most 3 kW (2.08 Wh) where the device switched on at slot start;
+        # a replacement in the running slot was given its full headroom as of the shortfall's reading and starts at
+        # the next step: up to one 5-s step at its 3 kW cap (4.17 Wh) short, plus its switch-on ramp (2.08 Wh)
+        late_start = t == T0 and first_order.allocation(p, t) is None
+        tolerance = 6.8 if late_start else 2.6
+        assert s.quantity_wh == pytest.approx(energy_wh(order.allocation(p, t).kw, 15), abs=tolerance)
         assert s.amount_micro == money_micro(s.quantity_wh, 100_000 + 1_000 * int(p[1:]), 1.5)
     assert order.status == "COMPLETED"
     status = desk.status(order.order_id)

@@ -288,11 +288,11 @@ def test_the_stage_re_keys_orders_and_intervals_to_their_grid_and_relief_is_off_
         set(on.inputs) == {TOPICS.forecasts, TOPICS.orders, TOPICS.intervals} and TOPICS.relief in on.outputs
     )
     order = _order(prosumers=("p1", "elsewhere")).to_avro()
-    assert list(on.rekey[TOPICS.orders](SERDE.encode("FlexOrder", order, TOPICS.orders))) == [b"feeder"]
+    assert list(on.rekey[TOPICS.orders](None, SERDE.encode("FlexOrder", order, TOPICS.orders))) == [b"feeder"]
     stray = _order(prosumers=("elsewhere",)).to_avro()
-    assert list(on.rekey[TOPICS.orders](SERDE.encode("FlexOrder", stray, TOPICS.orders))) == []
+    assert list(on.rekey[TOPICS.orders](None, SERDE.encode("FlexOrder", stray, TOPICS.orders))) == []
     interval = SERDE.encode("IntervalEnergy", _interval("p2", 1.0, NOW), TOPICS.intervals)
-    assert list(on.rekey[TOPICS.intervals](interval)) == [b"feeder"]
+    assert list(on.rekey[TOPICS.intervals](None, interval)) == [b"feeder"]
     off = stage(Settings(grid_configs=str(path), grid_relief=False), topology)
     assert off.inputs == (TOPICS.forecasts,) and TOPICS.relief not in off.outputs
     assert stage(Settings(grid_configs=""), topology).inputs == (

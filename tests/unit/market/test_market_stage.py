@@ -56,7 +56,7 @@ def inputs() -> list[Record]:
         )
     for rec, at in DAY.intervals():
         value = SERDE.encode("IntervalEnergy", rec)
-        (key,) = interval_session_keys(DAY.config, SERDE, value)
+        (key,) = interval_session_keys(DAY.config, SERDE, None, value)
         recs.append(Record(INTERVALS_TOPIC, 0, 0, key, value, at))
     return sorted(recs, key=lambda r: r.timestamp_ms)
 

@@ -42,10 +42,13 @@ class Harness:
     def part(self, key: bytes) -> int:
         return zlib.crc32(key) % len(self.parts)
 
-    def send(self, topic: str, rec: dict, ts: int = T0) -> None:
+    def send(self, topic: str, rec: dict, ts: int = T0, key: bytes | None = None) -> None:
+        """``key``: the message key (default: the record's key field, as the producing stages key it)."""
         value = SERDE.encode(SCHEMAS[topic], rec, topic)
-        for key in state_key_of(SERDE, topic, topic)(value):
-            self._run(deque([(topic, key, value)]), ts)
+        if key is None:
+            key = str(rec.get(INPUTS[topic][1])).encode()
+        for state_key in state_key_of(SERDE, topic, topic)(key, value):
+            self._run(deque([(topic, state_key, value)]), ts)
 
     def _run(self, queue: deque, ts: int) -> None:
         while queue:
@@ -325,6 +328,11 @@ def test_bad_records_raise_with_the_reason_and_leave_no_state():
         h.send("forecast.profiles.v1", _forecast("s", "ENERGY_PRODUCTION", T0 + 86_400_000, [(T0, 1.0)]))
     with pytest.raises(InvalidInput, match="baseline_kw"):
         h.send("baseline.15m.v1", _baseline("s", T0, float("inf")))
+    # forecasts and baselines are routed by their message key: one under another entity's key is refused
+    with pytest.raises(InvalidInput, match="must be keyed by entity_id"):
+        h.send("forecast.profiles.v1", _forecast("s", "ENERGY_PRODUCTION", T0, [(T0, 1.0)]), key=b"other")
+    with pytest.raises(InvalidInput, match="must be keyed by prosumer_id"):
+        h.send("baseline.15m.v1", _baseline("s", T0, 1.0), key=b"other")
     with pytest.raises(InvalidInput, match="rd_pct_per_year"):
         h.send("vpp.pv.degradation.v1", _degradation("pv", float("nan"), T0))
     with pytest.raises(InvalidInput, match="window_end"):
