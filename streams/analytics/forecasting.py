@@ -106,6 +106,18 @@ class EntityForecaster:
             return math.nan
         return self.hist[-1 - back]
 
+    def _day_lags(self, ts: int) -> list[float]:
+        """Values 1..7 days before ``ts`` (NaN where not in the history): :meth:`_lag` of 1..7 periods at once."""
+        if self.last_ts is None:
+            return [math.nan] * 7
+        hist, n, period = self.hist, len(self.hist), self.period
+        back = (self.last_ts - ts) // self.step_ms
+        out = []
+        for k in range(1, 8):
+            b = back + k * period
+            out.append(hist[-1 - b] if 0 <= b < n else math.nan)
+        return out
+
     def value_at(self, ts: int) -> float:
         """Observed value of the step starting at ``ts`` (NaN if unknown or older than a week)."""
         return self._lag(ts, 0)
@@ -121,9 +133,9 @@ class EntityForecaster:
         """Scale-free regression features of target step ``ts``, all known one day before it."""
         s = self.scale or 1.0
         prof = self.profile.get(self._key(ts), math.nan)
-        d1 = self._lag(ts, self.period)
-        d7 = self._lag(ts, 7 * self.period)
-        week = [v for v in (self._lag(ts, k * self.period) for k in range(1, 8)) if not math.isnan(v)]
+        lags = self._day_lags(ts)
+        d1, d7 = lags[0], lags[6]
+        week = [v for v in lags if not math.isnan(v)]
         fill = prof if not math.isnan(prof) else (sum(week) / len(week) if week else s)
         return {
             "d1": (d1 if not math.isnan(d1) else fill) / s,
