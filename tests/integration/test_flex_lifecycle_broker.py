@@ -40,6 +40,7 @@ from tools.sim.flex_scenario import (
     SLOT_MS,
     T0,
     Devices,
+    baseline_record,
     pid,
     portfolio,
     reduce_request,
@@ -126,19 +127,7 @@ def run_lifecycle(
 
     def baseline(key: str, prosumer: str, routed: bool) -> None:
         """A baseline for the slot before ``NOW`` (no part of the order); ``routed``: it reaches the desk."""
-        rec = {
-            "event_id": f"bl-{key}-{prosumer}",
-            "prosumer_id": prosumer,
-            "isp_start": NOW - SLOT_MS,
-            "isp_end": NOW,
-            "baseline_kw": 5.0,
-            "method": "OTHER",
-            "method_params": "",
-            "adjustment_kw": 0.0,
-            "source_days": [],
-            "computed_at": NOW,
-            "version": 1,
-        }
+        rec = baseline_record(prosumer, NOW - SLOT_MS, 5.0, NOW, event_id=f"bl-{key}-{prosumer}")
         send("baseline.15m.v1", "Baseline", key, rec)
         sent["baselines"] += routed
 

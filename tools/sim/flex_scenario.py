@@ -165,6 +165,25 @@ class Devices:
                 yield p, ts, kw
 
 
+def baseline_record(
+    prosumer_id: str, isp_start: int, kw: float, computed_at: int, event_id: str = "b"
+) -> dict[str, Any]:
+    """A Baseline record (avro/Baseline.avsc) of one 15-min slot from ``isp_start`` (UTC epoch ms), ``kw``."""
+    return {
+        "event_id": event_id,
+        "prosumer_id": prosumer_id,
+        "isp_start": isp_start,
+        "isp_end": isp_start + SLOT_MS,
+        "baseline_kw": kw,
+        "method": "OTHER",
+        "method_params": "",
+        "adjustment_kw": 0.0,
+        "source_days": [],
+        "computed_at": computed_at,
+        "version": 1,
+    }
+
+
 def stoppers(ids: Collection[str], at: int) -> dict[str, int]:
     return dict.fromkeys(ids, at)
 

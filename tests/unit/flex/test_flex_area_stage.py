@@ -27,6 +27,7 @@ from tools.sim.flex_scenario import (
     SLOT_MS,
     T0,
     Devices,
+    baseline_record,
     dso_view,
     enrolment_view,
     pid,
@@ -261,19 +262,7 @@ def test_outlook_summaries_feed_the_offer_and_the_frozen_baseline():
         pipe.send("flex.prosumer.status.v1", SERDE.encode("FlexProsumerStatus", st))
     older = {"prosumer_id": "p00", "area_id": "terni-1", "ts": NOW - 1, "metered_kw": 1.0, "delivered": []}
     pipe.send("flex.prosumer.status.v1", SERDE.encode("FlexProsumerStatus", older))
-    baseline = {
-        "event_id": "b",
-        "prosumer_id": "p00",
-        "isp_start": T0,
-        "isp_end": T0 + SLOT_MS,
-        "baseline_kw": 4.0,
-        "method": "OTHER",
-        "method_params": "",
-        "adjustment_kw": 0.0,
-        "source_days": [],
-        "computed_at": NOW,
-        "version": 1,
-    }
+    baseline = baseline_record("p00", T0, 4.0, NOW)
     with pytest.raises(ValueError, match="'p00' reached area b'elsewhere'.*is in area terni-1"):
         pipe.send("baseline.15m.v1", SERDE.encode("Baseline", baseline), b"elsewhere")  # under a wrong key
     pipe.send("baseline.15m.v1", SERDE.encode("Baseline", baseline), b"terni-1")  # as the re-key routes it
