@@ -86,6 +86,8 @@ from streams.flex.verification import DeviationEvent
 from streams.outputs import Out, encode_outs
 from streams.validation.limits import current_limits
 
+log = logging.getLogger(__name__)
+
 TOPIC_ENROLMENTS = "flex.enrolments.v1"
 TOPIC_DSOS = "flex.dsos.v1"
 TOPIC_BASELINES = "baseline.15m.v1"
@@ -101,8 +103,6 @@ INPUTS = (
     TOPIC_DEVIATIONS,
     TOPIC_ENROLMENTS,
 )
-log = logging.getLogger(__name__)
-
 OUTPUTS = (TOPIC_OFFERS, TOPIC_ORDERS, TOPIC_REJECTIONS, TOPIC_ALLOCATIONS)
 PENDING, DUE, SHORTFALLS = "pending", "due", "shortfalls"
 LIVE = ("ACTIVE", "AMENDED")

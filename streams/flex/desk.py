@@ -83,9 +83,9 @@ class FlexDesk:
         self.settlements: dict[str, FlexSettlement] = {}
         self.deviations: list[DeviationEvent] = []
         self.released: dict[str, set[str]] = {}  # order_id -> prosumers that deviated (no more re-dispatch)
-        self.shortfalls: dict[
-            str, list[DeviationEvent]
-        ] = {}  # order_id -> new deviators, re-dispatched together
+        # order_id -> new deviators, re-dispatched together; the latest event time queued (UTC epoch ms)
+        self.shortfalls: dict[str, list[DeviationEvent]] = {}
+        self.queued_until = 0
         self.engine = VerificationEngine(_Tolerances(self.registry), confirm_readings=self.confirm_readings)
         self.commands = CommandPlanner()
         self.pending_requests: list[FlexRequest] = []  # received, to be offered when the stream is caught up
@@ -146,8 +146,7 @@ class FlexDesk:
     def on_reading(self, prosumer_id: str, ts: int, kw: float) -> list[Out]:
         """One reading (``ts`` UTC epoch ms, ``kw``). Shortfalls seen at earlier event times are re-dispatched first:
         the desk re-dispatches every shortfall of one reading step together."""
-        queued = [ev.ts for evs in self.shortfalls.values() for ev in evs]
-        out = self.redispatch_queued() if queued and ts > max(queued) else []
+        out = self.redispatch_queued() if self.shortfalls and ts > self.queued_until else []
         out += self._handle(self.engine.on_reading(prosumer_id, ts, kw), ts)
         if ts // 1000 > self.commands.now // 1000:  # device set-points on event time, at most once a second
             out.extend(self._due_commands(ts))
@@ -225,6 +224,7 @@ class FlexDesk:
             q.prosumer_id != ev.prosumer_id for q in queued
         ):
             queued.append(ev)
+            self.queued_until = max(self.queued_until, ev.ts)
 
     def redispatch_queued(self) -> list[Out]:
         """Re-dispatch the queued shortfalls: one amended revision per order, as of the latest shortfall's event
