@@ -26,7 +26,11 @@ prosumers under active orders, W workers.
    deviation p50/p99/max over PROJECTED deviations (the time this process received the deviation from the broker
    minus its ``ts``, which is the event time of the reading that triggered it, stamped when its 5-s batch began to
    be produced; FINAL verdicts carry the slot end, not a reading, and are not counted); the RSS of every process
-   (broker, each stage process, this load generator) in MB; errors, tracebacks and warnings in the stage logs.
+   (broker, each stage process, this load generator) in MB, and the CPU each used over the load window (% of one
+   core) with the whole machine's (% of one core, summed over cores: 200 = both of 2 cores busy); errors,
+   tracebacks and warnings in the stage logs; ``python_reference_ms``: a fixed pure-Python loop timed (best of 3)
+   before anything starts. Runs whose reference differs are not comparable: on a shared host it varied 1.7x within
+   one hour (2026-12-06).
 
 The temp dir, the broker and every stage process are removed on return, error, Ctrl-C or SIGTERM.
 """
@@ -252,6 +256,49 @@ def _sleep_until_next_step(tick: float) -> None:
     time.sleep(max(0.0, PERIOD_MS / 1000 - (time.time() - tick)))
 
 
+def python_reference_ms() -> float:
+    """The machine's speed as this benchmark sees it: ms for a fixed pure-Python loop, best of 3."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - t)
+    return round(best * 1000, 1)
+
+
+def _processes(stack: Stack, pools: list[StageProcesses]) -> dict[str, int]:
+    """name -> pid of the broker, this load generator and every stage process."""
+    procs = {"broker": stack.broker.proc.pid} if stack.broker and stack.broker.proc else {}
+    procs["load-generator"] = os.getpid()
+    for w, pool in enumerate(pools):
+        procs.update({f"w{w}:{c.name}": c.proc.pid for c in pool.children.values() if c.proc})
+    return procs
+
+
+def cpu_seconds(procs: dict[str, int]) -> dict[str, float]:
+    """name -> CPU seconds (user + system) each process has used so far (gone processes are left out)."""
+    out = {}
+    for name, p in procs.items():
+        try:
+            t = psutil.Process(p).cpu_times()
+        except psutil.Error:
+            continue
+        out[name] = t.user + t.system
+    return out
+
+
+def cpu_pct(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """% of one core each process used between two :func:`cpu_seconds` samples ``seconds`` apart."""
+    return {n: round((after[n] - before[n]) / seconds * 100, 1) for n in after if n in before}
+
+
+def _busy_s() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
 def _rss_mb(procs: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, p in procs.items():
@@ -303,6 +350,7 @@ def run(
     request_share: float = 0.3,
 ) -> dict[str, Any]:
     load = FlexLoad(meters, enrolled_share, areas, deviating_share, request_share)  # bad shares fail here
+    reference_ms = python_reference_ms()
     data = Path(tempfile.mkdtemp(prefix="edream-e2e-"))
     previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
     os.environ.setdefault("EDREAM_BROKER_STORAGE", "memory")
@@ -371,6 +419,8 @@ def run(
 
         # the load window: orders are active from its start to past its end
         in_at_start, sent_at_start = _events_in(board), meters_.sent
+        procs = _processes(stack, pools)
+        cpu_at_start, busy_at_start = cpu_seconds(procs), _busy_s()
         t_start = time.time()
         max_lag: dict[str, int] = {}
         while time.time() - t_start < seconds:
@@ -381,6 +431,8 @@ def run(
             _sleep_until_next_step(tick)
         producer.flush(30)
         load_s = time.time() - t_start
+        cpu_used = cpu_pct(cpu_at_start, cpu_seconds(procs), load_s)
+        system_cpu = round((_busy_s() - busy_at_start) / load_s * 100)
         in_at_end, lag_at_end = _events_in(board), _lags(board)
         sent = meters_.sent - sent_at_start
 
@@ -404,10 +456,7 @@ def run(
                 "kept_up": lag_at_end.get(stage, 0) < 5 * rate and drained_s is not None,
                 "restarts": sum(p.children[stage].restarts for p in pools if stage in p.children),
             }
-        procs = {"broker": stack.broker.proc.pid} if stack.broker and stack.broker.proc else {}
-        procs["load-generator"] = os.getpid()
-        for w, pool in enumerate(pools):
-            procs.update({f"w{w}:{c.name}": c.proc.pid for c in pool.children.values() if c.proc})
+        procs = _processes(stack, pools)  # restarted stage processes have new pids
         return {
             "meters": meters,
             "workers": workers,
@@ -426,6 +475,9 @@ def run(
             "drained_after_s": drained_s,
             "flex": outputs.summary(),
             "rss_mb": _rss_mb(procs),
+            "cpu_pct": cpu_used,
+            "system_cpu_pct": system_cpu,
+            "python_reference_ms": reference_ms,
             "stage_log_problems": _log_problems([data / f"worker{w}" / "logs" for w in range(workers)]),
             "cores": os.cpu_count(),
         }
