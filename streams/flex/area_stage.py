@@ -12,10 +12,11 @@ all keyed (or re-keyed by :mod:`streams.agents.flex`) by area:
   that is not plausible or delivery has started meanwhile): authentication with the DSO registry view
   ``flex.dsos.v1``, bounds and business rules, offer (:mod:`streams.flex.decisions`), valid until its
   ``valid_until``;
-* ``flex.acceptances.v1`` (re-keyed by area): the DSO's signed answer to an offer, checked at once against the
-  wall clock (:mod:`streams.flex.dso_acceptance`): ACCEPTED orders the accepted part of the offer (prosumers are
-  ordered only now), REJECTED closes the offer, a refused acceptance is a Rejection and dispatches nothing. An
-  offer still open at its ``valid_until`` expires on the next tick (Rejection OFFER_EXPIRED). With
+* ``flex.acceptances.v1`` (re-keyed by area): the DSO's signed answer to an offer, checked as of when it reached
+  the platform (its record time, at most ``acceptance_grace_ms`` before the wall clock;
+  :mod:`streams.flex.dso_acceptance`): ACCEPTED orders the accepted part of the offer (prosumers are ordered only
+  now), REJECTED closes the offer, a refused acceptance is a Rejection and dispatches nothing. An offer still open
+  ``acceptance_grace_ms`` after its ``valid_until`` expires on the next tick (Rejection OFFER_EXPIRED). With
   ``auto_accept`` (a demo setting, ``FLEX_AUTO_ACCEPT``) every feasible offer is ordered at once instead, standing
   in for the DSO;
 * ``baseline.15m.v1``, ``forecast.profiles.v1`` (re-keyed to the prosumer's area through the enrolment view) and
@@ -115,12 +116,17 @@ class AreaParams:
     """offer: optimiser parameters; auto_accept: demo setting, order every feasible offer at once without waiting
     for the DSO's acceptance on ``flex.acceptances.v1`` (off: prosumers are ordered only after it);
     redispatch: cover projected shortfalls; retention_ms: how long after its last slot a request, offer and order
-    are kept (duplicate requests are recognised for that long), and how long acceptance ids are remembered."""
+    are kept (duplicate requests are recognised for that long), and how long acceptance ids are remembered;
+    acceptance_grace_ms: an acceptance is judged as of when it reached the platform (its record time, at most this
+    long before the desk's wall clock), so one the DSO sent in time is honoured although a loaded platform
+    processes it late; an offer nobody accepted is therefore closed as EXPIRED only this long after its
+    ``valid_until``."""
 
     offer: OfferParams = field(default_factory=OfferParams)
     auto_accept: bool = False
     redispatch: bool = True
     retention_ms: int = 2 * 86_400_000
+    acceptance_grace_ms: int = 120_000
     outlook: OutlookConfig = field(default_factory=OutlookConfig)
 
 
@@ -184,7 +190,7 @@ class FlexAreaProcessor:
             if name != "FlexAcceptance":
                 raise ValueError(f"expected a FlexAcceptance, got {name}")
             acc = FlexAcceptance.from_avro(rec)  # a malformed one raises here and is dead-lettered
-            return self._encode(self._on_acceptance(acc, state))
+            return self._encode(self._on_acceptance(acc, record.timestamp_ms, state))
         if kind == TOPIC_REQUESTS:
             if name != "FlexRequest":
                 raise ValueError(f"expected a FlexRequest, got {name}")
@@ -282,20 +288,24 @@ class FlexAreaProcessor:
             _save(state, "x:" + offer.offer_id, "ACCEPTED")
             return outs + self._accept(offer, req, now, live, outlook, state)
         if offer.valid_until is not None:
-            self._due(state, {"e:" + offer.offer_id: offer.valid_until + 1})
+            # closed as EXPIRED once an acceptance that reached the platform in time has had its grace
+            self._due(state, {"e:" + offer.offer_id: offer.valid_until + 1 + self.params.acceptance_grace_ms})
         return outs
 
-    def _on_acceptance(self, acc: FlexAcceptance, state: KeyValueState) -> list[Out]:
+    def _on_acceptance(self, acc: FlexAcceptance, received_at: int, state: KeyValueState) -> list[Out]:
         """The DSO's answer to an open offer: a Rejection when refused; else the offer closes, and an ACCEPTED
-        answer orders the accepted part of it (or is refused by the order's own checks, see :meth:`_accept`)."""
+        answer orders the accepted part of it (or is refused by the order's own checks, see :meth:`_accept`).
+        ``received_at``: the record time (UTC epoch ms); validity is judged as of it, bounded to the last
+        ``acceptance_grace_ms`` before the wall clock (a record time from the future counts as now)."""
         now = self._wall()
+        at = min(now, max(received_at, now - self.params.acceptance_grace_ms))
         raw_offer = _load(state, "f:" + acc.offer_id)
         offer = None if raw_offer is None else FlexOffer.from_avro(raw_offer)
         raw_req = None if offer is None else _load(state, "r:" + offer.request_id)
         req = None if raw_req is None else FlexRequest.from_avro(raw_req["request"])
         seen = {acc.acceptance_id} if state.get("m:" + acc.acceptance_id) is not None else set()
         fate = _load(state, "x:" + acc.offer_id)
-        refused = decide(acc, offer, req, fate, seen, self.dsos.refresh(), now)
+        refused = decide(acc, offer, req, fate, seen, self.dsos.refresh(), at)
         if refused is None or refused.code not in UNAUTHENTICATED:
             self._remember(state, acc.acceptance_id, now)
         if refused is not None:
@@ -304,8 +314,8 @@ class FlexAreaProcessor:
         outs: list[Out] = []
         if acc.decision == "ACCEPTED":
             live = self._live_orders(state, req.area_id, now)
-            outs = self._accept(
-                accepted_part(offer, acc.accepted_kw()), req, now, live, self._outlook(state), state
+            outs = self._accept(  # ordered as of its receipt: a slot that started since is still ordered
+                accepted_part(offer, acc.accepted_kw()), req, at, live, self._outlook(state), state
             )
             if outs[0].schema == "Rejection":  # the order's checks refused it (prosumers since ordered...)
                 return outs

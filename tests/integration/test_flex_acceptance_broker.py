@@ -2,7 +2,7 @@
 two signed requests are offered and nothing is ordered; the DSO accepts part of the first offer with a signed
 FlexAcceptance on ``flex.acceptances.v1`` and only then are its prosumers ordered (the accepted kW, not the
 offered); the second offer is never accepted and expires with a Rejection OFFER_EXPIRED once the stage's wall clock
-passes its validity; a late acceptance of it is refused and dispatches nothing."""
+passes its validity and the grace for acceptances sent in time; a late acceptance of it is refused and dispatches nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from confluent_kafka import Producer
 from flex_stages import Follower, Stages, flex_topics, wait_until
 
 from edream.serde import Serde
+from streams.flex.area_stage import AreaParams
 from streams.flex.enrolment import enrolment_event
 from streams.flex.requests import to_ms
 from tools.sim.flex_scenario import SIM_DSO_ID, SLOT_MS, T0, acceptance, portfolio, reduce_request, sim_dso
@@ -85,7 +86,8 @@ def test_orders_only_after_the_dso_accepts_and_an_unaccepted_offer_expires(
         assert per_slot[T0] == pytest.approx(4.0, abs=0.005) and per_slot[T0] <= 4.0
         assert per_slot[T0 + SLOT_MS] == pytest.approx(10.0)
 
-        wall["now"] = LATER + 1  # the second offer's validity ends: the next tick expires it
+        # the second offer's validity and the grace for an acceptance sent in time end: the next tick expires it
+        wall["now"] = LATER + 1 + AreaParams().acceptance_grace_ms
         rejections = follow["platform.rejections.v1"]
         wait_until(lambda: rejections.poll() >= 1, 60, "the expiry")
         late = acceptance(offers["req-2"], acceptance_id="acc-late", at=LATER)

@@ -35,6 +35,7 @@ from tools.sim.flex_scenario import (
 SERDE = Serde()
 NOW = T0 - 3_600_000
 MALLORY = "0x" + keccak(text="mallory").hex()
+GRACE = AreaParams().acceptance_grace_ms
 
 
 class Desk:
@@ -65,8 +66,10 @@ class Desk:
     def clock(self) -> int:
         return self.now
 
-    def send(self, topic: str, value: bytes) -> list[tuple[str, dict]]:
-        emits = self.proc.on_record(Record(topic, 0, 0, None, value, self.now), self.state)
+    def send(self, topic: str, value: bytes, received_at: int | None = None) -> list[tuple[str, dict]]:
+        """``received_at``: the record time (default: the desk's wall clock, i.e. processed as it arrives)."""
+        at = self.now if received_at is None else received_at
+        emits = self.proc.on_record(Record(topic, 0, 0, None, value, at), self.state)
         return [SERDE.decode(e.value) for e in emits]
 
     def tick(self) -> list[tuple[str, dict]]:
@@ -82,8 +85,8 @@ class Desk:
         )
         return out[0][1]
 
-    def answer(self, acc: FlexAcceptance) -> list[tuple[str, dict]]:
-        return self.send("flex.acceptances.v1", SERDE.encode("FlexAcceptance", acc.to_avro()))
+    def answer(self, acc: FlexAcceptance, received_at: int | None = None) -> list[tuple[str, dict]]:
+        return self.send("flex.acceptances.v1", SERDE.encode("FlexAcceptance", acc.to_avro()), received_at)
 
 
 def names(out: list[tuple[str, dict]]) -> list[str]:
@@ -110,9 +113,9 @@ def test_the_offer_is_valid_until_its_first_slot_and_partial_acceptance_orders_t
 def test_an_offer_nobody_accepts_expires_once_and_a_late_acceptance_is_refused():
     desk = Desk()
     offer = desk.offer()
-    desk.now = T0  # still valid at valid_until
+    desk.now = T0 + GRACE  # open for the grace after valid_until: an acceptance sent in time may come late
     assert desk.tick() == []
-    desk.now = T0 + 1
+    desk.now = T0 + GRACE + 1
     [(name, rej)] = desk.tick()
     assert (name, rej["code"], rej["subject_id"], rej["party_id"]) == (
         "Rejection",
@@ -123,6 +126,28 @@ def test_an_offer_nobody_accepts_expires_once_and_a_late_acceptance_is_refused()
     assert desk.tick() == []  # once
     [(name, rej)] = desk.answer(acceptance(offer, at=T0))
     assert (name, rej["code"], rej["subject_kind"]) == ("Rejection", "OFFER_EXPIRED", "FlexAcceptance")
+
+
+def test_an_acceptance_that_reached_the_platform_in_time_is_honoured_when_processed_late():
+    """Judged as of its record time (when it reached the platform), within the grace; after the grace it counts
+    as received at the start of the grace, and a record time from the future counts as now."""
+    desk = Desk()
+    offer = desk.offer()
+    desk.now = T0 + GRACE // 2  # processed after valid_until (a loaded platform), sent 10 s before it
+    out = desk.answer(acceptance(offer, at=T0 - 10_000), received_at=T0 - 10_000)
+    assert names(out)[0] == "FlexOrder", str(out[0][1])
+    desk.now = T0 + GRACE + 1
+    assert desk.tick() == []  # accepted: no expiry
+    late = Desk()
+    offer = late.offer()
+    late.now = T0 + GRACE + 1  # the record time claims T0 - 10 s, but it is older than the grace: refused
+    [(_, rej)] = late.answer(acceptance(offer, at=T0 - 10_000), received_at=T0 - 10_000)
+    assert rej["code"] == "OFFER_EXPIRED"
+    future = Desk()
+    offer = future.offer()
+    future.now = T0 + 1  # a record time after the wall clock counts as now: past valid_until, refused
+    [(_, rej)] = future.answer(acceptance(offer, at=T0 - 10_000), received_at=T0 + 3_600_000)
+    assert rej["code"] == "OFFER_EXPIRED"
 
 
 def test_a_dso_rejection_closes_the_offer_without_an_order_or_an_expiry():
