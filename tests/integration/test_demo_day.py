@@ -205,6 +205,9 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
     env.update(EDREAM_DATA_DIR=str(tmp_path), EDREAM_WEB_PORT=str(port), EDREAM_REST_PORT=str(free_port()))
     # the grid's requests are for hours ahead: the timed 1-minute ones show the lifecycle within this test's minutes
     env.update(DEMO_TIMELAPSE="true")
+    # the broker keeps its log in memory here: durability across kill -9 is the chaos suite's and the stack test's
+    # subject; SeaweedFS under the durable log takes ~40 % of a core, and make test runs the chaos suite beside this
+    env.update(EDREAM_BROKER_STORAGE="memory")
     proc = start_platform(env)
     out, reporting, t_ms, page_kw, tip = "", 0, 0, 0.0, ""
     try:

@@ -78,8 +78,8 @@ QUICK = ChaosPlan(
     child_kills=("tansu-broker",),
     stalls=(("tansu-broker", 20.0),),
     good_per_s=50,
-    # make test runs it beside the other tests: a start while four other workers start theirs took over 120 s
-    ready_timeout_s=240.0,
+    # make test runs it beside the other tests: a start while five other workers start theirs took over 240 s
+    ready_timeout_s=360.0,
     settle_timeout_s=120.0,
 )
 
