@@ -52,7 +52,7 @@ def market_for_demo(data_dir: Path, start_ms: int, cfg: DemoConfig) -> MarketCon
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# written by the edream demo (edream run): gate closure lead chosen so the first gate closes\n"
-        "# ~2 minutes after the first start; delete this file to get the market defaults\n"
+        "# ~4 minutes after the first start; delete this file to get the market defaults\n"
         + yaml.safe_dump(market.model_dump(mode="json"), sort_keys=True)
     )
     return market

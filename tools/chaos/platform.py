@@ -99,7 +99,11 @@ class Platform:
             if last and last.get("clickhouse", {}).get("reachable") and (not stages or self.stages_up(last)):
                 return time.monotonic() - t0
             time.sleep(0.5)
-        raise NotReady(f"platform not ready in {timeout:.0f} s; last status: {json.dumps(last)[:2000]}")
+        down = self.stages_down(last) if stages else []
+        raise NotReady(
+            f"platform not ready in {timeout:.0f} s; stages not UP: {down or 'none'}; "
+            f"last status: {json.dumps(last)[:2000]}"
+        )
 
     def stages_down(self, status: dict[str, Any] | None) -> list[str]:
         """Stage processes of this platform (``<data>/run/stage-*.json``) without an UP health record of their
