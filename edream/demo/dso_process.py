@@ -8,7 +8,8 @@ warning.
 What is requested: with a congestion feed (:class:`connectors.uftp.congestion_feed.CongestionFeed`, the grid
 stage's ``grid.congestion.v1``), exactly what the forecast congestion needs; without one (or beside it, with
 ``timed_beside_feed``), the demo's timed script (:func:`edream.demo.dso.request_at`; a request refused by the
-aggregator or expired is followed by the next one a minute later, not at the regular cadence).
+aggregator, expired before it was taken, or taken but not offered on before it expired is followed by the next one
+a minute later, not at the regular cadence).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class DemoDso:
         self.verify_url = verify_url
         self._offers_asked: set[str] = set()  # FlexRequest MessageIDs
         self._timed: set[str] = set()  # those of the timed script (their orders move ``memory.busy_until``)
+        # timed FlexRequests taken by the gateway and not offered on yet -> their expiry (UTC epoch ms)
+        self._awaiting_offer: dict[str, int] = {}
         # (congestion point, ISP start UTC epoch ms) asked for by the congestion feed's requests
         self._asked: set[tuple[str, int]] = set()
         self._next_request = 0  # UTC epoch ms of the next FlexRequest
@@ -148,12 +151,23 @@ class DemoDso:
             requests += [r for r in map(self._not_asked_yet, self.feed.poll(t)) if r is not None]
             self.feed.commit()  # taken: kept in ``pending`` until sent or expired
         timed = self.feed is None or self.cfg.timed_beside_feed
+        self._chase_unoffered(t)
         if timed and t >= self._next_request:
             self._next_request = t + self.cfg.every_minutes * 60_000
             request = request_at(t, self.kw, self.cfg, self.memory.busy_until)
             self._timed.add(request.message_id)
             requests.append(request)
         return requests
+
+    def _chase_unoffered(self, t: int) -> None:
+        """A timed request the gateway took but no FlexOffer answered before it expired (the aggregator had no
+        flexibility to offer, e.g. its desk had no outlook of the prosumers yet: UFTP has no message for that):
+        the congestion is still there, so the next request comes ``cfg.ask_again_ms`` later."""
+        for mid, expires in list(self._awaiting_offer.items()):
+            if t >= expires:
+                del self._awaiting_offer[mid]
+                log.info("demo dso: no FlexOffer for %s before it expired; asking again", mid)
+                self._ask_again_soon(t)
 
     def _not_asked_yet(self, request: UftpRequest) -> UftpRequest | None:
         """``request`` (from a new forecast issue) without the ISPs of its congestion point that an earlier one
@@ -181,6 +195,8 @@ class DemoDso:
             log.info("demo dso: FlexRequest %s not taken (%s); again in 5 s", request.message_id, exc)
             return request
         self._offers_asked.add(request.message_id)
+        if request.message_id in self._timed:
+            self._awaiting_offer[request.message_id] = iso_ms(request.expiration_date_time)
         log.info(
             "demo dso: FlexRequest %s: %d ISPs of %s from ISP %d, %s W",
             request.message_id,
@@ -225,6 +241,7 @@ class DemoDso:
         if offer.flex_request_message_id not in self._offers_asked or not offer.offer_options:
             log.warning("demo dso: FlexOffer %s answers no request of ours; ignored", offer.message_id)
             return
+        self._awaiting_offer.pop(offer.flex_request_message_id, None)
         order = flex_order(offer, factor=str(self.cfg.order_factor))
         try:
             self.sim.client().send_flex_order(order)

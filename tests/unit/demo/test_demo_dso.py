@@ -296,3 +296,40 @@ def test_the_dso_settles_once_every_record_verifies_whatever_the_anchoring_windo
     valid.add("s-2")
     assert dso._anchored(["s-1", "s-2"])
     assert asked == ["s-1", "s-2", "s-2"]  # s-1 verified once, not asked again
+
+
+def test_a_timed_request_no_offer_answered_before_it_expired_is_asked_again_a_minute_later(tmp_path):
+    """The gateway took the first timed request, but the desk had no outlook of the prosumers yet (a loaded
+    machine): its offer was INFEASIBLE, which UFTP sends nothing for. The DSO waited the regular 10 minutes (seen in
+    make test: the demo's flex lifecycle never happened within the test). Now it asks again ``ask_again_ms`` after
+    the request expired unoffered; an offered one keeps the regular cadence."""
+    at = utc_ms(2026, 12, 6, 9, 0, 17)
+    sent = []
+
+    class _Client:
+        def send_flex_request(self, request):
+            sent.append(request)
+
+        def send_flex_order(self, order):
+            sent.append(order)
+
+    unoffered = _demo_dso(at, memory=DsoMemory(tmp_path / "a.json"))
+    unoffered.sim.client = lambda: _Client()
+    [first] = unoffered._due_requests(at)
+    assert unoffered._send_request(first, at) is None and sent == [first]
+    expires = iso_ms(first.expiration_date_time)
+    assert unoffered._due_requests(expires - 1) == []  # still open
+    assert unoffered._due_requests(expires) == []  # expired unoffered: the next one a minute later
+    [again] = unoffered._due_requests(expires + CFG.ask_again_ms)
+    assert again.message_id != first.message_id
+    assert again.isps[0].start > first.isps[-1].start  # a later period, not the one that lapsed
+
+    offered = _demo_dso(at, memory=DsoMemory(tmp_path / "b.json"))
+    offered.sim.client = lambda: _Client()
+    [request] = offered._due_requests(at)
+    offered._send_request(request, at)
+    offered._read_inbox()
+    offered._order(_offer(request))
+    assert offered._due_requests(expires) == []
+    assert offered._due_requests(expires + CFG.ask_again_ms) == []  # the regular cadence
+    assert len(offered._due_requests(at + CFG.every_minutes * 60_000)) == 1
