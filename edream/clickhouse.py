@@ -192,7 +192,12 @@ def ensure_table(client: Any, sink: Sink, contract: AvroContract, rekey: bool = 
 
 
 def _key_columns(sorting_key: str) -> list[str]:
-    return [c.strip().strip("`") for c in sorting_key.split(",") if c.strip()]
+    """The columns of ``system.tables.sorting_key``: ``a, b`` for several, ``(a)`` for one (ClickHouse keeps the
+    parentheses of ``ORDER BY (a)`` then)."""
+    key = sorting_key.strip()
+    if key.startswith("(") and key.endswith(")"):
+        key = key[1:-1]
+    return [c.strip().strip("`") for c in key.split(",") if c.strip()]
 
 
 def rebuild_with_sorting_key(client: Any, sink: Sink, contract: AvroContract, old_key: str) -> None:

@@ -167,3 +167,15 @@ def test_old_dedup_key_is_rebuilt_with_the_new_one_and_rows_are_kept(chdb_client
     ).result_rows[0][0]
     assert key == "source_topic, partition, offset, stage, letter_id"
     assert _count(chdb_client, table) == 4
+
+
+def test_a_one_column_key_is_not_rebuilt_at_every_start(chdb_client, unique_table, caplog):
+    """ClickHouse reports a one-column sorting key in parentheses (``(prosumer_id)``); it was read as the column
+    ``(prosumer_id)`` and every start rebuilt (copied) each such table, with a warning (seen in every platform log)."""
+    table = unique_table("flex_enrolments")
+    sink = _sink("flex_enrolments", table)
+    assert len(sink.order_by) == 1
+    SinkWriter(chdb_client, sink, contract("FlexEnrolment"))
+    with caplog.at_level("WARNING", logger="edream.clickhouse"):
+        SinkWriter(chdb_client, sink, contract("FlexEnrolment"))  # the next start
+    assert not [r for r in caplog.records if "rebuilding" in r.getMessage()]
