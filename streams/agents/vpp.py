@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from edream.runtime.contract import StageSpec
+from edream.runtime.contract import StageSpec, View
 from edream.serde import Serde
 from edream.settings import Settings
 from edream.topology import AgentTopics
+from streams.vpp.asset_entities import AssetEntities, StageAssets
 from streams.vpp.events import TOPIC_CAPABILITY, TOPIC_EXPORT
 from streams.vpp.links import TOPIC_LINKS
 from streams.vpp.processor import load_config
+from streams.vpp.registry import TOPIC_ASSETS
 from streams.vpp.stage import INPUTS, VppStage, state_key_of
 
 #: wall-clock ticks per partition; exports are due on ``export_every_minutes`` periods (30 min by default)
@@ -41,12 +43,22 @@ def stage(settings: Settings, topology: Any) -> StageSpec:
     }
     config = load_config(settings.config_dir)
     serde = Serde(settings)
+    registry = inputs[TOPIC_ASSETS]
+    shared = StageAssets()
+
+    def make(views: dict[str, View]) -> VppStage:
+        shared.entities = AssetEntities(views.get(registry), serde)
+        return VppStage(Serde(settings), config, names)
+
     return StageSpec(
         name="vpp",
         inputs=(*inputs.values(), links),
         outputs=(names[TOPIC_CAPABILITY], names[TOPIC_EXPORT], topics.output("VppLink")),
-        make=lambda views: VppStage(Serde(settings), config, names),
-        rekey={topic: state_key_of(serde, topic, canonical) for canonical, topic in inputs.items()},
+        make=make,
+        rekey={
+            topic: state_key_of(serde, topic, canonical, shared.wanted) for canonical, topic in inputs.items()
+        },
+        views=(registry,),
         tick_ms=TICK_MS,
         description="VPP capability answers and export capacity per vpp_id",
     )

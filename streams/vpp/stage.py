@@ -4,7 +4,9 @@ Inputs (canonical names) and the key each is re-keyed to before it reaches the s
 the runtime's repartition, so every key is placed by the same partitioner as the links):
 
 * ``vpp.assets.v1`` (VppAsset) and ``vpp.pv.degradation.v1`` (PvDegradation) -> ``asset_id``;
-* ``forecast.profiles.v1`` (Forecast) -> ``entity_id``; ``baseline.15m.v1`` (Baseline) -> ``prosumer_id``;
+* ``forecast.profiles.v1`` (Forecast) -> ``entity_id``; ``baseline.15m.v1`` (Baseline) -> ``prosumer_id``, both
+  by their message key, and only for entities some asset of the registry view names
+  (:mod:`streams.vpp.asset_entities`: the others are dropped before the repartition topic);
 * ``vpp.capability.requests.v1`` (VppCapabilityRequest) -> ``vpp_id``;
 * ``vpp.links.v1`` (:mod:`streams.vpp.links`, written by this stage) is keyed by its target already.
 
@@ -82,13 +84,21 @@ BY_MESSAGE_KEY = (FORECAST_TOPIC, BASELINE_TOPIC)
 
 
 def state_key_of(
-    serde: Serde, topic: str, canonical: str
+    serde: Serde, topic: str, canonical: str, wanted: Callable[[str], bool] | None = None
 ) -> Callable[[bytes | None, bytes], Iterable[bytes]]:
     """Re-key function of one input: the record's key field (no key: the record is dropped before the stage;
-    undecodable: the runtime hands it to the stage, which says why); the message key for :data:`BY_MESSAGE_KEY`."""
+    undecodable: the runtime hands it to the stage, which says why); the message key for :data:`BY_MESSAGE_KEY`,
+    dropping the records of entities ``wanted`` says no VPP asset names
+    (:class:`~streams.vpp.asset_entities.AssetEntities`; None: every entity)."""
     contract, field = INPUTS[canonical]
     if canonical in BY_MESSAGE_KEY:
-        return _message_key
+        if wanted is None:
+            return _message_key
+
+        def entity_key(key: bytes | None, value: bytes) -> list[bytes]:
+            return [key] if key and wanted(key.decode("utf-8", "replace")) else []
+
+        return entity_key
 
     def rekey(_key: bytes | None, value: bytes) -> list[bytes]:
         name, rec = serde.decode(value, topic)
