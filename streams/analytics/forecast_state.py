@@ -39,7 +39,7 @@ from edream.serde import Serde
 from streams.analytics.accuracy import OnlineAccuracy
 from streams.analytics.forecast_service import ForecastService
 from streams.analytics.forecast_stream import ForecastStream
-from streams.analytics.forecasting import HORIZONS, EntityForecaster
+from streams.analytics.forecasting import DAY_TYPES, HORIZONS, EntityForecaster
 from streams.analytics.river_params import BlrParams, blr_from_params, blr_params
 
 #: attributes of an EntityForecaster this codec stores (``period`` is derived, ``hw`` is refused, see above)
@@ -63,7 +63,6 @@ FORECASTER_ATTRIBUTES = frozenset(
     }
 )
 KIND = "PROSUMER"
-DAY_TYPES = 3  # see forecasting.day_type
 
 
 def _pack(values: list[float]) -> str:
@@ -160,7 +159,7 @@ def dump_forecaster(f: EntityForecaster) -> ForecasterState:
         profile_alpha=f.alpha,
         hist=list(f.hist),
         last_ts=f.last_ts,
-        profile=_dense_profile(f),
+        profile=f.profile,
         scale=f.scale,
         n=f.n,
         res_last=f.res_last,
@@ -171,13 +170,6 @@ def dump_forecaster(f: EntityForecaster) -> ForecasterState:
     )
 
 
-def _dense_profile(f: EntityForecaster) -> list[float]:
-    dense = [math.nan] * (DAY_TYPES * f.period)
-    for (d, slot), v in f.profile.items():
-        dense[d * f.period + slot] = v  # never NaN: observe() skips unknown energies
-    return dense
-
-
 def load_forecaster(s: ForecasterState) -> EntityForecaster:
     f = EntityForecaster(s.step_ms, model=s.model, profile_alpha=s.profile_alpha)
     if len(s.hist) > f.hist.maxlen:
@@ -186,7 +178,7 @@ def load_forecaster(s: ForecasterState) -> EntityForecaster:
     f.last_ts = s.last_ts
     if len(s.profile) != DAY_TYPES * f.period:
         raise ValueError(f"profile of {len(s.profile)} values, not {DAY_TYPES} x {f.period}")
-    f.profile = {divmod(i, f.period): v for i, v in enumerate(s.profile) if not math.isnan(v)}
+    f.profile = list(s.profile)
     f.scale, f.n = s.scale, s.n
     f.res_last, f.res_cov, f.res_var, f.res_sq = s.res_last, s.res_cov, s.res_var, s.res_sq
     f.lr = blr_from_params(s.regression)

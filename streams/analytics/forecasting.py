@@ -37,6 +37,7 @@ from typing import Any
 from river import linear_model, time_series
 
 DAY_MS = 86_400_000
+DAY_TYPES = 3  # see day_type
 MODELS = ("linear", "profile", "seasonal-naive", "holt-winters")
 
 
@@ -85,7 +86,8 @@ class EntityForecaster:
         self.alpha = profile_alpha
         self.hist: deque[float] = deque(maxlen=7 * self.period + 1)  # hist[-1] is the last step seen
         self.last_ts: int | None = None
-        self.profile: dict[tuple[int, int], float] = {}
+        # EW mean Wh per (day type, slot of day) at ``day_type * period + slot``; NaN: not seen yet
+        self.profile: list[float] = [math.nan] * (DAY_TYPES * self.period)
         self.scale = 0.0  # EW mean of |y|, sets the unit of the regression
         self.n = 0
         self.lr = linear_model.BayesianLinearRegression(alpha=1.0, beta=1.0, smoothing=smoothing)
@@ -122,8 +124,9 @@ class EntityForecaster:
         """Observed value of the step starting at ``ts`` (NaN if unknown or older than a week)."""
         return self._lag(ts, 0)
 
-    def _key(self, ts: int) -> tuple[int, int]:
-        return day_type(ts), (ts % DAY_MS) // self.step_ms
+    def _slot(self, ts: int) -> int:
+        """Index of step ``ts`` in :attr:`profile`."""
+        return day_type(ts) * self.period + (ts % DAY_MS) // self.step_ms
 
     def naive(self, ts: int) -> float:
         """Seasonal-naive (one day earlier) forecast of step ``ts``."""
@@ -131,18 +134,26 @@ class EntityForecaster:
 
     def features(self, ts: int) -> dict[str, float]:
         """Scale-free regression features of target step ``ts``, all known one day before it."""
-        s = self.scale or 1.0
-        prof = self.profile.get(self._key(ts), math.nan)
+        return self._scaled(self._raw_features(ts))
+
+    def _raw_features(self, ts: int) -> tuple[float, float, float, float] | None:
+        """The features of step ``ts`` in Wh (d1, d7, prof, wk), gaps filled; None when nothing is known
+        (every feature is then the scale itself, 1.0 scaled)."""
+        prof = self.profile[self._slot(ts)]
         lags = self._day_lags(ts)
         d1, d7 = lags[0], lags[6]
         week = [v for v in lags if not math.isnan(v)]
-        fill = prof if not math.isnan(prof) else (sum(week) / len(week) if week else s)
-        return {
-            "d1": (d1 if not math.isnan(d1) else fill) / s,
-            "d7": (d7 if not math.isnan(d7) else fill) / s,
-            "prof": fill / s,
-            "wk": (sum(week) / len(week) if week else fill) / s,
-        }
+        if math.isnan(prof) and not week:
+            return None
+        wk = sum(week) / len(week) if week else prof
+        fill = prof if not math.isnan(prof) else wk
+        return (d1 if not math.isnan(d1) else fill, d7 if not math.isnan(d7) else fill, fill, wk)
+
+    def _scaled(self, raw: tuple[float, float, float, float] | None) -> dict[str, float]:
+        if raw is None:
+            return {"d1": 1.0, "d7": 1.0, "prof": 1.0, "wk": 1.0}
+        s = self.scale or 1.0
+        return {"d1": raw[0] / s, "d7": raw[1] / s, "prof": raw[2] / s, "wk": raw[3] / s}
 
     def _base(self, ts: int) -> float:
         """Model prediction (Wh) of step ``ts`` without the residual correction."""
@@ -156,7 +167,10 @@ class EntityForecaster:
                 return self.features(ts)["prof"] * (self.scale or 1.0)
             lead = (ts - self.last_ts) // self.step_ms
             return float(self.hw.forecast(horizon=lead)[-1])
-        x = self.features(ts)
+        return self._linear(self.features(ts))
+
+    def _linear(self, x: dict[str, float]) -> float:
+        """The ``linear`` model's prediction (Wh) from the features ``x`` of a step."""
         if self.n < 2 * self.period:  # warm-up: the profile is the better guess
             return x["prof"] * (self.scale or 1.0)
         return self.lr.predict_one(x) * (self.scale or 1.0)
@@ -173,11 +187,12 @@ class EntityForecaster:
             self.hist.append(math.nan)
             self.last_ts = ts
             return
-        pred = self._base(ts)
+        raw = self._raw_features(ts) if self.model == "linear" else None
+        pred = self._linear(self._scaled(raw)) if self.model == "linear" else self._base(ts)
         self.scale = abs(wh) if self.n == 0 else 0.995 * self.scale + 0.005 * abs(wh)
         s = self.scale or 1.0
         if self.model == "linear":
-            self.lr.learn_one(self.features(ts), wh / s)
+            self.lr.learn_one(self._scaled(raw), wh / s)  # the same features on the updated scale
         elif self.model == "holt-winters":
             self.hw.learn_one(wh)
         r = (wh - pred) / s if not math.isnan(pred) else 0.0
@@ -185,9 +200,9 @@ class EntityForecaster:
         self.res_var = 0.99 * self.res_var + 0.01 * r * r
         self.res_last = r
         self.res_sq = 0.99 * self.res_sq + 0.01 * (wh - pred) ** 2 if not math.isnan(pred) else self.res_sq
-        key = self._key(ts)
-        old = self.profile.get(key)
-        self.profile[key] = wh if old is None else old + self.alpha * (wh - old)
+        i = self._slot(ts)
+        old = self.profile[i]
+        self.profile[i] = wh if math.isnan(old) else old + self.alpha * (wh - old)
         self.hist.append(wh)
         self.last_ts = ts
         self.n += 1
