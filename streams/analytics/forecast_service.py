@@ -2,7 +2,9 @@
 
 :class:`ForecastService` is pure and engine-independent. Feed it closed intervals (``observe_interval``, records
 of avro/IntervalEnergy.avsc); per prosumer it learns consumption (``import_wh``) and production (``export_wh``)
-online. Per portfolio (a ``prosumer -> portfolio`` map) it sums the latest version of each device's interval
+online, each series from its first non-zero energy on (a consumer without generation gets no production
+forecast: a series of zeros needs none; see ``_start_model`` for what it learns first). Per portfolio (a
+``prosumer -> portfolio`` map) it sums the latest version of each device's interval
 and learns from the sum once ``close_until(ts)`` says the slot is complete (call it with the interval watermark).
 ``issue(now_ms, horizon)`` returns Forecast records (avro/Forecast.avsc) for every entity; each issued point is
 scored when its actuals have arrived (MAE, NMAE, MAPE, MASE vs seasonal naive) and ``accuracy_records`` returns
@@ -59,10 +61,18 @@ class ForecastService:
         # portfolio -> slot start -> device -> (version, {property: Wh})
         self._buckets: dict[str, dict[int, dict[str, tuple[int, dict[str, float]]]]] = defaultdict(dict)
 
-    def _model(self, key: EntityKey) -> EntityForecaster:
-        m = self.models.get(key)
-        if m is None:
-            m = self.models[key] = EntityForecaster(self.step_ms, model=self.model)
+    def _start_model(self, key: EntityKey, ts: int) -> EntityForecaster:
+        """A new model for ``key`` at its first non-zero step ``ts``. The series was 0 Wh wherever the entity's
+        other series were known in the week before: those zeros are learnt first (a PV site's nights before
+        its first sunny interval)."""
+        m = self.models[key] = EntityForecaster(self.step_ms, model=self.model)
+        known: set[int] = set()
+        for (kind, entity, _), other in self.models.items():
+            if (kind, entity) == key[:2] and other is not m and other.last_ts is not None:
+                first = other.last_ts - (len(other.hist) - 1) * self.step_ms
+                known.update(first + i * self.step_ms for i, v in enumerate(other.hist) if not math.isnan(v))
+        for t in sorted(t for t in known if t < ts):
+            m.observe(t, 0.0)
         return m
 
     @staticmethod
@@ -91,7 +101,11 @@ class ForecastService:
                     self._observe(("PORTFOLIO", portfolio, prop), start, total)
 
     def _observe(self, key: EntityKey, ts: int, wh: float) -> None:
-        m = self._model(key)
+        m = self.models.get(key)
+        if m is None:
+            if wh == 0.0:
+                return  # a series that has only been 0 (a consumer's production) is not forecast
+            m = self._start_model(key, ts)
         m.observe(ts, wh)
         self._score(key, m)
 

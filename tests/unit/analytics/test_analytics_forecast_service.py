@@ -6,6 +6,7 @@ from fastavro.validation import validate
 
 from edream.avro_schemas import load_schema
 from streams.analytics.forecast_service import CONSUMPTION, PRODUCTION, ForecastService
+from streams.analytics.forecasting import EntityForecaster
 
 HOUR = 3_600_000
 MONDAY = 1_700_438_400_000
@@ -97,3 +98,36 @@ def test_accuracy_scores_the_issued_band_pinball_and_coverage():
     assert 0 < sum(inside) < len(pts)
     assert rec["coverage"] == sum(inside) / len(pts)
     assert abs(rec["pinball_wh"] - sum(loss) / len(loss)) < 1e-9
+
+
+def test_a_series_of_zeros_is_not_forecast_until_it_turns_non_zero():
+    """A consumer's production stays unmodelled; a PV site's first sunny hour starts its production model,
+    which first learns the zeros of the nights the consumption series saw: the same model as one fed the
+    whole series."""
+
+    def pv(ts: int) -> float:
+        hour = (ts // HOUR) % 24
+        return 100.0 * max(0, 6 - abs(hour - 12)) if ts >= MONDAY + 30 * HOUR else 0.0  # sun from day 2
+
+    svc = ForecastService(step_ms=HOUR, model="linear")
+    eager = EntityForecaster(HOUR, model="linear")
+    for k in range(24 * 4):
+        ts = MONDAY + k * HOUR
+        if k % 5 != 3:  # some hours never arrive
+            svc.observe_interval(interval("consumer", "m1", ts, load(ts, 1.0)))
+            svc.observe_interval(interval("site", "m2", ts, load(ts, 2.0), pv(ts)))
+            eager.observe(ts, pv(ts))
+        if k == 24 + 10:  # after the site's first sunny hour, before the consumer ever produced
+            recs = svc.issue(ts, "day-ahead")
+            assert {(r["entity_id"], r["property"]) for r in recs} == {
+                ("consumer", CONSUMPTION),
+                ("site", CONSUMPTION),
+                ("site", PRODUCTION),
+            }
+    assert ("PROSUMER", "consumer", PRODUCTION) not in svc.models
+    lazy = svc.models[("PROSUMER", "site", PRODUCTION)]
+    issued = MONDAY + 24 * 4 * HOUR
+    assert lazy.predict_steps(issued, 24) == eager.predict_steps(issued, 24)
+    assert lazy.predict_steps(issued, 24)[0] < 1.0  # the night before the sun rises: no production
+    produced = [r for r in svc.accuracy_records() if r["property"] == PRODUCTION]
+    assert {r["entity_id"] for r in produced} == {"site"}
