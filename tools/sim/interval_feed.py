@@ -26,6 +26,13 @@ def load_kw(prosumer_index: int, slot_start_ms: int) -> float:
     return round(0.5 + 0.1 * prosumer_index + peak + (0.4 if weekend else 0.0) + wobble, 6)
 
 
+def pv_kw(slot_start_ms: int, peak_kw: float = 3.0) -> float:
+    """Mean PV output (kW) of a clear-sky day in the slot starting at ``slot_start_ms`` (UTC ms): a half sine
+    from 06:00 to 18:00 UTC, ``peak_kw`` at noon."""
+    hour = (slot_start_ms % DAY_MS) / 3_600_000
+    return round(peak_kw * max(0.0, math.sin(math.pi * (hour - 6.0) / 12.0)), 6)
+
+
 def interval(
     prosumer_id: str,
     start_ms: int,
