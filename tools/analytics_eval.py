@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.analytics.baselines import SLOTS_PER_DAY, BaselineConfig
+from streams.analytics.baselines import HALF_ADDITIVE_12H, MULTIPLICATIVE_20, SLOTS_PER_DAY, BaselineConfig
 from streams.analytics.evaluate import Series, evaluate_baseline, evaluate_forecast
 
 STEP_MS = 900_000
@@ -74,8 +74,9 @@ BASELINES = {
     "high4of5_add": BaselineConfig("HIGH_X_OF_Y", x=4, y=5, adjust="additive", cap=0.2),
     "mid4of6_mult": BaselineConfig("MID_X_OF_Y", x=4, y=6, adjust="multiplicative", cap=0.2),
     "10of10_add": BaselineConfig("AVERAGE_Y", x=10, y=10, adjust="additive", cap=0.2),
-    "10of10_mult": BaselineConfig("AVERAGE_Y", x=10, y=10, adjust="multiplicative", cap=0.2),
+    "10of10_mult": MULTIPLICATIVE_20,
     "comparative": BaselineConfig("COMPARATIVE_DAY", x=10, y=10, comparative_k=3),
+    "10of10_half_add_12h": HALF_ADDITIVE_12H,
 }
 
 

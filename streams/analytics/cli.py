@@ -7,6 +7,7 @@ last line.
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -95,10 +96,15 @@ def baseline_evaluate(
     method: Annotated[MethodChoice, typer.Option(help="baseline method")] = MethodChoice["AVERAGE_Y"],
     x: Annotated[int, typer.Option(help="X: days kept of the Y look-back days")] = 10,
     y: Annotated[int, typer.Option(help="Y: similar non-event days looked back")] = 10,
-    adjust: Annotated[AdjustChoice, typer.Option(help="same-day adjustment")] = AdjustChoice[
-        "multiplicative"
-    ],
-    cap: Annotated[float, typer.Option(help="adjustment cap as a fraction of the baseline")] = 0.2,
+    adjust: Annotated[AdjustChoice, typer.Option(help="same-day adjustment")] = AdjustChoice["additive"],
+    cap: Annotated[
+        float, typer.Option(help="adjustment cap as a fraction of the baseline (inf: uncapped)")
+    ] = math.inf,
+    window_slots: Annotated[
+        int, typer.Option(min=1, help="adjustment window, 15-min slots, ending --lead-slots before the slot")
+    ] = 48,
+    lead_slots: Annotated[int, typer.Option(min=0, help="adjustment lead, 15-min slots")] = 4,
+    weight: Annotated[float, typer.Option(help="share of the adjustment applied, (0, 1]")] = 0.5,
     warmup_days: Warmup = 14,
     events: Annotated[
         bool,
@@ -115,6 +121,9 @@ def baseline_evaluate(
 ):
     """Back-test a baseline on a load series (kW or energy per step); print hourly CV(RMSE) and NMBE.
 
+    The defaults are the baselines stage's (10 of 10, half of the uncapped additive deviation over the 12 h
+    ending an hour before each slot).
+
     Scored on non-event days (third CSV column true marks an event in that day); event days never enter a
     look-back. The plain 10-of-10 average is scored alongside as the reference. NMBE > 0: baseline too low.
     With --events: the event-style table of every preset (adjustment window ending a lead before the event,
@@ -124,7 +133,16 @@ def baseline_evaluate(
     from streams.analytics.evaluate import evaluate_baseline, load_csv, to_day_grid
 
     try:
-        cfg = BaselineConfig(method.value, x=x, y=y, adjust=adjust.value, cap=cap)
+        cfg = BaselineConfig(
+            method.value,
+            x=x,
+            y=y,
+            adjust=adjust.value,
+            cap=cap,
+            adjust_width_slots=window_slots,
+            adjust_lead_slots=lead_slots,
+            weight=weight,
+        )
         series = load_csv(input)
         load, day_ms, event_days = to_day_grid(series)
         window = None

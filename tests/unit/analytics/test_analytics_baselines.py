@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from fastavro.validation import validate
@@ -68,6 +70,25 @@ def test_additive_adjustment_rolling_window_and_cap():
     assert unadjusted.kw[50] == pytest.approx(2.0)
     load[D] = 3.0
     assert day_baseline(load, D, kind, exc, cfg).kw[50] == pytest.approx(2.4)  # capped at 0.2 * 2.0
+
+
+def test_uncapped_and_shrunk_additive_adjustment():
+    load = flat([2.0] * 10 + [3.0])  # the target day runs 1 kW above its look-back
+    kind, exc = zeros(11), np.zeros(11, bool)
+    uncapped = BaselineConfig("AVERAGE_Y", x=5, y=5, adjust="additive", cap=math.inf)
+    assert day_baseline(load, D, kind, exc, uncapped).kw[50] == pytest.approx(3.0)  # a +-20 % cap gives 2.4
+    half = BaselineConfig(
+        "AVERAGE_Y", x=5, y=5, adjust="additive", cap=math.inf, adjust_width_slots=48, weight=0.5
+    )
+    bl = day_baseline(load, D, kind, exc, half)
+    assert bl.adjustment_kw[60] == pytest.approx(0.5)  # window slots 8..55, all in the target day
+    # slot 20: window = previous-day slots 68..95 (2.0, deviation 0) + target slots 0..15 (+1.0): 16/48 of it
+    assert bl.adjustment_kw[20] == pytest.approx(0.5 * 16 / 48)
+    assert half.params.endswith(",cap=inf,lead=4,width=48,weight=0.5")
+    with pytest.raises(ValueError, match="weight"):
+        BaselineConfig(adjust="additive", weight=0.0)
+    with pytest.raises(ValueError, match="cap"):
+        BaselineConfig(adjust="additive", cap=-0.1)
 
 
 def test_multiplicative_adjustment_and_anchor():

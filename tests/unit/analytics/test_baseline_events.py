@@ -100,3 +100,24 @@ def test_a_window_reaching_before_the_day_before_is_refused_not_wrapped_into_the
     load, kind, excluded = _grid(21)
     with pytest.raises(ValueError, match="before the day before"):
         event_baseline(load, 20, kind, excluded, EventPreset("p", adjust="additive", window_h=48), ev)
+
+
+def test_the_stage_default_is_the_half_additive_preset_evaluated_on_events():
+    """The baselines stage's default, anchored at an event's start, gives the CBL the event-style evaluation
+    scores as "10 of 10, half additive over 12 h" (quarter-hour meters, complete data)."""
+    from streams.analytics.baseline_events import PRESETS
+    from streams.analytics.baselines import RECOMMENDED, SLOTS_PER_DAY, day_baseline
+
+    rng = np.random.default_rng(5)
+    days = 30
+    load = rng.lognormal(0.0, 0.4, (days, SLOTS_PER_DAY))
+    load[-1] *= 1.3  # the event day runs above its look-back
+    kind = day_kinds([MONDAY + i * DAY_MS for i in range(days)])
+    excluded = np.zeros(days, dtype=bool)
+    preset = next(p for p in PRESETS if p.name == "10 of 10, half additive over 12 h")
+    event = EventWindow(68, 12)
+    d = days - 1
+    expected = event_baseline(load, d, kind, excluded, preset, event)
+    stage = day_baseline(load, d, kind, excluded, RECOMMENDED, anchor_slot=event.start_slot)
+    assert stage.adjustment_kw[68] > 0.05  # the adjustment is there
+    assert stage.kw[68:80] == pytest.approx(expected, rel=1e-12)
