@@ -45,7 +45,7 @@ from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSp
 from edream.runtime.health import StageHealth
 from edream.runtime.input_frontier import InputFrontier
 from edream.runtime.rekey_buffer import SourcesApartBuffer
-from edream.runtime.state import RecordState
+from edream.runtime.state import ReadCache, RecordState
 from edream.runtime.watermarks import WatermarkProbe
 from edream.serde import Serde
 from edream.settings import Settings
@@ -106,6 +106,7 @@ class StageRun:
         self.deadletter_topic = deadletter_topic
         self.serde = Serde(settings)
         self.processor: StageProcessor = spec.make(views or {})
+        self._read_caches: dict[int, ReadCache] = {}
         self.app = _StageApplication(
             broker_address=ConnectionConfig.from_librdkafka_dict(
                 client_config(settings.kafka_bootstrap_servers, settings), ignore_extras=True
@@ -223,7 +224,7 @@ class StageRun:
         source, value = tagged
         ctx = message_context()
         part_state = TransactionState(PARTITION_PREFIX, state._transaction)  # the partition's store
-        buffered = RecordState(part_state)
+        buffered = RecordState(part_state, self._read_cache(ctx.partition, state._transaction))
         t0 = time.perf_counter()
         try:
             if source == CLOCK_PREFIX:
@@ -262,6 +263,13 @@ class StageRun:
     def _processed(self, ctx: Any) -> None:
         if self.frontier is not None:
             self.frontier.processed(ctx.topic, ctx.partition, ctx.offset)
+
+    def _read_cache(self, partition: int, transaction: Any) -> ReadCache:
+        """The read cache of ``partition``'s current store transaction (a new one with each transaction)."""
+        cache = self._read_caches.get(partition)
+        if cache is None or cache.owner is not transaction:
+            cache = self._read_caches[partition] = ReadCache(transaction)
+        return cache
 
     def _hold_tick(self) -> bool:
         """Hold this tick (the processor does not see it) while the inputs are not processed up to their end, for
