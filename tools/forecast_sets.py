@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from streams.analytics.evaluate import regularise
+from streams.analytics.weather import WeatherSeries
 
 STEP_MS = 900_000
 
@@ -31,6 +32,7 @@ class EvalSet:
     kind: str  # household | portfolio | pv
     ts: np.ndarray
     wh: np.ndarray
+    weather: WeatherSeries | None = None  # the site's measured weather, where the data ships with it
 
 
 def _fleet_sets() -> list[EvalSet]:
@@ -44,23 +46,57 @@ def _fleet_sets() -> list[EvalSet]:
     ]
 
 
-def _pv(name: str, file: str, column: str, end: str | None) -> EvalSet:
+def _read(file: str, time_column: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """A pvanalytics data file and its timestamps (UTC epoch ms)."""
     path = resources.files("pvanalytics") / "data" / file
     df = pd.read_parquet(path) if file.endswith(".parquet") else pd.read_csv(path)
-    t = pd.to_datetime(df["measured_on"], utc=True)
-    keep = (t < pd.Timestamp(end, tz="UTC")) if end else np.ones(len(t), dtype=bool)
-    ms = ((t[keep] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy(dtype=np.int64)
+    t = pd.to_datetime(df[time_column], utc=True)
+    return df, ((t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy(dtype=np.int64)
+
+
+def psm3_weather(file: str, time_column: str) -> WeatherSeries:
+    """The NSRDB PSM3 weather that pvanalytics ships for a PV system (satellite-derived, per 15 or 30 min):
+    air temperature, GHI and clear-sky GHI, on a regular grid of the file's step."""
+    df, ms = _read(file, time_column)
+    step = int(np.median(np.diff(ms)))
+    grid = np.arange(ms[0] - ms[0] % step, ms[-1] + 1, step, dtype=np.int64)
+    pos = np.searchsorted(grid, ms)
+    values = {}
+    for field, col in (("temp_c", "temp_air"), ("ghi_w_m2", "ghi"), ("ghi_clear_w_m2", "ghi_clear")):
+        v = np.full(grid.size, np.nan)
+        v[pos] = df[col].to_numpy(dtype=float)
+        values[field] = v
+    return WeatherSeries(grid, step, values)
+
+
+def _pv(name: str, file: str, column: str, end: str | None, weather: tuple[str, str]) -> EvalSet:
+    df, ms = _read(file, "measured_on")
+    keep = ms < pd.Timestamp(end, tz="UTC").value // 1_000_000 if end else np.ones(ms.size, dtype=bool)
     w = df.loc[keep, column].to_numpy(dtype=float).clip(min=0.0)  # inverter night draw is not production
-    s = regularise(ms, w * 0.25)  # W mean over 15 min -> Wh
-    return EvalSet(name, "pv", s.ts, s.values)
+    s = regularise(ms[keep], w * 0.25)  # W mean over 15 min -> Wh
+    return EvalSet(name, "pv", s.ts, s.values, psm3_weather(*weather))
 
 
 LOADERS: dict[str, Callable[[], list[EvalSet]]] = {
     "simbench": _fleet_sets,
     "pv-nrel-system50": lambda: [
-        _pv("pv-nrel-system50", "system_50_ac_power_2_full_DST.parquet", "ac_power_2", "2013-10-01")
+        _pv(
+            "pv-nrel-system50",
+            "system_50_ac_power_2_full_DST.parquet",
+            "ac_power_2",
+            "2013-10-01",
+            ("system_50_ac_power_2_full_DST_psm3.parquet", "index"),
+        )
     ],
-    "pv-nrel-serf-east": lambda: [_pv("pv-nrel-serf-east", "serf_east_15min_ac_power.csv", "ac_power", None)],
+    "pv-nrel-serf-east": lambda: [
+        _pv(
+            "pv-nrel-serf-east",
+            "serf_east_15min_ac_power.csv",
+            "ac_power",
+            None,
+            ("serf_east_psm3_data.csv", "measured_on"),
+        )
+    ],
 }
 
 

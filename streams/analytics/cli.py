@@ -61,7 +61,18 @@ def forecast_evaluate(
         list[str] | None,
         typer.Option(
             help="run only these models (repeatable): seasonal-naive-day, seasonal-naive-week, persistence, "
-            "mstl-arima, lightgbm, river-linear, river-profile, ensemble; the naive that scales MASE always runs"
+            "mstl-arima, lightgbm, river-linear, river-profile, ensemble, and with --weather lightgbm-clearsky, "
+            "lightgbm-weather, ensemble-weather; the naive that scales MASE always runs"
+        ),
+    ] = None,
+    weather: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="the site's weather, CSV timestamp,temp_c[,ghi_w_m2][,ghi_clear_w_m2] (degC, W/m2; header "
+            "required): also scores the weather-aware models, reading the weather of the points they forecast "
+            "as the weather forecast (measured weather there makes a perfect forecast, an upper bound)",
         ),
     ] = None,
 ):
@@ -72,16 +83,17 @@ def forecast_evaluate(
     persistence for hour-ahead, seasonal naive for day-ahead, the better of both for intra-day), MAPE away from
     zero, pinball loss and P10-P90 coverage (ensemble). Prints a markdown table, then one JSON object.
     """
-    from streams.analytics.evaluate import load_csv
-    from streams.analytics.evaluation.online_models import online_models
+    from streams.analytics.evaluate import load_csv, load_weather_csv
+    from streams.analytics.evaluation.online_models import online_models, weather_models
     from streams.analytics.evaluation.run import PROTOCOL, evaluate_series
     from streams.analytics.evaluation.table import models_table
 
     names = ["hour-ahead", "intra-day", "day-ahead"] if horizon == "all" else [horizon.value]
     try:
         series = load_csv(input)
+        factories = [online_models] + ([weather_models(load_weather_csv(weather))] if weather else [])
         results = evaluate_series(
-            series.ts, series.values, series.step_ms, eval_days, names, [online_models], model
+            series.ts, series.values, series.step_ms, eval_days, names, factories, model
         )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

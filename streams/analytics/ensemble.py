@@ -15,6 +15,8 @@ Members (:data:`MEMBERS`): ``linear`` (the River Bayesian regression of
 :class:`~streams.analytics.forecasting.EntityForecaster`), ``profile`` (its exponentially weighted day-type
 profile: the seasonal profile), ``lightgbm`` (:class:`~streams.analytics.gbm_direct.GbmDirect`),
 ``seasonal-week`` (the point a week earlier) and ``persistence`` (the last point; only wins at short leads).
+With ``weather`` (:class:`~streams.analytics.weather.WeatherSeries`: observed, and forecast for the points
+ahead) the LightGBM member also reads the weather of the points it learns and forecasts.
 Weights: :class:`~streams.analytics.ensemble_weights.ErrorWeights`; quantiles:
 :class:`~streams.analytics.conformal.ConformalQuantiles`.
 """
@@ -31,6 +33,7 @@ from streams.analytics.conformal import ConformalQuantiles
 from streams.analytics.ensemble_weights import ErrorWeights, context
 from streams.analytics.forecasting import EntityForecaster
 from streams.analytics.gbm_direct import GbmDirect
+from streams.analytics.weather import WeatherSeries
 
 DAY_MS = 86_400_000
 MEMBERS = ("linear", "profile", "lightgbm", "seasonal-week", "persistence")
@@ -64,6 +67,7 @@ class EnsembleForecaster:
     gbm_rounds: int = 200
     weight_power: float = 6.0
     median_point: bool = False
+    weather: WeatherSeries | None = field(default=None, repr=False)  # read by the lightgbm member
     weights: ErrorWeights = field(init=False)
     conformal: ConformalQuantiles = field(default_factory=ConformalQuantiles)
 
@@ -77,7 +81,13 @@ class EnsembleForecaster:
         self.per_day = DAY_MS // self.point_ms
         self.linear = EntityForecaster(self.point_ms, model="linear")
         self.profile = EntityForecaster(self.point_ms, model="profile")
-        self.gbm = GbmDirect(self.point_ms, self.points, train_days=self.history_days, rounds=self.gbm_rounds)
+        self.gbm = GbmDirect(
+            self.point_ms,
+            self.points,
+            train_days=self.history_days,
+            rounds=self.gbm_rounds,
+            weather=self.weather,
+        )
         self.hist: deque[float] = deque(maxlen=self.history_days * self.per_day + 8 * self.per_day)
         self.last_ts: int | None = None
         self.seen = 0  # points observed (gaps included); the kept history is capped, this is not

@@ -28,12 +28,13 @@ from streams.analytics.forecast_state import (
     dump_forecaster,
     load_forecaster,
 )
+from streams.analytics.weather import WeatherSeries
 
 ENSEMBLE_ATTRIBUTES = frozenset(
     {
         "point_ms", "points", "members", "history_days", "retrain_days", "gbm_rounds", "weight_power",
         "median_point", "weights", "conformal", "per_day", "linear", "profile", "gbm", "hist", "last_ts",
-        "seen", "fitted_at", "pending", "nonnegative", "level",
+        "seen", "fitted_at", "pending", "nonnegative", "level", "weather",
     }
 )  # fmt: skip
 WEIGHTS_ATTRIBUTES = frozenset({"members", "alpha", "power", "min_count", "err", "count"})
@@ -88,6 +89,7 @@ def _check(obj: object, known: frozenset[str]) -> None:
 
 
 def dump_ensemble(f: EnsembleForecaster) -> EnsembleState:
+    """The forecaster's state; its ``weather`` is an input, not state (:func:`load_ensemble` takes it again)."""
     for obj, known in (
         (f, ENSEMBLE_ATTRIBUTES),
         (f.weights, WEIGHTS_ATTRIBUTES),
@@ -132,8 +134,9 @@ def dump_ensemble(f: EnsembleForecaster) -> EnsembleState:
     )
 
 
-def load_ensemble(s: EnsembleState) -> EnsembleForecaster:
-    """The forecaster in exactly the stored state (raises ValueError on inconsistent sizes)."""
+def load_ensemble(s: EnsembleState, weather: WeatherSeries | None = None) -> EnsembleForecaster:
+    """The forecaster in exactly the stored state, reading ``weather`` (raises ValueError on inconsistent
+    sizes)."""
     f = EnsembleForecaster(
         s.point_ms,
         s.points,
@@ -143,6 +146,7 @@ def load_ensemble(s: EnsembleState) -> EnsembleForecaster:
         gbm_rounds=s.gbm_rounds,
         weight_power=s.weight_power,
         median_point=s.median_point,
+        weather=weather,
         conformal=ConformalQuantiles(
             quantiles=tuple(s.quantiles), window=s.conformal_window, min_count=s.conformal_min_count,
             floor=s.conformal_floor,

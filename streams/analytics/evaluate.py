@@ -19,6 +19,8 @@ import pandas as pd
 from streams.analytics import accuracy
 from streams.analytics.baselines import SLOTS_PER_DAY, BaselineConfig, backtest, day_kinds
 from streams.analytics.forecasting import DAY_MS, HORIZONS, EntityForecaster
+from streams.analytics.weather import FIELDS as WEATHER_FIELDS
+from streams.analytics.weather import WeatherSeries
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,30 @@ def load_csv(path: str | Path) -> Series:
     values = pd.to_numeric(df[cols[1]], errors="coerce").to_numpy(dtype=float)
     events = df[cols[2]].astype(bool).to_numpy() if len(cols) > 2 else None
     return regularise(ts, values, events)
+
+
+def load_weather_csv(path: str | Path) -> WeatherSeries:
+    """Read a site's weather ``timestamp,<field>[,<field>...]`` (header required; fields of
+    :data:`~streams.analytics.weather.FIELDS`: ``temp_c``, ``ghi_w_m2``, ``ghi_clear_w_m2``) into a regular
+    :class:`~streams.analytics.weather.WeatherSeries`; errors name the file and the column."""
+    df = pd.read_csv(path)
+    cols = [c.strip() for c in df.columns]
+    unknown = [c for c in cols[1:] if c not in WEATHER_FIELDS]
+    if cols[0].lower() not in ("timestamp", "ts", "time", "datetime") or unknown or len(cols) < 2:
+        raise ValueError(
+            f"{path}: weather columns must be timestamp followed by any of {', '.join(WEATHER_FIELDS)}; "
+            f"got {', '.join(cols)}"
+        )
+    ts = _to_epoch_ms(df[df.columns[0]])
+    fields = {}
+    grid = None
+    for raw, name in zip(df.columns[1:], cols[1:], strict=True):
+        g = regularise(ts, pd.to_numeric(df[raw], errors="coerce").to_numpy(dtype=float))
+        grid, fields[name] = g, g.values
+    try:
+        return WeatherSeries(grid.ts, grid.step_ms, fields)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def regularise(ts: np.ndarray, values: np.ndarray, events: np.ndarray | None = None) -> Series:

@@ -7,7 +7,9 @@ number of days before it and ``h`` is less than a day, so ``j - k * per_day < o`
 * calendar of the target: time-of-day slot, day of week; the lead ``h``;
 * the recent level: the last point ``y[o-1]``, the mean of the last three, the last point minus the same point
   one day and one week earlier (how today runs against yesterday and last week);
-* seasonal lags of the target: one, two and seven days earlier, and the mean of the same slot over the last week.
+* seasonal lags of the target: one, two and seven days earlier, and the mean of the same slot over the last week;
+* with a :class:`~streams.analytics.weather.WeatherSeries`: each weather field at the target (the forecast
+  weather; :func:`weather_features`).
 
 Values are divided by the origin's level (mean absolute value of the last seven days), so trees learn shapes, not
 levels that drift with seasons. Training uses every origin of the last ``train_days`` days (sampled down to
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
+
+from streams.analytics.weather import WeatherSeries
 
 DAY_MS = 86_400_000
 FEATURES = ("lead", "slot", "dow", "last", "last3", "dev_d1", "dev_d7", "d1", "d2", "d7", "wk")
@@ -64,10 +68,43 @@ def _nanmean(rows: list[np.ndarray]) -> np.ndarray:
     return np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), np.nan)
 
 
+def feature_names(weather: WeatherSeries | None) -> tuple[str, ...]:
+    """The model's feature columns: :data:`FEATURES`, then one per weather field and, for irradiance, its value
+    relative to the week before the origin."""
+    if weather is None:
+        return FEATURES
+    extra = [f for f in weather.fields] + [f"{f}_rel" for f in weather.fields if f.startswith("ghi")]
+    return FEATURES + tuple(extra)
+
+
+def weather_features(
+    weather: WeatherSeries, target_ms: np.ndarray, origin_ms: np.ndarray, point_ms: int
+) -> list[np.ndarray]:
+    """Columns of :func:`feature_names` beyond :data:`FEATURES`: each field at the target point, then each
+    irradiance field divided by its mean over the week before the origin (so, like the energies, a shape)."""
+    at = weather.on_points(target_ms, point_ms)
+    cols = [at[f] for f in weather.fields]
+    week = np.arange(-7 * (DAY_MS // point_ms), 0) * point_ms
+    for f in weather.fields:
+        if f.startswith("ghi"):
+            uniq, inv = np.unique(origin_ms, return_inverse=True)
+            back = weather.on_points(uniq[:, None] + week[None, :], point_ms)[f]
+            n = np.isfinite(back).sum(axis=1)
+            lvl = np.where(n > 0, np.nansum(back, axis=1) / np.maximum(n, 1), np.nan)[inv]
+            cols.append(np.where(lvl > 1e-9, at[f] / np.where(lvl > 1e-9, lvl, 1.0), np.nan))
+    return cols
+
+
 def direct_features(
-    y: np.ndarray, t0_ms: int, point_ms: int, origins: np.ndarray, points: int
+    y: np.ndarray,
+    t0_ms: int,
+    point_ms: int,
+    origins: np.ndarray,
+    points: int,
+    weather: WeatherSeries | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(features [n_origins * points, len(FEATURES)], target index j, level per row) for every (origin, lead).
+    """(features [n_origins * points, len(feature_names(weather))], target index j, level per row) for every
+    (origin, lead).
 
     ``y`` is the known history (index 0 at ``t0_ms``, UTC epoch ms); values are divided by the level."""
     p = DAY_MS // point_ms
@@ -95,12 +132,15 @@ def direct_features(
         lags[7] / lvl,
         wk / lvl,
     ]
+    if weather is not None:
+        cols += weather_features(weather, ms, t0_ms + o.astype(np.int64) * point_ms, point_ms)
     return np.stack(cols, axis=1), j, lvl
 
 
 @dataclass
 class GbmDirect:
-    """Direct LightGBM forecaster of one series on a point grid of ``point_ms``; ``points`` leads per forecast."""
+    """Direct LightGBM forecaster of one series on a point grid of ``point_ms``; ``points`` leads per forecast;
+    ``weather``: the location's weather (observed, and forecast for the points it forecasts), or None."""
 
     point_ms: int
     points: int
@@ -109,6 +149,7 @@ class GbmDirect:
     rounds: int = 200
     min_train_days: int = 14
     seed: int = 0
+    weather: WeatherSeries | None = field(default=None, repr=False)
     booster: lgb.Booster | None = field(default=None, repr=False)
     fitted_len: int = 0  # history length at the last fit
 
@@ -126,10 +167,11 @@ class GbmDirect:
         rng = np.random.default_rng(self.seed + y.size)
         if org.size * self.points > self.max_rows:
             org = np.sort(rng.choice(org, self.max_rows // self.points, replace=False))
-        x, j, lvl = direct_features(y, t0_ms, self.point_ms, org, self.points)
+        x, j, lvl = direct_features(y, t0_ms, self.point_ms, org, self.points, self.weather)
         target = y[j] / lvl
         ok = ~np.isnan(target)
-        data = lgb.Dataset(x[ok], target[ok], feature_name=list(FEATURES), free_raw_data=True)
+        names = list(feature_names(self.weather))
+        data = lgb.Dataset(x[ok], target[ok], feature_name=names, free_raw_data=True)
         self.booster = lgb.train({**PARAMS, "seed": self.seed}, data, num_boost_round=self.rounds)
         self.fitted_len = y.size
         return True
@@ -138,5 +180,11 @@ class GbmDirect:
         """The ``points`` forecasts (same unit as ``y``) after the end of ``y``; NaN before the first fit."""
         if self.booster is None:
             return np.full(self.points, np.nan)
-        x, _, lvl = direct_features(y, t0_ms, self.point_ms, np.array([y.size]), self.points)
+        names = feature_names(self.weather)
+        if self.booster.num_feature() != len(names):
+            raise ValueError(
+                f"the model was trained on {self.booster.num_feature()} features, the forecaster has {len(names)}: "
+                "a model trained with weather needs the same weather fields to forecast"
+            )
+        x, _, lvl = direct_features(y, t0_ms, self.point_ms, np.array([y.size]), self.points, self.weather)
         return self.booster.predict(x, num_threads=1) * lvl

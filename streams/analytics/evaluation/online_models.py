@@ -8,6 +8,9 @@ online weights and residuals are learnt as they would be live). Models keep thei
 * :class:`Ensemble` - :class:`~streams.analytics.ensemble.EnsembleForecaster`; its LightGBM member is
   retrained whenever it is due, before the forecast, on the history seen so far.
 
+:func:`weather_models` adds the models that read a site's weather (:class:`~streams.analytics.weather.
+WeatherSeries`): the weather of the targets stands for the weather forecast a stage would receive.
+
 ``shadow_days`` bounds the replay with forecasts before the first origin (older points are only observed).
 """
 
@@ -18,8 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streams.analytics.ensemble import EnsembleForecaster
+from streams.analytics.evaluation.peers import LightGbmPeer
 from streams.analytics.evaluation.protocol import DAY_MS, EvalHorizon, Prediction
 from streams.analytics.forecasting import EntityForecaster
+from streams.analytics.weather import WeatherSeries
 
 
 @dataclass
@@ -93,3 +98,22 @@ class Ensemble(_Replayer):
 def online_models(horizon: EvalHorizon) -> list:
     """The River models and the ensemble for one horizon (fresh instances)."""
     return [RiverModel(horizon, model="linear"), RiverModel(horizon, model="profile"), Ensemble(horizon)]
+
+
+def weather_models(weather: WeatherSeries):
+    """A model factory (as :func:`online_models`) of the weather-aware models: ``lightgbm-clearsky`` (clear-sky
+    GHI only: needs no weather forecast), ``lightgbm-weather`` and ``ensemble-weather`` (every field of
+    ``weather``; scored with the measured weather as the forecast, an upper bound on what a real forecast
+    gives)."""
+    clear = ("ghi_clear_w_m2",)
+
+    def factory(horizon: EvalHorizon) -> list:
+        out: list = [
+            LightGbmPeer(horizon.points, name="lightgbm-weather", weather=weather),
+            Ensemble(horizon, name="ensemble-weather", options={"weather": weather}),
+        ]
+        if set(clear) <= set(weather.fields):
+            out.insert(0, LightGbmPeer(horizon.points, name="lightgbm-clearsky", weather=weather.only(clear)))
+        return out
+
+    return factory

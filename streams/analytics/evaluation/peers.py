@@ -21,6 +21,7 @@ import pandas as pd
 
 from streams.analytics.evaluation.protocol import DAY_MS, Prediction
 from streams.analytics.gbm_direct import GbmDirect
+from streams.analytics.weather import WeatherSeries
 
 
 def _lagged(history: np.ndarray, n: int, lag: int) -> np.ndarray:
@@ -111,18 +112,20 @@ class MstlArima:
 
 @dataclass
 class LightGbmPeer:
-    """:class:`GbmDirect` retrained every ``retrain_days`` on the history before the origin."""
+    """:class:`GbmDirect` retrained every ``retrain_days`` on the history before the origin; with ``weather``
+    it also reads the weather of the history and of the targets (not a peer then: see ``weather_models``)."""
 
     points: int
     retrain_days: int = 7
     rounds: int = 200
     name: str = "lightgbm"
+    weather: WeatherSeries | None = field(default=None, repr=False)
     model: GbmDirect | None = field(default=None, repr=False)
 
     def forecast(self, history: np.ndarray, history_ts: np.ndarray, target_ts: np.ndarray) -> Prediction:
         point_ms = int(history_ts[-1] - history_ts[-2])
         if self.model is None:
-            self.model = GbmDirect(point_ms, self.points, rounds=self.rounds)
+            self.model = GbmDirect(point_ms, self.points, rounds=self.rounds, weather=self.weather)
         m = self.model
         if m.booster is None or history.size - m.fitted_len >= self.retrain_days * m.per_day:
             m.fit(history, int(history_ts[0]))

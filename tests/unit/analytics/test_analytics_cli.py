@@ -106,3 +106,36 @@ def test_bad_input_exits_2(tmp_path):
     p.write_text("timestamp,value\n0,1\n7,2\n14,3\n")
     res = CliRunner().invoke(_app(), ["forecast", "evaluate", "--input", str(p)])
     assert res.exit_code == 2
+
+
+def _pv_and_weather(tmp_path, days: int) -> tuple[str, str]:
+    """Hourly PV energy under a random cloudiness per day, and the site's weather that explains it."""
+    rng = np.random.default_rng(5)
+    ts = MONDAY + np.arange(days * 24, dtype=np.int64) * 3_600_000
+    hour = (ts % 86_400_000) // 3_600_000
+    clear = np.clip(np.sin(np.pi * (hour - 6) / 12), 0, None) * 900.0
+    ghi = clear * np.repeat(rng.uniform(0.1, 1.0, days), 24)
+    (tmp_path / "pv.csv").write_text(
+        "timestamp,value\n" + "\n".join(f"{t},{5 * g:.2f}" for t, g in zip(ts, ghi, strict=True))
+    )
+    (tmp_path / "wx.csv").write_text(
+        "timestamp,temp_c,ghi_w_m2,ghi_clear_w_m2\n"
+        + "\n".join(f"{t},{12 + g / 100:.1f},{g:.1f},{c:.1f}" for t, g, c in zip(ts, ghi, clear, strict=True))
+    )
+    return str(tmp_path / "pv.csv"), str(tmp_path / "wx.csv")
+
+
+def test_forecast_evaluate_with_the_sites_weather_scores_the_weather_aware_models(tmp_path):
+    pv, wx = _pv_and_weather(tmp_path, 30)
+    args = ["forecast", "evaluate", "-i", pv, "--horizon", "day-ahead", "--eval-days", "4"]
+    res = CliRunner().invoke(
+        _app(), [*args, "--model", "lightgbm", "--model", "lightgbm-weather", "--weather", wx]
+    )
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.output.strip().splitlines()[-1])["horizons"]["day-ahead"]["models"]
+    assert m["lightgbm-weather"]["mae"] < 0.5 * m["lightgbm"]["mae"]
+
+    (tmp_path / "bad.csv").write_text("timestamp,wind_m_s\n1700438400000,3.0\n1700442000000,4.0\n")
+    res = CliRunner().invoke(_app(), [*args, "--weather", str(tmp_path / "bad.csv")])
+    assert res.exit_code == 2
+    assert "bad.csv: weather columns must be timestamp followed by any of temp_c" in res.output
