@@ -45,6 +45,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("connectors", "connectors.cli:app"),
     ("uftp", "connectors.uftp.cli:app"),
     ("openadr", "connectors.openadr.cli:app"),
+    ("weather", "connectors.weather.cli:app"),
 ]
 
 

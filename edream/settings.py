@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         "forecast.accuracy.v1 (streams/analytics/ensemble_stream.py)",
     )
 
+    forecast_weather_location: str | None = Field(
+        None,
+        description="the weather.hourly.v1 site (location_id of the weather feed) whose temperature and irradiance "
+        "the forecasts stage's linear models read; unset = no weather",
+    )
+
     flex_auto_accept: bool = Field(
         False,
         description="demo setting: order every feasible flex offer at once, standing in for the DSO (off: "

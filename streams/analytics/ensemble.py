@@ -16,7 +16,7 @@ Members (:data:`MEMBERS`): ``linear`` (the River Bayesian regression of
 profile: the seasonal profile), ``lightgbm`` (:class:`~streams.analytics.gbm_direct.GbmDirect`),
 ``seasonal-week`` (the point a week earlier) and ``persistence`` (the last point; only wins at short leads).
 With ``weather`` (:class:`~streams.analytics.weather.WeatherSeries`: observed, and forecast for the points
-ahead) the LightGBM member also reads the weather of the points it learns and forecasts.
+ahead) the linear and LightGBM members also read the weather of the points they learn and forecast.
 Weights: :class:`~streams.analytics.ensemble_weights.ErrorWeights`; quantiles:
 :class:`~streams.analytics.conformal.ConformalQuantiles`.
 """
@@ -67,7 +67,7 @@ class EnsembleForecaster:
     gbm_rounds: int = 200
     weight_power: float = 6.0
     median_point: bool = False
-    weather: WeatherSeries | None = field(default=None, repr=False)  # read by the lightgbm member
+    weather: WeatherSeries | None = field(default=None, repr=False)  # read by the linear and lightgbm members
     weights: ErrorWeights = field(init=False)
     conformal: ConformalQuantiles = field(default_factory=ConformalQuantiles)
 
@@ -79,7 +79,10 @@ class EnsembleForecaster:
             raise ValueError(f"unknown ensemble members {sorted(unknown)}; known: {MEMBERS}")
         self.weights = ErrorWeights(self.members, power=self.weight_power)
         self.per_day = DAY_MS // self.point_ms
-        self.linear = EntityForecaster(self.point_ms, model="linear")
+        fields = self.weather.fields if self.weather is not None else ()
+        self.linear = EntityForecaster(
+            self.point_ms, model="linear", weather=self.weather, weather_fields=fields
+        )
         self.profile = EntityForecaster(self.point_ms, model="profile")
         self.gbm = GbmDirect(
             self.point_ms,

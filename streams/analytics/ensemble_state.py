@@ -168,7 +168,7 @@ def load_ensemble(s: EnsembleState, weather: WeatherSeries | None = None) -> Ens
         if len(r) > s.conformal_window:
             raise ValueError(f"{len(r)} residuals of lead bucket {b}, the window is {s.conformal_window}")
         f.conformal.residuals[b] = deque(r, maxlen=s.conformal_window)
-    f.linear, f.profile = load_forecaster(s.linear), load_forecaster(s.profile)
+    f.linear, f.profile = load_forecaster(s.linear, weather), load_forecaster(s.profile)
     if len(s.hist) > f.hist.maxlen:
         raise ValueError(f"history of {len(s.hist)} points, at most {f.hist.maxlen} kept")
     f.hist = deque(s.hist, maxlen=f.hist.maxlen)

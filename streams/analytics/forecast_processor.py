@@ -24,6 +24,11 @@ either) and are not part of this stage.
 Ids are deterministic (``entity/property/granularity/issued_at`` and ``.../as_of``), so a replay after a crash
 repeats identical records.
 
+With a weather view (``FORECAST_WEATHER_LOCATION``: :mod:`streams.analytics.weather_view`) every series the stage
+starts reads the site's weather (:data:`streams.analytics.forecast_service.WEATHER_FIELDS`): the observed hours
+when it learns, the forecast hours when it forecasts. The weather is an input like the wall clock, not state: a
+replay after a newer weather forecast arrived issues the same ids with values from that forecast.
+
 ``model="ensemble"`` (setting ``FORECAST_MODEL``) runs :mod:`streams.analytics.ensemble_stream` instead, with
 the same validation and key check: state under ``e:<prosumer_id>`` (open points) and
 ``e:<prosumer_id>/<property>/<horizon>`` (one ensemble series each, read and written only when one of its points
@@ -42,6 +47,7 @@ from streams.analytics import ensemble_stream
 from streams.analytics.forecast_service import ForecastService
 from streams.analytics.forecast_state import decode, dump_stream, encode, load_stream
 from streams.analytics.forecast_stream import ForecastStream
+from streams.analytics.weather_view import WeatherView
 from streams.validation.fields import InvalidRecord
 from streams.validation.interval import check_interval
 from streams.validation.limits import Limits
@@ -75,8 +81,11 @@ class ForecastProcessor:
         limits: Limits,
         clock: Callable[[], float] = time.time,
         model: str = "linear",
+        weather: WeatherView | None = None,
     ):
+        """``weather``: the site's hours (``FORECAST_WEATHER_LOCATION``) the ``linear`` models read, or None."""
         self.serde, self.topics, self.limits, self.clock, self.model = serde, topics, limits, clock, model
+        self.weather = weather
 
     def on_record(self, record: Record, state: KeyValueState) -> Iterable[Emit]:
         name, rec = self.serde.decode(record.value, record.topic)
@@ -95,6 +104,8 @@ class ForecastProcessor:
         if self.model == ensemble_stream.MODEL:
             return self._ensemble(rec, prosumer, key, state)
         old = state.get(key)
+        if self.weather is not None:
+            self.weather.refresh()
         stream = self._stream(old, prosumer)
         out = stream.on_interval(rec)
         new = encode(dump_stream(stream, prosumer))
@@ -141,8 +152,9 @@ class ForecastProcessor:
         if blob is None:
             return ForecastStream(
                 self.serde,
-                ForecastService(model=self.model),
+                ForecastService(model=self.model, weather=self.weather),
                 forecast_topic=self.topics.forecasts,
                 accuracy_topic=self.topics.accuracy,
             )
-        return load_stream(decode(blob), prosumer, self.serde, self.topics.forecasts, self.topics.accuracy)
+        t = self.topics
+        return load_stream(decode(blob), prosumer, self.serde, t.forecasts, t.accuracy, self.weather)

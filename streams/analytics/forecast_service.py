@@ -21,6 +21,7 @@ from typing import Any
 
 from streams.analytics.accuracy import OnlineAccuracy
 from streams.analytics.forecasting import HORIZONS, EntityForecaster, forecast_record
+from streams.analytics.weather import WeatherSource
 
 CONSUMPTION = "ENERGY_CONSUMPTION"
 PRODUCTION = "ENERGY_PRODUCTION"
@@ -28,6 +29,9 @@ PRODUCTION = "ENERGY_PRODUCTION"
 EntityKey = tuple[str, str, str]  # (entity_kind, entity_id, property)
 #: quantiles the forecast points' lower / upper stand for (EntityForecaster: a normal 80 % interval)
 BAND = (0.1, 0.9)
+#: the weather each property's model reads when the service has a weather source: production follows the sun
+#: (and loses a little to heat), consumption the heating and cooling degrees
+WEATHER_FIELDS = {CONSUMPTION: ("temp_c",), PRODUCTION: ("ghi_w_m2", "ghi_clear_w_m2", "temp_c")}
 
 
 def _nan(x: float | None) -> float:
@@ -49,7 +53,11 @@ class ForecastService:
         step_ms: int = 900_000,
         model: str = "linear",
         properties: tuple[str, ...] = (CONSUMPTION, PRODUCTION),
+        weather: WeatherSource | None = None,
     ):
+        """``weather``: the site's weather; a series started while it is set reads :data:`WEATHER_FIELDS` of its
+        property (None: no weather features)."""
+        self.weather = weather
         self.portfolios = dict(portfolios or {})
         self.step_ms = step_ms
         self.model = model
@@ -65,7 +73,10 @@ class ForecastService:
         """A new model for ``key`` at its first non-zero step ``ts``. The series was 0 Wh wherever the entity's
         other series were known in the week before: those zeros are learnt first (a PV site's nights before
         its first sunny interval)."""
-        m = self.models[key] = EntityForecaster(self.step_ms, model=self.model)
+        fields = WEATHER_FIELDS[key[2]] if self.weather is not None else ()
+        m = self.models[key] = EntityForecaster(
+            self.step_ms, model=self.model, weather=self.weather, weather_fields=fields
+        )
         known: set[int] = set()
         for (kind, entity, _), other in self.models.items():
             if (kind, entity) == key[:2] and other is not m and other.last_ts is not None:

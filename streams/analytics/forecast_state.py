@@ -41,6 +41,7 @@ from streams.analytics.forecast_service import ForecastService
 from streams.analytics.forecast_stream import ForecastStream
 from streams.analytics.forecasting import DAY_TYPES, HORIZONS, EntityForecaster
 from streams.analytics.river_params import BlrParams, blr_from_params, blr_params
+from streams.analytics.weather import WeatherSource
 
 #: attributes of an EntityForecaster this codec stores (``period`` is derived, ``hw`` is refused, see above)
 FORECASTER_ATTRIBUTES = frozenset(
@@ -60,6 +61,10 @@ FORECASTER_ATTRIBUTES = frozenset(
         "res_cov",
         "res_var",
         "res_sq",
+        "weather",
+        "weather_fields",
+        "yield_wh",
+        "yield_ghi",
     }
 )
 KIND = "PROSUMER"
@@ -106,6 +111,9 @@ class ForecasterState(_State):
     res_var: float
     res_sq: float
     regression: BlrParams
+    weather_fields: list[str] = []  # the weather it reads (the source is an input, not state)
+    yield_wh: float = 0.0
+    yield_ghi: float = 0.0
 
 
 class SeriesState(_State):
@@ -167,11 +175,22 @@ def dump_forecaster(f: EntityForecaster) -> ForecasterState:
         res_var=f.res_var,
         res_sq=f.res_sq,
         regression=blr_params(f.lr),
+        weather_fields=list(f.weather_fields),
+        yield_wh=f.yield_wh,
+        yield_ghi=f.yield_ghi,
     )
 
 
-def load_forecaster(s: ForecasterState) -> EntityForecaster:
-    f = EntityForecaster(s.step_ms, model=s.model, profile_alpha=s.profile_alpha)
+def load_forecaster(s: ForecasterState, weather: WeatherSource | None = None) -> EntityForecaster:
+    """The forecaster in exactly the stored state, reading its weather fields from ``weather``."""
+    f = EntityForecaster(
+        s.step_ms,
+        model=s.model,
+        profile_alpha=s.profile_alpha,
+        weather=weather,
+        weather_fields=tuple(s.weather_fields),
+    )
+    f.yield_wh, f.yield_ghi = s.yield_wh, s.yield_ghi
     if len(s.hist) > f.hist.maxlen:
         raise ValueError(f"history of {len(s.hist)} steps, at most {f.hist.maxlen} kept")
     f.hist = deque(s.hist, maxlen=f.hist.maxlen)
@@ -229,16 +248,23 @@ def dump_stream(stream: ForecastStream, prosumer_id: str) -> ProsumerForecastSta
 
 
 def load_stream(
-    state: ProsumerForecastState, prosumer_id: str, serde: Serde, forecast_topic: str, accuracy_topic: str
+    state: ProsumerForecastState,
+    prosumer_id: str,
+    serde: Serde,
+    forecast_topic: str,
+    accuracy_topic: str,
+    weather: WeatherSource | None = None,
 ) -> ForecastStream:
     """The ForecastStream of ``prosumer_id`` in exactly the stored state (dict orders included: they decide
-    the order of the emitted records)."""
-    svc = ForecastService(step_ms=state.step_ms, model=state.model, properties=tuple(state.properties))
+    the order of the emitted records), its models reading ``weather``."""
+    svc = ForecastService(
+        step_ms=state.step_ms, model=state.model, properties=tuple(state.properties), weather=weather
+    )
     stream = ForecastStream(serde, svc, forecast_topic=forecast_topic, accuracy_topic=accuracy_topic)
     stream.watermark = state.watermark
     for s in state.series:
         key = (KIND, prosumer_id, s.property)
-        svc.models[key] = load_forecaster(s.forecaster)
+        svc.models[key] = load_forecaster(s.forecaster, weather)
         for h, points in s.pending.items():
             svc.pending[(key, _horizon(h))].points = [
                 p if len(p) == 6 else (*p, math.nan, math.nan) for p in points

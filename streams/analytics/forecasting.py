@@ -25,6 +25,11 @@ Models (``model=``), all sharing the same online code path:
 
 Every feature of a target step lies at least one day before it, so the same model serves every lead time up to
 24 h without leaking the future.
+
+With a weather source (:class:`~streams.analytics.weather.WeatherSource`: observed weather for the steps it
+learns, the weather forecast for the steps it forecasts) the ``linear`` model gains features of the target step's
+weather (:data:`WEATHER_FEATURES`): irradiance times the series' energy per unit irradiance learnt so far (a PV
+system's yield) and heating / cooling degrees of the air temperature.
 """
 
 from __future__ import annotations
@@ -36,9 +41,16 @@ from typing import Any
 
 from river import linear_model, time_series
 
+from streams.analytics.weather import WeatherSource
+
 DAY_MS = 86_400_000
 DAY_TYPES = 3  # see day_type
 MODELS = ("linear", "profile", "seasonal-naive", "holt-winters")
+# weather field -> regression features it adds (see EntityForecaster._weather_features)
+WEATHER_FEATURES = {"ghi_w_m2": ("ghi",), "ghi_clear_w_m2": ("ghi_clear",), "temp_c": ("hdd", "cdd")}
+HEATING_BASE_C = 15.0  # degC below which a building heats (heating degrees = base - temperature)
+COOLING_BASE_C = 22.0  # degC above which it cools
+MIN_GHI_W_M2 = 20.0  # steps with less irradiance do not teach the yield
 
 
 @dataclass(frozen=True)
@@ -75,9 +87,16 @@ class EntityForecaster:
         model: str = "linear",
         profile_alpha: float = 0.15,
         smoothing: float | None = None,
+        weather: WeatherSource | None = None,
+        weather_fields: tuple[str, ...] = (),
     ):
+        """``weather``/``weather_fields``: where the ``linear`` model reads the fields of
+        :data:`WEATHER_FEATURES` it uses (none: no weather features)."""
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; one of {MODELS}")
+        unknown = set(weather_fields) - set(WEATHER_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown weather fields {sorted(unknown)}; known: {tuple(WEATHER_FEATURES)}")
         if DAY_MS % step_ms:
             raise ValueError("step must divide one day")
         self.step_ms = step_ms
@@ -97,6 +116,11 @@ class EntityForecaster:
         self.res_cov = 0.0
         self.res_var = 1e-9
         self.res_sq = 0.0  # EW mean square residual in Wh^2 (prediction intervals)
+        self.weather = weather  # None: every weather value unknown (the features fall back to neutral values)
+        self.weather_fields = tuple(f for f in WEATHER_FEATURES if f in weather_fields)
+        # EW sums of energy (Wh) and GHI (W/m2) over steps with sunshine: their ratio is the yield per W/m2
+        self.yield_wh = 0.0
+        self.yield_ghi = 0.0
 
     # -- history helpers ---------------------------------------------------------------------------------
     def _lag(self, ts: int, lag_steps: int) -> float:
@@ -133,8 +157,10 @@ class EntityForecaster:
         return self._lag(ts, self.period)
 
     def features(self, ts: int) -> dict[str, float]:
-        """Scale-free regression features of target step ``ts``, all known one day before it."""
-        return self._scaled(self._raw_features(ts))
+        """Scale-free regression features of target step ``ts``, all known one day before it (the weather's
+        from the weather source: its forecast for ``ts``)."""
+        x = self._scaled(self._raw_features(ts))
+        return self._weather_features(self._weather_values(ts), x) if self.weather_fields else x
 
     def _raw_features(self, ts: int) -> tuple[float, float, float, float] | None:
         """The features of step ``ts`` in Wh (d1, d7, prof, wk), gaps filled; None when nothing is known
@@ -154,6 +180,31 @@ class EntityForecaster:
             return {"d1": 1.0, "d7": 1.0, "prof": 1.0, "wk": 1.0}
         s = self.scale or 1.0
         return {"d1": raw[0] / s, "d7": raw[1] / s, "prof": raw[2] / s, "wk": raw[3] / s}
+
+    def _weather_values(self, ts: int) -> dict[str, float]:
+        """The weather fields used, for step ``ts`` (NaN where the source has none)."""
+        w = self.weather
+        return {f: w.value(f, ts, self.step_ms) if w is not None else math.nan for f in self.weather_fields}
+
+    def _weather_features(self, wx: dict[str, float], x: dict[str, float]) -> dict[str, float]:
+        """``x`` plus the weather features of a step whose weather is ``wx``: irradiance times the learnt yield
+        in scaled units (the profile where either is unknown) and heating / cooling degrees / 10 (0 unknown)."""
+        s = self.scale or 1.0
+        y = self.yield_wh / self.yield_ghi if self.yield_ghi > 0 else math.nan
+        for f, v in wx.items():
+            if f == "temp_c":
+                known = not math.isnan(v)
+                x["hdd"] = max(HEATING_BASE_C - v, 0.0) / 10 if known else 0.0
+                x["cdd"] = max(v - COOLING_BASE_C, 0.0) / 10 if known else 0.0
+            else:
+                x[WEATHER_FEATURES[f][0]] = y * v / s if not (math.isnan(v) or math.isnan(y)) else x["prof"]
+        return x
+
+    def _learn_yield(self, wh: float, wx: dict[str, float]) -> None:
+        g = wx.get("ghi_w_m2", wx.get("ghi_clear_w_m2", math.nan))
+        if not math.isnan(g) and g >= MIN_GHI_W_M2:
+            self.yield_wh = 0.99 * self.yield_wh + wh
+            self.yield_ghi = 0.99 * self.yield_ghi + g
 
     def _base(self, ts: int) -> float:
         """Model prediction (Wh) of step ``ts`` without the residual correction."""
@@ -188,10 +239,17 @@ class EntityForecaster:
             self.last_ts = ts
             return
         raw = self._raw_features(ts) if self.model == "linear" else None
-        pred = self._linear(self._scaled(raw)) if self.model == "linear" else self._base(ts)
+        wx = self._weather_values(ts) if self.weather_fields and self.model == "linear" else None
+        if wx is None:
+            pred = self._linear(self._scaled(raw)) if self.model == "linear" else self._base(ts)
+        else:
+            pred = self._linear(self._weather_features(wx, self._scaled(raw)))
         self.scale = abs(wh) if self.n == 0 else 0.995 * self.scale + 0.005 * abs(wh)
         s = self.scale or 1.0
-        if self.model == "linear":
+        if wx is not None:  # the same features on the updated scale and yield
+            self._learn_yield(wh, wx)
+            self.lr.learn_one(self._weather_features(wx, self._scaled(raw)), wh / s)
+        elif self.model == "linear":
             self.lr.learn_one(self._scaled(raw), wh / s)  # the same features on the updated scale
         elif self.model == "holt-winters":
             self.hw.learn_one(wh)

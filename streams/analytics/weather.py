@@ -18,12 +18,20 @@ shorter than the weather's step takes the step that contains it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 FIELDS = ("temp_c", "ghi_w_m2", "ghi_clear_w_m2")
 BOUNDS = {"temp_c": (-80.0, 70.0), "ghi_w_m2": (0.0, 1500.0), "ghi_clear_w_m2": (0.0, 1500.0)}
+
+
+class WeatherSource(Protocol):
+    """Where a forecaster reads weather: :class:`WeatherSeries` offline, the stage's weather view live."""
+
+    def value(self, name: str, start_ms: int, length_ms: int) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,20 @@ class WeatherSeries:
     def only(self, fields: tuple[str, ...]) -> WeatherSeries:
         """The same series restricted to ``fields`` (e.g. clear-sky GHI alone, which needs no forecast)."""
         return WeatherSeries(self.ts, self.step_ms, {f: self.values[f] for f in fields})
+
+    def value(self, name: str, start_ms: int, length_ms: int) -> float:
+        """Mean of field ``name`` over the point ``[start_ms, start_ms + length_ms)`` (UTC epoch ms), as
+        :meth:`on_points` for one point; NaN when unknown or when the series does not carry the field."""
+        v = self.values.get(name)
+        if v is None or not self.ts.size:
+            return math.nan
+        first = (start_ms - int(self.ts[0])) // self.step_ms
+        total, n = 0.0, 0
+        for i in range(max(first, 0), min(first + max(1, length_ms // self.step_ms), v.size)):
+            x = float(v[i])
+            if x == x:
+                total, n = total + x, n + 1
+        return total / n if n else math.nan
 
     def on_points(self, starts: np.ndarray, point_ms: int) -> dict[str, np.ndarray]:
         """Each field's mean over the points starting at ``starts`` (UTC epoch ms) of ``point_ms`` each; NaN where

@@ -81,6 +81,7 @@ class Stage:
 
     def __init__(self, renamed_topology, settings, bootstrap: str):
         path, self.rename = renamed_topology()
+        self.topology_path = path
         suffix = path.parent.name.rsplit("-", 1)[1]
         spec = stage(settings, load_topology(path))
         self.spec = dataclasses.replace(spec, name=f"forecasts-{suffix}")
@@ -93,8 +94,11 @@ class Stage:
         for fut in admin.create_topics(new).values():
             fut.result(15)
 
-    def expected(self, items: list[tuple[bytes, bytes]]) -> set[tuple[str, bytes, bytes]]:
-        proc, state, out = self.spec.make({}), MemoryState(), set()
+    def expected(
+        self, items: list[tuple[bytes, bytes]], views: dict | None = None, spec=None
+    ) -> set[tuple[str, bytes, bytes]]:
+        """The records of the stage's processor (of ``spec``, default this stage's) over ``items`` in memory."""
+        proc, state, out = (spec or self.spec).make(views or {}), MemoryState(), set()
         for i, (k, v) in enumerate(items):
             try:
                 out |= {tuple(e) for e in proc.on_record(Record(self.inp, 0, i, k, v, 0), state)}

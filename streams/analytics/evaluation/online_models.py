@@ -57,15 +57,20 @@ class _Replayer:
 @dataclass
 class RiverModel(_Replayer):
     model: str = "linear"
+    weather: WeatherSeries | None = field(default=None, repr=False)  # its fields become features
     fc: EntityForecaster | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
-        return f"river-{self.model}"
+        return f"river-{self.model}" + ("-weather" if self.weather is not None else "")
 
     def _observe(self, ts: int, value: float) -> None:
         if self.fc is None:
-            self.fc = EntityForecaster(self.horizon.point_ms, model=self.model)
+            w = self.weather
+            fields = w.fields if w is not None else ()
+            self.fc = EntityForecaster(
+                self.horizon.point_ms, model=self.model, weather=w, weather_fields=fields
+            )
         self.fc.observe(ts, value)
 
     def _issue(self, start: int) -> Prediction:
@@ -102,13 +107,15 @@ def online_models(horizon: EvalHorizon) -> list:
 
 def weather_models(weather: WeatherSeries):
     """A model factory (as :func:`online_models`) of the weather-aware models: ``lightgbm-clearsky`` (clear-sky
-    GHI only: needs no weather forecast), ``lightgbm-weather`` and ``ensemble-weather`` (every field of
+    GHI only: needs no weather forecast), ``river-linear-weather``, ``lightgbm-weather`` and ``ensemble-weather``
+    (every field of
     ``weather``; scored with the measured weather as the forecast, an upper bound on what a real forecast
     gives)."""
     clear = ("ghi_clear_w_m2",)
 
     def factory(horizon: EvalHorizon) -> list:
         out: list = [
+            RiverModel(horizon, model="linear", weather=weather),
             LightGbmPeer(horizon.points, name="lightgbm-weather", weather=weather),
             Ensemble(horizon, name="ensemble-weather", options={"weather": weather}),
         ]

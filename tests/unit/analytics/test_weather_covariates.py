@@ -8,8 +8,11 @@ import pytest
 from streams.analytics.ensemble import EnsembleForecaster
 from streams.analytics.ensemble_state import dump_ensemble, load_ensemble
 from streams.analytics.evaluation import metrics
+from streams.analytics.evaluation.online_models import RiverModel
 from streams.analytics.evaluation.peers import LightGbmPeer, SeasonalNaive
 from streams.analytics.evaluation.protocol import HORIZONS, replay, to_points
+from streams.analytics.forecast_state import ForecasterState, dump_forecaster, load_forecaster
+from streams.analytics.forecasting import EntityForecaster
 from streams.analytics.gbm_direct import feature_names
 from streams.analytics.weather import WeatherSeries
 
@@ -94,3 +97,40 @@ def test_a_stored_weather_aware_ensemble_forecasts_the_same_with_the_weather_giv
     blind = load_ensemble(dump_ensemble(f))  # the trees need the weather they were trained with
     with pytest.raises(ValueError, match="needs the same weather fields"):
         blind.forecast(start)
+
+
+def _heating_load(days: int, seed: int = 4) -> tuple[np.ndarray, np.ndarray, WeatherSeries]:
+    """Hourly load (Wh) of an electrically heated building: a daily shape plus 120 Wh per heating degree below
+    15 degC, under day-to-day weather swings of +-8 degC."""
+    rng = np.random.default_rng(seed)
+    n = days * 24
+    ts = MONDAY + np.arange(n, dtype=np.int64) * HOUR
+    hour = np.arange(n) % 24
+    temp = np.repeat(rng.uniform(-2, 14, days), 24) + 3 * np.sin(2 * np.pi * (hour - 9) / 24)
+    y = 400 + 200 * (hour >= 17) * (hour <= 21) + 120 * np.clip(15 - temp, 0, None) + rng.normal(0, 30, n)
+    return ts, y, WeatherSeries(ts, HOUR, {"temp_c": temp})
+
+
+@pytest.mark.parametrize("data", [_cloudy_pv, _heating_load])
+def test_the_online_linear_model_with_the_weather_beats_it_without(data):
+    ts, y, w = data(40)
+    h = HORIZONS["day-ahead"]
+    s = to_points(ts, y, HOUR, h.point_ms)
+    models = [SeasonalNaive(1), RiverModel(h, model="linear"), RiverModel(h, model="linear", weather=w)]
+    m = metrics.score(replay(s, h, models, 7))["models"]
+    assert m["river-linear-weather"]["mae"] < 0.6 * m["river-linear"]["mae"], m
+
+
+def test_a_stored_linear_forecaster_keeps_its_weather_features_and_reads_the_weather_again():
+    ts, y, w = _cloudy_pv(20)
+    f = EntityForecaster(HOUR, weather=w, weather_fields=("ghi_w_m2", "temp_c"))
+    for t, v in zip(ts[:-24].tolist(), y[:-24].tolist(), strict=True):
+        f.observe(t, v)
+    start = int(ts[-24])
+    state = ForecasterState.model_validate_json(dump_forecaster(f).model_dump_json())
+    assert state.weather_fields == ["ghi_w_m2", "temp_c"] and state.yield_ghi > 0
+    assert load_forecaster(state, w).predict_steps(start, 24) == f.predict_steps(start, 24)
+    blind = load_forecaster(state).predict_steps(start, 24)  # no weather: neutral values, still a forecast
+    assert all(np.isfinite(blind)) and blind != f.predict_steps(start, 24)
+    with pytest.raises(ValueError, match="unknown weather fields"):
+        EntityForecaster(HOUR, weather=w, weather_fields=("wind",))
