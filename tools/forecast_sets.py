@@ -6,7 +6,14 @@
 * ``pv-nrel-system50``: measured AC power of NREL PV system 50 (pvanalytics data, 15 min, 2011-04 to 2013-09;
   the last months of the file are left out so the evaluation window is late summer, not December);
 * ``pv-nrel-serf-east``: measured AC power of the NREL SERF East PV system (pvanalytics, 15 min, 2016-07 to
-  2016-10).
+  2016-10);
+* ``heatpump-household-0``, ``heatpump-household-1``, ``heatpump-portfolio``: the same households with an
+  air-source heat pump each (:func:`tools.sim.heat_pumps.heat_pump_fleet`): BDEW standard heat load profiles (demandlib, single-family
+  houses) driven by the temperature of the DWD test reference year 2010 of region 4 (Potsdam; demandlib ships it),
+  divided by a temperature-dependent COP. Standard profiles, not measurements: the one set whose load follows a
+  weather the harness can give to the models.
+
+The PV sets carry their site's measured weather (NSRDB PSM3), the heat-pump sets the TRY's (temperature and GHI).
 
 Every set is a regular series of energies per 15-minute step in Wh (UTC epoch ms step starts; NaN = missing).
 """
@@ -77,8 +84,24 @@ def _pv(name: str, file: str, column: str, end: str | None, weather: tuple[str, 
     return EvalSet(name, "pv", s.ts, s.values, psm3_weather(*weather))
 
 
+def _heat_pump_sets() -> list[EvalSet]:
+    from tools.sim.heat_pumps import heat_pump_fleet
+
+    f = heat_pump_fleet()
+    wh = f.kw * 250.0
+    weather = WeatherSeries(
+        f.ms[::4].astype(np.int64), 3_600_000, {"temp_c": f.temp_c, "ghi_w_m2": f.ghi_w_m2}
+    )
+    return [
+        EvalSet("heatpump-household-0", "household", f.ms, wh[:, 0], weather),
+        EvalSet("heatpump-household-1", "household", f.ms, wh[:, 1], weather),
+        EvalSet("heatpump-portfolio", "portfolio", f.ms, wh.sum(axis=1), weather),
+    ]
+
+
 LOADERS: dict[str, Callable[[], list[EvalSet]]] = {
     "simbench": _fleet_sets,
+    "heatpump": _heat_pump_sets,
     "pv-nrel-system50": lambda: [
         _pv(
             "pv-nrel-system50",

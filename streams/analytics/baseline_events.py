@@ -25,6 +25,7 @@ means the baseline is too low (ASHRAE Guideline 14 sign: it under-credits delive
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,12 +166,29 @@ def evaluate_events(
     warmup_days: int = 14,
 ) -> dict[str, float]:
     """Hourly NMBE and CV(RMSE) of the preset's CBL in the event hours of every non-event working day."""
+
+    def cbl(d: int) -> np.ndarray | None:
+        return event_baseline(load_kw, d, kind, excluded, preset, event, native_slots)
+
+    return evaluate_cbl(load_kw, kind, excluded, cbl, event, warmup_days)
+
+
+def evaluate_cbl(
+    load_kw: np.ndarray,
+    kind: np.ndarray,
+    excluded: np.ndarray,
+    cbl_of_day: Callable[[int], np.ndarray | None],
+    event: EventWindow = EventWindow(),
+    warmup_days: int = 14,
+) -> dict[str, float]:
+    """:func:`evaluate_events` for any baseline: ``cbl_of_day(d)`` gives the CBL (kW) of day ``d``'s event slots
+    (None: no baseline that day)."""
     actual, cbl = [], []
     ev = slice(event.start_slot, event.start_slot + event.slots)
     for d in range(warmup_days, load_kw.shape[0]):
         if excluded[d] or kind[d] != 0 or np.isnan(load_kw[d, ev]).any():
             continue
-        b = event_baseline(load_kw, d, kind, excluded, preset, event, native_slots)
+        b = cbl_of_day(d)
         if b is None:
             continue
         actual.append(load_kw[d, ev])

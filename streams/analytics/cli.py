@@ -130,6 +130,15 @@ def baseline_evaluate(
         int, typer.Option(min=0, max=23, help="--events: event start (UTC hour)")
     ] = 17,
     event_hours: Annotated[int, typer.Option(min=1, max=24, help="--events: event length in hours")] = 3,
+    weather: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="--events: the site's weather, CSV timestamp,temp_c[,...] (degC; header required): also scores "
+            "the weather regression baseline (level from heating/cooling degrees of the day's mean temperature)",
+        ),
+    ] = None,
 ):
     """Back-test a baseline on a load series (kW or energy per step); print hourly CV(RMSE) and NMBE.
 
@@ -142,7 +151,7 @@ def baseline_evaluate(
     only meter intervals that ended count), a markdown table and then one JSON object.
     """
     from streams.analytics.baselines import BaselineConfig
-    from streams.analytics.evaluate import evaluate_baseline, load_csv, to_day_grid
+    from streams.analytics.evaluate import evaluate_baseline, load_csv, load_weather_csv, to_day_grid
 
     try:
         cfg = BaselineConfig(
@@ -157,16 +166,21 @@ def baseline_evaluate(
         )
         series = load_csv(input)
         load, day_ms, event_days = to_day_grid(series)
-        window = None
+        window, temp = None, None
         if events:
             from streams.analytics.baseline_events import EventWindow
 
             window = EventWindow(event_start_hour * 4, event_hours * 4)
+        if weather is not None:
+            if "temp_c" not in (wx := load_weather_csv(weather)).fields:
+                raise ValueError(f"{weather}: the weather regression baseline needs a temp_c column")
+            temp = wx.on_points(day_ms, 86_400_000)["temp_c"]
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if window is not None:
-        _baseline_events(load, day_ms, event_days, window, max(1, series.step_ms // 900_000), warmup_days)
+        native = max(1, series.step_ms // 900_000)
+        _baseline_events(load, day_ms, event_days, window, native, warmup_days, temp)
         return
     result = evaluate_baseline(load, day_ms, event_days, cfg, warmup_days)
     ref = evaluate_baseline(load, day_ms, event_days, BaselineConfig("AVERAGE_Y", x=10, y=10), warmup_days)
@@ -174,11 +188,15 @@ def baseline_evaluate(
     typer.echo(json.dumps(result))
 
 
-def _baseline_events(load, day_ms, event_days, window, native_slots: int, warmup_days: int) -> None:
-    """Print the event-style figures of every preset (markdown table, then JSON)."""
+def _baseline_events(
+    load, day_ms, event_days, window, native_slots: int, warmup_days: int, temp=None
+) -> None:
+    """Print the event-style figures of every preset, and of the weather regression baseline when the days' mean
+    temperatures ``temp`` are given (markdown table, then JSON)."""
     import numpy as np
 
-    from streams.analytics.baseline_events import PRESETS, evaluate_events
+    from streams.analytics.baseline_events import PRESETS, evaluate_cbl, evaluate_events
+    from streams.analytics.baseline_weather import WEATHER_ROW, event_cbl
     from streams.analytics.baselines import day_kinds
 
     kind = day_kinds(day_ms)
@@ -186,6 +204,10 @@ def _baseline_events(load, day_ms, event_days, window, native_slots: int, warmup
     res = {
         p.name: evaluate_events(load, kind, excluded, p, window, native_slots, warmup_days) for p in PRESETS
     }
+    if temp is not None:
+        ev = slice(window.start_slot, window.start_slot + window.slots)
+        cbl = event_cbl(load, temp, kind, excluded, ev)
+        res[WEATHER_ROW] = evaluate_cbl(load, kind, excluded, cbl, window, warmup_days)
     typer.echo("| preset | events | NMBE | CV(RMSE) |\n|---|---|---|---|")
     for name, r in res.items():
         typer.echo(f"| {name} | {r['events']} | {r['nmbe'] * 100:+.1f} % | {r['cv_rmse'] * 100:.1f} % |")

@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -134,31 +137,28 @@ def test_the_forecasts_stage_reads_the_sites_weather_from_the_broker(
 
 
 def test_the_feed_command_sends_the_sites_weather_and_fails_when_the_service_is_down(
-    kafka_bootstrap, renamed_topology, read_topic, tmp_path, monkeypatch
+    kafka_bootstrap, renamed_topology, read_topic, tmp_path
 ):
-    from typer.testing import CliRunner
-
-    from connectors.weather.cli import app
-
+    """``edream weather feed --once`` as its own process (it configures the process's logging)."""
     path, rename = renamed_topology()
     topic = rename["weather.hourly.v1"]
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     for fut in admin.create_topics([NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})]).values():
         fut.result(15)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("EDREAM_TOPOLOGY", str(path))
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "EDREAM_TOPOLOGY": str(path)}
     svc = WeatherService().start()
     cfg = tmp_path / "weather.yaml"
     cfg.write_text(
         f"weather:\n  base_url: {svc.base_url}\n  past_days: 1\n  forecast_days: 1\n"
         "  sites: [{location_id: golden, latitude: 39.742, longitude: -105.18}]\n"
     )
+    feed = [sys.executable, "-m", "edream.cli", "weather", "feed", "-c", str(cfg), "--once"]
     try:
-        res = CliRunner().invoke(app, ["feed", "-c", str(cfg), "--once"])
-        assert res.exit_code == 0, res.output
+        done = subprocess.run(feed, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
     finally:
         svc.stop()
     recs = [SERDE.decode(m.value(), topic)[1] for m in read_topic(topic, 49)]
     assert len(recs) == 49 and {r["location_id"] for r in recs} == {"golden"}
-    res = CliRunner().invoke(app, ["feed", "-c", str(cfg), "--once"])
-    assert res.exit_code == 1  # the service is gone: the poll failed
+    done = subprocess.run(feed, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "poll failed" in done.stderr  # the service is gone

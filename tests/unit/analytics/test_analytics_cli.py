@@ -139,3 +139,30 @@ def test_forecast_evaluate_with_the_sites_weather_scores_the_weather_aware_model
     res = CliRunner().invoke(_app(), [*args, "--weather", str(tmp_path / "bad.csv")])
     assert res.exit_code == 2
     assert "bad.csv: weather columns must be timestamp followed by any of temp_c" in res.output
+
+
+def test_baseline_events_with_the_sites_temperature_scores_the_weather_regression(tmp_path):
+    rng = np.random.default_rng(9)
+    days = 60
+    temp_day = rng.uniform(-8, 14, days)
+    ts = MONDAY + np.arange(days * 96, dtype=np.int64) * 900_000
+    slot = (ts % 86_400_000) // 900_000
+    kw = (1 + 0.4 * np.sin(2 * np.pi * slot / 96)) * (1.0 + 0.25 * np.repeat(15 - temp_day, 96))
+    kw *= rng.lognormal(0, 0.05, ts.size)
+    (tmp_path / "load.csv").write_text(
+        "timestamp,value\n" + "\n".join(f"{t},{v:.4f}" for t, v in zip(ts, kw, strict=True))
+    )
+    hours = MONDAY + np.arange(days * 24, dtype=np.int64) * 3_600_000
+    (tmp_path / "wx.csv").write_text(
+        "timestamp,temp_c\n" + "\n".join(f"{t},{temp_day[i // 24]:.2f}" for i, t in enumerate(hours))
+    )
+    res = CliRunner().invoke(
+        _app(),
+        ["baseline", "evaluate", "-i", str(tmp_path / "load.csv"), "--events"]
+        + ["--weather", str(tmp_path / "wx.csv")],
+    )
+    assert res.exit_code == 0, res.output
+    p = json.loads(res.output.strip().splitlines()[-1])["presets"]
+    weather = p["weather regression (HDD/CDD of the day, 20 days)"]
+    assert weather["events"] > 20
+    assert weather["cv_rmse"] < 0.5 * p["10of10 (no adjustment)"]["cv_rmse"], p
