@@ -67,7 +67,8 @@ class EnsembleForecaster:
     gbm_rounds: int = 200
     weight_power: float = 6.0
     median_point: bool = False
-    weather: WeatherSeries | None = field(default=None, repr=False)  # read by the linear and lightgbm members
+    # read by the linear and lightgbm members (the stage passes a WeatherSource: its members never include lightgbm)
+    weather: WeatherSeries | None = field(default=None, repr=False)
     weights: ErrorWeights = field(init=False)
     conformal: ConformalQuantiles = field(default_factory=ConformalQuantiles)
 

@@ -36,9 +36,10 @@ from pydantic import Field
 from streams.analytics.accuracy import OnlineAccuracy
 from streams.analytics.ensemble import EnsembleForecaster
 from streams.analytics.ensemble_state import EnsembleState, dump_ensemble, load_ensemble
-from streams.analytics.forecast_service import BAND, CONSUMPTION, PRODUCTION
+from streams.analytics.forecast_service import BAND, CONSUMPTION, PRODUCTION, WEATHER_FIELDS
 from streams.analytics.forecast_state import _State
 from streams.analytics.forecasting import DAY_MS, HORIZONS, Horizon, forecast_record
+from streams.analytics.weather import FieldsOf, WeatherSource
 
 MODEL = "ensemble"
 STEP_MS = 900_000  # interval length of meter.intervals.15m.v1
@@ -93,9 +94,18 @@ class EnsembleSeries:
     emitted_as_of: int | None = None
 
     @classmethod
-    def new(cls, prop: str, horizon: Horizon, options: dict[str, Any] | None = None) -> EnsembleSeries:
+    def new(
+        cls,
+        prop: str,
+        horizon: Horizon,
+        options: dict[str, Any] | None = None,
+        weather: WeatherSource | None = None,
+    ) -> EnsembleSeries:
+        """A fresh series; with ``weather`` its linear member reads the property's fields of it
+        (:data:`~streams.analytics.forecast_service.WEATHER_FIELDS`)."""
         opts = STAGE_OPTIONS if options is None else options
-        return cls(prop, horizon, EnsembleForecaster(horizon.point_ms, horizon.points, **opts))
+        wx = None if weather is None else FieldsOf(weather, WEATHER_FIELDS[prop])
+        return cls(prop, horizon, EnsembleForecaster(horizon.point_ms, horizon.points, **opts, weather=wx))
 
     @property
     def name(self) -> str:
@@ -210,13 +220,15 @@ def encode_series(s: EnsembleSeries) -> bytes:
     )
 
 
-def decode_series(blob: bytes) -> EnsembleSeries:
-    """Parse, validate and rebuild a stored series (raises pydantic.ValidationError/ValueError if malformed)."""
+def decode_series(blob: bytes, weather: WeatherSource | None = None) -> EnsembleSeries:
+    """Parse, validate and rebuild a stored series reading ``weather`` (raises pydantic.ValidationError/ValueError
+    if malformed); its members keep the weather fields they were built with."""
     s = SeriesState.model_validate_json(blob)
     if s.horizon not in HORIZONS or s.property not in PROPERTIES:
         raise ValueError(f"stored ensemble series of unknown property/horizon {s.property}/{s.horizon}")
+    wx = None if weather is None else FieldsOf(weather, WEATHER_FIELDS[s.property])
     return EnsembleSeries(
-        s.property, HORIZONS[s.horizon], load_ensemble(s.model), list(s.pending), s.accuracy, s.scored_until,
+        s.property, HORIZONS[s.horizon], load_ensemble(s.model, wx), list(s.pending), s.accuracy, s.scored_until,
         s.emitted_as_of,
     )  # fmt: skip
 

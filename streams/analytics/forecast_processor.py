@@ -25,7 +25,7 @@ Ids are deterministic (``entity/property/granularity/issued_at`` and ``.../as_of
 repeats identical records.
 
 With a weather view (``FORECAST_WEATHER_LOCATION``: :mod:`streams.analytics.weather_view`) every series the stage
-starts reads the site's weather (:data:`streams.analytics.forecast_service.WEATHER_FIELDS`): the observed hours
+starts (either model; the ensemble's linear member) reads the site's weather (:data:`streams.analytics.forecast_service.WEATHER_FIELDS`): the observed hours
 when it learns, the forecast hours when it forecasts. The weather is an input like the wall clock, not state: a
 replay after a newer weather forecast arrived issues the same ids with values from that forecast.
 
@@ -101,11 +101,11 @@ class ForecastProcessor:
                 f"({record.topic} must be keyed by prosumer_id so a prosumer's state stays on one partition)"
             )
         key = state_key(prosumer, self.model)
+        if self.weather is not None:
+            self.weather.refresh()
         if self.model == ensemble_stream.MODEL:
             return self._ensemble(rec, prosumer, key, state)
         old = state.get(key)
-        if self.weather is not None:
-            self.weather.refresh()
         stream = self._stream(old, prosumer)
         out = stream.on_interval(rec)
         new = encode(dump_stream(stream, prosumer))
@@ -130,7 +130,10 @@ class ForecastProcessor:
                 continue
             skey = f"{key}/{prop}/{h.name}"
             blob = state.get(skey)
-            series = es.EnsembleSeries.new(prop, h) if blob is None else es.decode_series(blob)
+            wx = self.weather
+            series = (
+                es.EnsembleSeries.new(prop, h, weather=wx) if blob is None else es.decode_series(blob, wx)
+            )
             for start, wh in points:
                 forecasts += [series.forecast_record(prosumer, t, f) for t, f in series.close(start, wh)]
             acc = series.accuracy_record(prosumer)

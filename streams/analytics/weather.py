@@ -96,3 +96,14 @@ class WeatherSeries:
             n = np.isfinite(x).sum(axis=-1)
             out[name] = np.where(n > 0, np.nansum(x, axis=-1) / np.maximum(n, 1), np.nan)
         return out
+
+
+@dataclass(frozen=True)
+class FieldsOf:
+    """A weather source restricted to ``fields`` (what one property's models read): the others are unknown."""
+
+    source: WeatherSource
+    fields: tuple[str, ...]
+
+    def value(self, name: str, start_ms: int, length_ms: int) -> float:
+        return self.source.value(name, start_ms, length_ms) if name in self.fields else math.nan

@@ -23,7 +23,10 @@ from streams.analytics.evaluation.online_models import Ensemble
 from streams.analytics.evaluation.peers import Persistence
 from streams.analytics.evaluation.protocol import HORIZONS, replay, to_points
 from streams.analytics.forecast_processor import ForecastProcessor, ForecastTopics
+from streams.analytics.weather import FieldsOf, WeatherSeries
+from streams.analytics.weather_view import WeatherView
 from streams.validation.limits import Limits
+from tools.sim.flex_scenario import StaticView
 
 SERDE = Serde()
 STEP = 900_000
@@ -133,3 +136,52 @@ def test_stored_series_is_json_and_malformed_values_are_refused(stage_run):
             state.data["e:p/ENERGY_CONSUMPTION/day-ahead"].replace(b'"seen"', b'"exec"')
         )
     assert not math.isnan(series.model.level)
+
+
+def _weather_view(temps: np.ndarray) -> WeatherView:
+    """The forecasts stage's view of hourly temperatures ``temps`` from DAY0 (WeatherHour records)."""
+    view = StaticView({})
+    for i, t in enumerate(temps.tolist()):
+        h = DAY0 + i * 3_600_000
+        rec = {
+            "event_id": f"site/{h}/0", "location_id": "site", "hour_start": h, "kind": "OBSERVED",
+            "temp_c": t, "ghi_w_m2": None, "ghi_clear_w_m2": None, "issued_at": h + 3_600_000, "source": "test",
+        }  # fmt: skip
+        view.put(f"site/{h}".encode(), SERDE.encode("WeatherHour", rec, "weather.hourly.v1"))
+    wv = WeatherView(view, "site", SERDE, "weather.hourly.v1")
+    wv.refresh()
+    return wv
+
+
+def test_with_the_sites_weather_the_stage_ensemble_is_the_harness_ensemble_with_that_weather(stage_run):
+    ts, wh, plain, _, _ = stage_run
+    temps = np.repeat(np.random.default_rng(8).uniform(-5, 12, DAYS + 1), 24)
+    hour = (ts - DAY0) // 3_600_000
+    wh = wh + 40 * np.maximum(15 - temps[hour], 0)  # electric heating
+    proc = ForecastProcessor(
+        SERDE,
+        TOPICS,
+        Limits(),
+        clock=lambda: (DAY0 + 10 * DAY) / 1000,
+        model="ensemble",
+        weather=_weather_view(temps),
+    )
+    state, forecasts = MemoryState(), {}
+    for t, v in zip(ts.tolist(), wh.tolist(), strict=True):
+        for e in proc.on_record(_record(t, v), state):
+            name, rec = SERDE.decode(e.value, e.topic)
+            if name == "Forecast":
+                forecasts[(rec["property"], rec["prediction_granularity"], rec["issued_at"])] = rec
+    h = HORIZONS["day-ahead"]
+    weather = WeatherSeries(
+        DAY0 + np.arange(temps.size, dtype=np.int64) * 3_600_000, 3_600_000, {"temp_c": temps}
+    )
+    options = {**ensemble_stream.STAGE_OPTIONS, "weather": FieldsOf(weather, ("temp_c",))}
+    model = Ensemble(h, shadow_days=DAYS + 1, options=options)
+    rep = replay(to_points(ts, wh, STEP, h.point_ms), h, [model, Persistence()], 2)
+    for o, start in enumerate(rep.target_ts[:, 0].tolist()):
+        pts = forecasts[("ENERGY_CONSUMPTION", "DAYAHEAD", start)]["points"]
+        np.testing.assert_array_equal([p["value"] for p in pts], rep.point["ensemble"][o])
+        assert pts != plain[("ENERGY_CONSUMPTION", "DAYAHEAD", start)]["points"]
+    linear = ensemble_stream.decode_series(state.data["e:p/ENERGY_CONSUMPTION/day-ahead"]).model.linear
+    assert linear.weather_fields == ("temp_c",)
