@@ -115,6 +115,22 @@ class Platform:
             return ["(no stage process)"]
         return sorted(c.name for c in stages if (c.name.removeprefix("stage-"), str(c.pid)) not in up)
 
+    def stages_down_settled(self, timeout: float = 60.0) -> list[str]:
+        """:meth:`stages_down` once the status API has answered: on a loaded machine one request may take longer
+        than its timeout, and an unanswered request is no evidence that stages are down. Asks for up to ``timeout``
+        s; the stages still not UP then, or ``["(status API did not answer)"]``."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            status = self.status(timeout=15.0)
+            if status is not None:
+                last = status
+                if not self.stages_down(status):
+                    return []
+            if time.monotonic() > deadline:
+                return self.stages_down(last) if last is not None else ["(status API did not answer)"]
+            time.sleep(1.0)
+
     def stages_up(self, status: dict[str, Any]) -> bool:
         return not self.stages_down(status)
 

@@ -327,7 +327,7 @@ def run_plan(plan: ChaosPlan, work_dir: Path | None = None) -> ChaosReport:
             time.sleep(wait_s)
         _verify_windows(run, "the end", _now_ms())
         run.report.windows_expected = len(run.windows)
-        run.report.stages_down = platform.stages_down(platform.status())
+        run.report.stages_down = platform.stages_down_settled()
     except NotReady as exc:
         run.report.problems.append(str(exc)[:1000])
     finally:
