@@ -118,7 +118,8 @@ class Platform:
     def stages_down_settled(self, timeout: float = 60.0) -> list[str]:
         """:meth:`stages_down` once the status API has answered: on a loaded machine one request may take longer
         than its timeout, and an unanswered request is no evidence that stages are down. Asks for up to ``timeout``
-        s; the stages still not UP then, or ``["(status API did not answer)"]``."""
+        s; the stages still not UP then, each with what the status said of it (:meth:`why_down`), or
+        ``["(status API did not answer)"]``."""
         deadline = time.monotonic() + timeout
         last = None
         while True:
@@ -128,8 +129,23 @@ class Platform:
                 if not self.stages_down(status):
                     return []
             if time.monotonic() > deadline:
-                return self.stages_down(last) if last is not None else ["(status API did not answer)"]
+                if last is None:
+                    return ["(status API did not answer)"]
+                return [f"{name} ({self.why_down(last, name)})" for name in self.stages_down(last)]
             time.sleep(1.0)
+
+    def why_down(self, status: dict[str, Any], name: str) -> str:
+        """What ``status`` says of stage process ``name``: its record's status, age and last error, or the
+        workers it has records of when none is of this process."""
+        stage = name.removeprefix("stage-")
+        pid = next((str(c.pid) for c in self.children() if c.name == name), "?")
+        rows = [r for r in (status.get("stages") or []) if r.get("stage") == stage]
+        mine = [r for r in rows if str(r.get("worker_id", "")).rsplit(":", 1)[-1] == pid]
+        if not mine:
+            return f"pid {pid}: no record; records of {[r.get('worker_id') for r in rows]}"
+        r, now = mine[0], status.get("time_ms") or 0
+        age = (now - (r.get("updated_at") or 0)) / 1000 if now else None
+        return f"pid {pid}: {r.get('status')}, record {age} s old, last error {r.get('last_error')!r}"
 
     def stages_up(self, status: dict[str, Any]) -> bool:
         return not self.stages_down(status)

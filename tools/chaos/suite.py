@@ -245,13 +245,26 @@ def _wait_stored(run: _Run) -> None:
     want = {"measurements": counts["good_reading"], "settlement_flex": counts["good_settlement"]}
     want["market_orders_accepted"] = counts["canary_order"]
     timeout = run.plan.settle_timeout_s
-    deadline = time.monotonic() + timeout
+    deadline, clickhouse = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        tables = ((run.platform.status() or {}).get("clickhouse") or {}).get("tables") or {}
+        status = run.platform.status()
+        clickhouse = (status or {}).get("clickhouse") if status is not None else "(status API did not answer)"
+        tables = (clickhouse or {}).get("tables") or {} if isinstance(clickhouse, dict) else {}
         if all(tables.get(t, 0) >= n for t, n in want.items()):
             return
         time.sleep(3)
-    log.warning("not everything was stored within %.0f s (the accounting says what is missing)", timeout)
+    shown = (
+        {k: v for k, v in clickhouse.items() if k != "tables"} if isinstance(clickhouse, dict) else clickhouse
+    )
+    have = {t: tables.get(t) for t in want}
+    log.warning(
+        "not everything was stored within %.0f s (the accounting says what is missing): wanted %s, the status "
+        "API counted %s; its ClickHouse status: %s",
+        timeout,
+        want,
+        have,
+        shown,
+    )
 
 
 def _account(run: _Run, work: Path) -> list[KindAccount]:
