@@ -6,6 +6,8 @@ import asyncio
 import gc
 import logging
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -286,6 +288,31 @@ def run_platform(settings: Settings, demo: bool = True, field_sim: bool = True) 
         steps.done("broker, object store and chain")
         state_path.unlink(missing_ok=True)
         print("edream: stopped (embedded broker and chain shut down)", flush=True)
+        exit_within(EXIT_GRACE_S, code=0 if sys.exc_info()[0] in (None, KeyboardInterrupt) else 1)
+
+
+#: seconds the interpreter may take to exit after an orderly shutdown before :func:`exit_within` ends it
+EXIT_GRACE_S = 15.0
+
+
+def exit_within(grace_s: float, code: int) -> None:
+    """Everything is stopped and flushed: if a library thread that is not a daemon (a Kafka client's, a
+    server's) still keeps the interpreter from exiting after ``grace_s``, name those threads on stderr and exit
+    with ``code`` anyway, so that Ctrl-C always ends ``edream run`` (seen once under load: stopped, but the
+    process still there 60 s later)."""
+
+    def watch() -> None:
+        time.sleep(grace_s)
+        alive = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        print(
+            f"edream: the interpreter had not exited {grace_s:.0f} s after the shutdown (threads still running: "
+            f"{', '.join(alive) or 'none'}); exiting",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(code)
+
+    threading.Thread(target=watch, name="exit-watchdog", daemon=True).start()
 
 
 def _start_demo_counterparts(settings: Settings, stack: Stack) -> list[Any]:
