@@ -23,7 +23,6 @@ from edream.embedded.process import port_open
 from edream.embedded.watchdog import ChildWatchdog
 from edream.kafka import apply_topics
 from edream.kafka_security import KafkaSecurity
-from edream.logs import first_line
 from edream.rest.hosting import register_rest_api
 from edream.runtime.down_reporter import StageDownReporter, down_reporter
 from edream.runtime.health_board import StageHealthBoard
@@ -31,6 +30,7 @@ from edream.runtime.stages import runtime_stages
 from edream.runtime.workers import StageProcesses
 from edream.serde import Serde
 from edream.settings import Settings
+from edream.sink_counts import SinkCounts
 from edream.stack import ComponentStatus, RunState, Stack
 from edream.topology import load_topology
 from edream.web_auth import api_token
@@ -40,50 +40,8 @@ log = logging.getLogger("edream.run")
 COUNTERS = Gauge("edream_counter", "Platform counters (rows sunk, dead letters, ...)", ["name"])
 
 
-#: seconds ``/api/status`` waits for its ClickHouse counts before it reports the ClickHouse thread silent
-STATUS_CLICKHOUSE_S = 10.0
-
-
-async def _clickhouse_status_within(ctx: AgentContext, timeout_s: float) -> dict:
-    """:func:`_clickhouse_status` on the ClickHouse thread, or ``reachable: False`` if the thread does not answer
-    within ``timeout_s`` (a hanging query must not hang the status API with it)."""
-    try:
-        return await asyncio.wait_for(ctx.in_clickhouse_thread(_clickhouse_status, ctx), timeout_s)
-    except TimeoutError:
-        return {
-            "reachable": False,
-            "detail": f"the ClickHouse thread did not answer within {timeout_s:.0f} s",
-        }
-
-
-def _clickhouse_status(ctx: AgentContext) -> dict:
-    try:
-        tables = {}
-        for sink in ctx.topology.sinks:
-            tables[sink.table] = ctx.clickhouse.query(f"SELECT count() FROM {sink.table} FINAL").result_rows[
-                0
-            ][0]
-        out = {"reachable": True, "detail": f"{len(tables)} sink tables", "tables": tables}
-        out["last_anchor"] = _last_anchor(ctx)
-        return out
-    except Exception as exc:  # noqa: BLE001 - status, not control flow
-        return {"reachable": False, "detail": first_line(exc)}
-
-
 class AlreadyRunning(RuntimeError):
     """Another platform owns this data dir (chDB allows one process) or the web port is taken."""
-
-
-def _last_anchor(ctx: AgentContext) -> dict | None:
-    """Most recent anchor receipt, if the anchoring agent has written any."""
-    try:
-        rows = ctx.clickhouse.query(
-            "SELECT kind, window_id, record_count, block_number, tx_hash FROM chain_anchors FINAL "
-            "ORDER BY anchored_at DESC LIMIT 1"
-        ).named_results()
-        return next(iter(rows), None)
-    except Exception:  # noqa: BLE001 - no anchors table yet
-        return None
 
 
 def build_worker_app(
@@ -101,6 +59,7 @@ def build_worker_app(
         "agents hosted here: %s; stage processes: %s", ", ".join(hosted), ", ".join(on_runtime) or "none"
     )
     health = StageHealthBoard(settings, topology, stack.bootstrap)
+    sink_counts = SinkCounts(ctx)
 
     @app.service
     class _HealthBoard(Service):  # follows platform.stage.health.v1 once the worker runs
@@ -112,7 +71,7 @@ def build_worker_app(
 
     @app.page("/api/status")
     async def status(web, request):  # noqa: ANN001 - faust view signature
-        ch = await _clickhouse_status_within(ctx, STATUS_CLICKHOUSE_S)
+        ch = await sink_counts.get()
         return web.json(
             {
                 "broker": stack.bootstrap,
@@ -167,7 +126,7 @@ def build_worker_app(
 
         @app.timer(15.0)
         async def report():
-            ch = await _clickhouse_status_within(ctx, STATUS_CLICKHOUSE_S)
+            ch = await sink_counts.get()
             log.info("clickhouse rows: %s", ch.get("tables", ch))
 
     return app, ctx
