@@ -6,6 +6,7 @@ import importlib
 import json
 import pkgutil
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -208,6 +209,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         mark = "ok " if c["reachable"] else "DOWN"
         typer.echo(f"{c['name']:<11} {mark} {c['where']}  {c['detail']}")
     live = p.get("live") or {}
+    counted_at = (live.get("clickhouse") or {}).get("counted_at")
+    if counted_at:
+        typer.echo(f"tables      rows as counted {max(0.0, time.time() - counted_at / 1000):.0f} s ago")
     for table, n in (live.get("clickhouse", {}).get("tables") or {}).items():
         typer.echo(f"  table {table}: {n} rows")
     anchor = (live.get("clickhouse") or {}).get("last_anchor")

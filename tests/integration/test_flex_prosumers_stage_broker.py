@@ -148,6 +148,7 @@ def collect(read_topic, names, n: int) -> set[tuple[str, bytes]]:
     return out
 
 
+@pytest.mark.timeout(600)  # 167-170 s under make test's load, once over 300 s (ci54); its waits allow 540 s
 def test_flex_prosumers_on_broker_recovery_from_changelog(
     test_settings, unique_topic, read_topic, kafka_bootstrap
 ):

@@ -68,22 +68,35 @@ def test_a_silent_clickhouse_thread_is_reported_and_gets_no_second_count():
     for got in silent:
         assert got["reachable"] is False and "did not answer within 0 s" in got["detail"]
     assert counts.counts_started == 1  # the requests that gave up left one count queued, not three
-    assert answered == count_sink_tables(_Ctx())
+    assert answered.pop("counted_at") > 1.7e12 and answered == count_sink_tables(_Ctx())
 
 
-def test_concurrent_requests_share_one_count_and_a_fresh_count_is_reused():
+def test_answers_at_once_with_the_last_count_and_counts_again_in_the_background():
     ctx, clock = _Ctx(), _Clock()
-    counts = SinkCounts(ctx, max_age_s=2.0, clock=clock)
+    counts = SinkCounts(ctx, timeout_s=5.0, max_age_s=2.0, clock=clock)
 
     async def burst() -> list[dict]:
         return await asyncio.gather(*(counts.get() for _ in range(50)))
 
-    first = asyncio.run(burst())
-    assert counts.counts_started == 1 and len(ctx.queries) == 3  # 2 counts + the anchor, for 50 requests
-    assert all(got == first[0] for got in first) and first[0]["tables"] == {"a": 7, "b": 3}
-    clock.t += 1.9
-    asyncio.run(burst())
-    assert counts.counts_started == 1  # 1.9 s old: reused
-    clock.t += 0.2
-    asyncio.run(burst())
-    assert counts.counts_started == 2 and len(ctx.queries) == 6  # 2.1 s old: counted again, once
+    async def scenario() -> None:
+        first = await burst()  # nothing counted yet: all 50 wait for one count
+        assert counts.counts_started == 1 and len(ctx.queries) == 3  # 2 counts + the anchor, for 50 requests
+        assert all(got == first[0] for got in first) and first[0]["tables"] == {"a": 7, "b": 3}
+        clock.t += 1.9
+        assert await burst() == first and counts.counts_started == 1  # 1.9 s old: reused
+        clock.t += 0.2
+        release = threading.Event()
+        ctx.pool.submit(release.wait, 10)  # the thread is busy with a long insert
+        again = await burst()  # 2.1 s old: answered at once with it, and one new count queued
+        assert again == first and counts.counts_started == 2
+        clock.t += 5.1  # that count has waited longer than the timeout: said so, with the rows counted before
+        late = await counts.get()
+        assert late["reachable"] is False and "has not answered for 5 s" in late["detail"]
+        assert late["tables"] == first[0]["tables"] and counts.counts_started == 2
+        release.set()
+        while counts.counts_started == 2 and (await counts.get())["counted_at"] == first[0]["counted_at"]:
+            await asyncio.sleep(0.01)
+        fresh = await counts.get()
+        assert fresh["reachable"] is True and len(ctx.queries) == 6 and counts.counts_started == 2
+
+    asyncio.run(scenario())
