@@ -31,9 +31,8 @@ def count_sink_tables(ctx: Any) -> dict[str, Any]:
     try:
         tables = {}
         for sink in ctx.topology.sinks:
-            tables[sink.table] = ctx.clickhouse.query(f"SELECT count() FROM {sink.table} FINAL").result_rows[
-                0
-            ][0]
+            rows = ctx.clickhouse.query(f"SELECT count() FROM {sink.table} FINAL").result_rows
+            tables[sink.table] = rows[0][0]
         out = {"reachable": True, "detail": f"{len(tables)} sink tables", "tables": tables}
         out["last_anchor"] = _last_anchor(ctx)
         return out

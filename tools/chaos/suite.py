@@ -245,17 +245,15 @@ def _wait_stored(run: _Run) -> None:
     want = {"measurements": counts["good_reading"], "settlement_flex": counts["good_settlement"]}
     want["market_orders_accepted"] = counts["canary_order"]
     timeout = run.plan.settle_timeout_s
-    deadline, clickhouse = time.monotonic() + timeout, None
+    deadline, clickhouse, tables = time.monotonic() + timeout, {}, {}
     while time.monotonic() < deadline:
         status = run.platform.status()
-        clickhouse = (status or {}).get("clickhouse") if status is not None else "(status API did not answer)"
-        tables = (clickhouse or {}).get("tables") or {} if isinstance(clickhouse, dict) else {}
+        clickhouse = (status.get("clickhouse") or {}) if status is not None else {"detail": "no answer"}
+        tables = clickhouse.get("tables") or {}
         if all(tables.get(t, 0) >= n for t, n in want.items()):
             return
         time.sleep(3)
-    shown = (
-        {k: v for k, v in clickhouse.items() if k != "tables"} if isinstance(clickhouse, dict) else clickhouse
-    )
+    shown = {k: v for k, v in clickhouse.items() if k != "tables"}
     have = {t: tables.get(t) for t in want}
     log.warning(
         "not everything was stored within %.0f s (the accounting says what is missing): wanted %s, the status "
