@@ -38,7 +38,8 @@ SITE = Site(location_id="golden", latitude=39.742, longitude=-105.18)
 
 
 def _feed(base_url: str, bootstrap: str, topic: str) -> WeatherFeed:
-    cfg = WeatherFeedConfig(base_url=base_url, past_days=4, forecast_days=1, sites=[SITE], timeout_s=5)
+    # 30 s: the simulated service computes 5 days of clear sky in this process, beside 5 other workers (ci57: 5 s ran out)
+    cfg = WeatherFeedConfig(base_url=base_url, past_days=4, forecast_days=1, sites=[SITE], timeout_s=30)
     return WeatherFeed(
         cfg,
         Producer({"bootstrap.servers": bootstrap}),
