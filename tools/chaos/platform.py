@@ -134,6 +134,14 @@ class Platform:
                 return [f"{name} ({self.why_down(last, name)})" for name in self.stages_down(last)]
             time.sleep(1.0)
 
+    def broker_log_tail(self, lines: int = 12) -> str:
+        """The last ``lines`` lines of the embedded broker's log (its warnings and errors), "" when it has none."""
+        try:
+            text = (self.data_dir / "logs" / "tansu.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
     def why_down(self, status: dict[str, Any], name: str) -> str:
         """What ``status`` says of stage process ``name``: its record's status, age and last error, or the
         workers it has records of when none is of this process."""

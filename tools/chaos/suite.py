@@ -339,6 +339,8 @@ def run_plan(plan: ChaosPlan, work_dir: Path | None = None) -> ChaosReport:
         _verify_windows(run, "the end", _now_ms())
         run.report.windows_expected = len(run.windows)
         run.report.stages_down = platform.stages_down_settled()
+        if run.report.stages_down and (broker_said := platform.broker_log_tail()):
+            run.report.problems.append(f"the broker's log ends with:\n{broker_said}")
     except NotReady as exc:
         run.report.problems.append(str(exc)[:1000])
     finally:
