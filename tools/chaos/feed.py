@@ -94,9 +94,10 @@ class Feed:
         return not self.pending
 
     def counts(self) -> Counter[str]:
-        """Acknowledged records per kind."""
+        """Acknowledged distinct records (by id) per kind: a record acknowledged twice (e.g. the settlements of a
+        window settled twice, whose ids are deterministic) is stored once, so it counts once."""
         with self._lock:
-            return Counter(r.kind for r in self.acked)
+            return Counter(kind for kind, _ in {(r.kind, r.ident) for r in self.acked})
 
     def close(self) -> None:
         if self._producer is not None:
