@@ -44,6 +44,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def file_tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of the text file ``path``, or "" if it cannot be read."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -248,11 +257,7 @@ class ChildProcess:
 
     def log_tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines of the child's log (why it exited), or "" if there is none."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines)
 
     def _write_record(self) -> None:
         if not (self.record_path and self.proc):

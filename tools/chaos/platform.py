@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from edream.embedded.process import free_port
+from edream.embedded.process import file_tail, free_port
 
 #: settings that would point the platform at components outside its data dir
 FOREIGN = (
@@ -136,11 +136,7 @@ class Platform:
 
     def broker_log_tail(self, lines: int = 12) -> str:
         """The last ``lines`` lines of the embedded broker's log (its warnings and errors), "" when it has none."""
-        try:
-            text = (self.data_dir / "logs" / "tansu.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.data_dir / "logs" / "tansu.log", lines)
 
     def why_down(self, status: dict[str, Any], name: str) -> str:
         """What ``status`` says of stage process ``name``: its record's status, age and last error, or the
