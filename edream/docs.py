@@ -9,7 +9,9 @@ def _retention(ms: int) -> str:
     if ms < 0:
         return "forever"
     days = ms / 86_400_000
-    return f"{days:g} d" if days >= 1 else f"{ms / 3_600_000:g} h"
+    if days >= 1:
+        return f"{days:g} d"
+    return f"{ms / 3_600_000:g} h" if ms >= 3_600_000 else f"{ms / 60_000:g} min"
 
 
 def topic_table(topo: Topology) -> str:

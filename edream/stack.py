@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from edream.embedded.broker import EmbeddedBroker
 from edream.embedded.object_store import EmbeddedObjectStore
 from edream.embedded.process import create_time, reap_orphans, same_process, start_on_fresh_ports
+from edream.embedded.retention import FilerBatches, RetentionJanitor
 from edream.embedded.watchdog import ChildWatchdog, Watched
 from edream.kafka import client_config
 from edream.logs import first_line
@@ -99,6 +100,7 @@ class Stack:
         self.settings = settings
         self.object_store: EmbeddedObjectStore | None = None
         self.broker: EmbeddedBroker | None = None
+        self.janitor: RetentionJanitor | None = None
         self.bootstrap: str = settings.kafka_bootstrap_servers or ""
         self.chain: Any = None
         self.eth_rpc_url: str | None = settings.eth_rpc_url
@@ -136,6 +138,11 @@ class Stack:
                     EmbeddedBroker.start,
                 )
                 self.bootstrap = self.broker.bootstrap
+                if self.object_store:  # Tansu's S3 engine applies no retention itself
+                    store = self.object_store
+                    self.janitor = RetentionJanitor(
+                        FilerBatches(lambda: store.filer_url, store.bucket)
+                    ).start()
             if chain and not self.settings.eth_rpc_url:
                 from edream.embedded.anvil import start_embedded_chain
 
@@ -162,6 +169,8 @@ class Stack:
     def stop(self) -> None:
         if self.chain:
             self.chain.stop()
+        if self.janitor:
+            self.janitor.stop()
         if self.broker:
             self.broker.stop()
         if self.object_store:

@@ -83,6 +83,11 @@ class EmbeddedObjectStore:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.s3_port}"
 
+    @property
+    def filer_url(self) -> str:
+        """The filer's HTTP API (listing and deleting objects of the bucket as files; same ports after a restart)."""
+        return f"http://{self.host}:{self.filer_port}"
+
     def _secret(self) -> str:
         """The S3 secret of this data dir, created on first use."""
         if self.identities_file.is_file():
@@ -126,7 +131,7 @@ class EmbeddedObjectStore:
 
     def _wait_writable(self, deadline: float) -> None:
         """Create the bucket (a filer directory) and write a marker object through the filer."""
-        url = f"http://{self.host}:{self.filer_port}/buckets/{self.bucket}/.edream-ready"
+        url = f"{self.filer_url}/buckets/{self.bucket}/.edream-ready"
         last = ""
         while time.monotonic() < deadline:
             if not self.process.running:

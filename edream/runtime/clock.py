@@ -38,8 +38,10 @@ def decode_tick(value: bytes) -> int:
     return _TICK.unpack(value)[0]
 
 
-#: ticks are only "now" for a moment: an hour of them is plenty to recover a lagging stage
-CLOCK_TOPIC_CONFIG = {"retention.ms": "3600000", "cleanup.policy": "delete"}
+#: ticks are only "now" for a moment: a stage that lags by more than 2 minutes continues at the oldest tick left,
+#: and the latest tick says what time it is. Short, because every tick is a stored batch and the embedded S3
+#: broker lists all of a partition's batches on every fetch (see :mod:`edream.embedded.retention`)
+CLOCK_TOPIC_CONFIG = {"retention.ms": "120000", "cleanup.policy": "delete"}
 
 
 def ensure_clock_topic(settings: Any, group: str, partitions: int) -> None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: a stage whose last report is older than this is shown as DOWN (its process is gone or stalled), in ms; the
-#: supervisor reports every 2 s, so this is 4 missed reports
-STALE_AFTER_MS = 8_000
+#: supervisor reports every 5 s (and at once on a change of status), so this is 4 missed reports
+STALE_AFTER_MS = 20_000
 #: statuses the worker publishes for a stage process it saw exit or stop: the operator sees them as DOWN
 PROCESS_DOWN = frozenset({"EXITED", "SUSPENDED"})
 #: a stage's own report that its processing loop made no progress while its clock ticked (the process then exits)

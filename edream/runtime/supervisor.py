@@ -6,7 +6,8 @@ RETRYING with the error, and a fresh run starts after a backoff (:func:`edream.r
 last committed offsets and the state in RocksDB/changelog. A stage therefore never dies silently: it is UP,
 RETRYING with its last error, or (when the process is gone) DOWN because its health record went stale.
 
-It also starts the stage's clock (ticks) and publishes the stage's health record every ``HEALTH_EVERY_S``.
+It also starts the stage's clock (ticks) and publishes the stage's health record every ``HEALTH_EVERY_S``, and at
+once (within ``CHECK_EVERY_S``) when its status or last error changes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from edream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HEALTH_EVERY_S = 2.0
+#: the health record's period (s): each record is a stored batch that the health board's every fetch lists on the
+#: embedded S3 broker, so the rates it carries are over 5 s and a change of status is published at once instead
+HEALTH_EVERY_S = 5.0
+#: how often the health loop looks for a hang, a stuck stop and a change of status (s)
+CHECK_EVERY_S = 1.0
 #: a run whose consumer failed must have stopped within this (s); else its stop hangs on the broker (seen: 7 min
 #: under a failing embedded broker) and the process exits through ``on_hang`` so that its worker restarts it
 STOP_DEADLINE_S = 60.0
@@ -86,7 +91,7 @@ class StageSupervisor:
             for view in self.views.values():
                 view.stop()
             clock.stop()
-            reporter.join(HEALTH_EVERY_S + 1)
+            reporter.join(CHECK_EVERY_S + 1)
             self.health.status = "STOPPED"
             self._publish_health()
 
@@ -134,17 +139,20 @@ class StageSupervisor:
 
     # -- health ------------------------------------------------------------------------------------------------
     def _report(self) -> None:
-        producer = None
-        while not self.stop_event.wait(HEALTH_EVERY_S):
-            if self.current is not None:
-                self.health.lag = self.current.lag()
+        producer, published, last_at = None, None, 0.0
+        while not self.stop_event.wait(CHECK_EVERY_S):
             hung_s = self._hung_for()
             if hung_s is not None:
                 self.health.hung(hung_s)
             elif (stuck_s := self._stuck_stopping_for()) is not None:
                 hung_s = stuck_s
                 self.health.stuck_stopping(stuck_s)
-            producer = self._publish_health(producer)
+            seen = (self.health.status, self.health.last_error)
+            if seen == published and time.monotonic() - last_at < HEALTH_EVERY_S:
+                continue
+            if self.current is not None:
+                self.health.lag = self.current.lag()
+            producer, published, last_at = self._publish_health(producer), seen, time.monotonic()
             if hung_s is not None and self.on_hang is not None:
                 log.error("stage %s: %s", self.spec.name, self.health.last_error)
                 if producer is not None:

@@ -43,3 +43,11 @@ def test_declared_internal_topics_are_the_runtimes(stage, settings):
     for template in TOPOLOGY.internal_topics:
         declared[template.per] += template.names(settings.edream_app_id, agent)
     assert declared == expected
+
+
+def test_declared_clock_retention_is_the_runtimes():
+    from edream.runtime.clock import CLOCK_TOPIC_CONFIG
+
+    (clock,) = [it for it in TOPOLOGY.internal_topics if it.name.startswith("edream.clock.")]
+    assert str(clock.retention_ms) == CLOCK_TOPIC_CONFIG["retention.ms"]
+    assert clock.cleanup_policy.value == CLOCK_TOPIC_CONFIG["cleanup.policy"]

@@ -33,12 +33,12 @@ def _watch(sup: StageSupervisor, hung: threading.Event, seconds: float) -> bool:
 def test_a_stop_hanging_past_the_deadline_is_reported_and_exits():
     hung = threading.Event()
     sup = _supervisor(sup_mod.STOP_DEADLINE_S + 1, hung)
-    assert _watch(sup, hung, 3 * sup_mod.HEALTH_EVERY_S)
+    assert _watch(sup, hung, 3 * sup_mod.CHECK_EVERY_S)
     assert sup.health.status == "HUNG" and "has not stopped" in sup.health.last_error
 
 
 def test_a_run_that_failed_just_now_is_left_to_stop():
     hung = threading.Event()
     sup = _supervisor(1.0, hung)
-    assert not _watch(sup, hung, 1.5 * sup_mod.HEALTH_EVERY_S)
+    assert not _watch(sup, hung, 1.5 * sup_mod.CHECK_EVERY_S)
     assert sup.health.status != "HUNG"
