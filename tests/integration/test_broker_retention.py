@@ -18,14 +18,16 @@ from edream.embedded.retention import FilerBatches, RetentionJanitor
 pytestmark = pytest.mark.integration
 
 
-def _produce(bootstrap: str, topic: str, values: list[bytes], partition: int = 0) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+def _produce(
+    bootstrap: str, topic: str, values: list[bytes], partition: int = 0, key: bytes | None = None
+) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "compression.type": "lz4"})
     for v in values:  # one batch (one object) each
-        producer.produce(topic, v, partition=partition)
+        producer.produce(topic, v, key=key, partition=partition)
         assert producer.flush(15) == 0
 
 
-def _read_all(bootstrap: str, topic: str, expect: int) -> list[tuple[int, bytes]]:
+def _read_all(bootstrap: str, topic: str, expect: int) -> list[tuple[int, bytes | None]]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -41,7 +43,7 @@ def _read_all(bootstrap: str, topic: str, expect: int) -> list[tuple[int, bytes]
         while len(got) < expect and time.monotonic() < deadline:
             m = consumer.poll(0.5)
             if m is not None and not m.error():
-                got.append((m.offset(), m.value()))
+                got.append((m.offset(), m.value()) if m.key() is None else (m.offset(), m.key(), m.value()))
         return got
     finally:
         consumer.close()
@@ -94,6 +96,42 @@ def test_expired_batches_are_deleted_and_the_log_goes_on(tmp_path):
         assert janitor.run_once() == 2
         assert [b.name for b in batches.batches(cluster, "short", 0)] == [f"{5:020}.batch"]
         assert _read_all(broker.bootstrap, "short", 1) == [(5, b"new-5")]
+    finally:
+        broker.stop()
+        store.stop()
+
+
+def test_superseded_batches_of_a_compacted_topic_are_deleted(tmp_path):
+    store = EmbeddedObjectStore(tmp_path).start()
+    broker = EmbeddedBroker(tmp_path, object_store=store)
+    broker.start()
+    batches = FilerBatches(lambda: store.filer_url, store.bucket)
+    janitor = RetentionJanitor(batches, compact_every_s=0)
+    try:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        for fut in admin.create_topics(
+            [NewTopic("state", 1, 1, config={"cleanup.policy": "compact"})]
+        ).values():
+            fut.result(15)
+        # offsets 0..5, one batch each: a=1, b=1, a=2, (no key), a=3, b=None (a tombstone)
+        _produce(broker.bootstrap, "state", [b"1"], key=b"a")
+        _produce(broker.bootstrap, "state", [b"1"], key=b"b")
+        _produce(broker.bootstrap, "state", [b"2"], key=b"a")
+        _produce(broker.bootstrap, "state", [b"keyless"])
+        _produce(broker.bootstrap, "state", [b"3"], key=b"a")
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce("state", None, key=b"b", partition=0)
+        assert producer.flush(15) == 0
+        cluster = batches.clusters()[0]
+
+        assert janitor.run_once() == 3  # a=1, b=1 and a=2: each key has a later record
+        assert [int(b.name[:20]) for b in batches.batches(cluster, "state", 0)] == [3, 4, 5]
+        assert janitor.run_once() == 0
+        # a reader of the compacted topic still finds the latest record of every key, tombstone included
+        assert _read_all(broker.bootstrap, "state", 3) == [(3, b"keyless"), (4, b"a", b"3"), (5, b"b", None)]
+        _produce(broker.bootstrap, "state", [b"4"], key=b"a")
+        assert janitor.run_once() == 1
+        assert [int(b.name[:20]) for b in batches.batches(cluster, "state", 0)] == [3, 5, 6]
     finally:
         broker.stop()
         store.stop()

@@ -86,8 +86,8 @@ def stored_batches(filer: str | None) -> int | None:
     store = FilerBatches(lambda: filer, "tansu")
     n = 0
     for cluster in store.clusters():
-        for topic, (partitions, _) in store.topics(cluster).items():
-            n += sum(sum(1 for _ in store.batches(cluster, topic, p)) for p in range(partitions))
+        for topic, meta in store.topics(cluster).items():
+            n += sum(sum(1 for _ in store.batches(cluster, topic, p)) for p in range(meta.partitions))
     return n
 
 
