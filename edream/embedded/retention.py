@@ -196,12 +196,12 @@ class RetentionJanitor:
     ):
         self.store, self.period_s, self.clock = store, period_s, clock
         self.compact_every_ms = int(compact_every_s * 1000)
-        #: (cluster, topic, partition) -> UTC epoch ms before which it need not be listed again
+        #: (cluster, topic id, partition) -> UTC epoch ms before which it need not be listed again for expiry,
+        #: and for compaction (a topic created again under an old name has new batches under the old names)
         self._next_look: dict[tuple[str, str, int], int] = {}
         self._next_compaction: dict[tuple[str, str, int], int] = {}
         #: (cluster, topic id, partition) -> batch name -> its keys (read once per batch)
         self._keys: dict[tuple[str, str, int], dict[str, Keys | None]] = {}
-        self.deleted = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="retention-janitor", daemon=True)
 
@@ -233,10 +233,9 @@ class RetentionJanitor:
                     if self._stop.is_set():
                         return deleted
                     if keep_ms is not None:
-                        deleted += self._expire(cluster, topic, p, keep_ms)
+                        deleted += self._expire(cluster, topic, meta.id, p, keep_ms)
                     if compact:
                         deleted += self._compact(cluster, topic, meta.id, p)
-        self.deleted += deleted
         if deleted:
             log.debug("retention: deleted %d batches", deleted)
         return deleted
@@ -244,7 +243,7 @@ class RetentionJanitor:
     def _compact(self, cluster: str, topic: str, topic_id: str, partition: int) -> int:
         """Delete the partition's batches whose every key a later batch has (every ``compact_every_s``)."""
         now = int(self.clock() * 1000)
-        key = (cluster, topic_id, partition)  # a topic created again has new batches under the old names
+        key = (cluster, topic_id, partition)
         if now < self._next_compaction.get(key, 0):
             return 0
         self._next_compaction[key] = now + self.compact_every_ms
@@ -263,9 +262,9 @@ class RetentionJanitor:
             COMPACTED.inc()
         return len(gone)
 
-    def _expire(self, cluster: str, topic: str, partition: int, keep_ms: int) -> int:
+    def _expire(self, cluster: str, topic: str, topic_id: str, partition: int, keep_ms: int) -> int:
         now = int(self.clock() * 1000)
-        key = (cluster, topic, partition)
+        key = (cluster, topic_id, partition)
         if now < self._next_look.get(key, 0):
             return 0
         gone, first_kept = split_expired(self.store.batches(cluster, topic, partition), now - keep_ms)

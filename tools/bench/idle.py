@@ -42,11 +42,16 @@ def role(proc: psutil.Process) -> str:
     return "platform"
 
 
+def _tree(root: int) -> list[psutil.Process]:
+    """``root`` and all its descendants."""
+    top = psutil.Process(root)
+    return [top, *top.children(recursive=True)]
+
+
 def cpu_by_role(root: int) -> dict[int, tuple[str, float]]:
     """pid -> (role, CPU seconds so far) of ``root`` and all its descendants."""
-    top = psutil.Process(root)
     out = {}
-    for p in [top, *top.children(recursive=True)]:
+    for p in _tree(root):
         try:
             t = p.cpu_times()
             out[p.pid] = (role(p), t.user + t.system)
@@ -57,9 +62,8 @@ def cpu_by_role(root: int) -> dict[int, tuple[str, float]]:
 
 def rss_by_role(root: int) -> dict[str, float]:
     """Resident memory (MB) of each part of the platform."""
-    top = psutil.Process(root)
     out: Counter[str] = Counter()
-    for p in [top, *top.children(recursive=True)]:
+    for p in _tree(root):
         try:
             out[role(p)] += p.memory_info().rss / 2**20
         except psutil.Error:
@@ -69,7 +73,7 @@ def rss_by_role(root: int) -> dict[str, float]:
 
 def filer_url(root: int) -> str | None:
     """The embedded object store's filer address, from its ``weed server`` command line."""
-    for p in psutil.Process(root).children(recursive=True):
+    for p in _tree(root):
         try:
             for arg in p.cmdline():
                 if arg.startswith("-filer.port="):
