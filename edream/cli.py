@@ -209,6 +209,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         mark = "ok " if c["reachable"] else "DOWN"
         typer.echo(f"{c['name']:<11} {mark} {c['where']}  {c['detail']}")
     live = p.get("live") or {}
+    if (
+        "error" in live
+    ):  # running, but its own status did not come back: say so rather than leave the rows out
+        typer.echo(f"live status unavailable ({live['error']})")
     counted_at = (live.get("clickhouse") or {}).get("counted_at")
     if counted_at:
         typer.echo(f"tables      rows as counted {max(0.0, time.time() - counted_at / 1000):.0f} s ago")

@@ -29,6 +29,8 @@ from edream.settings import Settings
 from edream.web_auth import auth_headers
 
 log = logging.getLogger(__name__)
+#: seconds ``edream status`` waits for the running platform's ``/api/status``
+STATUS_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -203,21 +205,35 @@ def check_broker(bootstrap: str | None) -> ComponentStatus:
         return ComponentStatus("kafka", bootstrap, False, str(exc))
 
 
-def check_clickhouse(settings: Settings, live: RunState | None) -> ComponentStatus:
+def live_status(settings: Settings, live: RunState) -> dict[str, Any]:
+    """The running platform's own ``/api/status`` (its sink counts, stage health, chDB), or ``{"error": ...}``.
+
+    The platform answers from memory, but a loaded machine can hold its event loop for seconds (a demo start uploads an
+    hour of readings): ``STATUS_TIMEOUT_S`` waits that out rather than report a running platform as unreachable."""
+    try:
+        return httpx.get(
+            f"{live.web_url}/api/status", headers=auth_headers(settings), timeout=STATUS_TIMEOUT_S
+        ).json()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return {"error": f"{live.web_url}/api/status: {first_line(exc) or type(exc).__name__}"}
+
+
+def check_clickhouse(
+    settings: Settings, live: RunState | None, answer: dict[str, Any] | None
+) -> ComponentStatus:
+    """``answer`` is the running platform's ``/api/status`` (embedded chDB belongs to that process: it is asked)."""
     dsn = settings.effective_clickhouse_dsn
     shown = dsn.split("@")[-1]
     if dsn.startswith("chdb://") and live:
-        # chDB belongs to the running platform's process: ask it.
-        try:
-            r = httpx.get(f"{live.web_url}/api/status", headers=auth_headers(settings), timeout=3).json()
-            return ComponentStatus(
-                "clickhouse",
-                f"chDB {shown} (in platform pid {live.pid})",
-                r["clickhouse"]["reachable"],
-                r["clickhouse"].get("detail", ""),
-            )
-        except Exception as exc:  # noqa: BLE001
-            return ComponentStatus("clickhouse", shown, False, f"platform web API unreachable: {exc}")
+        if answer is None or "error" in answer:
+            detail = (answer or {}).get("error", "no answer")
+            return ComponentStatus("clickhouse", shown, False, f"platform web API unreachable: {detail}")
+        return ComponentStatus(
+            "clickhouse",
+            f"chDB {shown} (in platform pid {live.pid})",
+            answer["clickhouse"]["reachable"],
+            answer["clickhouse"].get("detail", ""),
+        )
     try:
         from edream.clickhouse import get_client
 
@@ -243,7 +259,8 @@ def check_chain(settings: Settings, live: RunState | None) -> ComponentStatus:
 def platform_status(settings: Settings) -> dict[str, Any]:
     live = RunState.load_live(settings)
     bootstrap = settings.kafka_bootstrap_servers or (live.bootstrap if live else None)
-    comps = [check_broker(bootstrap), check_clickhouse(settings, live), check_chain(settings, live)]
+    answer = live_status(settings, live) if live else None
+    comps = [check_broker(bootstrap), check_clickhouse(settings, live, answer), check_chain(settings, live)]
     out: dict[str, Any] = {
         "platform": {
             "running": bool(live),
@@ -252,13 +269,8 @@ def platform_status(settings: Settings) -> dict[str, Any]:
         },
         "components": [asdict(c) for c in comps],
     }
-    if live:
-        try:
-            out["platform"]["live"] = httpx.get(
-                f"{live.web_url}/api/status", headers=auth_headers(settings), timeout=3
-            ).json()
-        except Exception as exc:  # noqa: BLE001
-            out["platform"]["live"] = {"error": str(exc)}
+    if answer is not None:
+        out["platform"]["live"] = answer
     if comps[0].reachable:
         out["lag"] = _worker_lag(settings, bootstrap)
     return out
