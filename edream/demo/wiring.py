@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,9 @@ HISTORY_STEP_MS = 30_000
 INTERVAL_HISTORY_HOURS = 24
 HISTORY_MARKER = "demo-history.sent"
 QUARTER_HOUR_MS = 900_000
+#: records sent between two yields to the event loop while the history goes out (about 11,000 records: without a
+#: yield the platform's web API, sink and consumer heartbeats waited seconds for it on a loaded machine)
+YIELD_EVERY = 200
 
 
 def now_ms() -> int:
@@ -77,6 +82,14 @@ def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) ->
         await topics[canonical].send(key=key.encode(), value=value)
         ctx.count(f"demo.{schema}")
 
+    async def send_all(
+        canonical: str, key_field: str, schema: str, records: Iterable[dict[str, Any]]
+    ) -> None:
+        for i, rec in enumerate(records, 1):
+            await send(canonical, rec[key_field], schema, rec)
+            if i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
     @app.timer(community.step_ms / 1000)
     async def demo_feed() -> None:
         now = now_ms()
@@ -85,10 +98,10 @@ def register_demo(app: Any, ctx: AgentContext, cfg: DemoConfig | None = None) ->
             # was covered 7 of 15 minutes)
             since = (start - HISTORY_MINUTES * 60_000) // QUARTER_HOUR_MS * QUARTER_HOUR_MS
             hours = 0 if history_sent.exists() else INTERVAL_HISTORY_HOURS
-            for rec in interval_history(community, since, hours, computed_at_ms=now):
-                await send("meter.intervals.15m.v1", rec["prosumer_id"], "IntervalEnergy", rec)
-            for m in community.readings(since, start, ingest_ms=now, step_ms=HISTORY_STEP_MS):
-                await send("meter.readings.raw.v1", m["device_id"], "Measurement", m)
+            history = interval_history(community, since, hours, computed_at_ms=now)
+            await send_all("meter.intervals.15m.v1", "prosumer_id", "IntervalEnergy", history)
+            readings = community.readings(since, start, ingest_ms=now, step_ms=HISTORY_STEP_MS)
+            await send_all("meter.readings.raw.v1", "device_id", "Measurement", readings)
             state["last_ts"] = start
             if hours:
                 history_sent.write_text(f"{hours} h of demo interval history before {since} (UTC epoch ms)\n")
