@@ -98,11 +98,16 @@ class InputFrontier:
         return True
 
     def _behind(self, consumer: Any, tp: TopicPartition, next_offset: int, fetched: bool) -> bool:
-        """Is anything at or past ``next_offset`` (negative: nothing done yet) on ``tp``?"""
+        """Is anything at or past ``next_offset`` (negative: nothing done yet) on ``tp``? A partition this worker
+        fetches is first judged by the watermarks of its fetch responses, which cost no broker round trip: a stage
+        that lags (the usual case under load) is known to be behind without asking."""
         part = TopicPartition(tp.topic, tp.partition)
+        if fetched:
+            cached_low, cached = consumer.get_watermark_offsets(part, cached=True)
+            if cached >= 0 and max(next_offset, cached_low) < cached:
+                return True
         low, high = consumer.get_watermark_offsets(part, timeout=self.timeout_s)
         if fetched:
-            _, cached = consumer.get_watermark_offsets(part, cached=True)
             high = max(high, cached)
         return max(next_offset, low) < high
 

@@ -1,7 +1,7 @@
 """Topology agent ``intervals``: meter.readings.raw.v1 -> meter.intervals.15m.v1 (+ dead letters).
 
 :func:`stage` is the stage for the platform's runtime (:mod:`edream.runtime`): per-meter state in the partition
-store, wall-clock ticks every second close silent meters' windows. Readings are keyed by ``device_id``, so every
+store, wall-clock ticks every second close silent meters' windows (held while readings wait on the input). Readings are keyed by ``device_id``, so every
 meter's state is local to its partition and no repartition is needed.
 """
 
@@ -18,6 +18,10 @@ from streams.validation.measurement import ValidationConfig
 NAME = "intervals"
 #: period of the wall-clock ticks that close silent meters' windows, ms
 TICK_MS = 1000
+#: a tick closes or settles a window only once the stage has processed the readings that were on its input, at most
+#: this late (ms): after a rebalance the new owner of a partition meets the ticks sent while it had no owner next to
+#: readings still on the broker, and a meter whose buffered readings are half processed is not "quiet"
+TICK_HOLD_MS = 60_000
 
 
 def stage(settings: Settings, topology: Topology, cfg: IntervalConfig | None = None) -> StageSpec:
@@ -38,5 +42,6 @@ def stage(settings: Settings, topology: Topology, cfg: IntervalConfig | None = N
         (out,),
         make,
         tick_ms=TICK_MS,
+        ticks_wait_for_inputs_ms=TICK_HOLD_MS,
         description="15-minute import/export energy per meter (event time, late-data corrections)",
     )

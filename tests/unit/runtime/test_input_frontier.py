@@ -20,6 +20,7 @@ class FakeConsumer:
         self.listed = {(SOURCE, 0): (0, 5), (SOURCE, 1): (0, 3), (REPART, 0): (0, 8), (CLOCK, 0): (0, 99)}
         self.fetched: dict[tuple[str, int], int] = {}
         self.calls = 0
+        self.listed_calls = 0  # ListOffsets round trips
 
     def assignment(self):
         return list(self.assigned)
@@ -34,6 +35,7 @@ class FakeConsumer:
         key = (tp.topic, tp.partition)
         if cached:
             return (-1001, self.fetched.get(key, -1001))
+        self.listed_calls += 1
         return self.listed[key]
 
     def list_topics(self, topic, timeout):
@@ -89,5 +91,26 @@ def test_answer_is_cached_and_a_broker_error_means_not_caught_up():
     calls = c.calls
     assert f.caught_up() and c.calls == calls  # within the TTL: no broker round trip
     c.committed = lambda tps, timeout: (_ for _ in ()).throw(RuntimeError("broker away"))
+    clock[0] += 2
+    assert not f.caught_up()
+
+
+def test_a_stage_behind_on_its_own_fetched_partitions_is_known_behind_without_asking_the_broker():
+    """The hot stages (intervals) ask every second: under load they lag, and the fetch responses say so."""
+    c, clock = FakeConsumer(), [0.0]
+    f = InputFrontier(lambda: c, frozenset(), lambda t: t.startswith("edream.clock"), monotonic=lambda: clock[0])
+    c.fetched[(SOURCE, 0)] = 5
+    c.fetched[(REPART, 0)] = 8
+    for offset in range(3):
+        f.processed(SOURCE, 0, offset)
+    assert not f.caught_up() and c.listed_calls == 0
+    for offset in range(3, 5):
+        f.processed(SOURCE, 0, offset)
+    for offset in range(8):
+        f.processed(REPART, 0, offset)
+    clock[0] += 2
+    assert f.caught_up()  # the cached end is reached: the broker confirms it (a partition fetched by no one yet)
+    assert c.listed_calls == 2
+    c.listed[(REPART, 0)] = (0, 9)  # a record the fetches have not seen yet
     clock[0] += 2
     assert not f.caught_up()
