@@ -71,6 +71,8 @@ class DemoDsoConfig:
     #: with a congestion feed, also send the timed requests (the demo does with DEMO_TIMELAPSE=true: its grid is
     #: congested in the evening and at sunny middays, the timed requests show the whole lifecycle within minutes)
     timed_beside_feed: bool = False
+    #: beside the feed, the timed script has this long ahead of now to itself (ms): the feed asks from then on
+    timed_horizon_ms: int = 30 * MINUTE_MS
     give_up_ms: int = 30 * MINUTE_MS
 
 

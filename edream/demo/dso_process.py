@@ -49,15 +49,25 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _isp_keys(msg: UftpRequest | UftpOrder, isps: list[Any] | None = None) -> set[tuple[str, int]]:
-    """(congestion point, UTC epoch ms start) of every ISP of ``msg`` (or of ``isps``, some of its ISPs)."""
+def _isp_spans(msg: UftpRequest | UftpOrder, isps: list[Any] | None = None) -> set[tuple[str, int, int]]:
+    """(congestion point, start, end) UTC epoch ms of every ISP of ``msg`` (or of ``isps``, some of its ISPs)."""
     frame = IspFrame(msg.period.to_date(), msg.time_zone, msg.isp_duration.minutes)
-    point = msg.congestion_point
+    point, isp_ms = msg.congestion_point, msg.isp_duration.minutes * 60_000
     return {
-        (point, frame.start_ms(i.start + k))
+        (point, start, start + isp_ms)
         for i in (msg.isps if isps is None else isps)
         for k in range(i.duration)
+        for start in (frame.start_ms(i.start + k),)
     }
+
+
+def _overlaps(
+    spans: set[tuple[str, int, int]], asked: set[tuple[str, int, int]], same_point: bool
+) -> int | None:
+    """The latest end (UTC epoch ms) of the ``asked`` spans that ``spans`` overlap in time (at the same congestion
+    point when ``same_point``), or None."""
+    ends = [e for p, b, e in asked for q, s, t in spans if b < t and s < e and (p == q or not same_point)]
+    return max(ends) if ends else None
 
 
 @dataclass
@@ -104,8 +114,8 @@ class DemoDso:
         self._timed: set[str] = set()  # those of the timed script (their orders move ``memory.busy_until``)
         # timed FlexRequests taken by the gateway and not offered on yet -> their expiry (UTC epoch ms)
         self._awaiting_offer: dict[str, int] = {}
-        # (congestion point, ISP start UTC epoch ms) asked for by the congestion feed's requests
-        self._asked: set[tuple[str, int]] = set()
+        # (congestion point, ISP start, ISP end) UTC epoch ms asked for by the congestion feed's requests
+        self._asked: set[tuple[str, int, int]] = set()
         self._next_request = 0  # UTC epoch ms of the next FlexRequest
         self._orders: dict[str, _Order] = {}  # FlexOrder MessageID -> awaiting settlement
 
@@ -115,7 +125,7 @@ class DemoDso:
         for xml in self.memory.orders.values():  # placed before a restart: still to be settled
             order = transport.from_xml(xml)
             self._track(order)
-            self._asked |= _isp_keys(order)
+            self._asked |= _isp_spans(order)
         self._next_request = self.now() + self.cfg.first_after_ms
         pending: dict[
             str, tuple[UftpRequest, int]
@@ -145,19 +155,55 @@ class DemoDso:
 
     def _due_requests(self, t: int) -> list[UftpRequest]:
         """The FlexRequests to send from now: what the congestion feed asks for, and (without a feed, or with
-        ``cfg.timed_beside_feed``) the timed script's next one."""
+        ``cfg.timed_beside_feed``) the timed script's next one.
+
+        Beside the feed, the timed script has the next ``cfg.timed_horizon_ms``: the feed asks only for ISPs from
+        then on (and after the timed script's orders), and a timed request starts after every feed ISP it would
+        overlap. The platform takes one order per area and time, and both ask for the demo's one area: on an
+        evening the feed ordered 18:30-20:00 UTC minutes ahead, and every timed request until 20:00 was refused
+        (OVERLAPPING_ORDER)."""
         requests: list[UftpRequest] = []
-        if self.feed is not None:
-            requests += [r for r in map(self._not_asked_yet, self.feed.poll(t)) if r is not None]
-            self.feed.commit()  # taken: kept in ``pending`` until sent or expired
         timed = self.feed is None or self.cfg.timed_beside_feed
+        if self.feed is not None:
+            polled = self.feed.poll(t)
+            if timed:
+                polled = [
+                    self._after(r, max(t + self.cfg.timed_horizon_ms, self.memory.busy_until)) for r in polled
+                ]
+            requests += [r for r in map(self._not_asked_yet, polled) if r is not None]
+            self.feed.commit()  # taken: kept in ``pending`` until sent or expired
         self._chase_unoffered(t)
         if timed and t >= self._next_request:
             self._next_request = t + self.cfg.every_minutes * 60_000
-            request = request_at(t, self.kw, self.cfg, self.memory.busy_until)
+            request = self._timed_request(t)
             self._timed.add(request.message_id)
             requests.append(request)
         return requests
+
+    def _timed_request(self, t: int) -> UftpRequest:
+        """The timed script's request at ``t``: after its own orders (``memory.busy_until``) and after every ISP the
+        feed asked for that it would overlap."""
+        not_before = self.memory.busy_until
+        while True:
+            request = request_at(t, self.kw, self.cfg, not_before)
+            end = _overlaps(_isp_spans(request), self._asked, same_point=False)
+            if end is None:
+                return request
+            not_before = end
+
+    @staticmethod
+    def _after(request: UftpRequest | None, start_ms: int) -> UftpRequest | None:
+        """``request`` without its ISPs that start before ``start_ms`` (UTC epoch ms); None when none is left."""
+        if request is None:
+            return None
+        keep = [i for i in request.isps if min(s for _, s, _ in _isp_spans(request, [i])) >= start_ms]
+        if not keep:
+            log.info(
+                "demo dso: FlexRequest %s is for the timed script's next minutes; not sent",
+                request.message_id,
+            )
+            return None
+        return request if len(keep) == len(request.isps) else replace(request, isps=keep)
 
     def _chase_unoffered(self, t: int) -> None:
         """A timed request the gateway took but no FlexOffer answered before it expired (the aggregator had no
@@ -169,12 +215,18 @@ class DemoDso:
                 log.info("demo dso: no FlexOffer for %s before it expired; asking again", mid)
                 self._ask_again_soon(t)
 
-    def _not_asked_yet(self, request: UftpRequest) -> UftpRequest | None:
-        """``request`` (from a new forecast issue) without the ISPs of its congestion point that an earlier one
-        already asked for (their offers are being ordered; asking again got offers of prosumer-slots already
-        ordered, which the desk refuses as OVERLAPPING_ORDER); None when nothing is left."""
-        new = [i for i in request.isps if not _isp_keys(request, [i]) & self._asked]
-        self._asked |= _isp_keys(request)
+    def _not_asked_yet(self, request: UftpRequest | None) -> UftpRequest | None:
+        """``request`` (from a new forecast issue) without the ISPs of its congestion point that overlap one an
+        earlier one already asked for (their offers are being ordered; asking again got offers of prosumer-slots
+        already ordered, which the desk refuses as OVERLAPPING_ORDER); None when nothing is left."""
+        if request is None:
+            return None
+        new = [
+            i
+            for i in request.isps
+            if _overlaps(_isp_spans(request, [i]), self._asked, same_point=True) is None
+        ]
+        self._asked |= _isp_spans(request)
         if not new:
             log.info(
                 "demo dso: FlexRequest %s asks only for ISPs already asked for; not sent", request.message_id

@@ -272,7 +272,7 @@ class FlexAreaProcessor:
         live = self._live_orders(state, area, now)
         outlook = StateOutlook(registry, state, self.params.outlook)
         known = {req.request_id} if state.get("r:" + req.request_id) is not None else set()
-        busy = {(area, t) for o in live for t in o.slot_starts()}
+        busy = {(area, t, t + o.slot_ms) for o in live for t in o.slot_starts()}
         offer = offer_for(req, now, self.dsos.refresh(), registry, busy, known, outlook, self.params.offer)
         if isinstance(offer, Rejection):
             return [out_of(offer)]

@@ -39,7 +39,7 @@ def offer_for(
     now: int,
     dsos: DsoRegistry,
     registry: Registry,
-    busy_area_slots: Collection[tuple[str, int]],
+    busy_area_slots: Collection[tuple[str, int, int]],
     known_request_ids: Collection[str],
     outlook: OutlookFn,
     params: OfferParams,

@@ -103,9 +103,12 @@ class FlexDesk:
                 out[(a.prosumer_id, a.slot_start)] = out.get((a.prosumer_id, a.slot_start), 0.0) + a.kw
         return out
 
-    def busy_area_slots(self) -> set[tuple[str, int]]:
+    def busy_area_slots(self) -> set[tuple[str, int, int]]:
+        """(area_id, slot start, slot end) UTC epoch ms of every slot of a live order."""
         return {
-            (self.requests[o.request_id].area_id, t) for o in self._live_orders() for t in o.slot_starts()
+            (self.requests[o.request_id].area_id, t, t + o.slot_ms)
+            for o in self._live_orders()
+            for t in o.slot_starts()
         }
 
     # -- request -> offer -----------------------------------------------------------------------------------

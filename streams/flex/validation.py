@@ -89,7 +89,7 @@ def validate_request(
     req: FlexRequest,
     now: int,
     registry: Registry,
-    busy_area_slots: Collection[tuple[str, int]] = (),
+    busy_area_slots: Collection[tuple[str, int, int]] = (),
     known_request_ids: Collection[str] = (),
     limits: Limits | None = None,
 ) -> list[Issue]:
@@ -97,8 +97,9 @@ def validate_request(
 
     First the contract bounds (:func:`streams.validation.flex.check_flex_request`: ids, event time, horizon,
     kW limit); a request outside them gets only those issues. Then the business rules. busy_area_slots:
-    (area_id, slot_start) pairs already covered by an active order: a request overlapping one is
-    OVERLAPPING_ORDER (one congestion order per area and slot).
+    (area_id, slot start, slot end) of every slot of an active order (UTC epoch ms): a request slot that overlaps
+    one in time is OVERLAPPING_ORDER (one congestion order per area and time; slots of different lengths, e.g. a
+    1-min request inside a 15-min order, overlap by time, not by equal starts).
     """
     bounds = check_flex_request(req, now, limits)
     if bounds:
@@ -126,11 +127,13 @@ def validate_request(
         if s.slot_start in seen:
             issues.append(Issue(Code.DUPLICATE_SLOT, f"slot {s.slot_start} appears twice"))
         seen.add(s.slot_start)
-        if (req.area_id, s.slot_start) in busy_area_slots:
+        end = s.slot_start + req.slot_ms
+        taken = [b for a, b, e in busy_area_slots if a == req.area_id and b < end and s.slot_start < e]
+        if taken:
             issues.append(
                 Issue(
                     Code.OVERLAPPING_ORDER,
-                    f"area {req.area_id} already has an active order at {s.slot_start}",
+                    f"area {req.area_id} already has an active order at {min(taken)} (slot {s.slot_start})",
                 )
             )
     if req.deadline < now:

@@ -333,3 +333,30 @@ def test_a_timed_request_no_offer_answered_before_it_expired_is_asked_again_a_mi
     assert offered._due_requests(expires) == []
     assert offered._due_requests(expires + CFG.ask_again_ms) == []  # the regular cadence
     assert len(offered._due_requests(at + CFG.every_minutes * 60_000)) == 1
+
+
+def test_beside_the_feed_the_timed_script_keeps_the_next_half_hour_and_never_overlaps_a_feed_isp(tmp_path):
+    """On an evening the feed ordered 18:30-20:00 UTC (15-min ISPs) minutes ahead, and the platform refused every
+    timed request until 20:00 (one order per area and time). Beside the feed, the feed asks from 30 minutes ahead,
+    and a timed request that would overlap a feed ISP starts after it."""
+    from dataclasses import replace
+
+    at = utc_ms(2026, 12, 7, 18, 23, 13)
+    quarter = replace(CFG, isp_minutes=15, isps=6)
+    evening = request_at(at, 11.6, quarter)  # ISPs 18:30 ... 19:45 UTC
+    cfg = replace(CFG, timed_beside_feed=True)
+    dso = _demo_dso(at, _Feed([[evening], []]), cfg, DsoMemory(tmp_path / "dso.json"))
+    congestion, timed = dso._due_requests(at)
+    frame = IspFrame(congestion.period.to_date(), TIME_ZONE, 15)
+    assert [frame.start_ms(i.start) for i in congestion.isps] == [
+        utc_ms(2026, 12, 7, 19, 0),
+        utc_ms(2026, 12, 7, 19, 15),
+        utc_ms(2026, 12, 7, 19, 30),
+        utc_ms(2026, 12, 7, 19, 45),
+    ]
+    assert timed.message_id == request_at(at, 30.0, cfg).message_id  # 18:25-18:28: before the feed's ISPs
+    # 35 minutes later (18:58:13) the next timed request would start at 19:00: it starts once 19:00-20:00 ends
+    later = at + 35 * 60_000
+    [after] = dso._due_requests(later)
+    one = IspFrame(after.period.to_date(), TIME_ZONE, 1)
+    assert one.start_ms(after.isps[0].start) == utc_ms(2026, 12, 7, 20, 0)

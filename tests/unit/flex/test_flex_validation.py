@@ -67,6 +67,24 @@ def test_overlapping_order_and_duplicate_request():
     assert ok.topic == "flex.offers.v1"
 
 
+def test_a_shorter_slot_inside_an_ordered_slot_overlaps_it_by_time():
+    """A 1-min request inside a 15-min order's slot is the same area and time (seen in the demo: the desk compared
+    slot starts, refused a 1-min slot starting with the order and took the ones starting a minute later)."""
+    desk = FlexDesk(portfolio(10), flat_outlook, dsos=sim_dsos())
+    [offer] = desk.submit(reduce_request(kw=6.0, n_slots=2), now=NOW)
+    desk.accept(offer.record["offer_id"], now=NOW)
+
+    def one_minute(request_id: str, start: int):
+        req = reduce_request(kw=3.0, n_slots=1, request_id=request_id, start=start)
+        return signed(dataclasses.replace(req, slots=(RequestSlot(start, 3.0),), slot_minutes=1))
+
+    for k, start in enumerate((T0, T0 + 60_000, T0 + 2 * SLOT_MS - 60_000)):
+        code, rec = rejected(desk.submit(one_minute(f"req-in-{k}", start), now=NOW))
+        assert code == Code.OVERLAPPING_ORDER, rec
+    [ok] = desk.submit(one_minute("req-after", T0 + 2 * SLOT_MS), now=NOW)  # starts as the order ends
+    assert ok.topic == "flex.offers.v1"
+
+
 def test_acceptance_rejects_unknown_prosumer_and_double_booking():
     desk = FlexDesk(portfolio(10), flat_outlook, dsos=sim_dsos())
     [o1] = desk.submit(reduce_request(kw=6.0, n_slots=1), now=NOW)

@@ -98,7 +98,9 @@ def test_answer_is_cached_and_a_broker_error_means_not_caught_up():
 def test_a_stage_behind_on_its_own_fetched_partitions_is_known_behind_without_asking_the_broker():
     """The hot stages (intervals) ask every second: under load they lag, and the fetch responses say so."""
     c, clock = FakeConsumer(), [0.0]
-    f = InputFrontier(lambda: c, frozenset(), lambda t: t.startswith("edream.clock"), monotonic=lambda: clock[0])
+    f = InputFrontier(
+        lambda: c, frozenset(), lambda t: t.startswith("edream.clock"), monotonic=lambda: clock[0]
+    )
     c.fetched[(SOURCE, 0)] = 5
     c.fetched[(REPART, 0)] = 8
     for offset in range(3):
@@ -109,7 +111,9 @@ def test_a_stage_behind_on_its_own_fetched_partitions_is_known_behind_without_as
     for offset in range(8):
         f.processed(REPART, 0, offset)
     clock[0] += 2
-    assert f.caught_up()  # the cached end is reached: the broker confirms it (a partition fetched by no one yet)
+    assert (
+        f.caught_up()
+    )  # the cached end is reached: the broker confirms it (a partition fetched by no one yet)
     assert c.listed_calls == 2
     c.listed[(REPART, 0)] = (0, 9)  # a record the fetches have not seen yet
     clock[0] += 2
