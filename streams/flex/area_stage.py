@@ -337,7 +337,9 @@ class FlexAreaProcessor:
         outlook: StateOutlook,
         state: KeyValueState,
     ) -> list[Out]:
-        committed = {(a.prosumer_id, a.slot_start) for o in live for a in o.allocations}
+        committed = {
+            (a.prosumer_id, a.slot_start, a.slot_start + o.slot_ms) for o in live for a in o.allocations
+        }
         order = order_for(offer, req, now, self.enrolled.refresh(), committed, outlook)
         if isinstance(order, Rejection):
             return [out_of(order)]

@@ -61,12 +61,13 @@ def order_for(
     req: FlexRequest,
     now: int,
     registry: Registry,
-    committed: Collection[tuple[str, int]],
+    committed: Collection[tuple[str, int, int]],
     outlook: OutlookFn,
 ) -> FlexOrder | Rejection:
     """The revision-1 order of an accepted offer, or the Rejection of the acceptance (infeasible offer, delivery
-    started, prosumer unknown, or a (prosumer, slot) in ``committed`` already ordered)."""
-    issues = validate_acceptance(offer, now, registry, committed, min(req.slot_starts()))
+    started, prosumer unknown, or a prosumer already ordered at an overlapping time: ``committed`` holds
+    (prosumer_id, slot start, slot end) UTC epoch ms of the live orders' allocations)."""
+    issues = validate_acceptance(offer, now, registry, committed, min(req.slot_starts()), req.slot_ms)
     if issues:
         return rejection("FlexOffer", offer.offer_id, issues, now)
     return create_order(offer, req, outlook, now)

@@ -138,7 +138,12 @@ class FlexDesk:
                 out_of(rejection("FlexOffer", offer_id, [Issue(Code.UNKNOWN_OFFER, "no such offer")], now))
             ]
         req = self.requests[offer.request_id]
-        result = order_for(offer, req, now, self.registry, self.committed().keys(), self.outlook)
+        owed = {
+            (a.prosumer_id, a.slot_start, a.slot_start + o.slot_ms)
+            for o in self._live_orders()
+            for a in o.allocations
+        }
+        result = order_for(offer, req, now, self.registry, owed, self.outlook)
         if isinstance(result, Rejection):
             return [out_of(result)]
         self.orders[result.order_id] = result

@@ -160,11 +160,13 @@ def validate_acceptance(
     offer: FlexOffer,
     now: int,
     registry: Registry,
-    committed: Collection[tuple[str, int]] = (),
+    committed: Collection[tuple[str, int, int]] = (),
     first_slot_start: int | None = None,
+    slot_ms: int = 0,
 ) -> list[Issue]:
-    """Problems with accepting ``offer``: unknown prosumers, prosumer/slot already committed to another active
-    order (OVERLAPPING_ORDER), delivery already started, or nothing offered."""
+    """Problems with accepting ``offer``: unknown prosumers, a prosumer already committed to another active order at
+    an overlapping time (OVERLAPPING_ORDER; ``committed``: (prosumer_id, slot start, slot end) UTC epoch ms of the
+    live orders' allocations, ``slot_ms``: the offer's slot length), delivery already started, or nothing offered."""
     issues: list[Issue] = []
     if offer.status == "INFEASIBLE":
         issues.append(Issue(Code.OFFER_INFEASIBLE, "offer allocates nothing"))
@@ -173,7 +175,17 @@ def validate_acceptance(
     for pid in sorted({a.prosumer_id for a in offer.allocations}):
         if pid not in registry:
             issues.append(Issue(Code.UNKNOWN_PROSUMER, f"prosumer {pid} is not enrolled"))
-    clashes = sorted({(a.prosumer_id, a.slot_start) for a in offer.allocations} & set(committed))
+    owed: dict[str, list[tuple[int, int]]] = {}
+    for pid, start, end in committed:
+        owed.setdefault(pid, []).append((start, end))
+    clashes = sorted(
+        {
+            (a.prosumer_id, a.slot_start)
+            for a in offer.allocations
+            for start, end in owed.get(a.prosumer_id, ())
+            if start < a.slot_start + max(slot_ms, 1) and a.slot_start < end
+        }
+    )
     if clashes:
         issues.append(
             Issue(Code.OVERLAPPING_ORDER, f"{len(clashes)} prosumer-slots already ordered, e.g. {clashes[0]}")

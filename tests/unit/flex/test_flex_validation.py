@@ -84,6 +84,15 @@ def test_a_shorter_slot_inside_an_ordered_slot_overlaps_it_by_time():
     [ok] = desk.submit(one_minute("req-after", T0 + 2 * SLOT_MS), now=NOW)  # starts as the order ends
     assert ok.topic == "flex.offers.v1"
 
+    # both offered before either is ordered: the second acceptance finds its prosumers ordered at that time
+    desk = FlexDesk(portfolio(10), flat_outlook, dsos=sim_dsos())
+    [quarter] = desk.submit(reduce_request(kw=6.0, n_slots=1), now=NOW)
+    [minute] = desk.submit(one_minute("req-minute", T0 + 5 * 60_000), now=NOW)
+    [order] = desk.accept(quarter.record["offer_id"], now=NOW)
+    assert order.topic == "flex.orders.v1"
+    code, rec = rejected(desk.accept(minute.record["offer_id"], now=NOW))
+    assert code == Code.OVERLAPPING_ORDER and "prosumer-slots already ordered" in rec["reason"], rec
+
 
 def test_acceptance_rejects_unknown_prosumer_and_double_booking():
     desk = FlexDesk(portfolio(10), flat_outlook, dsos=sim_dsos())
