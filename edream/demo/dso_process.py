@@ -70,6 +70,13 @@ def _overlaps(
     return max(ends) if ends else None
 
 
+def _keeping(request: UftpRequest, isps: list[Any]) -> UftpRequest | None:
+    """``request`` with only ``isps`` (some of its ISPs, in order); None when there are none."""
+    if not isps:
+        return None
+    return request if len(isps) == len(request.isps) else replace(request, isps=isps)
+
+
 @dataclass
 class _Order:
     """A FlexOrder sent, awaiting its settlement from ``settle_from`` until ``give_up_at`` (UTC epoch ms)."""
@@ -196,14 +203,15 @@ class DemoDso:
         """``request`` without its ISPs that start before ``start_ms`` (UTC epoch ms); None when none is left."""
         if request is None:
             return None
-        keep = [i for i in request.isps if min(s for _, s, _ in _isp_spans(request, [i])) >= start_ms]
-        if not keep:
+        kept = _keeping(
+            request, [i for i in request.isps if min(s for _, s, _ in _isp_spans(request, [i])) >= start_ms]
+        )
+        if kept is None:
             log.info(
                 "demo dso: FlexRequest %s is for the timed script's next minutes; not sent",
                 request.message_id,
             )
-            return None
-        return request if len(keep) == len(request.isps) else replace(request, isps=keep)
+        return kept
 
     def _chase_unoffered(self, t: int) -> None:
         """A timed request the gateway took but no FlexOffer answered before it expired (the aggregator had no
@@ -227,12 +235,12 @@ class DemoDso:
             if _overlaps(_isp_spans(request, [i]), self._asked, same_point=True) is None
         ]
         self._asked |= _isp_spans(request)
-        if not new:
+        kept = _keeping(request, new)
+        if kept is None:
             log.info(
                 "demo dso: FlexRequest %s asks only for ISPs already asked for; not sent", request.message_id
             )
-            return None
-        return request if len(new) == len(request.isps) else replace(request, isps=new)
+        return kept
 
     # -- requests and orders -----------------------------------------------------------------------------------
     def _send_request(self, request: UftpRequest, t: int) -> UftpRequest | None:
