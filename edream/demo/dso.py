@@ -66,7 +66,8 @@ class DemoDsoConfig:
     order_factor: Decimal = Decimal("0.80")
     #: an order's settlement is looked for from this long after its last ISP ends, and given up after ``give_up_ms``
     settle_after_ms: int = 10_000
-    #: a request refused (or expired untaken, or unoffered) is followed by the next this long later, not ``every_minutes``
+    #: a request refused (or expired untaken) is followed by the next this long later, not ``every_minutes`` (one
+    #: taken but not offered on before it expired: at once)
     ask_again_ms: int = 60_000
     #: with a congestion feed, also send the timed requests (the demo does with DEMO_TIMELAPSE=true: its grid is
     #: congested in the evening and at sunny middays, the timed requests show the whole lifecycle within minutes)

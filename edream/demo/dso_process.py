@@ -8,8 +8,8 @@ warning.
 What is requested: with a congestion feed (:class:`connectors.uftp.congestion_feed.CongestionFeed`, the grid
 stage's ``grid.congestion.v1``), exactly what the forecast congestion needs; without one (or beside it, with
 ``timed_beside_feed``), the demo's timed script (:func:`edream.demo.dso.request_at`; a request refused by the
-aggregator, expired before it was taken, or taken but not offered on before it expired is followed by the next one
-a minute later, not at the regular cadence).
+aggregator or expired before it was taken is followed by the next one a minute later, one taken but not offered on
+before it expired at once, not at the regular cadence).
 """
 
 from __future__ import annotations
@@ -216,12 +216,13 @@ class DemoDso:
     def _chase_unoffered(self, t: int) -> None:
         """A timed request the gateway took but no FlexOffer answered before it expired (the aggregator had no
         flexibility to offer, e.g. its desk had no outlook of the prosumers yet: UFTP has no message for that):
-        the congestion is still there, so the next request comes ``cfg.ask_again_ms`` later."""
+        the congestion is still there, and the lead of the lapsed request has passed waiting, so the next request
+        goes at once (for the ISPs from ``cfg.lead_ms`` later)."""
         for mid, expires in list(self._awaiting_offer.items()):
             if t >= expires:
                 del self._awaiting_offer[mid]
-                log.info("demo dso: no FlexOffer for %s before it expired; asking again", mid)
-                self._ask_again_soon(t)
+                log.info("demo dso: no FlexOffer for %s before it expired; asking again now", mid)
+                self._next_request = min(self._next_request, t)
 
     def _not_asked_yet(self, request: UftpRequest | None) -> UftpRequest | None:
         """``request`` (from a new forecast issue) without the ISPs of its congestion point that overlap one an

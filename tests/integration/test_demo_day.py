@@ -231,7 +231,7 @@ def test_make_run_demo_day_fills_the_dashboard_and_ctrl_c_stops_everything(tmp_p
             port,
             lambda s: all(s["clickhouse"].get("tables", {}).get(t, 0) > 0 for t in PANEL_TABLES),
             # ~150 s on an idle machine; make test runs five other heavy tests beside it, and a flex request the desk
-            # could not offer on yet (no outlook of the prosumers) is asked again a minute after it expired
+            # could not offer on yet (no outlook of the prosumers) is asked again once it expired
             timeout=480,
         )
         tables = st["clickhouse"]["tables"]

@@ -298,11 +298,11 @@ def test_the_dso_settles_once_every_record_verifies_whatever_the_anchoring_windo
     assert asked == ["s-1", "s-2", "s-2"]  # s-1 verified once, not asked again
 
 
-def test_a_timed_request_no_offer_answered_before_it_expired_is_asked_again_a_minute_later(tmp_path):
+def test_a_timed_request_no_offer_answered_before_it_expired_is_asked_again_at_once(tmp_path):
     """The gateway took the first timed request, but the desk had no outlook of the prosumers yet (a loaded
     machine): its offer was INFEASIBLE, which UFTP sends nothing for. The DSO waited the regular 10 minutes (seen in
-    make test: the demo's flex lifecycle never happened within the test). Now it asks again ``ask_again_ms`` after
-    the request expired unoffered; an offered one keeps the regular cadence."""
+    make test: the demo's flex lifecycle never happened within the test), then a minute more after it expired. Now
+    it asks again once the request expired unoffered; an offered one keeps the regular cadence."""
     at = utc_ms(2026, 12, 6, 9, 0, 17)
     sent = []
 
@@ -319,10 +319,11 @@ def test_a_timed_request_no_offer_answered_before_it_expired_is_asked_again_a_mi
     assert unoffered._send_request(first, at) is None and sent == [first]
     expires = iso_ms(first.expiration_date_time)
     assert unoffered._due_requests(expires - 1) == []  # still open
-    assert unoffered._due_requests(expires) == []  # expired unoffered: the next one a minute later
-    [again] = unoffered._due_requests(expires + CFG.ask_again_ms)
+    [again] = unoffered._due_requests(expires)  # expired unoffered: the next one at once
     assert again.message_id != first.message_id
-    assert again.isps[0].start > first.isps[-1].start  # a later period, not the one that lapsed
+    # the ISPs from the lead on: not the lapsed request again (its first ISP is about to start)
+    frame = IspFrame(again.period.to_date(), TIME_ZONE, 1)
+    assert frame.start_ms(again.isps[0].start) >= expires + CFG.lead_ms > frame.start_ms(first.isps[0].start)
 
     offered = _demo_dso(at, memory=DsoMemory(tmp_path / "b.json"))
     offered.sim.client = lambda: _Client()
