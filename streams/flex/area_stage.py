@@ -272,7 +272,7 @@ class FlexAreaProcessor:
         live = self._live_orders(state, area, now)
         outlook = StateOutlook(registry, state, self.params.outlook)
         known = {req.request_id} if state.get("r:" + req.request_id) is not None else set()
-        busy = {(area, t, t + o.slot_ms) for o in live for t in o.slot_starts()}
+        busy = {(area, start, end) for o in live for start, end in o.slot_spans()}
         offer = offer_for(req, now, self.dsos.refresh(), registry, busy, known, outlook, self.params.offer)
         if isinstance(offer, Rejection):
             return [out_of(offer)]
@@ -337,9 +337,7 @@ class FlexAreaProcessor:
         outlook: StateOutlook,
         state: KeyValueState,
     ) -> list[Out]:
-        committed = {
-            (a.prosumer_id, a.slot_start, a.slot_start + o.slot_ms) for o in live for a in o.allocations
-        }
+        committed = {span for o in live for span in o.prosumer_spans()}
         order = order_for(offer, req, now, self.enrolled.refresh(), committed, outlook)
         if isinstance(order, Rejection):
             return [out_of(order)]

@@ -106,9 +106,9 @@ class FlexDesk:
     def busy_area_slots(self) -> set[tuple[str, int, int]]:
         """(area_id, slot start, slot end) UTC epoch ms of every slot of a live order."""
         return {
-            (self.requests[o.request_id].area_id, t, t + o.slot_ms)
+            (self.requests[o.request_id].area_id, start, end)
             for o in self._live_orders()
-            for t in o.slot_starts()
+            for start, end in o.slot_spans()
         }
 
     # -- request -> offer -----------------------------------------------------------------------------------
@@ -138,11 +138,7 @@ class FlexDesk:
                 out_of(rejection("FlexOffer", offer_id, [Issue(Code.UNKNOWN_OFFER, "no such offer")], now))
             ]
         req = self.requests[offer.request_id]
-        owed = {
-            (a.prosumer_id, a.slot_start, a.slot_start + o.slot_ms)
-            for o in self._live_orders()
-            for a in o.allocations
-        }
+        owed = {span for o in self._live_orders() for span in o.prosumer_spans()}
         result = order_for(offer, req, now, self.registry, owed, self.outlook)
         if isinstance(result, Rejection):
             return [out_of(result)]

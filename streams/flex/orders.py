@@ -56,6 +56,14 @@ class FlexOrder:
     def slot_starts(self) -> list[int]:
         return sorted({a.slot_start for a in self.allocations})
 
+    def slot_spans(self) -> list[tuple[int, int]]:
+        """(start, end) UTC epoch ms of each of its slots."""
+        return [(t, t + self.slot_ms) for t in self.slot_starts()]
+
+    def prosumer_spans(self) -> set[tuple[str, int, int]]:
+        """(prosumer_id, slot start, slot end) UTC epoch ms of each allocation: what the prosumer owes, and when."""
+        return {(a.prosumer_id, a.slot_start, a.slot_start + self.slot_ms) for a in self.allocations}
+
     def amended(self, allocations: tuple[OrderAllocation, ...], now: int) -> FlexOrder:
         """Next revision with ``allocations`` (status AMENDED)."""
         return replace(

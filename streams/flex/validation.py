@@ -85,6 +85,11 @@ class Rejection:
         }
 
 
+def _overlapped(start: int, end: int, spans: Iterable[tuple[int, int]]) -> list[int]:
+    """Starts of the ``spans`` ((start, end) UTC epoch ms) that ``[start, end)`` overlaps in time."""
+    return [b for b, e in spans if b < end and start < e]
+
+
 def validate_request(
     req: FlexRequest,
     now: int,
@@ -127,8 +132,8 @@ def validate_request(
         if s.slot_start in seen:
             issues.append(Issue(Code.DUPLICATE_SLOT, f"slot {s.slot_start} appears twice"))
         seen.add(s.slot_start)
-        end = s.slot_start + req.slot_ms
-        taken = [b for a, b, e in busy_area_slots if a == req.area_id and b < end and s.slot_start < e]
+        area_spans = [(b, e) for a, b, e in busy_area_slots if a == req.area_id]
+        taken = _overlapped(s.slot_start, s.slot_start + req.slot_ms, area_spans)
         if taken:
             issues.append(
                 Issue(
@@ -182,8 +187,7 @@ def validate_acceptance(
         {
             (a.prosumer_id, a.slot_start)
             for a in offer.allocations
-            for start, end in owed.get(a.prosumer_id, ())
-            if start < a.slot_start + max(slot_ms, 1) and a.slot_start < end
+            if _overlapped(a.slot_start, a.slot_start + max(slot_ms, 1), owed.get(a.prosumer_id, ()))
         }
     )
     if clashes:
