@@ -38,6 +38,7 @@ from streams.flex.enrolment import (
     PvSystem,
     enrolment_event,
 )
+from streams.flex.offers import OfferParams
 from streams.market.config import MarketConfig
 from streams.market.participants import Participant
 from streams.market.profile import orders_from_profile
@@ -87,6 +88,16 @@ def demo_market_config(start_ms: int, cfg: DemoConfig, base: MarketConfig | None
 DEMO_EV_DEVICE = ("evse-24", "24")
 
 
+#: The other prosumers' contract incentives, micro-units per kWh (drawn uniformly per prosumer).
+INCENTIVE_RANGE = (80_000, 200_000)
+#: The controllable EV owner's incentive, micro-units per kWh: an offer costs a kWh ``incentive + risk price x u``
+#: (``u`` <= 1, the forecast's relative uncertainty, :func:`streams.flex.offers.unit_cost_micro_per_kwh`), so it stays
+#: the cheapest at any hour only if its incentive plus the whole risk price is below every other incentive. At 60,000
+#: it was not: around its EV's plug-in (20:51 UTC) its forecast net power is near 0 with a wide band (u = 1), and an
+#: order at 20:52 left it out (ci75).
+CONTROLLABLE_INCENTIVE = INCENTIVE_RANGE[0] - OfferParams().risk_price_micro_per_kwh - 10_000
+
+
 def controllable_prosumer(community: Community) -> str | None:
     """The prosumer whose charger is bound to :data:`DEMO_EV_DEVICE` (the first EV owner); the demo's OpenADR site
     stands for it too."""
@@ -118,7 +129,7 @@ def flex_record(p: Prosumer, seed: int, ev_binding: tuple[str, str] | None = Non
         tolerance_range=0.1,
         multiplier=1.0,
         # the controllable EV owner has the cheapest contract, so every demo request exercises the set-point path
-        incentive_micro_per_kwh=60_000 if ev_binding else rng.randint(80_000, 200_000),
+        incentive_micro_per_kwh=CONTROLLABLE_INCENTIVE if ev_binding else rng.randint(*INCENTIVE_RANGE),
         penalty_micro_per_kwh=300_000,
     )
     return ProsumerRecord(p.prosumer_id, AREA, terms, tuple(assets))

@@ -29,6 +29,7 @@ Forecast points are energy per step (Wh); kW = Wh / step hours / 1000. All times
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,23 +78,36 @@ class _Point:
 @dataclass
 class _Series:
     """Forecast points of one prosumer and property by start: day-ahead (60 min), intra-day (30 min) and hour-ahead
-    points mix, each with its own step; per start the latest issued one is kept."""
+    points mix, each with its own step, and an hour-ahead point starts at its issue time (any quarter hour, not the
+    hour); per start the latest issued one is kept."""
 
     points: dict[int, _Point] = field(default_factory=dict)
     steps: set[int] = field(default_factory=set)
+    _starts: list[int] | None = field(default=None, repr=False)  # sorted ``points`` keys; None: to be sorted
 
     def add(self, ts: int, point: _Point) -> None:
         old = self.points.get(ts)
         if old is None or old.issued_at <= point.issued_at:
+            if old is None:
+                self._starts = None
             self.points[ts] = point
             self.steps.add(point.step_ms)
 
+    def drop_ending_before(self, cutoff: int) -> None:
+        """Forget the points whose step ends before ``cutoff``."""
+        for ts in [t for t, p in self.points.items() if t + p.step_ms < cutoff]:
+            del self.points[ts]
+            self._starts = None
+
     def at(self, ts: int) -> _Point | None:
         """The latest issued point whose step holds ``ts`` (on a tie the finer step)."""
+        if self._starts is None:
+            self._starts = sorted(self.points)
+        starts, longest = self._starts, max(self.steps, default=0)
         hits = [
             p
-            for step in self.steps
-            if (p := self.points.get(ts - ts % step)) is not None and p.step_ms == step
+            for t in starts[bisect_right(starts, ts - longest) : bisect_right(starts, ts)]
+            if ts < t + (p := self.points[t]).step_ms
         ]
         return max(hits, key=lambda p: (p.issued_at, -p.step_ms), default=None)
 
@@ -151,8 +165,7 @@ class OutlookBook:
             for start in [s for s, v in slots.items() if v[0] < cutoff]:
                 del slots[start]
         for series in self.forecasts.values():
-            for ts in [t for t, p in series.points.items() if t + p.step_ms < cutoff]:
-                del series.points[ts]
+            series.drop_ending_before(cutoff)
         window_start = now - self.config.metered_window_ms
         for minutes in self.metered.values():
             for m in [m for m in minutes if m < min(cutoff, window_start)]:

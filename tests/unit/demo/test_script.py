@@ -8,16 +8,18 @@ import pytest
 
 from connectors.uftp.isp import ms_iso
 from connectors.uftp.mapping import request_from_uftp
-from edream.demo.community import Community
+from edream.demo.community import AREA, Community
 from edream.demo.dso import DSO_DOMAIN, GATEWAY_ID, request_at, requested_kw
 from edream.demo.keys import demo_key
 from edream.demo.responder import FlexResponder
-from edream.demo.script import DemoConfig, DemoScript, demo_market_config
+from edream.demo.script import DemoConfig, DemoScript, controllable_prosumer, demo_market_config
 from edream.runtime.state import MemoryState
 from edream.serde import Serde
 from streams.flex.desk import FlexDesk
 from streams.flex.dsos import dso_from_record
 from streams.flex.enrolment import Registry, record_from_event
+from streams.flex.model import SlotOutlook
+from streams.flex.offers import build_offer
 from streams.flex.orders import FlexOrder
 from streams.flex.signing import sign_request
 from streams.market.market_order import MarketOrder
@@ -139,3 +141,30 @@ def test_a_worker_up_late_still_orders_for_the_next_gate():
     assert 20_000 <= gate - late < 30_000
     first = next(e for e in s.events() if e.schema == "MarketOrder")
     assert late < first.at_ms < gate
+
+
+def test_the_charger_owner_is_ordered_first_even_when_its_forecast_is_most_uncertain():
+    """The demo DSO's request reaches the EV charger bound to the field site only if the desk allocates its owner:
+    it must be the cheapest at any hour, also when its forecast band is as wide as its net power (risk u = 1, as
+    around its EV's plug-in at 20:51 UTC) while every other prosumer's forecast is exact (u = 0)."""
+    cfg = DemoConfig()  # the demo's 50 prosumers
+    com = Community(cfg.prosumers, cfg.seed)
+    day = DemoScript(com, cfg, demo_market_config(START, cfg), START)
+    registry = Registry()
+    for e in day.registrations():
+        if e.schema == "FlexEnrolment":
+            registry.upsert(record_from_event(e.record))
+    owner = controllable_prosumer(com)
+
+    def outlook(prosumer_id: str, slot_start: int) -> SlotOutlook:
+        if prosumer_id == owner:
+            return SlotOutlook(baseline_kw=-0.3, sigma_kw=1.0, source="FORECAST")
+        return SlotOutlook(baseline_kw=5.0, sigma_kw=0.0, source="FORECAST")
+
+    at = START + cfg.dso.first_after_ms
+    msg = request_at(at, requested_kw(com, cfg.dso), cfg.dso)
+    msg.time_stamp, msg.sender_domain = ms_iso(at), DSO_DOMAIN
+    dso = dso_from_record(day.dso().to_avro())
+    offer = build_offer(request_from_uftp(msg, dso), registry.in_area(AREA), outlook, at)
+    ordered = {a.slot_start for a in offer.allocations if a.prosumer_id == owner}
+    assert ordered == {s.slot_start for s in offer.slots}, offer.allocations

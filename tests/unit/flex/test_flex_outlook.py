@@ -115,3 +115,17 @@ def test_portfolio_forecasts_and_other_properties_are_ignored_and_prune_forgets_
     b.prune(T0 + 3 * 86_400_000)
     assert b.baselines["p1"] == {} and b.forecasts[("p1", "ENERGY_CONSUMPTION")].points == {}
     assert b.metered["p1"] == {}
+
+
+def test_an_hour_ahead_point_starting_at_a_quarter_hour_covers_the_slots_of_its_hour():
+    """The forecasts stage issues its hour-ahead point every 15 min, starting at the issue time (20:45 covers
+    20:45-21:45): the desk reads that freshest point, not an older one starting on a whole hour or half hour."""
+    b = book("FORECAST")
+    b.on_forecast(forecast("ENERGY_CONSUMPTION", 500.0, T0 - 2 * ISP, minutes=30))  # 10:00-10:30, 1 kW
+    b.on_forecast(forecast("ENERGY_CONSUMPTION", 4000.0, T0 + ISP, start=T0 + ISP, minutes=60))  # 10:15-11:15
+    assert b("p1", T0 + 7 * 60_000).baseline_kw == pytest.approx(1.0)  # 10:07: before the hour-ahead point
+    assert b("p1", T0 + ISP + 7 * 60_000).baseline_kw == pytest.approx(4.0)  # 10:22: the newer hour-ahead
+    assert b("p1", T0 + 5 * ISP - 1).baseline_kw == pytest.approx(4.0)  # 11:14:59.999: its last millisecond
+    assert b("p1", T0 + 5 * ISP).source == "NONE"  # 11:15: nothing covers it
+    b.prune(T0 + 5 * ISP + b.config.retention_ms + 1)
+    assert b("p1", T0 + ISP).source == "NONE"  # pruned
