@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,11 @@ class InputFrontier:
         sources = [
             TopicPartition(t, p) for t in sorted(self.sources) for p in self._source_partitions(consumer, t)
         ]
+        to_confirm: list[tuple[TopicPartition, int, int]] = []  # (partition, next offset, cached high)
         if sources:
             for tp in consumer.committed(sources, timeout=self.timeout_s):
-                if self._behind(consumer, tp, tp.offset, (tp.topic, tp.partition) in assigned):
+                fetched = (tp.topic, tp.partition) in assigned
+                if self._behind_by_fetches(consumer, tp, tp.offset, fetched, to_confirm):
                     return False
         mine = [
             TopicPartition(t, p) for t, p in sorted(assigned) if t not in self.sources and not self.ignored(t)
@@ -93,23 +95,54 @@ class InputFrontier:
         for tp in mine:
             key = (tp.topic, tp.partition)
             done = self._next.get(key, committed.get(key, -1))
-            if self._behind(consumer, tp, done, fetched=True):
+            if self._behind_by_fetches(consumer, tp, done, True, to_confirm):
                 return False
-        return True
+        return not self._behind_on_broker(consumer, to_confirm)
 
-    def _behind(self, consumer: Any, tp: TopicPartition, next_offset: int, fetched: bool) -> bool:
-        """Is anything at or past ``next_offset`` (negative: nothing done yet) on ``tp``? A partition this worker
-        fetches is first judged by the watermarks of its fetch responses, which cost no broker round trip: a stage
-        that lags (the usual case under load) is known to be behind without asking."""
+    @staticmethod
+    def _behind_by_fetches(
+        consumer: Any, tp: TopicPartition, next_offset: int, fetched: bool, to_confirm: list
+    ) -> bool:
+        """Is anything at or past ``next_offset`` (negative: nothing done yet) on ``tp`` by the watermarks of this
+        worker's fetch responses (no broker round trip: a stage that lags, the usual case under load, is known to
+        be behind without asking)? If not known to be behind, ``tp`` is added to ``to_confirm``."""
         part = TopicPartition(tp.topic, tp.partition)
+        cached = -1
         if fetched:
             cached_low, cached = consumer.get_watermark_offsets(part, cached=True)
             if cached >= 0 and max(next_offset, cached_low) < cached:
                 return True
-        low, high = consumer.get_watermark_offsets(part, timeout=self.timeout_s)
-        if fetched:
-            high = max(high, cached)
-        return max(next_offset, low) < high
+        to_confirm.append((part, next_offset, cached))
+        return False
+
+    def _behind_on_broker(self, consumer: Any, to_confirm: list[tuple[TopicPartition, int, int]]) -> bool:
+        """The broker's ends of the partitions the fetches showed no backlog on, asked in one ListOffsets request
+        (a partition each was a round trip each: ~9 % of the intervals stage's loop at 10,000 readings/s); the start
+        of a partition is asked only where something seems left to process (nothing done yet, retention may have
+        deleted it)."""
+        if not to_confirm:
+            return False
+        ends = consumer.offsets_for_times(
+            [TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp, _, _ in to_confirm],
+            timeout=self.timeout_s,
+        )
+        _raise_errors(ends)
+        left = [
+            (tp, next_offset, max(end.offset, cached))
+            for (tp, next_offset, cached), end in zip(to_confirm, ends, strict=True)
+            if next_offset < max(end.offset, cached)
+        ]
+        if not left:
+            return False
+        starts = consumer.offsets_for_times(
+            [TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp, _, _ in left],
+            timeout=self.timeout_s,
+        )
+        _raise_errors(starts)
+        return any(
+            max(next_offset, start.offset) < high
+            for (_, next_offset, high), start in zip(left, starts, strict=True)
+        )
 
     def _source_partitions(self, consumer: Any, topic: str) -> list[int]:
         if topic not in self._partitions:
@@ -118,3 +151,10 @@ class InputFrontier:
                 raise RuntimeError(f"no metadata for {topic}: {meta.error}")
             self._partitions[topic] = sorted(meta.partitions)
         return self._partitions[topic]
+
+
+def _raise_errors(answers: list[TopicPartition]) -> None:
+    """A partition the broker could not answer for makes the whole answer unknown (not caught up)."""
+    failed = [tp for tp in answers if tp.error is not None]
+    if failed:
+        raise KafkaException(failed[0].error)

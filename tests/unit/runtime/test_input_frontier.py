@@ -32,11 +32,16 @@ class FakeConsumer:
         ]
 
     def get_watermark_offsets(self, tp, timeout=None, cached=False):
-        key = (tp.topic, tp.partition)
-        if cached:
-            return (-1001, self.fetched.get(key, -1001))
+        assert cached, "the broker's offsets are asked for all partitions at once (offsets_for_times)"
+        return (-1001, self.fetched.get((tp.topic, tp.partition), -1001))
+
+    def offsets_for_times(self, tps, timeout=None):
+        """One ListOffsets request: -1 asks a partition's end, -2 its start."""
         self.listed_calls += 1
-        return self.listed[key]
+        return [
+            TopicPartition(tp.topic, tp.partition, self.listed[(tp.topic, tp.partition)][tp.offset == -1])
+            for tp in tps
+        ]
 
     def list_topics(self, topic, timeout):
         return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions={0: None, 1: None})})
@@ -114,7 +119,21 @@ def test_a_stage_behind_on_its_own_fetched_partitions_is_known_behind_without_as
     assert (
         f.caught_up()
     )  # the cached end is reached: the broker confirms it (a partition fetched by no one yet)
-    assert c.listed_calls == 2
+    assert c.listed_calls == 1  # both partitions' ends in one request
     c.listed[(REPART, 0)] = (0, 9)  # a record the fetches have not seen yet
+    clock[0] += 2
+    assert not f.caught_up()
+
+
+def test_a_partition_emptied_by_retention_is_caught_up_and_its_start_is_asked_only_then():
+    c, clock = FakeConsumer(), [0.0]
+    f = InputFrontier(
+        lambda: c, frozenset(), lambda t: t.startswith("edream.clock"), monotonic=lambda: clock[0]
+    )
+    c.listed[(SOURCE, 0)] = (5, 5)  # offsets 0-4 deleted, nothing processed here yet
+    c.listed[(REPART, 0)] = (0, 0)
+    c.committed_at[(SOURCE, 0)] = c.committed_at[(REPART, 0)] = -1001
+    assert f.caught_up() and c.listed_calls == 2  # the ends, then the start of the one partition left
+    c.listed[(SOURCE, 0)] = (5, 6)
     clock[0] += 2
     assert not f.caught_up()
