@@ -122,27 +122,27 @@ class InputFrontier:
         deleted it)."""
         if not to_confirm:
             return False
-        ends = consumer.offsets_for_times(
-            [TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp, _, _ in to_confirm],
-            timeout=self.timeout_s,
-        )
-        _raise_errors(ends)
+        ends = self._offsets(consumer, [tp for tp, _, _ in to_confirm], OFFSET_END)
         left = [
-            (tp, next_offset, max(end.offset, cached))
+            (tp, next_offset, max(end, cached))
             for (tp, next_offset, cached), end in zip(to_confirm, ends, strict=True)
-            if next_offset < max(end.offset, cached)
+            if next_offset < max(end, cached)
         ]
-        if not left:
-            return False
-        starts = consumer.offsets_for_times(
-            [TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp, _, _ in left],
-            timeout=self.timeout_s,
-        )
-        _raise_errors(starts)
+        starts = self._offsets(consumer, [tp for tp, _, _ in left], OFFSET_BEGINNING) if left else []
         return any(
-            max(next_offset, start.offset) < high
-            for (_, next_offset, high), start in zip(left, starts, strict=True)
+            max(next_offset, start) < high for (_, next_offset, high), start in zip(left, starts, strict=True)
         )
+
+    def _offsets(self, consumer: Any, parts: list[TopicPartition], which: int) -> list[int]:
+        """The broker's end (``OFFSET_END``) or start (``OFFSET_BEGINNING``) offset of each partition, one request;
+        a partition it could not answer for makes the whole answer unknown (raises)."""
+        answers = consumer.offsets_for_times(
+            [TopicPartition(tp.topic, tp.partition, which) for tp in parts], timeout=self.timeout_s
+        )
+        failed = [tp for tp in answers if tp.error is not None]
+        if failed:
+            raise KafkaException(failed[0].error)
+        return [tp.offset for tp in answers]
 
     def _source_partitions(self, consumer: Any, topic: str) -> list[int]:
         if topic not in self._partitions:
@@ -151,10 +151,3 @@ class InputFrontier:
                 raise RuntimeError(f"no metadata for {topic}: {meta.error}")
             self._partitions[topic] = sorted(meta.partitions)
         return self._partitions[topic]
-
-
-def _raise_errors(answers: list[TopicPartition]) -> None:
-    """A partition the broker could not answer for makes the whole answer unknown (not caught up)."""
-    failed = [tp for tp in answers if tp.error is not None]
-    if failed:
-        raise KafkaException(failed[0].error)
