@@ -38,8 +38,9 @@ SITE = Site(location_id="golden", latitude=39.742, longitude=-105.18)
 
 
 def _feed(base_url: str, bootstrap: str, topic: str) -> WeatherFeed:
-    # 30 s: the simulated service computes 5 days of clear sky in this process, beside 5 other workers (ci57: 5 s ran out)
-    cfg = WeatherFeedConfig(base_url=base_url, past_days=4, forecast_days=1, sites=[SITE], timeout_s=30)
+    # 30 s: the simulated service computes 6 days of clear sky in this process, beside 5 other workers (ci57: 5 s ran out);
+    # two forecast days, as the feed's default: with one, the last UTC hour of a day has no forecast hour ahead (ci78)
+    cfg = WeatherFeedConfig(base_url=base_url, past_days=4, forecast_days=2, sites=[SITE], timeout_s=30)
     return WeatherFeed(
         cfg,
         Producer({"bootstrap.servers": bootstrap}),
@@ -61,7 +62,7 @@ def test_the_feed_sends_each_hour_once_and_rides_out_an_outage_of_the_service(
     feed = _feed(svc.base_url, kafka_bootstrap, topic)
     feed.run_once()
     sent = _metric(feed, "weather_hours_sent_total", site="golden")
-    assert sent == 5 * 24 + 1  # 4 past days and today, plus the hour before the first stamp
+    assert sent == 6 * 24 + 1  # 4 past days, today and tomorrow, plus the hour before the first stamp
     msgs = read_topic(topic, int(sent))
     recs = {m.key(): SERDE.decode(m.value(), topic)[1] for m in msgs}
     assert len(recs) == sent and all(k == f"golden/{r['hour_start']}".encode() for k, r in recs.items())
