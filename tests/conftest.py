@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from hypothesis import settings as hypothesis_settings
 
 from edream.embedded.broker import EmbeddedBroker
 from edream.settings import Settings
+
+#: no per-example deadline for property tests: hypothesis's default 200 ms is a timed assertion, and beside five busy
+#: workers one example of a pure function took 289 ms (ci79)
+hypothesis_settings.register_profile("edream", deadline=None)
+hypothesis_settings.load_profile("edream")
 
 #: the longest tests (measured 110-320 s each, mostly waiting on wall-clock gates, slots and group joins), in this
 #: order, start first: pytest-xdist hands out tests in collection order, so one of them starting last would add
