@@ -103,6 +103,7 @@ class StageRun:
         self.spec, self.settings, self.health = spec, settings, health
         #: time.monotonic() at which the consumer failed and this run began to stop (None: it has not)
         self.failed_at: float | None = None
+        self._stop_requested = False
         self.deadletter_topic = deadletter_topic
         self.serde = Serde(settings)
         self.processor: StageProcessor = spec.make(views or {})
@@ -130,6 +131,7 @@ class StageRun:
         )
         consumer = self.app._consumer  # noqa: SLF001 - Quix exposes no public accessor
         consumer.consume = consume_ready_first(consumer.consume)
+        consumer.poll = _progress_on_message(consumer.poll, health)  # Quix restores state with poll
         if spec.rekey:  # the re-keyed source topics are consumed apart from the time-aligned state inputs
             consumer._buffer = SourcesApartBuffer(frozenset(spec.rekey), consumer._max_partition_buffer_size)  # noqa: SLF001
         # the embedded broker answers a short high watermark; Quix checks and restores changelogs against it
@@ -301,12 +303,25 @@ class StageRun:
         return Emit(self.deadletter_topic, topic.encode(), body)
 
     def run(self) -> None:
+        tracker = self.app._run_tracker  # noqa: SLF001 - Quix exposes no public accessor
+        set_as_running = tracker.set_as_running
+
+        def start_unless_stopped() -> None:
+            # Quix's run() creates topics and subscribes before it marks itself running, which cancels a stop
+            # requested meanwhile (a stop during a slow start then never took effect); it is applied again here
+            set_as_running()
+            if self._stop_requested:
+                tracker.stop()
+
+        tracker.set_as_running = start_unless_stopped
         try:
-            self.app.run()
+            if not self._stop_requested:
+                self.app.run()
         finally:
             self._watermarks.close()
 
     def stop(self) -> None:
+        self._stop_requested = True
         self.app.stop()
 
     def lag(self) -> int | None:
@@ -323,6 +338,19 @@ class StageRun:
             return total
         except Exception:  # noqa: BLE001 - health, not control flow
             return None
+
+
+def _progress_on_message(poll: Any, health: StageHealth) -> Any:
+    """``poll(timeout)`` that counts a returned message as the run's progress: restoring a large state from its
+    changelog handles no record or tick for a while, but it is not a hang."""
+
+    def poll_with_progress(*args: Any, **kwargs: Any) -> Any:
+        msg = poll(*args, **kwargs)
+        if msg is not None:
+            health.progressed()
+        return msg
+
+    return poll_with_progress
 
 
 def _tag(topic: str, value: bytes, key: Any, timestamp: int, headers: Any) -> tuple[str, bytes]:

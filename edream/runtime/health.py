@@ -54,9 +54,11 @@ class StageHealth:
     lag: int | None = None
     last_tick_at: int | None = None
     busy_s: float = 0.0
-    #: time.monotonic() of the processing loop's last handled record or tick in the current run (None: the run
-    #: has handled nothing yet: it is starting, joining its group or restoring state)
+    #: time.monotonic() of the processing loop's last handled record, tick or restored changelog record in the
+    #: current run (None: the run has handled nothing yet: it is starting or joining its group)
     progress_at: float | None = None
+    #: time.monotonic() at which the current run started (None: no run is in progress, e.g. between retries)
+    run_started_at: float | None = None
     _last: tuple[int, int, float] = (0, 0, 0.0)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -68,7 +70,10 @@ class StageHealth:
         self.progress_at = time.monotonic()
 
     def run_started(self) -> None:
-        self.progress_at = None
+        self.progress_at, self.run_started_at = None, time.monotonic()
+
+    def run_ended(self) -> None:
+        self.progress_at, self.run_started_at = None, None
 
     def processed(self, n_out: int, seconds: float) -> None:
         self.progressed()
@@ -98,7 +103,13 @@ class StageHealth:
 
     def hung(self, seconds: float) -> None:
         self.status = HUNG
-        self.last_error = f"processing loop made no progress for {seconds:.0f} s while its clock ticked"
+        if self.progress_at is None:
+            self.last_error = (
+                f"its run has handled nothing for {seconds:.0f} s since it started while its clock ticked "
+                "(stuck creating topics, joining its group or restoring state)"
+            )
+        else:
+            self.last_error = f"processing loop made no progress for {seconds:.0f} s while its clock ticked"
         self.last_error_at = now_ms()
 
     def stuck_stopping(self, seconds: float) -> None:

@@ -102,6 +102,14 @@ class StageSupervisor:
             self.health.restarts += 1
         self.health.run_started()
         try:
+            self._run_stage()
+        finally:
+            self.health.run_ended()  # no run in progress while the backoff waits: nothing to find hung
+        # a normal return is a requested stop (stop() or a signal)
+        self.stop_event.set()
+
+    def _run_stage(self) -> None:
+        try:
             for topic in self.spec.views:
                 if topic not in self.views:
                     conf = consumer_config(
@@ -118,6 +126,8 @@ class StageSupervisor:
                 handle_signals=self.handle_signals,
                 views=dict(self.views),
             )
+            if self.stop_event.is_set():  # stop() came while the run was being built: it never saw this run
+                self.current.stop()
             try:
                 self.current.run()
             finally:
@@ -129,8 +139,6 @@ class StageSupervisor:
             # it: InvalidStoreChangelogOffset); the changelog is the truth, so the next run restores from it
             shutil.rmtree(self.state_dir, ignore_errors=True)
             raise
-        # a normal return is a requested stop (stop() or a signal)
-        self.stop_event.set()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -170,14 +178,18 @@ class StageSupervisor:
         return since if since > STOP_DEADLINE_S else None
 
     def _hung_for(self) -> float | None:
-        """Seconds the processing loop has handled nothing although the broker took this stage's ticks since (it
-        would have handled them), when that exceeds ``runtime_hang_after_s``; None otherwise: while the broker is
-        away (a stall, shown by the lag and the missing ticks, not a hang) and while a run has handled nothing yet
-        (joining its group or restoring a large state takes a while; it shows as STARTING)."""
-        clock, progress_at = getattr(self, "clock", None), self.health.progress_at
-        if self.current is None or clock is None or clock.delivered_at is None or progress_at is None:
+        """Seconds the current run has handled nothing (no record, no tick, no restored changelog record) since its
+        last progress, or since it started if it made none, although the broker took this stage's ticks since (a
+        running loop would have handled them), when that exceeds ``runtime_hang_after_s``. None otherwise: while
+        the broker is away (a stall, shown by the lag and the missing ticks, not a hang) and between runs.
+
+        A run that never starts counts too: after a consumer failure a retry once sat 6 min before creating its
+        topics (ci79), so a start is bounded like any other silence; restoring a large state is progress."""
+        clock, health = getattr(self, "clock", None), self.health
+        since = health.progress_at if health.progress_at is not None else health.run_started_at
+        if clock is None or clock.delivered_at is None or since is None:
             return None
-        silent = clock.delivered_at - progress_at
+        silent = clock.delivered_at - since
         return silent if silent > self.settings.runtime_hang_after_s else None
 
     def _publish_health(self, producer: Producer | None = None) -> Producer | None:

@@ -190,18 +190,44 @@ def test_a_hung_processing_loop_is_reported_and_handed_to_on_hang(
     release, hung = threading.Event(), threading.Event()
     name = f"hang{int(time.time() * 1000) % 100000}"
     spec = StageSpec(name, (src,), (out,), lambda views: Sleeper(out, release), tick_ms=500)
-    settings = test_settings.model_copy(update={"runtime_hang_after_s": 4.0})
-    sup = StageSupervisor(spec, settings, dlq, health, 2, handle_signals=False, on_hang=hung.set)
+    sup = StageSupervisor(spec, test_settings, dlq, health, 2, handle_signals=False, on_hang=hung.set)
     t = threading.Thread(target=sup.run, daemon=True)
     t.start()
     try:
         _produce(kafka_bootstrap, src, [(b"a", b"x")])
         assert _latest(read_topic, out, 1) == {"a": 1}  # alive: nothing reported as hung
         assert not hung.is_set() and sup.health.status == "UP"
+        # started (a start takes about 5 s on the embedded broker): from now on 4 s of silence is a hang
+        sup.settings = test_settings.model_copy(update={"runtime_hang_after_s": 4.0})
         _produce(kafka_bootstrap, src, [(b"a", b"hang")])
         assert hung.wait(60), "a loop stuck in on_record must be detected"
         reports = [Serde().decode(m.value())[1] for m in read_topic(health, 200, timeout=5)]
         assert any(r["status"] == "HUNG" and "no progress" in (r["last_error"] or "") for r in reports)
+    finally:
+        release.set()
+        _stop(sup, t)
+
+
+def test_a_run_that_never_starts_is_reported_and_handed_to_on_hang(
+    test_settings, unique_topic, kafka_bootstrap
+):
+    """A run stuck before it handles anything (here its processor's construction blocks, as a retry once blocked
+    before creating its topics) is HUNG once its clock's ticks reached the broker for ``runtime_hang_after_s``."""
+    src, out, dlq, health = (unique_topic(p, 2, CONFIG) for p in ("ns-in", "ns-out", "ns-dlq", "ns-health"))
+    release, hung = threading.Event(), threading.Event()
+
+    def make(views):
+        release.wait(120)
+        return Counter(out)
+
+    spec = StageSpec(f"nostart{int(time.time() * 1000) % 100000}", (src,), (out,), make, tick_ms=500)
+    settings = test_settings.model_copy(update={"runtime_hang_after_s": 4.0})
+    sup = StageSupervisor(spec, settings, dlq, health, 2, handle_signals=False, on_hang=hung.set)
+    t = threading.Thread(target=sup.run, daemon=True)
+    t.start()
+    try:
+        assert hung.wait(60), "a run that never starts must be detected"
+        assert sup.health.status == "HUNG" and "since it started" in sup.health.last_error
     finally:
         release.set()
         _stop(sup, t)
