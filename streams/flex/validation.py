@@ -118,6 +118,7 @@ def validate_request(
         issues.append(Issue(Code.BAD_SLOT_LENGTH, f"slot_minutes {req.slot_minutes} must divide a day"))
         return issues
     seen: set[int] = set()
+    area_spans = [(b, e) for a, b, e in busy_area_slots if a == req.area_id]
     for s in req.slots:
         if not math.isfinite(s.kw) or s.kw < 0:
             issues.append(Issue(Code.NEGATIVE_KW, f"slot {s.slot_start}: kw {s.kw} must be a number > 0"))
@@ -132,7 +133,6 @@ def validate_request(
         if s.slot_start in seen:
             issues.append(Issue(Code.DUPLICATE_SLOT, f"slot {s.slot_start} appears twice"))
         seen.add(s.slot_start)
-        area_spans = [(b, e) for a, b, e in busy_area_slots if a == req.area_id]
         taken = _overlapped(s.slot_start, s.slot_start + req.slot_ms, area_spans)
         if taken:
             issues.append(
