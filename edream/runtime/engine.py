@@ -44,6 +44,7 @@ from edream.runtime.consume_ready import consume_ready_first
 from edream.runtime.contract import Emit, Record, Rekey, StageProcessor, StageSpec, TransientError, View
 from edream.runtime.health import StageHealth
 from edream.runtime.input_frontier import InputFrontier
+from edream.runtime.quix_fast_get import install as install_fast_get
 from edream.runtime.rekey_buffer import SourcesApartBuffer
 from edream.runtime.state import ReadCache, RecordState
 from edream.runtime.watermarks import WatermarkProbe
@@ -51,6 +52,7 @@ from edream.serde import Serde
 from edream.settings import Settings
 
 log = logging.getLogger(__name__)
+install_fast_get()
 
 #: Longest wait of one consumer fetch (s). librdkafka's batch consume waits this long whenever fewer messages than
 #: its batch (10,000) are ready, and Quix's time-aligned buffer fetches again whenever a quiet input's partition
@@ -114,7 +116,7 @@ class StageRun:
             ),
             consumer_group=group_id(settings, spec.name),
             auto_offset_reset="earliest",
-            commit_interval=settings.runtime_commit_interval_s,
+            commit_interval=max(settings.runtime_commit_interval_s, spec.min_commit_interval_s),
             consumer_poll_timeout=POLL_TIMEOUT_S,
             state_dir=state_dir,
             processing_guarantee="at-least-once",
