@@ -91,10 +91,7 @@ class StageSpec:
     changing reference data such as enrolments); ``make``: builds the processor from those views (once per
     process, before the first record); ``ticks_wait_for_inputs_ms``: hold ticks until the stage has processed
     everything that was on its inputs (:mod:`edream.runtime.input_frontier`), for at most this long (None: ticks
-    pass at once); for stages that close something for good on the wall clock. ``min_commit_interval_s``: the
-    stage checkpoints (state changelog flushed, offsets committed) at most this often, when that is longer than
-    ``RUNTIME_COMMIT_INTERVAL_S``: for a high-rate stage whose every checkpoint costs a share of its loop, at the
-    price of more records replayed after a crash (its outputs are idempotent).
+    pass at once); for stages that close something for good on the wall clock.
     """
 
     name: str
@@ -105,5 +102,4 @@ class StageSpec:
     views: tuple[str, ...] = ()
     tick_ms: int | None = None
     ticks_wait_for_inputs_ms: int | None = None
-    min_commit_interval_s: float = 0.0
     description: str = ""

@@ -116,7 +116,7 @@ class StageRun:
             ),
             consumer_group=group_id(settings, spec.name),
             auto_offset_reset="earliest",
-            commit_interval=max(settings.runtime_commit_interval_s, spec.min_commit_interval_s),
+            commit_interval=settings.runtime_commit_interval_s,
             consumer_poll_timeout=POLL_TIMEOUT_S,
             state_dir=state_dir,
             processing_guarantee="at-least-once",

@@ -179,18 +179,23 @@ class StageSupervisor:
 
     def _hung_for(self) -> float | None:
         """Seconds the current run has handled nothing (no record, no tick, no restored changelog record) since its
-        last progress, or since it started if it made none, although the broker took this stage's ticks since (a
-        running loop would have handled them), when that exceeds ``runtime_hang_after_s``. None otherwise: while
-        the broker is away (a stall, shown by the lag and the missing ticks, not a hang) and between runs.
+        last progress, although the broker took this stage's ticks since (a running loop would have handled them),
+        when that exceeds ``runtime_hang_after_s``; or since it started, when it has handled nothing yet and that
+        exceeds ``runtime_start_deadline_s``. None otherwise: while the broker is away (a stall, shown by the lag
+        and the missing ticks, not a hang) and between runs.
 
-        A run that never starts counts too: after a consumer failure a retry once sat 6 min before creating its
-        topics (ci79), so a start is bounded like any other silence; restoring a large state is progress."""
+        A start is bounded apart, and more loosely: on a loaded machine a first start beside every other stage took
+        over 120 s (creating topics, joining the group), while a retry after a consumer failure once sat silent for
+        good (ci79); restoring a large state is progress."""
         clock, health = getattr(self, "clock", None), self.health
-        since = health.progress_at if health.progress_at is not None else health.run_started_at
+        if health.progress_at is not None:
+            since, limit = health.progress_at, self.settings.runtime_hang_after_s
+        else:
+            since, limit = health.run_started_at, self.settings.runtime_start_deadline_s
         if clock is None or clock.delivered_at is None or since is None:
             return None
         silent = clock.delivered_at - since
-        return silent if silent > self.settings.runtime_hang_after_s else None
+        return silent if silent > limit else None
 
     def _publish_health(self, producer: Producer | None = None) -> Producer | None:
         if self.health_topic is None:

@@ -22,9 +22,6 @@ TICK_MS = 1000
 #: this late (ms): after a rebalance the new owner of a partition meets the ticks sent while it had no owner next to
 #: readings still on the broker, and a meter whose buffered readings are half processed is not "quiet"
 TICK_HOLD_MS = 60_000
-#: seconds between the stage's checkpoints at least: at 10,000 readings/s a checkpoint every second took 8-12 % of
-#: its loop (e2e bench, py-spy); a crash replays up to this much input, which re-emits the same interval ids
-MIN_COMMIT_INTERVAL_S = 5.0
 
 
 def stage(settings: Settings, topology: Topology, cfg: IntervalConfig | None = None) -> StageSpec:
@@ -46,6 +43,5 @@ def stage(settings: Settings, topology: Topology, cfg: IntervalConfig | None = N
         make,
         tick_ms=TICK_MS,
         ticks_wait_for_inputs_ms=TICK_HOLD_MS,
-        min_commit_interval_s=MIN_COMMIT_INTERVAL_S,
         description="15-minute import/export energy per meter (event time, late-data corrections)",
     )

@@ -212,7 +212,7 @@ def test_a_run_that_never_starts_is_reported_and_handed_to_on_hang(
     test_settings, unique_topic, kafka_bootstrap
 ):
     """A run stuck before it handles anything (here its processor's construction blocks, as a retry once blocked
-    before creating its topics) is HUNG once its clock's ticks reached the broker for ``runtime_hang_after_s``."""
+    before creating its topics) is HUNG once its clock's ticks reached the broker for ``runtime_start_deadline_s``."""
     src, out, dlq, health = (unique_topic(p, 2, CONFIG) for p in ("ns-in", "ns-out", "ns-dlq", "ns-health"))
     release, hung = threading.Event(), threading.Event()
 
@@ -221,7 +221,7 @@ def test_a_run_that_never_starts_is_reported_and_handed_to_on_hang(
         return Counter(out)
 
     spec = StageSpec(f"nostart{int(time.time() * 1000) % 100000}", (src,), (out,), make, tick_ms=500)
-    settings = test_settings.model_copy(update={"runtime_hang_after_s": 4.0})
+    settings = test_settings.model_copy(update={"runtime_start_deadline_s": 4.0})
     sup = StageSupervisor(spec, settings, dlq, health, 2, handle_signals=False, on_hang=hung.set)
     t = threading.Thread(target=sup.run, daemon=True)
     t.start()
